@@ -1,0 +1,101 @@
+"""Batch files: which models run which tasks, and where results go.
+
+```yaml
+output: results          # folder of run folders, relative to where you run (default)
+seed: 0
+limit: 200               # optional: first N examples of every task
+tasks: [sentiment/*]     # tasks for models that list none of their own
+models:
+  - spec: "hf:distilbert-base-uncased-finetuned-sst-2-english"
+  - name: vader
+    kind: baseline
+    target: vader
+    tasks: [sentiment/starter]
+```
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from evalsuite.errors import UserError
+from evalsuite.runner import Job, RunConfig
+from evalsuite.specs import parse_spec
+from evalsuite.task_registry import TaskRegistry
+
+BATCH_KEYS = {"output", "seed", "limit", "sample", "resamples", "tasks", "models", "tasks_dirs",
+              "description", "run_id"}
+
+
+def load_batch(path: str | Path, *, tasks_dirs: list[str] | None = None) -> tuple[
+        RunConfig, TaskRegistry]:
+    """Parse a batch file into a ``RunConfig`` (paths in it are relative to the file)."""
+    path = Path(path)
+    where = str(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise UserError("no such batch file", where=where) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise UserError(f"not valid YAML{f' at line {mark.line + 1}' if mark else ''}",
+                        where=where) from None
+    if not isinstance(data, dict):
+        raise UserError("a batch file is a YAML mapping with 'models' and 'tasks'", where=where)
+    unknown = sorted(set(data) - BATCH_KEYS)
+    if unknown:
+        raise UserError(f"unknown field {unknown[0]!r} (fields: {', '.join(sorted(BATCH_KEYS))})",
+                        where=where)
+    dirs = [str((path.parent / d).resolve()) for d in data.get("tasks_dirs") or []]
+    registry = TaskRegistry.discover([*dirs, *(tasks_dirs or [])])
+    models = data.get("models")
+    if not isinstance(models, list) or not models:
+        raise UserError("field 'models': list at least one model", where=where)
+    default_tasks = _task_list(data.get("tasks"), f"{where}: field 'tasks'")
+    jobs = []
+    for i, entry in enumerate(models):
+        entry_where = f"{where}: models[{i}]"
+        own_tasks = None
+        if isinstance(entry, dict):
+            entry = dict(entry)
+            own_tasks = _task_list(entry.pop("tasks", None), f"{entry_where}.tasks")
+        spec = parse_spec(entry, where=entry_where)
+        names = own_tasks or default_tasks
+        if not names:
+            raise UserError("no tasks: list them under the model or at the top level",
+                            where=entry_where)
+        jobs.append(Job(spec=spec, tasks=registry.select(names)))
+    config = RunConfig(
+        jobs=jobs,
+        output_dir=Path(str(data.get("output", "results"))),
+        seed=_int(data.get("seed", 0), f"{where}: field 'seed'"),
+        limit=_opt_int(data.get("limit"), f"{where}: field 'limit'"),
+        sample=_opt_int(data.get("sample"), f"{where}: field 'sample'"),
+        resamples=_int(data.get("resamples", 1000), f"{where}: field 'resamples'"),
+        run_id=data.get("run_id"),
+        source=str(path),
+    )
+    return config, registry
+
+
+def _task_list(value: Any, where: str) -> list[str] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise UserError("must be a task name or a list of task names", where=where)
+
+
+def _int(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise UserError(f"must be a whole number, got {value!r}", where=where)
+    return value
+
+
+def _opt_int(value: Any, where: str) -> int | None:
+    return None if value is None else _int(value, where)

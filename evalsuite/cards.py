@@ -1,0 +1,185 @@
+"""Task cards: one YAML file describing a dataset, its column mapping and its metrics.
+
+A card that is wrong is refused with one line naming the file and the field::
+
+    tasks/sentiment/x.yaml: field 'metrics': unknown metric 'acc' for sentiment (…)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from evalsuite.errors import CardError
+from evalsuite.families import FIELDS, Family
+
+
+class DatasetRef(BaseModel):
+    """Where a card's examples come from: a hub id or a path relative to the card."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    path: str
+    name: str | None = None
+    split: str = "test"
+    revision: str | None = None
+    data_files: str | list[str] | dict[str, Any] | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+class TaskCard(BaseModel):
+    """A validated task card."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str
+    family: Family
+    version: str = "1"
+    description: str = ""
+    smoke_set: bool = False
+    size: int | None = Field(default=None, ge=0)
+    dataset: DatasetRef
+    columns: dict[str, str] = Field(default_factory=dict)
+    metrics: list[str]
+    labels: list[str] | None = None
+    label_map: dict[str, str] | None = None
+    tag_names: list[str] | None = None
+    source_lang: str | None = None
+    target_lang: str | None = None
+    prompt: str | None = None
+    max_input_length: int | None = Field(default=None, gt=0)
+    max_new_tokens: int | None = Field(default=None, gt=0)
+    options: dict[str, Any] = Field(default_factory=dict)
+    source_file: Path | None = Field(default=None, exclude=True)
+
+    @field_validator("name")
+    @classmethod
+    def _name_shape(cls, value: str) -> str:
+        if not value or value != value.strip() or " " in value:
+            raise ValueError("must be a non-empty name without spaces, e.g. 'sentiment/sst2'")
+        return value
+
+    @field_validator("version", mode="before")
+    @classmethod
+    def _version_str(cls, value: Any) -> str:
+        return str(value)
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics_nonempty(cls, value: list[str]) -> list[str]:
+        if not value:
+            raise ValueError("list at least one metric (the primary one first)")
+        if len(set(value)) != len(value):
+            raise ValueError("lists a metric twice")
+        return value
+
+    @model_validator(mode="after")
+    def _family_rules(self) -> TaskCard:
+        from evalsuite.metrics import registry as metric_registry
+
+        fields = FIELDS[self.family]
+        allowed = set(fields.required) | set(fields.optional) | {"id"}
+        for key in self.columns:
+            if key not in allowed:
+                raise _FieldError(
+                    "columns",
+                    f"{key!r} is not a field of {self.family.value} "
+                    f"(fields: {', '.join(sorted(allowed))})",
+                )
+        for metric in self.metrics:
+            known = metric_registry.names_for(self.family)
+            if metric not in known:
+                raise _FieldError(
+                    "metrics",
+                    f"unknown metric {metric!r} for {self.family.value} "
+                    f"(choose from: {', '.join(known)})",
+                )
+        if self.family is Family.SENTIMENT:
+            if not self.labels:
+                raise _FieldError("labels", "sentiment cards list their label set, e.g. "
+                                  "[negative, positive]")
+            if len(set(self.labels)) != len(self.labels) or len(self.labels) < 2:
+                raise _FieldError("labels", "needs at least two distinct labels")
+            if self.label_map:
+                bad = sorted(set(self.label_map.values()) - set(self.labels))
+                if bad:
+                    raise _FieldError("label_map", f"maps onto {bad}, which are not in labels")
+        if self.family is Family.TRANSLATION and not (self.source_lang and self.target_lang):
+            raise _FieldError("source_lang", "translation cards name source_lang and target_lang")
+        if self.tag_names is not None:
+            bad_tags = [t for t in self.tag_names if t != "O" and t[:2] not in ("B-", "I-")]
+            if bad_tags:
+                raise _FieldError("tag_names", f"{bad_tags[:3]} are not IOB2 tags")
+        return self
+
+    @property
+    def primary_metric(self) -> str:
+        return self.metrics[0]
+
+    def column_for(self, field: str) -> str:
+        """The dataset column (or dotted path) that holds canonical ``field``."""
+        return self.columns.get(field, field)
+
+    @property
+    def content_hash(self) -> str:
+        """Hash of everything that changes the task's examples or scoring."""
+        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+    @property
+    def version_id(self) -> str:
+        """The task version recorded in results and cache keys: ``<version>+<content hash>``."""
+        return f"{self.version}+{self.content_hash}"
+
+    @property
+    def base_dir(self) -> Path:
+        return self.source_file.parent if self.source_file else Path.cwd()
+
+
+class _FieldError(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(message)
+
+
+def card_from_dict(data: Any, *, source: str | Path | None = None) -> TaskCard:
+    """Validate a parsed card, turning the first problem into one ``CardError`` line."""
+    where = str(source) if source is not None else "<card>"
+    if not isinstance(data, dict):
+        raise CardError("a task card must be a YAML mapping", where=where)
+    try:
+        card = TaskCard.model_validate(data)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        ctx_error = (err.get("ctx") or {}).get("error")
+        if isinstance(ctx_error, _FieldError):
+            raise CardError(f"field '{ctx_error.field}': {ctx_error}", where=where) from None
+        loc = ".".join(str(p) for p in err["loc"]) or "(card)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown field (check the spelling against the card reference in README)"
+        elif err["type"] == "enum":
+            msg = f"{msg} (got {err.get('input')!r})"
+        raise CardError(f"field '{loc}': {msg}", where=where) from None
+    if source is not None:
+        card.source_file = Path(source)
+    return card
+
+
+def load_card(path: str | Path) -> TaskCard:
+    """Read and validate one card file."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise CardError("no such card file", where=str(path)) from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        line = f" at line {mark.line + 1}" if mark else ""
+        raise CardError(f"not valid YAML{line}", where=str(path)) from None
+    return card_from_dict(data, source=path)

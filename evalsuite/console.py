@@ -1,0 +1,130 @@
+"""Terminal output: progress bars per (model, task) and the short summary table."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+# Outside a terminal (CI logs, pipes) rich would wrap at 80 columns; give tables room.
+err_console = Console(stderr=True, highlight=False,
+                      width=None if sys.stderr.isatty() else 160, soft_wrap=True)
+out_console = Console(highlight=False, width=None if sys.stdout.isatty() else 160)
+
+
+class RichProgress:
+    """One progress bar per (model, task); a one-line note when each finishes."""
+
+    def __init__(self, console: Console = err_console) -> None:
+        self.console = console
+        self.progress = Progress(
+            TextColumn("{task.description}", style="bold"),
+            BarColumn(bar_width=30),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            TextColumn("eta"),
+            TimeRemainingColumn(),
+            console=console,
+            transient=True,
+            disable=not console.is_terminal,
+        )
+        self._task: TaskID | None = None
+
+    def __enter__(self) -> RichProgress:
+        self.progress.start()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.progress.stop()
+
+    def task_started(self, model: str, task: str, total: int, cached: int) -> None:
+        if self._task is not None:
+            self.progress.remove_task(self._task)
+        self._task = self.progress.add_task(f"{model} · {task}", total=total, completed=cached)
+
+    def advance(self, n: int) -> None:
+        if self._task is not None:
+            self.progress.advance(self._task, n)
+
+    def task_finished(self, record: dict[str, Any]) -> None:
+        status = record.get("status", "ok")
+        head = f"{record['model']} · {record['task']}"
+        if status != "ok":
+            colour = "yellow" if status == "skipped" else "red"
+            self.console.print(f"[{colour}]{status}[/] {escape(head)}: "
+                               f"{escape(record.get('reason', ''))}")
+            return
+        name = record["primary_metric"]
+        metric = record["metrics"].get(name, {})
+        cache = record.get("cache", {})
+        cached = f" ({cache['hits']} cached)" if cache.get("hits") else ""
+        self.console.print(f"[green]done[/] {escape(head)}: {name} {format_metric(metric)}"
+                           f" on {record['n_examples']} examples{cached}")
+
+    def message(self, text: str) -> None:
+        self.console.print(escape(text))
+
+
+def format_value(value: float | None, scale: str | None = None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:.1f}" if scale == "0-100" else f"{value:.3f}"
+
+
+def format_metric(metric: dict[str, Any]) -> str:
+    scale = metric.get("scale")
+    text = format_value(metric.get("value"), scale)
+    if metric.get("ci_low") is not None and metric.get("ci_high") is not None:
+        text += (f" [{format_value(metric['ci_low'], scale)}, "
+                 f"{format_value(metric['ci_high'], scale)}]")
+    return text
+
+
+def summary_table(records: list[dict[str, Any]]) -> Table:
+    """Headline figures: one row per (model, task)."""
+    table = Table(show_edge=False, header_style="bold", pad_edge=False)
+    for column, justify in (("model", "left"), ("task", "left"), ("metric", "left"),
+                            ("value [95% CI]", "right"), ("n", "right"), ("ex/s", "right")):
+        table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for rec in records:
+        if rec.get("status", "ok") != "ok":
+            table.add_row(rec["model"], rec["task"], rec.get("status", ""),
+                          _short(rec.get("reason", "")), "", "", style="dim")
+            continue
+        name = rec["primary_metric"]
+        eff = rec.get("efficiency") or {}
+        speed = eff.get("examples_per_s")
+        table.add_row(rec["model"], rec["task"], name, format_metric(rec["metrics"][name]),
+                      str(rec["n_examples"]), format_rate(speed))
+    return table
+
+
+def format_rate(value: float | None) -> str:
+    """Examples/s for people: 3 significant figures, k/M suffixes."""
+    if not value:
+        return "–"
+    for bound, suffix in ((1e6, "M"), (1e3, "k")):
+        if value >= bound:
+            return f"{value / bound:.3g}{suffix}"
+    return f"{value:.3g}"
+
+
+def _short(text: str, width: int = 60) -> str:
+    return text if len(text) <= width else text[: width - 1] + "…"
+
+
+def error(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    sys.stderr.flush()

@@ -1,0 +1,299 @@
+"""Load a card's dataset with 🤗 datasets and map it onto canonical example fields."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import random
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from evalsuite.cards import TaskCard
+from evalsuite.errors import CardError, HubUnreachableError, UserError
+from evalsuite.families import FIELDS, Family
+
+LOCAL_BUILDERS = {
+    ".jsonl": ("json", {}),
+    ".json": ("json", {}),
+    ".csv": ("csv", {}),
+    ".tsv": ("csv", {"delimiter": "\t"}),
+    ".parquet": ("parquet", {}),
+}
+DATASETS_DIR_ENV = "EVALSUITE_DATASETS_DIR"
+
+
+@dataclass
+class TaskData:
+    """A card's examples in canonical form, with where they came from."""
+
+    card: TaskCard
+    examples: list[dict[str, Any]]
+    info: dict[str, Any] = field(default_factory=dict)
+
+
+def load_task_data(
+    card: TaskCard, *, limit: int | None = None, sample: int | None = None, seed: int = 0
+) -> TaskData:
+    """Load, select (``limit`` first rows or a seeded ``sample``) and map a card's examples."""
+    dataset, info = _load_dataset(card)
+    total = len(dataset)
+    indices = select_indices(total, limit=limit, sample=sample, seed=seed)
+    if len(indices) != total:
+        dataset = dataset.select(indices)
+    rows = dataset.to_list()
+    mapper = _RowMapper(card, dataset.features, list(dataset.column_names))
+    examples = [mapper(row, position) for position, row in zip(indices, rows, strict=True)]
+    _make_ids_unique(examples)
+    info.update(n_total=total, n_selected=len(examples), limit=limit, sample=sample,
+                seed=seed if sample else None)
+    return TaskData(card=card, examples=examples, info=info)
+
+
+def select_indices(total: int, *, limit: int | None, sample: int | None, seed: int) -> list[int]:
+    """Row indices to evaluate: all, the first ``limit``, or a seeded ``sample`` (in order)."""
+    for flag, value in (("--limit", limit), ("--sample", sample)):
+        if value is not None and value < 1:
+            raise UserError(f"must be a positive number, got {value}", where=flag)
+    indices = list(range(total))
+    if sample is not None and sample < total:
+        indices = sorted(random.Random(seed).sample(indices, sample))
+    if limit is not None:
+        indices = indices[:limit]
+    return indices
+
+
+# -- locating and loading ---------------------------------------------------------------------
+def resolve_local_path(card: TaskCard) -> Path | None:
+    """The local file/folder a card's dataset points at, or ``None`` for a hub id."""
+    raw = card.dataset.path
+    candidates = [Path(raw).expanduser()]
+    if not Path(raw).is_absolute():
+        candidates.insert(0, card.base_dir / raw)
+    mirror = os.environ.get(DATASETS_DIR_ENV)
+    if mirror:
+        candidates.append(Path(mirror).expanduser() / raw)
+    for path in candidates:
+        if path.exists():
+            return path.resolve()
+    if Path(raw).suffix.lower() in LOCAL_BUILDERS or raw.startswith((".", "/", "~")):
+        raise CardError(f"field 'dataset.path': no such file or folder {raw!r} "
+                        f"(relative paths are read from {card.base_dir})", where=_where(card))
+    return None
+
+
+def _load_dataset(card: TaskCard):
+    import datasets
+
+    datasets.disable_progress_bars()
+    ref = card.dataset
+    local = resolve_local_path(card)
+    info: dict[str, Any] = {"path": ref.path, "name": ref.name, "split": ref.split,
+                            "revision": ref.revision}
+    try:
+        if local is not None and local.is_file():
+            builder, kwargs = LOCAL_BUILDERS.get(local.suffix.lower(), (None, {}))
+            if builder is None:
+                raise CardError(
+                    f"field 'dataset.path': cannot read {local.suffix!r} files "
+                    f"(use one of {', '.join(LOCAL_BUILDERS)})", where=_where(card))
+            ds = datasets.load_dataset(builder, data_files=str(local), split="train",
+                                       **kwargs, **ref.options)
+            info.update(source="local", content_sha256=_file_sha256(local))
+        elif local is not None:
+            ds = datasets.load_dataset(str(local), name=ref.name, split=ref.split,
+                                       data_files=ref.data_files, **ref.options)
+            info.update(source="local")
+        else:
+            ds = _load_from_hub(card)
+            info.update(source="hub")
+    except (CardError, UserError):
+        raise
+    except ValueError as exc:
+        if "split" in str(exc).lower():
+            raise CardError(f"field 'dataset.split': {_first_line(exc)}", where=_where(card)) \
+                from None
+        raise CardError(f"field 'dataset': {_first_line(exc)}", where=_where(card)) from None
+    except FileNotFoundError as exc:
+        raise CardError(f"field 'dataset': {_first_line(exc)}", where=_where(card)) from None
+    info["fingerprint"] = getattr(ds, "_fingerprint", None)
+    return ds, info
+
+
+def _load_from_hub(card: TaskCard):
+    import datasets
+
+    from evalsuite import hub
+
+    ref = card.dataset
+    reachable = hub.ensure_hub_or_offline()
+    try:
+        return datasets.load_dataset(ref.path, name=ref.name, split=ref.split,
+                                     revision=ref.revision, data_files=ref.data_files,
+                                     **ref.options)
+    except Exception:  # the hub libraries raise many types for "not available"
+        if reachable:
+            raise
+        label = ref.path + (f" ({ref.name})" if ref.name else "")
+        raise HubUnreachableError(
+            f"dataset {label} is not in the local cache and {hub.offline_reason()}; "
+            f"copy it here (e.g. `hf download {ref.path} --repo-type dataset --local-dir "
+            f"DIR/{ref.path}` on a networked machine) and set {DATASETS_DIR_ENV}=DIR, "
+            f"or point dataset.path at a local copy",
+            where=_where(card),
+        ) from None
+
+
+# -- mapping rows onto canonical fields --------------------------------------------------------
+class _RowMapper:
+    """Turns one dataset row into a canonical example for the card's family."""
+
+    def __init__(self, card: TaskCard, features: Any, columns: list[str]) -> None:
+        self.card = card
+        self.features = features
+        fields = FIELDS[card.family]
+        self.fields = list(fields.required) + [
+            f for f in fields.optional if f in card.columns
+        ]
+        for name in self.fields:
+            column = card.column_for(name)
+            if column.split(".")[0] not in columns:
+                raise CardError(
+                    f"field 'columns.{name}': column {column!r} is not in the dataset "
+                    f"(columns: {', '.join(columns)})", where=_where(card))
+        self.id_column = card.columns.get("id") or next(
+            (c for c in ("id", "idx", "guid") if c in columns), None)
+        self.label_names = _class_label_names(features, card.column_for("label"))
+        self.tag_names = card.tag_names or _class_label_names(features, card.column_for("tags"))
+
+    def __call__(self, row: dict[str, Any], position: int) -> dict[str, Any]:
+        card = self.card
+        ex: dict[str, Any] = {name: _get_path(row, card.column_for(name)) for name in self.fields}
+        family = card.family
+        if self.id_column is not None:
+            ex["id"] = str(_get_path(row, self.id_column))
+        where = f"{_where(card)}: example {ex.get('id', f'#{position}')}"
+        if family in (Family.TRANSLATION, Family.SUMMARIZATION):
+            ex["references"] = _as_text_list(ex["references"], where)
+            if family is Family.TRANSLATION:
+                ex.setdefault("source_lang", card.source_lang)
+                ex.setdefault("target_lang", card.target_lang)
+        elif family is Family.SENTIMENT:
+            ex["label"] = self._label(ex["label"], where)
+        elif family is Family.NER:
+            ex["tokens"] = [str(t) for t in ex["tokens"]]
+            ex["tags"] = self._tags(ex["tags"], len(ex["tokens"]), where)
+        elif family is Family.QA:
+            answers = ex["answers"]
+            if isinstance(answers, dict):
+                ex["answer_start"] = list(answers.get("answer_start") or [])
+                answers = answers.get("text", [])
+            ex["answers"] = [str(a) for a in (answers if isinstance(answers, list) else
+                                              [answers] if answers not in (None, "") else [])]
+        elif family is Family.SIMILARITY:
+            try:
+                ex["score"] = float(ex["score"])
+            except (TypeError, ValueError):
+                raise UserError(f"score {ex['score']!r} is not a number", where=where) from None
+        if "id" not in ex:
+            ex["id"] = _content_id(family, ex)
+        return ex
+
+    def _label(self, value: Any, where: str) -> str:
+        card = self.card
+        labels = card.labels or []
+        key = str(value)
+        if card.label_map and key in card.label_map:
+            return card.label_map[key]
+        if isinstance(value, (int,)) and not isinstance(value, bool):
+            if self.label_names and 0 <= value < len(self.label_names):
+                key = self.label_names[value]
+            elif 0 <= value < len(labels) and not self.label_names:
+                return labels[value]
+        if card.label_map and key in card.label_map:
+            return card.label_map[key]
+        if key in labels:
+            return key
+        raise UserError(f"label {value!r} is not in the card's labels {labels} "
+                        f"(add a label_map to the card)", where=where)
+
+    def _tags(self, tags: Any, length: int, where: str) -> list[str]:
+        out = []
+        for tag in tags:
+            if isinstance(tag, int) and not isinstance(tag, bool):
+                if not self.tag_names or not 0 <= tag < len(self.tag_names):
+                    raise UserError(f"tag id {tag} has no name (add tag_names to the card)",
+                                    where=where)
+                tag = self.tag_names[tag]
+            out.append(str(tag))
+        if len(out) != length:
+            raise UserError(f"{length} tokens but {len(out)} tags", where=where)
+        bad = [t for t in out if t != "O" and t[:2] not in ("B-", "I-")]
+        if bad:
+            raise UserError(f"tags {bad[:3]} are not IOB2 (add tag_names or fix the data)",
+                            where=where)
+        return out
+
+
+def _class_label_names(features: Any, column: str) -> list[str] | None:
+    feature = features.get(column.split(".")[0]) if features is not None else None
+    for _ in range(3):  # unwrap Sequence/List features
+        if feature is None:
+            return None
+        if hasattr(feature, "names"):
+            return list(feature.names)
+        feature = getattr(feature, "feature", None)
+    return None
+
+
+def _get_path(row: dict[str, Any], dotted: str) -> Any:
+    value: Any = row
+    for part in dotted.split("."):
+        if isinstance(value, dict) and part in value:
+            value = value[part]
+        else:
+            raise KeyError(dotted)
+    return value
+
+
+def _as_text_list(value: Any, where: str) -> list[str]:
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value) and value:
+        return value
+    raise UserError(f"references must be a text or a non-empty list of texts, got {value!r:.60}",
+                    where=where)
+
+
+def _content_id(family: Family, example: dict[str, Any]) -> str:
+    inputs = {name: example[name] for name in FIELDS[family].inputs}
+    blob = json.dumps(inputs, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha1(blob.encode()).hexdigest()[:16]
+
+
+def _make_ids_unique(examples: list[dict[str, Any]]) -> None:
+    seen: dict[str, int] = {}
+    for ex in examples:
+        base = ex["id"]
+        if base in seen:
+            seen[base] += 1
+            ex["id"] = f"{base}#{seen[base]}"
+        else:
+            seen[base] = 0
+
+
+def _file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+
+
+def _where(card: TaskCard) -> str:
+    return str(card.source_file) if card.source_file else card.name

@@ -1,0 +1,1 @@
+"""Metrics with bootstrap confidence intervals; see :mod:`evalsuite.metrics.base`."""

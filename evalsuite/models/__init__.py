@@ -1,0 +1,1 @@
+"""Model backends. Each module registers one kind; see :mod:`evalsuite.models.registry`."""

@@ -1,0 +1,182 @@
+"""The model adapter interface every backend implements.
+
+An adapter turns canonical examples of one family into predictions; it never computes
+metrics.  The runner owns ordering, batching, caching, timing and out-of-memory back-off,
+so an adapter only says how to load itself, what it can serve, and how to predict a batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+from evalsuite.cards import TaskCard
+from evalsuite.errors import SpecError
+from evalsuite.families import Family, input_text
+from evalsuite.specs import ModelSpec
+
+
+@dataclass
+class Output:
+    """One prediction, with optional class scores and per-example metadata."""
+
+    prediction: Any
+    scores: dict[str, float] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"expected true/false, got {value!r}")
+
+
+def _batch_size(value: Any) -> int | str:
+    if str(value).strip().lower() == "auto":
+        return "auto"
+    size = int(value)
+    if size < 1:
+        raise ValueError("must be at least 1")
+    return size
+
+
+def _mapping(value: Any) -> dict[str, str]:
+    """``a=b,c=d`` or a YAML mapping → dict."""
+    if isinstance(value, dict):
+        return {str(k): str(v) for k, v in value.items()}
+    pairs = [p for p in str(value).split(",") if p.strip()]
+    out: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, val = pair.partition("=")
+        if not sep:
+            raise ValueError(f"expected KEY=VALUE pairs separated by commas, got {pair!r}")
+        out[key.strip()] = val.strip()
+    return out
+
+
+COMMON_OPTIONS: dict[str, Callable[[Any], Any]] = {
+    "batch_size": _batch_size,
+    "device": str,
+    "dtype": str,
+    "max_length": int,
+    "revision": str,
+    "label_map": _mapping,
+}
+
+OPTION_CONVERTERS = {"bool": _bool, "mapping": _mapping, "batch_size": _batch_size}
+
+
+class ModelAdapter(ABC):
+    """Base class of every backend (``hf``, ``st``, ``spacy``, ``cmd``, ``predictions``…).
+
+    Subclasses set ``kind``, ``families`` and ``extra_options`` (accepted option names and
+    converters), and implement :meth:`load` and :meth:`predict_batch`.
+    """
+
+    kind: ClassVar[str]
+    families: ClassVar[frozenset[Family]]
+    extra_options: ClassVar[dict[str, Callable[[Any], Any]]] = {}
+    default_batch_size: ClassVar[int] = 32
+
+    def __init__(self, spec: ModelSpec) -> None:
+        self.spec = spec
+        self.options = self._convert_options(spec)
+        self.device = "cpu"
+        self.dtype = "n/a"
+        self.params: int | None = None
+        self.weight_bytes: int | None = None
+
+    # -- options --------------------------------------------------------------------------
+    def _convert_options(self, spec: ModelSpec) -> dict[str, Any]:
+        accepted = {**COMMON_OPTIONS, **self.extra_options}
+        out: dict[str, Any] = {}
+        for key, raw in spec.options.items():
+            if key not in accepted:
+                raise SpecError(
+                    f"{self.kind} models take no option {key!r} "
+                    f"(options: {', '.join(sorted(accepted))})",
+                    where=f"model {spec.display_name}",
+                )
+            try:
+                out[key] = accepted[key](raw)
+            except (TypeError, ValueError) as exc:
+                raise SpecError(f"option {key}={raw!r}: {exc}",
+                                where=f"model {spec.display_name}") from None
+        return out
+
+    @property
+    def batch_size(self) -> int:
+        size = self.options.get("batch_size", self.default_batch_size)
+        return self.default_batch_size if size == "auto" else int(size)
+
+    # -- capability -----------------------------------------------------------------------
+    def unsupported_reason(self, card: TaskCard) -> str | None:
+        """Why this model cannot serve ``card`` (``None`` when it can). Checked before work."""
+        if card.family not in self.families:
+            served = ", ".join(sorted(f.value for f in self.families))
+            return (f"{self.kind} models cannot serve {card.family.value} tasks "
+                    f"(they serve: {served})")
+        return None
+
+    # -- lifecycle ------------------------------------------------------------------------
+    @abstractmethod
+    def load(self) -> None:
+        """Load weights/resources. Called once per run before the first task."""
+
+    def close(self) -> None:  # noqa: B027 - optional hook, nothing to free by default
+        """Free resources (GPU memory, subprocesses)."""
+
+    # -- prediction -----------------------------------------------------------------------
+    @abstractmethod
+    def predict_batch(self, card: TaskCard, examples: Sequence[dict]) -> list[Output | Any]:
+        """Predict one batch; return one output per example, in order."""
+
+    def example_length(self, card: TaskCard, example: dict) -> int:
+        """A length used to sort examples into batches of similar size."""
+        return len(input_text(card.family, example))
+
+    def count_tokens(self, card: TaskCard, examples: Sequence[dict]) -> int | None:
+        """Input tokens of a batch, for tokens/s (``None`` when the backend has no tokenizer)."""
+        return sum(len(input_text(card.family, ex).split()) for ex in examples)
+
+    def is_out_of_memory(self, exc: BaseException) -> bool:
+        """Whether ``exc`` is an out-of-memory error that a smaller batch would avoid."""
+        return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
+
+    # -- identity -------------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        """What identifies this model's outputs: weights, revision, options.
+
+        The default hashes kind and target (options are part of the identity already);
+        backends with weight files override it to hash the files (sizes and modification
+        times, or contents).
+        """
+        return hashlib.sha256(f"{self.spec.kind}:{self.spec.target}".encode()).hexdigest()[:16]
+
+    def settings(self, card: TaskCard) -> dict[str, Any]:
+        """Settings that change outputs for ``card`` (generation settings, prompt…)."""
+        return {}
+
+
+def files_fingerprint(paths: Sequence[Path], *, content: bool = False) -> str:
+    """Hash of files' names, sizes and modification times (or their bytes if ``content``)."""
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        stat = path.stat()
+        digest.update(f"{path.name}:{stat.st_size}".encode())
+        if content:
+            with path.open("rb") as fh:
+                for block in iter(lambda fh=fh: fh.read(1 << 20), b""):
+                    digest.update(block)
+        else:
+            digest.update(str(stat.st_mtime_ns).encode())
+    return digest.hexdigest()[:16]

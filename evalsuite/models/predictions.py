@@ -1,0 +1,218 @@
+"""``predictions`` models: fixed outputs read from a file, keyed by example id.
+
+Formats (chosen by the file's extension, with a look at the content for ``.json``):
+
+* JSONL (``.jsonl``/``.ndjson``): one object per line, ``{"id": …, "prediction": …}``; the
+  prediction may also be under ``output``, ``label``, ``answer``, ``translation``,
+  ``summary``, ``tags`` or ``score`` (option ``field`` names another key), with optional
+  class probabilities under ``scores``.
+* CSV/TSV (``.csv``/``.tsv``): columns ``id`` and ``prediction`` (or the ``field`` option).
+* JSON (``.json``): a SQuAD-style object ``{id: prediction}``, or a list of records as above.
+
+Values are parsed per family by :func:`parse_prediction` (also used by the ``cmd`` backend):
+a float for similarity, a card label for sentiment (through ``label_map``, the card's own
+``label_map``, case-insensitive match or an index into the labels), a tag list for NER (a
+list, a JSON list or space-separated tags) and text otherwise.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from evalsuite.cards import TaskCard
+from evalsuite.errors import RunError, SpecError
+from evalsuite.families import Family
+from evalsuite.models.base import ModelAdapter, Output, files_fingerprint
+from evalsuite.models.registry import register
+
+PREDICTION_KEYS = ("prediction", "output", "label", "answer", "translation", "summary",
+                   "tags", "score")
+
+
+def pick_prediction(record: dict[str, Any], field: str | None = None) -> Any:
+    """The prediction of a record: ``record[field]`` or the first known prediction key."""
+    if field is not None:
+        if field not in record:
+            raise KeyError(field)
+        return record[field]
+    for key in PREDICTION_KEYS:
+        if key in record:
+            return record[key]
+    raise KeyError(" / ".join(PREDICTION_KEYS))
+
+
+def match_label(card: TaskCard, value: Any, label_map: dict[str, str] | None = None) -> str:
+    """Map a model's label onto the card's label set, or raise ``ValueError``."""
+    labels = card.labels or []
+    key = str(value).strip()
+    for mapping in (label_map or {}, card.label_map or {}):
+        if key in mapping:
+            return mapping[key]
+    if key in labels:
+        return key
+    folded = [label for label in labels if label.lower() == key.lower()]
+    if folded:
+        return folded[0]
+    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(labels):
+        return labels[value]
+    raise ValueError(f"label {value!r} is not one of the card's labels {labels} "
+                     f"(add label_map=MODEL_LABEL=CARD_LABEL)")
+
+
+def parse_prediction(card: TaskCard, value: Any, example: dict,
+                     label_map: dict[str, str] | None = None) -> Any:
+    """Turn a raw output into the family's prediction type; ``ValueError`` when it cannot."""
+    family = card.family
+    if family is Family.SIMILARITY:
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ValueError(f"{value!r} is not a number") from None
+    if family is Family.SENTIMENT:
+        return match_label(card, value, label_map)
+    if family is Family.NER:
+        if isinstance(value, str):
+            text = value.strip()
+            tags = json.loads(text) if text.startswith("[") else text.split()
+        elif isinstance(value, (list, tuple)):
+            tags = list(value)
+        else:
+            raise ValueError(f"{value!r} is not a list of tags")
+        tags = [str(t) for t in tags]
+        if label_map:
+            tags = [_map_tag(t, label_map) for t in tags]
+        n = len(example["tokens"])
+        if len(tags) != n:
+            raise ValueError(f"{len(tags)} tags for {n} tokens")
+        return tags
+    return "" if value is None else str(value)
+
+
+def _map_tag(tag: str, label_map: dict[str, str]) -> str:
+    prefix, sep, label = tag.partition("-")
+    if sep and prefix in ("B", "I") and label in label_map:
+        mapped = label_map[label]
+        return "O" if mapped == "O" else f"{prefix}-{mapped}"
+    return tag
+
+
+def read_predictions(path: Path, field: str | None = None,
+                     id_field: str = "id") -> dict[str, Any]:
+    """Read a predictions file into ``{id: value or (value, scores)}``; ``SpecError`` if bad."""
+    where = str(path)
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except FileNotFoundError:
+        raise SpecError("no such predictions file", where=where) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise SpecError(f"cannot read predictions file: {exc}", where=where) from None
+    suffix = path.suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        records = _read_table(text, "\t" if suffix == ".tsv" else ",", where)
+    elif suffix == ".json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError:
+            records = _read_jsonl(text, where)  # JSONL saved as .json
+        else:
+            if isinstance(data, dict) and id_field not in data:
+                return {str(k): v for k, v in data.items()}  # SQuAD style {id: answer}
+            records = data if isinstance(data, list) else [data]
+    else:
+        records = _read_jsonl(text, where)
+    out: dict[str, Any] = {}
+    for n, record in enumerate(records, 1):
+        if not isinstance(record, dict) or id_field not in record:
+            raise SpecError(f"record {n} has no {id_field!r} key", where=where)
+        try:
+            value = pick_prediction(record, field)
+        except KeyError as exc:
+            raise SpecError(f"record {n} (id {record[id_field]!r}) has no prediction key "
+                            f"{exc.args[0]!r} (set the field option)", where=where) from None
+        key = str(record[id_field])
+        scores = record.get("scores")
+        item = (value, scores) if isinstance(scores, dict) else value
+        if key in out and out[key] != item:
+            raise SpecError(f"id {key!r} appears twice with different predictions",
+                            where=where)
+        out[key] = item
+    return out
+
+
+def _read_jsonl(text: str, where: str) -> list[Any]:
+    records = []
+    for n, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise SpecError(f"line {n} is not valid JSON ({exc.msg})", where=where) from None
+    return records
+
+
+def _read_table(text: str, delimiter: str, where: str) -> list[dict[str, Any]]:
+    reader = csv.DictReader(text.splitlines(), delimiter=delimiter)
+    if not reader.fieldnames:
+        raise SpecError("the file has no header row (expected columns id and prediction)",
+                        where=where)
+    return list(reader)
+
+
+@register
+class PredictionsAdapter(ModelAdapter):
+    """Fixed outputs from a JSONL, CSV/TSV or SQuAD-style JSON file, keyed by example id."""
+
+    kind: ClassVar[str] = "predictions"
+    families: ClassVar[frozenset[Family]] = frozenset(Family)
+    extra_options: ClassVar[dict[str, Any]] = {"field": str, "id_field": str}
+    default_batch_size: ClassVar[int] = 256
+
+    def __init__(self, spec: Any) -> None:
+        super().__init__(spec)
+        self.path = Path(spec.target).expanduser()
+        self.table: dict[str, Any] | None = None
+
+    def load(self) -> None:
+        self.table = read_predictions(self.path, self.options.get("field"),
+                                      self.options.get("id_field", "id"))
+
+    def predict_batch(self, card: TaskCard, examples: Sequence[dict]) -> list[Output | Any]:
+        if self.table is None:
+            self.load()
+        assert self.table is not None
+        missing = [str(ex["id"]) for ex in examples if str(ex["id"]) not in self.table]
+        if missing:
+            first = ", ".join(repr(m) for m in missing[:5])
+            raise RunError(f"{self.path}: no prediction for {len(missing)} of {len(examples)} "
+                           f"examples of {card.name} (first missing ids: {first})")
+        label_map = self.options.get("label_map")
+        out: list[Output | Any] = []
+        for ex in examples:
+            item = self.table[str(ex["id"])]
+            value, scores = item if isinstance(item, tuple) else (item, None)
+            try:
+                prediction = parse_prediction(card, value, ex, label_map)
+            except ValueError as exc:
+                raise RunError(f"{self.path}: prediction for id {ex['id']!r}: {exc}") from None
+            if scores:
+                try:
+                    scores = {match_label(card, k, label_map): float(v)
+                              for k, v in scores.items()}
+                except (TypeError, ValueError):
+                    scores = {str(k): v for k, v in scores.items()}
+            out.append(Output(prediction, scores=scores) if scores else prediction)
+        return out
+
+    def count_tokens(self, card: TaskCard, examples: Sequence[dict]) -> int | None:
+        return None  # no model runs; tokens/s would be meaningless
+
+    def fingerprint(self) -> str:
+        """Hash of the file's content (the target string when the file is missing)."""
+        if self.path.is_file():
+            return files_fingerprint([self.path], content=True)
+        return super().fingerprint()

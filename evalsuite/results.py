@@ -1,0 +1,235 @@
+"""Result folders: ``results/<run-id>/results.json`` plus per-example predictions.
+
+The file is the contract that the report and the gate read (DESIGN.md §4); it is validated
+against ``evalsuite/schema/results.schema.json`` and rewritten atomically after every
+finished (model, task), so a crash keeps every finished record.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evalsuite.errors import UserError
+
+SCHEMA_VERSION = "1.0"
+RESULTS_FILE = "results.json"
+SCHEMA_PATH = Path(__file__).parent / "schema" / "results.schema.json"
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of a model or task name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:120] or "x"
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            json.dump(data, fh, indent=2, ensure_ascii=False, allow_nan=False,
+                      default=_json_default)
+            fh.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _json_default(obj: Any) -> Any:
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
+
+
+def clean_floats(obj: Any) -> Any:
+    """Replace NaN/inf (not valid JSON) by ``None`` recursively."""
+    if isinstance(obj, float):
+        return obj if obj == obj and abs(obj) != float("inf") else None
+    if isinstance(obj, dict):
+        return {k: clean_floats(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [clean_floats(v) for v in obj]
+    return obj
+
+
+class ResultWriter:
+    """Writes one run folder, record by record."""
+
+    def __init__(self, run_dir: Path, run: dict[str, Any],
+                 records: list[dict[str, Any]] | None = None) -> None:
+        self.run_dir = run_dir
+        self.run = run
+        self.records: list[dict[str, Any]] = list(records or [])
+        (run_dir / "predictions").mkdir(parents=True, exist_ok=True)
+        self.flush()
+
+    def predictions_path(self, model: str, task: str) -> Path:
+        return self.run_dir / "predictions" / f"{slug(model)}__{slug(task)}.jsonl"
+
+    def add(self, record: dict[str, Any]) -> None:
+        """Add or replace the record of one (model, task) and rewrite the file."""
+        key = (record["model"], record["task"])
+        self.records = [r for r in self.records if (r["model"], r["task"]) != key]
+        self.records.append(clean_floats(record))
+        self.flush()
+
+    def flush(self) -> None:
+        atomic_write_json(self.run_dir / RESULTS_FILE, self.document())
+
+    def document(self) -> dict[str, Any]:
+        return {"schema_version": SCHEMA_VERSION, "run": self.run, "records": self.records}
+
+
+def write_predictions(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    tmp = path.with_suffix(".jsonl.tmp")
+    with tmp.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(clean_floats(row), ensure_ascii=False, default=_json_default))
+            fh.write("\n")
+    os.replace(tmp, path)
+
+
+# -- reading ------------------------------------------------------------------------------------
+@dataclass
+class RunResults:
+    """One loaded result folder."""
+
+    path: Path
+    document: dict[str, Any]
+
+    @property
+    def run(self) -> dict[str, Any]:
+        return self.document["run"]
+
+    @property
+    def records(self) -> list[dict[str, Any]]:
+        return self.document["records"]
+
+    def predictions(self, record: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Per-example rows of one record (empty when it has none)."""
+        rel = record.get("predictions_file")
+        if not rel:
+            return iter(())
+        return _read_jsonl(self.path / rel)
+
+
+def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
+    with path.open(encoding="utf-8") as fh:
+        for line in fh:
+            if line.strip():
+                yield json.loads(line)
+
+
+def find_result_files(path: str | Path) -> list[Path]:
+    """``results.json`` files under ``path`` (a run folder, a folder of runs, or the file)."""
+    p = Path(path)
+    if p.is_file():
+        return [p]
+    if (p / RESULTS_FILE).is_file():
+        return [p / RESULTS_FILE]
+    if p.is_dir():
+        return sorted(p.glob(f"*/{RESULTS_FILE}"))
+    raise UserError(f"no such file or folder {str(path)!r}", where="RESULTS")
+
+
+def load_results(path: str | Path, *, validate: bool = True) -> RunResults:
+    """Load one run's results (a run folder or its results.json), checking the schema."""
+    files = find_result_files(path)
+    if not files:
+        raise UserError(f"no {RESULTS_FILE} in {str(path)!r}", where="RESULTS")
+    if len(files) > 1:
+        raise UserError(f"{str(path)!r} holds {len(files)} runs; name one run folder",
+                        where="RESULTS")
+    file = files[0]
+    try:
+        document = json.loads(file.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise UserError(f"not valid JSON (line {exc.lineno})", where=str(file)) from None
+    if validate:
+        validate_document(document, where=str(file))
+    return RunResults(path=file.parent, document=document)
+
+
+def load_many(paths: Iterable[str | Path]) -> list[RunResults]:
+    """Every run found under the given paths (run folders or folders of runs)."""
+    runs = []
+    for path in paths:
+        files = find_result_files(path)
+        if not files:
+            raise UserError(f"no {RESULTS_FILE} under {str(path)!r}", where="RESULTS")
+        runs += [load_results(f) for f in files]
+    return runs
+
+
+def validate_document(document: Any, *, where: str) -> None:
+    import jsonschema
+
+    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+    if not isinstance(document, dict) or "schema_version" not in document:
+        raise UserError("not an evalsuite result file (no schema_version)", where=where)
+    major = str(document["schema_version"]).split(".")[0]
+    if major != SCHEMA_VERSION.split(".")[0]:
+        raise UserError(f"schema_version {document['schema_version']} is not supported "
+                        f"(this evalsuite reads {SCHEMA_VERSION})", where=where)
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(schema).iter_errors(document))
+    if error is not None:
+        path = ".".join(str(p) for p in error.absolute_path) or "(top)"
+        raise UserError(f"field '{path}': {error.message[:200]}", where=where)
+
+
+# -- figures and frames -------------------------------------------------------------------------
+def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
+    """Dotted paths to leaf values: ``{"metrics.accuracy.value": 0.9, …}``."""
+    out: dict[str, Any] = {}
+    if isinstance(obj, dict):
+        for key, value in obj.items():
+            out.update(flatten(value, f"{prefix}{key}."))
+    elif prefix:
+        out[prefix[:-1]] = obj
+    return out
+
+
+def figures(record: dict[str, Any]) -> dict[str, Any]:
+    """A record's numeric figures keyed ``<task>.<dotted path>`` (the gate's addresses)."""
+    flat = flatten({k: record.get(k) for k in ("metrics", "efficiency", "bias", "safety",
+                                               "robustness") if record.get(k)})
+    return {f"{record['task']}.{path}": value for path, value in flat.items()
+            if isinstance(value, (int, float)) and not isinstance(value, bool)}
+
+
+def to_dataframe(runs: RunResults | Iterable[RunResults], *, long: bool = True):
+    """A pandas DataFrame of the metrics of one or several runs.
+
+    ``long=True``: one row per (run, model, task, metric) with value and interval.
+    ``long=False``: one row per (run, model, task) with every figure as a dotted column.
+    """
+    import pandas as pd
+
+    if isinstance(runs, RunResults):
+        runs = [runs]
+    rows = []
+    for run in runs:
+        for rec in run.records:
+            base = {"run_id": run.run.get("id"), "model": rec["model"], "task": rec["task"],
+                    "family": rec["family"], "status": rec.get("status", "ok"),
+                    "n_examples": rec.get("n_examples")}
+            if long:
+                for name, m in (rec.get("metrics") or {}).items():
+                    rows.append({**base, "metric": name, "value": m.get("value"),
+                                 "ci_low": m.get("ci_low"), "ci_high": m.get("ci_high"),
+                                 "primary": name == rec.get("primary_metric")})
+            else:
+                flat = flatten({k: rec.get(k) for k in ("metrics", "efficiency", "bias",
+                                                        "safety", "robustness") if rec.get(k)})
+                rows.append({**base, **flat})
+    return pd.DataFrame(rows)

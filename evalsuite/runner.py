@@ -1,0 +1,500 @@
+"""The runner: models × tasks → predictions (cached, batched by length) → metrics → records.
+
+Each model is loaded once and serves all its tasks.  For one (model, task) the runner looks
+up every example in the prediction cache, predicts the rest in length-sorted batches
+(halving a batch that runs out of memory and retrying it, never the run), commits each
+batch to the cache, scores every metric with a bootstrap interval and writes the record and
+its per-example predictions.  A crash keeps every finished record and cached batch; running
+the same batch again recomputes nothing that finished.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from evalsuite import __version__
+from evalsuite.batching import fixed_size_batches, halves, sort_by_length
+from evalsuite.cache import NON_OUTPUT_OPTIONS, PredictionCache, example_key, model_task_key
+from evalsuite.cards import TaskCard
+from evalsuite.data import TaskData, load_task_data
+from evalsuite.efficiency import EfficiencyMeter
+from evalsuite.errors import BackendUnavailable, EvalsuiteError, RunError, SpecError, UserError
+from evalsuite.families import FIELDS, Family
+from evalsuite.metrics import registry as metric_registry
+from evalsuite.metrics.base import DEFAULT_RESAMPLES, MetricContext, score
+from evalsuite.models import registry as model_registry
+from evalsuite.models.base import ModelAdapter, Output
+from evalsuite.results import ResultWriter, write_predictions
+from evalsuite.specs import ModelSpec
+
+
+@dataclass
+class Job:
+    """One model and the tasks it runs."""
+
+    spec: ModelSpec
+    tasks: list[TaskCard]
+
+
+@dataclass
+class RunConfig:
+    jobs: list[Job]
+    output_dir: Path = Path("results")
+    run_id: str | None = None
+    seed: int = 0
+    limit: int | None = None
+    sample: int | None = None
+    resamples: int = DEFAULT_RESAMPLES
+    cache_path: Path | None = None
+    resume_dir: Path | None = None
+    source: str | None = None  # the batch file or command line, for the record
+
+
+class Progress(Protocol):
+    def task_started(self, model: str, task: str, total: int, cached: int) -> None: ...
+    def advance(self, n: int) -> None: ...
+    def task_finished(self, record: dict[str, Any]) -> None: ...
+    def message(self, text: str) -> None: ...
+
+
+class SilentProgress:
+    def task_started(self, model: str, task: str, total: int, cached: int) -> None:
+        pass
+
+    def advance(self, n: int) -> None:
+        pass
+
+    def task_finished(self, record: dict[str, Any]) -> None:
+        pass
+
+    def message(self, text: str) -> None:
+        pass
+
+
+@dataclass
+class RunOutcome:
+    run_dir: Path
+    records: list[dict[str, Any]]
+    interrupted: bool = False
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [r for r in self.records if r.get("status") == "failed"]
+
+    @property
+    def skipped(self) -> list[dict[str, Any]]:
+        return [r for r in self.records if r.get("status") == "skipped"]
+
+
+# -- planning ----------------------------------------------------------------------------------
+def config_hash(config: RunConfig) -> str:
+    blob = json.dumps({
+        "jobs": [{"model": j.spec.to_string(), "name": j.spec.display_name,
+                  "tasks": [(t.name, t.version_id) for t in j.tasks]} for j in config.jobs],
+        "seed": config.seed, "limit": config.limit, "sample": config.sample,
+        "resamples": config.resamples,
+    }, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+def build_adapters(config: RunConfig) -> list[tuple[Job, ModelAdapter]]:
+    """Adapters for every job, refusing before any work a model that cannot serve a task."""
+    names = [j.spec.display_name for j in config.jobs]
+    dupes = sorted({n for n in names if names.count(n) > 1})
+    if dupes:
+        raise SpecError(f"two models are named {dupes[0]!r}; give each a distinct name=",
+                        where="models")
+    built = []
+    for job in config.jobs:
+        adapter = model_registry.build(job.spec)
+        for card in job.tasks:
+            reason = adapter.unsupported_reason(card)
+            if reason:
+                raise SpecError(f"{reason}; cannot run task {card.name}",
+                                where=f"model {job.spec.display_name}")
+        built.append((job, adapter))
+    return built
+
+
+# -- running -----------------------------------------------------------------------------------
+def run(config: RunConfig, progress: Progress | None = None) -> RunOutcome:
+    """Run every job of ``config``; return the run folder and its records."""
+    from evalsuite import environment
+
+    progress = progress or SilentProgress()
+    plan = build_adapters(config)
+    chash = config_hash(config)
+    existing: list[dict[str, Any]] = []
+    if config.resume_dir is not None:
+        run_dir = config.resume_dir
+        existing = _resumable_records(run_dir)
+        run_meta = json.loads((run_dir / "results.json").read_text())["run"]
+        run_meta["resumed_at"] = _now()
+    else:
+        run_id = config.run_id or _fresh_run_id(config.output_dir, chash)
+        run_dir = config.output_dir / run_id
+        if (run_dir / "results.json").exists():
+            raise UserError(f"run folder {run_dir} exists already (use --resume to continue it)",
+                            where="--run-id")
+        run_meta = {"id": run_id, "created": _now(), "evalsuite_version": __version__,
+                    "config_hash": chash, "source": config.source, "seed": config.seed,
+                    "limit": config.limit, "sample": config.sample,
+                    "resamples": config.resamples, **environment.collect()}
+    run_meta["status"] = "running"
+    writer = ResultWriter(run_dir, run_meta, existing)
+    done = {(r["model"], r["task"]) for r in existing if r.get("status") == "ok"}
+    data_by_task = load_all_task_data(config, progress)
+    cache = PredictionCache(config.cache_path)
+    interrupted = False
+    try:
+        for job, adapter in plan:
+            todo = [c for c in job.tasks if (job.spec.display_name, c.name) not in done]
+            if todo:
+                _run_model(job, adapter, todo, config, writer, cache, data_by_task, progress)
+    except KeyboardInterrupt:
+        interrupted = True
+        progress.message(f"interrupted: {len(writer.records)} finished records kept in "
+                         f"{run_dir}; run again with --resume {run_dir} to continue")
+    finally:
+        cache.close()
+        writer.run["status"] = "interrupted" if interrupted else "finished"
+        writer.run["finished"] = _now()
+        writer.flush()
+    return RunOutcome(run_dir=run_dir, records=writer.records, interrupted=interrupted)
+
+
+def load_all_task_data(config: RunConfig, progress: Progress) -> dict[str, TaskData]:
+    """Every task's examples, loaded before any model so data errors come first."""
+    loaded: dict[str, TaskData] = {}
+    for job in config.jobs:
+        for card in job.tasks:
+            if card.name not in loaded:
+                loaded[card.name] = load_task_data(card, limit=config.limit,
+                                                   sample=config.sample, seed=config.seed)
+    return loaded
+
+
+def _run_model(job: Job, adapter: ModelAdapter, cards: list[TaskCard], config: RunConfig,
+               writer: ResultWriter, cache: PredictionCache,
+               data_by_task: dict[str, TaskData], progress: Progress) -> None:
+    name = job.spec.display_name
+    start = time.perf_counter()
+    try:
+        adapter.load()
+    except BackendUnavailable as exc:
+        for card in cards:
+            writer.add(_status_record(job.spec, card, "skipped", str(exc)))
+            progress.task_finished(writer.records[-1])
+        return
+    except EvalsuiteError:
+        raise
+    except Exception as exc:
+        raise RunError(f"model {name}: could not be loaded: {type(exc).__name__}: "
+                       f"{_first_line(exc)}") from exc
+    load_s = time.perf_counter() - start
+    try:
+        for card in cards:
+            try:
+                record = run_task(adapter, job.spec, data_by_task[card.name], config, writer,
+                                  cache, progress, load_s=load_s)
+            except (UserError, KeyboardInterrupt):
+                raise
+            except Exception as exc:  # keep finished records; report and go on
+                record = _status_record(job.spec, card, "failed",
+                                        f"{type(exc).__name__}: {_first_line(exc)}")
+            writer.add(record)
+            progress.task_finished(record)
+    finally:
+        adapter.close()
+        gc.collect()
+
+
+class TaskPredictor:
+    """Predicts examples of one card with one model through the cache, in sorted batches.
+
+    The quality task and every probe (bias, safety, robustness) predict through this, so a
+    probe never reloads a model and perturbed inputs are cached like any other.
+    """
+
+    def __init__(self, adapter: ModelAdapter, card: TaskCard, cache: PredictionCache) -> None:
+        self.adapter = adapter
+        self.card = card
+        self.cache = cache
+        self.identity = model_identity(adapter)
+        self.prefix = model_task_key(self.identity, card.version_id, adapter.settings(card))
+
+    def keys(self, examples: Sequence[dict]) -> list[str]:
+        return [example_key(self.prefix, self.card.family, ex) for ex in examples]
+
+    def predict(self, examples: Sequence[dict], *, meter: EfficiencyMeter | None = None,
+                on_batch: Any = None) -> tuple[list[Output], set[str]]:
+        """Outputs for ``examples`` in order, and the keys that were computed (not cached)."""
+        keys = self.keys(examples)
+        outputs: dict[str, Any] = self.cache.get_many(keys)
+        todo_by_key = {k: ex for k, ex in zip(keys, examples, strict=True) if k not in outputs}
+        todo = list(todo_by_key.items())
+        if todo:
+            meter = meter or EfficiencyMeter(device=str(self.adapter.device))
+            for batch_keys, batch_outputs in predict_all(self.adapter, self.card, todo, meter):
+                fresh = dict(zip(batch_keys, batch_outputs, strict=True))
+                self.cache.put_many(fresh.items())
+                outputs.update(fresh)
+                if on_batch is not None:
+                    on_batch(len(batch_keys))
+        return [_as_output(outputs[k]) for k in keys], set(todo_by_key)
+
+
+def run_task(adapter: ModelAdapter, spec: ModelSpec, task_data: TaskData, config: RunConfig,
+             writer: ResultWriter, cache: PredictionCache, progress: Progress,
+             *, load_s: float | None = None) -> dict[str, Any]:
+    """Predict, score and write one (model, task); return its record."""
+    card, examples = task_data.card, task_data.examples
+    predictor = TaskPredictor(adapter, card, cache)
+    keys = predictor.keys(examples)
+    cached = len(cache.get_many(keys)) if cache.enabled else 0
+    progress.task_started(spec.display_name, card.name, len(examples), cached)
+
+    meter = EfficiencyMeter(device=str(adapter.device))
+    meter.start()
+    ordered, computed = predictor.predict(examples, meter=meter, on_batch=progress.advance)
+    if computed:
+        efficiency = meter.summary(adapter, load_s)
+        efficiency["source"] = "measured"
+        cache.put_efficiency(predictor.prefix, efficiency)
+    else:
+        efficiency = cache.get_efficiency(predictor.prefix) or {}
+        efficiency["source"] = "cache"
+
+    predictions = [check_prediction(card, o.prediction, ex, spec)
+                   for o, ex in zip(ordered, examples, strict=True)]
+    metrics, stats = score_all(card, predictions, examples, config)
+    _add_generation_figures(efficiency, keys, ordered, computed)
+    primary = metric_registry.get(card.primary_metric, card.family)
+    example_scores = primary.example_scores(stats[card.primary_metric])
+
+    pred_path = writer.predictions_path(spec.display_name, card.name)
+    write_predictions(pred_path, _prediction_rows(card, examples, ordered, example_scores, stats))
+    return {
+        "model": spec.display_name,
+        "model_spec": spec.to_string(),
+        "model_kind": spec.kind,
+        "model_identity": predictor.identity,
+        "task": card.name,
+        "family": card.family.value,
+        "task_version": card.version_id,
+        "smoke_set": card.smoke_set,
+        "dataset": task_data.info,
+        "status": "ok",
+        "n_examples": len(examples),
+        "primary_metric": card.primary_metric,
+        "metrics": metrics,
+        "efficiency": efficiency,
+        "settings": adapter.settings(card),
+        "cache": {"hits": len(examples) - len(computed), "computed": len(computed)},
+        "truncated": sum(bool(o.meta.get("truncated")) for o in ordered),
+        "predictions_file": str(pred_path.relative_to(writer.run_dir)),
+    }
+
+
+def _add_generation_figures(efficiency: dict[str, Any], keys: list[str],
+                            outputs: list[Output], fresh: set[str]) -> None:
+    """Generated tokens/s and how often generation hit its length limit (when reported)."""
+    metas = [o.meta for o in outputs]
+    if not any("generated_tokens" in m for m in metas):
+        return
+    efficiency["generated_tokens"] = int(sum(m.get("generated_tokens", 0) for m in metas))
+    efficiency["hit_length_limit_rate"] = (
+        sum(bool(m.get("hit_length_limit")) for m in metas) / len(metas))
+    wall = efficiency.get("wall_s")
+    if wall and fresh and efficiency.get("source") == "measured":
+        new_tokens = sum(m.get("generated_tokens", 0)
+                         for k, m in zip(keys, metas, strict=True) if k in fresh)
+        efficiency["generated_tokens_per_s"] = new_tokens / wall
+
+
+def predict_all(adapter: ModelAdapter, card: TaskCard, todo: Sequence[tuple[str, dict]],
+                meter: EfficiencyMeter) -> Iterator[tuple[list[str], list[Any]]]:
+    """Predict ``todo`` in length-sorted batches; yield (keys, outputs) per finished batch.
+
+    A batch that runs out of memory is split in halves and retried; later batches are then
+    planned at half the size.  Every example is predicted exactly once.
+    """
+    precompute = getattr(adapter, "precompute_lengths", None)  # batched tokenization, once
+    if precompute is not None:
+        precompute(card, [ex for _, ex in todo])
+    ordered = sort_by_length(todo, lambda item: adapter.example_length(card, item[1]))
+    if getattr(adapter, "needs_warmup", False) and len(ordered) > adapter.batch_size:
+        warm = [ex for _, ex in ordered[-min(4, len(ordered)):]]
+        adapter.predict_batch(card, warm)
+    shrink = 0
+    position = 0
+    while position < len(ordered):
+        remaining = ordered[position:]
+        batch = next(iter(plan_batches(adapter, card, [ex for _, ex in remaining], shrink)))
+        items = remaining[:len(batch)]
+        splits_before = meter.oom_splits
+        yield from _predict_with_backoff(adapter, card, items, meter)
+        if meter.oom_splits > splits_before:
+            shrink += 1
+        position += len(items)
+
+
+def plan_batches(adapter: ModelAdapter, card: TaskCard, examples: list[dict],
+                 shrink: int) -> Iterator[list[dict]]:
+    """The adapter's own plan (token budget…) if it has one, else fixed-size batches."""
+    planner = getattr(adapter, "plan_batches", None)
+    if planner is not None:
+        return planner(card, examples, shrink)
+    return fixed_size_batches(examples, max(1, adapter.batch_size >> shrink))
+
+
+def _predict_with_backoff(adapter: ModelAdapter, card: TaskCard,
+                          items: list[tuple[str, dict]], meter: EfficiencyMeter
+                          ) -> Iterator[tuple[list[str], list[Any]]]:
+    batch = [ex for _, ex in items]
+    try:
+        with meter.time_batch(len(batch), adapter.count_tokens(card, batch)):
+            raw = adapter.predict_batch(card, batch)
+    except Exception as exc:
+        if not adapter.is_out_of_memory(exc) or len(items) == 1:
+            raise
+        meter.oom_splits += 1
+        _free_memory()
+        for half in halves(items):
+            yield from _predict_with_backoff(adapter, card, half, meter)
+        return
+    if len(raw) != len(batch):
+        raise RunError(f"model returned {len(raw)} outputs for {len(batch)} inputs")
+    yield [k for k, _ in items], [_to_cacheable(o) for o in raw]
+
+
+def _free_memory() -> None:
+    gc.collect()
+    try:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+    except ImportError:
+        pass
+
+
+# -- scoring -----------------------------------------------------------------------------------
+def score_all(card: TaskCard, predictions: list[Any], examples: list[dict],
+              config: RunConfig) -> tuple[dict[str, dict], dict[str, np.ndarray]]:
+    context = MetricContext(labels=card.labels)
+    metrics: dict[str, dict] = {}
+    stats: dict[str, np.ndarray] = {}
+    for name in card.metrics:
+        metric = metric_registry.get(name, card.family)
+        result, stats[name] = score(metric, predictions, examples, context,
+                                    resamples=config.resamples, seed=config.seed)
+        metrics[name] = {**result.to_dict(), "scale": metric.scale}
+    return metrics, stats
+
+
+def check_prediction(card: TaskCard, prediction: Any, example: dict, spec: ModelSpec) -> Any:
+    """Coerce a prediction to its family's type; refuse malformed ones with a clear error."""
+    family = card.family
+    where = f"model {spec.display_name}, task {card.name}, example {example['id']}"
+    if family is Family.NER:
+        if not isinstance(prediction, list) or len(prediction) != len(example["tokens"]):
+            got = len(prediction) if isinstance(prediction, list) else type(prediction).__name__
+            raise RunError(f"{where}: expected {len(example['tokens'])} tags, got {got}")
+        return [str(t) for t in prediction]
+    if family is Family.SIMILARITY:
+        try:
+            return float(prediction)
+        except (TypeError, ValueError):
+            raise RunError(f"{where}: similarity prediction {prediction!r} is not a number") \
+                from None
+    return "" if prediction is None else str(prediction)
+
+
+def _prediction_rows(card: TaskCard, examples: list[dict], outputs: list[Output],
+                     scores: np.ndarray, stats: dict[str, np.ndarray]) -> Iterator[dict]:
+    fields = FIELDS[card.family]
+    for i, (ex, out) in enumerate(zip(examples, outputs, strict=True)):
+        row: dict[str, Any] = {
+            "id": ex["id"],
+            "input": {f: ex.get(f) for f in fields.inputs},
+            "prediction": out.prediction,
+            "reference": {f: ex.get(f) for f in fields.references},
+            "score": float(scores[i]),
+            "stats": {name: s[i].tolist() for name, s in stats.items()},
+        }
+        if out.scores:
+            row["scores"] = out.scores
+        if out.meta:
+            row["meta"] = out.meta
+        yield row
+
+
+# -- helpers -----------------------------------------------------------------------------------
+def model_identity(adapter: ModelAdapter) -> dict[str, Any]:
+    """What makes two runs of "the same model" comparable and cacheable."""
+    spec = adapter.spec
+    return {
+        "kind": spec.kind,
+        "target": spec.target,
+        "revision": adapter.options.get("revision"),
+        "fingerprint": adapter.fingerprint(),
+        "options": {k: v for k, v in sorted(adapter.options.items())
+                    if k not in NON_OUTPUT_OPTIONS},
+    }
+
+
+def _as_output(value: Any) -> Output:
+    if isinstance(value, dict) and value.get("__output__"):
+        return Output(value["prediction"], value.get("scores"), value.get("meta") or {})
+    return Output(value)
+
+
+def _to_cacheable(value: Any) -> Any:
+    if isinstance(value, Output):
+        return {"__output__": True, "prediction": value.prediction, "scores": value.scores,
+                "meta": value.meta}
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _status_record(spec: ModelSpec, card: TaskCard, status: str, reason: str) -> dict[str, Any]:
+    return {"model": spec.display_name, "model_spec": spec.to_string(), "model_kind": spec.kind,
+            "task": card.name, "family": card.family.value, "task_version": card.version_id,
+            "smoke_set": card.smoke_set, "status": status, "reason": reason, "n_examples": 0,
+            "primary_metric": card.primary_metric, "metrics": {}}
+
+
+def _resumable_records(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / "results.json"
+    if not path.is_file():
+        raise UserError(f"no results.json in {run_dir}", where="--resume")
+    return json.loads(path.read_text(encoding="utf-8"))["records"]
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [""])[0][:300]
+
+
+def _fresh_run_id(output_dir: Path, chash: str) -> str:
+    base = f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{chash[:6]}"
+    run_id, n = base, 1
+    while (output_dir / run_id).exists():
+        n += 1
+        run_id = f"{base}-{n}"
+    return run_id
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

@@ -1,0 +1,153 @@
+"""The task registry: finds task cards and looks them up by name.
+
+Cards are YAML files found, in this order, in the built-in ``tasks/`` tree (shipped inside
+the wheel), in the folders of ``EVALSUITE_TASKS_PATH`` (separated like ``PATH``), in folders
+given with ``--tasks-dir``, and in folders that installed packages declare under the
+``evalsuite.tasks`` entry-point group (an attribute holding a folder path, or a callable
+returning one or several).  Files under a ``data/`` folder, and YAML files whose top-level
+``kind`` is not ``task`` (probe cards), are not task cards.
+"""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib import metadata
+from pathlib import Path
+
+import yaml
+
+from evalsuite.cards import TaskCard, card_from_dict, load_card
+from evalsuite.errors import CardError, UserError
+
+TASKS_PATH_ENV = "EVALSUITE_TASKS_PATH"
+ENTRY_POINT_GROUP = "evalsuite.tasks"
+
+
+def builtin_tasks_dir() -> Path:
+    """The built-in card tree: inside the installed wheel, else the source checkout's."""
+    packaged = Path(__file__).resolve().parent / "_builtin_tasks"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "tasks"
+
+
+def entry_point_dirs() -> list[Path]:
+    """Card folders declared by installed packages."""
+    found: list[Path] = []
+    for ep in metadata.entry_points(group=ENTRY_POINT_GROUP):
+        try:
+            target = ep.load()
+            value = target() if callable(target) else target
+        except Exception as exc:  # a broken plug-in must say which one
+            raise UserError(f"cannot load task plug-in {ep.name!r} ({ep.value}): {exc}",
+                            where=f"entry point {ENTRY_POINT_GROUP}") from None
+        values = value if isinstance(value, (list, tuple)) else [value]
+        found.extend(Path(v) for v in values)
+    return found
+
+
+def search_dirs(extra: Iterable[str | Path] = ()) -> list[Path]:
+    """Every folder searched for cards, built-in first."""
+    dirs = [builtin_tasks_dir()]
+    env = os.environ.get(TASKS_PATH_ENV, "")
+    dirs += [Path(p).expanduser() for p in env.split(os.pathsep) if p.strip()]
+    for folder in extra:
+        path = Path(folder).expanduser()
+        if not path.is_dir():
+            raise UserError(f"no such folder {str(folder)!r}", where="--tasks-dir")
+        dirs.append(path)
+    dirs += entry_point_dirs()
+    unique: list[Path] = []
+    for d in dirs:
+        if d.resolve() not in [u.resolve() for u in unique]:
+            unique.append(d)
+    return unique
+
+
+@dataclass
+class TaskRegistry:
+    """All cards found, by name."""
+
+    cards: dict[str, TaskCard]
+
+    @classmethod
+    def discover(cls, extra_dirs: Iterable[str | Path] = ()) -> TaskRegistry:
+        cards: dict[str, TaskCard] = {}
+        for folder in search_dirs(extra_dirs):
+            for card in _cards_in(folder):
+                if card.name in cards:
+                    first = cards[card.name].source_file
+                    raise CardError(f"field 'name': {card.name!r} is already defined in {first}",
+                                    where=str(card.source_file))
+                cards[card.name] = card
+        return cls(cards)
+
+    def names(self) -> list[str]:
+        return sorted(self.cards)
+
+    def get(self, name: str) -> TaskCard:
+        """A card by name, or by the path of a card file."""
+        if name in self.cards:
+            return self.cards[name]
+        if name.endswith((".yaml", ".yml")) and Path(name).is_file():
+            return load_card(name)
+        close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.6) or [
+            n for n in self.names() if name.split("/")[-1] in n][:3]
+        hint = f" (did you mean: {', '.join(close)}?)" if close else \
+            " (run `evalsuite tasks` to list them)"
+        raise UserError(f"unknown task {name!r}{hint}", where="--task")
+
+    def select(self, patterns: Iterable[str]) -> list[TaskCard]:
+        """Cards matching names, card paths or glob patterns like ``'sentiment/*'``."""
+        chosen: list[TaskCard] = []
+        for pattern in patterns:
+            if any(ch in pattern for ch in "*?["):
+                matches = [self.cards[n] for n in self.names() if fnmatch.fnmatch(n, pattern)]
+                if not matches:
+                    raise UserError(f"no task matches {pattern!r}", where="--task")
+            else:
+                matches = [self.get(pattern)]
+            chosen += [m for m in matches if m.name not in {c.name for c in chosen}]
+        return chosen
+
+
+def _cards_in(folder: Path) -> list[TaskCard]:
+    cards = []
+    for path in sorted([*folder.rglob("*.yaml"), *folder.rglob("*.yml")]):
+        if "data" in path.relative_to(folder).parts[:-1]:
+            continue
+        try:
+            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError:
+            cards.append(load_card(path))  # raises the formatted error
+            continue
+        if isinstance(data, dict) and data.get("kind", "task") != "task":
+            continue
+        if isinstance(data, dict):
+            data = {k: v for k, v in data.items() if k != "kind"}
+        cards.append(card_from_dict(data, source=path))
+    return cards
+
+
+def dataset_size(card: TaskCard) -> int | None:
+    """Examples in the card's dataset when known without loading it (the ``size`` field, or
+    the line count of a local JSONL/CSV/TSV file)."""
+    if card.size is not None:
+        return card.size
+    from evalsuite.data import resolve_local_path
+
+    try:
+        local = resolve_local_path(card)
+    except CardError:
+        return None
+    if local is None or not local.is_file():
+        return None
+    if local.suffix in (".jsonl", ".csv", ".tsv"):
+        with local.open("rb") as fh:
+            lines = sum(1 for line in fh if line.strip())
+        return lines - (0 if local.suffix == ".jsonl" else 1)
+    return None
