@@ -4,9 +4,14 @@
 output: results          # folder of run folders, relative to where you run (default)
 seed: 0
 limit: 200               # optional: first N examples of every task
+probes: [bias, safety, robustness]   # optional: or "all", or {robustness: {n: 100}}
 tasks: [sentiment/*]     # tasks for models that list none of their own
+profile: latency         # optional: bs1 latency + batch-size sweep per record (profile_repeats: 20)
 models:
   - spec: "hf:distilbert-base-uncased-finetuned-sst-2-english"
+  - spec: "hf:./my-model"
+    variants: [float32, bfloat16, int8]  # one entry each: hf:./my-model@fp32, …@bf16, …@int8
+    profile: latency     # or per model entry
   - name: vader
     kind: baseline
     target: vader
@@ -22,12 +27,13 @@ from typing import Any
 import yaml
 
 from evalsuite.errors import UserError
+from evalsuite.probes.hook import parse_probes
 from evalsuite.runner import Job, RunConfig
-from evalsuite.specs import parse_spec
+from evalsuite.specs import expand_variants, parse_spec
 from evalsuite.task_registry import TaskRegistry
 
 BATCH_KEYS = {"output", "seed", "limit", "sample", "resamples", "tasks", "models", "tasks_dirs",
-              "description", "run_id"}
+              "description", "run_id", "probes", "profile", "profile_repeats"}
 
 
 def load_batch(path: str | Path, *, tasks_dirs: list[str] | None = None) -> tuple[
@@ -59,15 +65,19 @@ def load_batch(path: str | Path, *, tasks_dirs: list[str] | None = None) -> tupl
     for i, entry in enumerate(models):
         entry_where = f"{where}: models[{i}]"
         own_tasks = None
+        profile = None
         if isinstance(entry, dict):
             entry = dict(entry)
             own_tasks = _task_list(entry.pop("tasks", None), f"{entry_where}.tasks")
+            profile = _profile(entry.pop("profile", None), f"{entry_where}.profile")
         spec = parse_spec(entry, where=entry_where)
         names = own_tasks or default_tasks
         if not names:
             raise UserError("no tasks: list them under the model or at the top level",
                             where=entry_where)
-        jobs.append(Job(spec=spec, tasks=registry.select(names)))
+        cards = registry.select(names)
+        jobs.extend(Job(spec=variant, tasks=cards, profile=profile)
+                    for variant in expand_variants(spec, where=entry_where))
     config = RunConfig(
         jobs=jobs,
         output_dir=Path(str(data.get("output", "results"))),
@@ -77,8 +87,26 @@ def load_batch(path: str | Path, *, tasks_dirs: list[str] | None = None) -> tupl
         resamples=_int(data.get("resamples", 1000), f"{where}: field 'resamples'"),
         run_id=data.get("run_id"),
         source=str(path),
+        probes=parse_probes(data.get("probes"), where=f"{where}: field 'probes'"),
+        profile=_profile(data.get("profile"), f"{where}: field 'profile'"),
     )
+    if data.get("profile_repeats") is not None:
+        config.profile_repeats = _int(data["profile_repeats"], f"{where}: field "
+                                                               f"'profile_repeats'")
+        if config.profile_repeats < 1:
+            raise UserError("must be at least 1", where=f"{where}: field 'profile_repeats'")
     return config, registry
+
+
+def _profile(value: Any, where: str) -> str | None:
+    from evalsuite.profiling import PROFILES
+
+    if value is None or value is False:
+        return None
+    if value not in PROFILES:
+        raise UserError(f"unknown profile {value!r} (profiles: {', '.join(PROFILES)})",
+                        where=where)
+    return str(value)
 
 
 def _task_list(value: Any, where: str) -> list[str] | None:

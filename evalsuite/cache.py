@@ -20,7 +20,7 @@ from typing import Any
 from evalsuite.families import FIELDS, Family
 
 CACHE_DIR_ENV = "EVALSUITE_CACHE_DIR"
-NON_OUTPUT_OPTIONS = frozenset({"batch_size", "device"})
+NON_OUTPUT_OPTIONS = frozenset({"batch_size", "device", "token_budget"})
 
 
 def default_cache_path() -> Path:

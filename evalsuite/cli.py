@@ -40,6 +40,7 @@ def tasks(
     family: Annotated[str | None, typer.Option(help="Only this family.")] = None,
 ) -> None:
     """List every task card: name, family, dataset, size and metrics."""
+    from rich.markup import escape
     from rich.table import Table
 
     from evalsuite.console import out_console
@@ -60,7 +61,7 @@ def tasks(
         where += f" [{ds.name}]" if ds.name else ""
         where += f" {ds.split}" if card.smoke_set is False else ""
         size = dataset_size(card)
-        table.add_row(name, card.family.value, where, "" if size is None else str(size),
+        table.add_row(name, card.family.value, escape(where), "" if size is None else str(size),
                       ", ".join(card.metrics))
     out_console.print(table)
 
@@ -89,9 +90,23 @@ def run(
     cache: Annotated[Path | None, typer.Option(help="Prediction cache file "
                                                "[default: ~/.cache/evalsuite].")] = None,
     tasks_dir: TasksDirOption = None,
+    probes: Annotated[str | None, typer.Option(
+        help="Probes to run after each task, comma-separated: bias, safety, robustness or "
+             "all (options: 'robustness?n=100'; see docs/probes.md).")] = None,
     gate: Annotated[Path | None, typer.Option(
         help="Gate the run with this policy (see 'evalsuite gate'); exit with its code.")
                     ] = None,
+    executor: Annotated[str, typer.Option(
+        help="Where to run: local (this process) or ray (a Ray cluster; "
+             "pip install 'evalsuite[ray]').")] = "local",
+    address: Annotated[str | None, typer.Option(
+        help="With --executor ray: the cluster to join, auto or HOST:PORT "
+             "[default: a new local Ray instance].")] = None,
+    profile: Annotated[str | None, typer.Option(
+        help="'latency': also measure batch-size-1 latency and a throughput sweep over batch "
+             "sizes 1, 2, 4, … for every (model, task).")] = None,
+    profile_repeats: Annotated[int | None, typer.Option(
+        help="With --profile latency: batch-size-1 calls timed [default: 20].")] = None,
 ) -> None:
     """Run an evaluation batch (a batch file, or --model and --task)."""
     from evalsuite.batch import load_batch
@@ -99,11 +114,21 @@ def run(
     from evalsuite.console import RichProgress, err_console, out_console, summary_table
     from evalsuite.runner import Job, RunConfig
     from evalsuite.runner import run as run_batch
-    from evalsuite.specs import parse_spec
+    from evalsuite.specs import expand_variants, parse_spec
     from evalsuite.task_registry import TaskRegistry
 
     if batch is not None and (model or task):
         raise UserError("give a batch file or --model/--task, not both", where="run")
+    from evalsuite.executors import EXECUTORS, require_ray
+
+    if executor not in EXECUTORS:
+        raise UserError(f"unknown executor {executor!r} (choose: {', '.join(EXECUTORS)})",
+                        where="--executor")
+    if executor == "ray":
+        require_ray()
+    elif address is not None:
+        raise UserError("only the ray executor joins a cluster; add --executor ray",
+                        where="--address")
     if batch is not None:
         config, _ = load_batch(batch, tasks_dirs=[str(d) for d in tasks_dir or []])
     else:
@@ -112,7 +137,8 @@ def run(
                             where="run")
         registry = TaskRegistry.discover(tasks_dir or [])
         cards = registry.select(task)
-        config = RunConfig(jobs=[Job(parse_spec(m), cards) for m in model],
+        config = RunConfig(jobs=[Job(variant, cards) for m in model
+                                 for variant in expand_variants(parse_spec(m))],
                            source="evalsuite run " + " ".join(sys.argv[2:]))
     for flag, value in (("--limit", limit), ("--sample", sample), ("--resamples", resamples)):
         if value is not None and value < (0 if flag == "--resamples" else 1):
@@ -131,14 +157,40 @@ def run(
         config.resamples = resamples
     if resume is not None:
         config.resume_dir = resume
+    if profile is not None:
+        from evalsuite.profiling import PROFILES
+
+        if profile not in PROFILES:
+            raise UserError(f"unknown profile {profile!r} (profiles: {', '.join(PROFILES)})",
+                            where="--profile")
+        config.profile = profile
+    if profile_repeats is not None:
+        if profile_repeats < 1:
+            raise UserError(f"must be at least 1, got {profile_repeats}",
+                            where="--profile-repeats")
+        config.profile_repeats = profile_repeats
+    if executor == "ray" and (config.profile or any(j.profile for j in config.jobs)):
+        raise UserError("latency profiles run with the local executor; drop --executor ray",
+                        where="--profile")
+    if probes is not None:
+        from evalsuite.probes.hook import parse_probes
+
+        config.probes = parse_probes(probes, where="--probes")
     config.cache_path = None if no_cache else (cache or default_cache_path())
     if gate is not None:  # a wrong policy is refused before the run, not after it
         from evalsuite.gate.policy import load_policy
 
         load_policy(gate)
 
-    with RichProgress() as progress:
-        outcome = run_batch(config, progress)
+    if executor == "ray":
+        from evalsuite.executors.progress import MultiTaskProgress
+        from evalsuite.executors.ray_executor import run as run_on_ray
+
+        with MultiTaskProgress() as progress:
+            outcome = run_on_ray(config, progress, address=address)
+    else:
+        with RichProgress() as progress:
+            outcome = run_batch(config, progress)
     out_console.print(summary_table(outcome.records))
     err_console.print(f"results: {outcome.run_dir / 'results.json'}")
     if outcome.failed or outcome.interrupted:
@@ -155,6 +207,11 @@ def run(
         raise typer.Exit(EXIT_FAILED)
 
 
+# Commands kept in their own packages register themselves on `app` when imported.
+from evalsuite.gate import commands as _gate_commands  # noqa: E402,F401
+from evalsuite.report import commands as _report_commands  # noqa: E402,F401
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and map errors onto exit codes (0 ok, 1 failed, 2 usage)."""
     from evalsuite.console import error
@@ -163,9 +220,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # our own bars only
     os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
     try:
-        app(args=argv, standalone_mode=False)
+        result = app(args=argv, standalone_mode=False)
     except typer.Exit as exc:
         return exc.exit_code
+    except typer.Abort:
+        return 130
     except EvalsuiteError as exc:
         if _state["debug"]:
             raise
@@ -174,19 +233,15 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         error("interrupted")
         return 130
-    except Exception as exc:  # click usage errors and the like
-        import click
-
-        if isinstance(exc, click.exceptions.ClickException):
+    except Exception as exc:
+        if hasattr(exc, "show") and hasattr(exc, "exit_code"):  # click usage errors
             exc.show()
             return EXIT_USAGE
-        if isinstance(exc, click.exceptions.Abort):
-            return 130
         raise
+    if isinstance(result, int):  # click returns the code of typer.Exit in this mode
+        return result
     return EXIT_OK
 
 
 if __name__ == "__main__":
     sys.exit(main())
-from evalsuite.gate import commands as _gate_commands  # noqa: E402,F401  (registers gate)
-from evalsuite.report import commands as _report_commands  # noqa: E402,F401  (registers report/compare)

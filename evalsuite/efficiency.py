@@ -1,15 +1,47 @@
-"""Timing and memory of prediction: the ``efficiency`` block of a result record.
+"""Timing, memory and energy of prediction: the ``efficiency`` block of a result record.
 
-On CUDA every timed region ends with ``torch.cuda.synchronize`` so no timer stops before the
-kernels finish; peak memory is the allocator's peak (reset per task).  On the CPU peak
-memory is the process's peak resident set size.
+What one (model, task) records (DESIGN.md §4; every figure is ``None`` or absent, never a
+made-up zero, when it could not be measured):
+
+* ``examples_per_s`` = ``n_timed / wall_s`` and ``tokens_per_s`` (input tokens, unpadded
+  and truncated as the model saw them), where ``wall_s`` is the sum of the timed batches.
+  Warm-up batches run first and are excluded (``warmup_batches``, ``warmup_s``).
+* ``latency_ms`` (per batch) and ``latency_per_example_ms`` (batch time / batch size, one
+  value per example) as p50/p90/p99.
+* ``split_s``: where ``wall_s`` went — ``tokenize``, ``transfer``, ``forward``, ``decode``
+  as reported by the adapter through :class:`PhaseTimer` (``with self.phase("forward"):``),
+  ``predict_other`` (the rest of the timed batches: the adapter's Python, the runner), then
+  ``metrics`` and ``write`` (added by the runner).  The phases before ``metrics`` sum to
+  ``wall_s``.  Work done in a background thread (tokenizing the next batch while this one
+  computes) is in ``overlapped_s``, not in ``split_s``.
+* Memory.  On CUDA: the allocator's peak (``torch.cuda.max_memory_allocated``, reset when the
+  task starts), ``memory_source: cuda_allocator``.  On the CPU: the process's peak resident
+  set size *during the task*.  ``ru_maxrss`` is a per-process high-water mark that never goes
+  down, so it is used only when it rose during the task (``memory_source: rss_maxrss``, exact);
+  otherwise the peak is the highest of the RSS samples taken every 10 ms by a background
+  thread and at every batch boundary (``rss_sampled``, a lower bound).  ``memory_increase_mb``
+  is the peak minus the memory in use when the task started, so a later task is not charged
+  for what an earlier one left behind.
+* ``energy_j`` and ``energy_per_example_j``: on NVIDIA GPUs from NVML's total-energy counter
+  (``pip install nvidia-ml-py``) read at the first and last timed batch; the counter is the
+  whole GPU's, so other processes on it are counted too.  Absent without NVML.
+* ``load_s``, ``params``, ``weight_bytes``, ``device``, ``device_name``, ``dtype``,
+  ``batch_size`` (the largest batch run), ``mean_batch_size``, ``oom_splits``.
+
+On CUDA every timed region (batch, and the adapter's ``transfer``/``forward``/``decode``
+phases) ends with ``torch.cuda.synchronize`` so no timer stops before the kernels finish.
 """
 
 from __future__ import annotations
 
+import functools
+import os
+import platform
 import resource
 import sys
+import threading
 import time
+import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -17,9 +49,13 @@ from typing import Any
 
 import numpy as np
 
+PHASES = ("tokenize", "transfer", "forward", "decode")
+GPU_PHASES = frozenset({"transfer", "forward", "decode"})  # synchronized on CUDA
+RSS_INTERVAL_S = 0.01
+
 
 def _cuda_device(device: str) -> bool:
-    return device.startswith("cuda") and "torch" in sys.modules
+    return str(device).startswith("cuda") and "torch" in sys.modules
 
 
 def synchronize(device: str) -> None:
@@ -37,14 +73,228 @@ def reset_peak_memory(device: str) -> None:
 
 
 def peak_memory_mb(device: str) -> float:
+    """CUDA allocator peak, else the process's lifetime peak RSS (``ru_maxrss``), in MiB."""
     if _cuda_device(device):
         import torch
 
         return torch.cuda.max_memory_allocated(device) / 2**20
+    return _maxrss_bytes() / 2**20
+
+
+def _maxrss_bytes() -> int:
     usage = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return usage / 1024 if sys.platform != "darwin" else usage / 2**20
+    return usage if sys.platform == "darwin" else usage * 1024
 
 
+_PAGE = os.sysconf("SC_PAGE_SIZE") if hasattr(os, "sysconf") else 4096
+
+
+def current_rss_bytes() -> int | None:
+    """The process's resident set size now (Linux ``/proc/self/statm``), else ``None``."""
+    try:
+        with open("/proc/self/statm", "rb") as fh:
+            return int(fh.read().split()[1]) * _PAGE
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@functools.lru_cache(maxsize=16)
+def describe_device(device: str) -> str | None:
+    """A human name for ``device``: the GPU's name for ``cuda[:N]``, the CPU model for ``cpu``;
+    ``None`` when unknown (a remote endpoint)."""
+    device = str(device)
+    if device.startswith("cuda"):
+        try:
+            import torch
+
+            return str(torch.cuda.get_device_name(device))
+        except Exception:
+            return None
+    if device == "mps":
+        return "Apple GPU (MPS)"
+    if device != "cpu":
+        return None
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.lower().startswith(("model name", "hardware", "cpu model")):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or None
+
+
+# -- phases -------------------------------------------------------------------------------------
+class PhaseTimer:
+    """Seconds an adapter spends per phase of prediction (tokenize, transfer, forward, decode).
+
+    An adapter wraps its steps in ``with timer.phase("forward"):``; the runner's meter reads
+    the totals around each timed batch, so warm-up and profiling calls are not counted.  On
+    CUDA the GPU phases end with a synchronize.  ``overlapped=True`` marks work done in a
+    background thread (it overlaps the timed batches and is reported apart).
+
+    >>> timer = PhaseTimer()
+    >>> with timer.phase("forward"):
+    ...     pass
+    >>> sorted(timer.snapshot()[0])
+    ['forward']
+    """
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = str(device)
+        self._lock = threading.Lock()
+        self._seconds: dict[str, float] = {}
+        self._overlapped: dict[str, float] = {}
+
+    @contextmanager
+    def phase(self, name: str, *, overlapped: bool = False,
+              sync: bool | None = None) -> Iterator[None]:
+        start = time.perf_counter()
+        ok = False
+        try:
+            yield
+            ok = True
+        finally:
+            if ok and not overlapped and (name in GPU_PHASES if sync is None else sync):
+                synchronize(self.device)
+            self.add(name, time.perf_counter() - start, overlapped=overlapped)
+
+    def add(self, name: str, seconds: float, *, overlapped: bool = False) -> None:
+        with self._lock:
+            target = self._overlapped if overlapped else self._seconds
+            target[name] = target.get(name, 0.0) + seconds
+
+    def snapshot(self) -> tuple[dict[str, float], dict[str, float]]:
+        """(critical-path seconds, background seconds) per phase, totals so far."""
+        with self._lock:
+            return dict(self._seconds), dict(self._overlapped)
+
+
+def _delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
+    return {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0) > 0}
+
+
+# -- memory -------------------------------------------------------------------------------------
+class MemoryTracker:
+    """Peak memory of one measured stretch (a task, one batch size of a sweep).
+
+    CUDA: the allocator's peak since :meth:`start`.  CPU: ``ru_maxrss`` when it rose since
+    :meth:`start` (then it is this stretch's exact peak), else the highest RSS sample
+    (every ``interval`` seconds by a daemon thread, and on each :meth:`sample`).
+    """
+
+    def __init__(self, device: str, interval: float = RSS_INTERVAL_S) -> None:
+        self.device = str(device)
+        self.interval = interval
+        self._base = 0
+        self._peak = 0
+        self._maxrss_before = 0
+        self._stop = threading.Event()
+        self._result: dict[str, Any] | None = None
+
+    def start(self) -> MemoryTracker:
+        if _cuda_device(self.device):
+            import torch
+
+            torch.cuda.reset_peak_memory_stats(self.device)
+            self._base = torch.cuda.memory_allocated(self.device)
+            return self
+        rss = current_rss_bytes()
+        self._maxrss_before = _maxrss_bytes()
+        if rss is not None:
+            self._base = self._peak = rss
+            ref = weakref.ref(self)
+            threading.Thread(target=_sample_rss, args=(ref, self._stop, self.interval),
+                             name="evalsuite-rss", daemon=True).start()
+        return self
+
+    def sample(self) -> None:
+        if not _cuda_device(self.device):
+            rss = current_rss_bytes()
+            if rss is not None and rss > self._peak:
+                self._peak = rss
+
+    def stop(self) -> dict[str, Any]:
+        """``peak_memory_mb``, ``memory_increase_mb``, ``memory_source`` (idempotent)."""
+        if self._result is not None:
+            return self._result
+        self._stop.set()
+        if _cuda_device(self.device):
+            import torch
+
+            peak = torch.cuda.max_memory_allocated(self.device)
+            source = "cuda_allocator"
+        else:
+            self.sample()
+            maxrss = _maxrss_bytes()
+            if maxrss > self._maxrss_before:
+                peak, source = max(maxrss, self._peak), "rss_maxrss"
+            elif self._peak:
+                peak, source = self._peak, "rss_sampled"
+            else:  # no /proc: only the process's lifetime peak is known
+                peak, source = maxrss, "rss_maxrss_lifetime"
+        self._result = {"peak_memory_mb": round(peak / 2**20, 1), "memory_source": source}
+        if self._base:
+            self._result["memory_increase_mb"] = round(max(0, peak - self._base) / 2**20, 1)
+        return self._result
+
+    def __del__(self) -> None:
+        self._stop.set()
+
+
+def _sample_rss(ref: weakref.ref, stop: threading.Event, interval: float) -> None:
+    while not stop.wait(interval):
+        tracker = ref()
+        if tracker is None:
+            return
+        tracker.sample()
+        del tracker
+
+
+# -- energy -------------------------------------------------------------------------------------
+class EnergyCounter:
+    """NVML's total-energy counter of the GPU behind a CUDA device (millijoules)."""
+
+    def __init__(self, nvml: Any, handle: Any) -> None:
+        self._nvml = nvml
+        self._handle = handle
+        self.first: int | None = None
+        self.last: int | None = None
+
+    @classmethod
+    def open(cls, device: str) -> EnergyCounter | None:
+        """A counter for ``device``, or ``None`` (not CUDA, no ``pynvml``, no counter)."""
+        if not str(device).startswith("cuda"):
+            return None
+        try:
+            import pynvml  # from nvidia-ml-py, optional
+            import torch
+
+            pynvml.nvmlInit()
+            index = torch.cuda._get_nvml_device_index(device)  # honours CUDA_VISIBLE_DEVICES
+            handle = pynvml.nvmlDeviceGetHandleByIndex(index)
+            pynvml.nvmlDeviceGetTotalEnergyConsumption(handle)
+        except Exception:
+            return None
+        return cls(pynvml, handle)
+
+    def read(self) -> None:
+        try:
+            value = int(self._nvml.nvmlDeviceGetTotalEnergyConsumption(self._handle))
+        except Exception:
+            return
+        if self.first is None:
+            self.first = value
+        self.last = value
+
+    @property
+    def joules(self) -> float | None:
+        if self.first is None or self.last is None or self.last <= self.first:
+            return None
+        return (self.last - self.first) / 1000.0
+
+
+# -- the meter ----------------------------------------------------------------------------------
 @dataclass
 class BatchTiming:
     size: int
@@ -54,51 +304,133 @@ class BatchTiming:
 
 @dataclass
 class EfficiencyMeter:
-    """Collects per-batch timings of one (model, task) and summarises them."""
+    """Collects the timed batches of one (model, task) and summarises them."""
 
     device: str = "cpu"
     batches: list[BatchTiming] = field(default_factory=list)
     oom_splits: int = 0
+    warmup_batches: int = 0
+    warmup_s: float = 0.0
+    lost_s: float = 0.0  # timed batches that failed (out of memory) and were split
+    phases: dict[str, float] = field(default_factory=dict)
+    overlapped: dict[str, float] = field(default_factory=dict)
+    timer: PhaseTimer | None = None
+    _memory: MemoryTracker | None = field(default=None, repr=False)
+    _energy: EnergyCounter | None = field(default=None, repr=False)
 
     def start(self) -> None:
-        reset_peak_memory(self.device)
+        """Reset the peak-memory counters and open the energy counter (call once, first)."""
+        self._memory = MemoryTracker(self.device).start()
+        self._energy = EnergyCounter.open(self.device)
+
+    def watch(self, timer: PhaseTimer | None) -> None:
+        """Collect the adapter's phase seconds of every timed batch from ``timer``."""
+        self.timer = timer
 
     @contextmanager
     def time_batch(self, size: int, input_tokens: int | None) -> Iterator[None]:
         synchronize(self.device)
+        timer = self.timer
+        before = timer.snapshot() if timer is not None else None
+        if self._energy is not None and self._energy.first is None:
+            self._energy.read()
+        start = time.perf_counter()
+        try:
+            yield
+            synchronize(self.device)
+        except BaseException:
+            self.lost_s += time.perf_counter() - start
+            raise
+        self.batches.append(BatchTiming(size, time.perf_counter() - start, input_tokens))
+        if self._energy is not None:
+            self._energy.read()
+        if self._memory is not None:
+            self._memory.sample()
+        if timer is not None and before is not None:
+            after = timer.snapshot()
+            for target, now, then in ((self.phases, after[0], before[0]),
+                                      (self.overlapped, after[1], before[1])):
+                for name, seconds in _delta(now, then).items():
+                    target[name] = target.get(name, 0.0) + seconds
+
+    @contextmanager
+    def time_warmup(self) -> Iterator[None]:
+        """A warm-up batch: run, counted in ``warmup_batches``/``warmup_s``, not timed."""
         start = time.perf_counter()
         yield
         synchronize(self.device)
-        self.batches.append(BatchTiming(size, time.perf_counter() - start, input_tokens))
+        self.warmup_batches += 1
+        self.warmup_s += time.perf_counter() - start
+
+    def memory(self) -> dict[str, Any]:
+        """Peak memory figures since :meth:`start` (stops the sampling)."""
+        if self._memory is None:
+            return {"peak_memory_mb": round(peak_memory_mb(self.device), 1)}
+        return dict(self._memory.stop())
 
     def summary(self, adapter: Any, load_s: float | None) -> dict[str, Any]:
         """The efficiency block (``examples_per_s`` etc.); ``None`` figures when nothing ran."""
         n = sum(b.size for b in self.batches)
         seconds = sum(b.seconds for b in self.batches)
         tokens = [b.input_tokens for b in self.batches]
+        known_tokens = bool(tokens) and all(t is not None for t in tokens)
+        device = str(getattr(adapter, "device", self.device))
         block: dict[str, Any] = {
             "n_timed": n,
             "examples_per_s": n / seconds if seconds > 0 else None,
             "tokens_per_s": (sum(tokens) / seconds  # type: ignore[arg-type]
-                             if seconds > 0 and all(t is not None for t in tokens) else None),
+                             if seconds > 0 and known_tokens else None),
+            "input_tokens": sum(tokens) if known_tokens else None,  # type: ignore[arg-type]
             "latency_ms": _percentiles([1000 * b.seconds for b in self.batches]),
             "latency_per_example_ms": _percentiles(
-                [1000 * b.seconds / b.size for b in self.batches if b.size]),
-            "peak_memory_mb": round(peak_memory_mb(self.device), 1),
+                [1000 * b.seconds / b.size for b in self.batches if b.size],
+                weights=[b.size for b in self.batches if b.size]),
+            **self.memory(),
             "load_s": load_s,
-            "params": adapter.params,
-            "weight_bytes": adapter.weight_bytes,
-            "device": adapter.device,
-            "dtype": adapter.dtype,
+            "params": getattr(adapter, "params", None),
+            "weight_bytes": getattr(adapter, "weight_bytes", None),
+            "device": device,
+            "dtype": getattr(adapter, "dtype", None),
             "batch_size": max((b.size for b in self.batches), default=None),
+            "mean_batch_size": round(n / len(self.batches), 2) if self.batches else None,
             "oom_splits": self.oom_splits,
             "wall_s": seconds,
+            "warmup_batches": self.warmup_batches,
+            "warmup_s": round(self.warmup_s, 6),
+            "split_s": self.split(seconds),
         }
+        name = getattr(adapter, "device_name", None)
+        if name:
+            block["device_name"] = name
+        if self.lost_s:
+            block["oom_lost_s"] = self.lost_s
+        if self.overlapped:
+            block["overlapped_s"] = {k: round(v, 6) for k, v in self.overlapped.items()}
+        joules = self._energy.joules if self._energy is not None else None
+        if joules is not None and n:
+            block["energy_j"] = joules
+            block["energy_per_example_j"] = joules / n
+        notes = list(getattr(adapter, "notes", None) or [])
+        if notes:
+            block["notes"] = notes
         return block
 
+    def split(self, wall_s: float) -> dict[str, float]:
+        """The adapter's phases of the timed batches and the rest (``predict_other``)."""
+        parts = {name: self.phases[name] for name in (*PHASES, *sorted(set(self.phases)
+                                                                         - set(PHASES)))
+                 if self.phases.get(name)}
+        parts["predict_other"] = max(0.0, wall_s - sum(parts.values()))
+        return {k: round(v, 6) for k, v in parts.items()}
 
-def _percentiles(values: list[float]) -> dict[str, float] | None:
+
+def _percentiles(values: list[float], weights: list[int] | None = None
+                 ) -> dict[str, float] | None:
+    """p50/p90/p99 of ``values`` (each counted ``weights[i]`` times when given)."""
     if not values:
         return None
-    p50, p90, p99 = np.percentile(np.asarray(values), [50, 90, 99])
+    array = np.asarray(values, dtype=float)
+    if weights is not None:
+        array = np.repeat(array, np.asarray(weights, dtype=int))
+    p50, p90, p99 = np.percentile(array, [50, 90, 99])
     return {"p50": float(p50), "p90": float(p90), "p99": float(p99)}

@@ -14,8 +14,9 @@ import gc
 import hashlib
 import json
 import time
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol
@@ -44,6 +45,7 @@ class Job:
 
     spec: ModelSpec
     tasks: list[TaskCard]
+    profile: str | None = None  # "latency": this model's latency profile (else the run's)
 
 
 @dataclass
@@ -58,6 +60,10 @@ class RunConfig:
     cache_path: Path | None = None
     resume_dir: Path | None = None
     source: str | None = None  # the batch file or command line, for the record
+    probes: list[str] = field(default_factory=list)  # bias, safety, robustness (+ ?options)
+    profile: str | None = None  # "latency": bs1 latency and a batch-size sweep per record
+    profile_repeats: int = 20
+    profile_max_batch: int = 256
 
 
 class Progress(Protocol):
@@ -102,9 +108,22 @@ def config_hash(config: RunConfig) -> str:
         "jobs": [{"model": j.spec.to_string(), "name": j.spec.display_name,
                   "tasks": [(t.name, t.version_id) for t in j.tasks]} for j in config.jobs],
         "seed": config.seed, "limit": config.limit, "sample": config.sample,
-        "resamples": config.resamples,
+        "resamples": config.resamples, "probes": config.probes,
     }, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
+
+
+# Spec options that say where a model runs (Ray executor), not how it predicts: adapters never
+# see them and they are not part of cache keys; the local executor ignores them.
+EXECUTOR_OPTIONS = frozenset({"replicas", "num_gpus", "num_cpus"})
+
+
+def adapter_spec(spec: ModelSpec) -> ModelSpec:
+    """``spec`` without the executor options (``replicas``, ``num_gpus``, ``num_cpus``)."""
+    if not EXECUTOR_OPTIONS & set(spec.options):
+        return spec
+    options = {k: v for k, v in spec.options.items() if k not in EXECUTOR_OPTIONS}
+    return ModelSpec(spec.kind, spec.target, options, spec.name)
 
 
 def build_adapters(config: RunConfig) -> list[tuple[Job, ModelAdapter]]:
@@ -116,7 +135,7 @@ def build_adapters(config: RunConfig) -> list[tuple[Job, ModelAdapter]]:
                         where="models")
     built = []
     for job in config.jobs:
-        adapter = model_registry.build(job.spec)
+        adapter = model_registry.build(adapter_spec(job.spec))
         for card in job.tasks:
             reason = adapter.unsupported_reason(card)
             if reason:
@@ -129,10 +148,33 @@ def build_adapters(config: RunConfig) -> list[tuple[Job, ModelAdapter]]:
 # -- running -----------------------------------------------------------------------------------
 def run(config: RunConfig, progress: Progress | None = None) -> RunOutcome:
     """Run every job of ``config``; return the run folder and its records."""
-    from evalsuite import environment
-
     progress = progress or SilentProgress()
     plan = build_adapters(config)
+    writer, done = open_run(config)
+    run_dir = writer.run_dir
+    data_by_task = load_all_task_data(config, progress)
+    cache = PredictionCache(config.cache_path)
+    interrupted = False
+    try:
+        for job, adapter in plan:
+            todo = [c for c in job.tasks if (job.spec.display_name, c.name) not in done]
+            if todo:
+                _run_model(job, adapter, todo, config, writer, cache, data_by_task, progress)
+    except KeyboardInterrupt:
+        interrupted = True
+        progress.message(f"interrupted: {len(writer.records)} finished records kept in "
+                         f"{run_dir}; run again with --resume {run_dir} to continue")
+    finally:
+        cache.close()
+        close_run(writer, interrupted)
+    return RunOutcome(run_dir=run_dir, records=writer.records, interrupted=interrupted)
+
+
+def open_run(config: RunConfig) -> tuple[ResultWriter, set[tuple[str, str]]]:
+    """The run folder's writer (fresh, or resumed with its records) and the finished
+    (model, task) pairs.  Shared by the local and the Ray executor."""
+    from evalsuite import environment
+
     chash = config_hash(config)
     existing: list[dict[str, Any]] = []
     if config.resume_dir is not None:
@@ -153,24 +195,14 @@ def run(config: RunConfig, progress: Progress | None = None) -> RunOutcome:
     run_meta["status"] = "running"
     writer = ResultWriter(run_dir, run_meta, existing)
     done = {(r["model"], r["task"]) for r in existing if r.get("status") == "ok"}
-    data_by_task = load_all_task_data(config, progress)
-    cache = PredictionCache(config.cache_path)
-    interrupted = False
-    try:
-        for job, adapter in plan:
-            todo = [c for c in job.tasks if (job.spec.display_name, c.name) not in done]
-            if todo:
-                _run_model(job, adapter, todo, config, writer, cache, data_by_task, progress)
-    except KeyboardInterrupt:
-        interrupted = True
-        progress.message(f"interrupted: {len(writer.records)} finished records kept in "
-                         f"{run_dir}; run again with --resume {run_dir} to continue")
-    finally:
-        cache.close()
-        writer.run["status"] = "interrupted" if interrupted else "finished"
-        writer.run["finished"] = _now()
-        writer.flush()
-    return RunOutcome(run_dir=run_dir, records=writer.records, interrupted=interrupted)
+    return writer, done
+
+
+def close_run(writer: ResultWriter, interrupted: bool) -> None:
+    """Mark the run finished (or interrupted) and write the file a last time."""
+    writer.run["status"] = "interrupted" if interrupted else "finished"
+    writer.run["finished"] = _now()
+    writer.flush()
 
 
 def load_all_task_data(config: RunConfig, progress: Progress) -> dict[str, TaskData]:
@@ -206,7 +238,8 @@ def _run_model(job: Job, adapter: ModelAdapter, cards: list[TaskCard], config: R
         for card in cards:
             try:
                 record = run_task(adapter, job.spec, data_by_task[card.name], config, writer,
-                                  cache, progress, load_s=load_s)
+                                  cache, progress, load_s=load_s,
+                                  profile=job.profile or config.profile)
             except (UserError, KeyboardInterrupt):
                 raise
             except Exception as exc:  # keep finished records; report and go on
@@ -256,8 +289,9 @@ class TaskPredictor:
 
 def run_task(adapter: ModelAdapter, spec: ModelSpec, task_data: TaskData, config: RunConfig,
              writer: ResultWriter, cache: PredictionCache, progress: Progress,
-             *, load_s: float | None = None) -> dict[str, Any]:
-    """Predict, score and write one (model, task); return its record."""
+             *, load_s: float | None = None, profile: str | None = None) -> dict[str, Any]:
+    """Predict, score and write one (model, task); return its record (``profile="latency"``
+    adds bs1 latency and a batch-size sweep, see :mod:`evalsuite.profiling`)."""
     card, examples = task_data.card, task_data.examples
     predictor = TaskPredictor(adapter, card, cache)
     keys = predictor.keys(examples)
@@ -274,21 +308,47 @@ def run_task(adapter: ModelAdapter, spec: ModelSpec, task_data: TaskData, config
     else:
         efficiency = cache.get_efficiency(predictor.prefix) or {}
         efficiency["source"] = "cache"
+    if profile:  # after the cache write: profiles are measured anew on every run
+        efficiency.update(_latency_profile(adapter, task_data, config))
 
+    record = task_record(spec, task_data, config, writer, identity=predictor.identity,
+                         settings=adapter.settings(card), keys=keys, ordered=ordered,
+                         computed=computed, efficiency=efficiency)
+    if config.probes:  # bias/safety/robustness blocks; a probe never fails the task
+        from evalsuite.probes import run_probes
+
+        record.update(run_probes(predictor, task_data, config, clean_outputs=ordered))
+    return record
+
+
+def task_record(spec: ModelSpec, task_data: TaskData, config: RunConfig, writer: ResultWriter,
+                *, identity: dict[str, Any], settings: dict[str, Any], keys: list[str],
+                ordered: list[Output], computed: set[str], efficiency: dict[str, Any]
+                ) -> dict[str, Any]:
+    """Score already-predicted outputs of one (model, task), write its predictions file and
+    return its record (shared by the local and the Ray executor)."""
+    card, examples = task_data.card, task_data.examples
     predictions = [check_prediction(card, o.prediction, ex, spec)
                    for o, ex in zip(ordered, examples, strict=True)]
+    started = time.perf_counter()
     metrics, stats = score_all(card, predictions, examples, config)
+    split = efficiency.setdefault("split_s", {})
+    split["metrics"] = round(time.perf_counter() - started, 6)
     _add_generation_figures(efficiency, keys, ordered, computed)
+    _add_request_figures(efficiency, ordered)
     primary = metric_registry.get(card.primary_metric, card.family)
     example_scores = primary.example_scores(stats[card.primary_metric])
 
+    started = time.perf_counter()
     pred_path = writer.predictions_path(spec.display_name, card.name)
     write_predictions(pred_path, _prediction_rows(card, examples, ordered, example_scores, stats))
+    split["write"] = round(time.perf_counter() - started, 6)
     return {
+        **({"variant_of": spec.variant_of} if spec.variant_of else {}),
         "model": spec.display_name,
         "model_spec": spec.to_string(),
         "model_kind": spec.kind,
-        "model_identity": predictor.identity,
+        "model_identity": identity,
         "task": card.name,
         "family": card.family.value,
         "task_version": card.version_id,
@@ -299,7 +359,7 @@ def run_task(adapter: ModelAdapter, spec: ModelSpec, task_data: TaskData, config
         "primary_metric": card.primary_metric,
         "metrics": metrics,
         "efficiency": efficiency,
-        "settings": adapter.settings(card),
+        "settings": settings,
         "cache": {"hits": len(examples) - len(computed), "computed": len(computed)},
         "truncated": sum(bool(o.meta.get("truncated")) for o in ordered),
         "predictions_file": str(pred_path.relative_to(writer.run_dir)),
@@ -322,31 +382,104 @@ def _add_generation_figures(efficiency: dict[str, Any], keys: list[str],
         efficiency["generated_tokens_per_s"] = new_tokens / wall
 
 
+def _add_request_figures(efficiency: dict[str, Any], outputs: list[Output]) -> None:
+    """Client-side request latency, time to first token and retries (when reported)."""
+    metas = [o.meta for o in outputs]
+    for meta_key, figure in (("latency_ms", "request_latency_ms"), ("ttft_ms", "ttft_ms")):
+        values = [float(m[meta_key]) for m in metas if m.get(meta_key) is not None]
+        if values:
+            p50, p90, p99 = np.percentile(np.asarray(values), [50, 90, 99])
+            efficiency[figure] = {"p50": float(p50), "p90": float(p90), "p99": float(p99)}
+    if any("retries" in m for m in metas):
+        efficiency["retries"] = int(sum(m.get("retries", 0) for m in metas))
+
+
 def predict_all(adapter: ModelAdapter, card: TaskCard, todo: Sequence[tuple[str, dict]],
                 meter: EfficiencyMeter) -> Iterator[tuple[list[str], list[Any]]]:
     """Predict ``todo`` in length-sorted batches; yield (keys, outputs) per finished batch.
 
     A batch that runs out of memory is split in halves and retried; later batches are then
-    planned at half the size.  Every example is predicted exactly once.
+    planned at half the size.  Every example is predicted exactly once.  An adapter that
+    ``needs_warmup`` first predicts a small untimed warm-up batch (once per task).  An adapter
+    with ``prefetch(card, batch)`` is told each planned batch up to ``prefetch_depth`` batches
+    before it runs, so it can tokenize it while earlier ones compute; after an out-of-memory
+    the plan is redone and ``cancel_prefetch()`` drops what was announced.
     """
     precompute = getattr(adapter, "precompute_lengths", None)  # batched tokenization, once
     if precompute is not None:
         precompute(card, [ex for _, ex in todo])
     ordered = sort_by_length(todo, lambda item: adapter.example_length(card, item[1]))
-    if getattr(adapter, "needs_warmup", False) and len(ordered) > adapter.batch_size:
-        warm = [ex for _, ex in ordered[-min(4, len(ordered)):]]
-        adapter.predict_batch(card, warm)
+    meter.watch(getattr(adapter, "phases", None))
+    _warm_up(adapter, card, [ex for _, ex in ordered], meter)
+    prefetch = getattr(adapter, "prefetch", None)
+    depth = int(getattr(adapter, "prefetch_depth", 0) or 0) if prefetch is not None else 0
     shrink = 0
     position = 0
-    while position < len(ordered):
-        remaining = ordered[position:]
-        batch = next(iter(plan_batches(adapter, card, [ex for _, ex in remaining], shrink)))
-        items = remaining[:len(batch)]
-        splits_before = meter.oom_splits
-        yield from _predict_with_backoff(adapter, card, items, meter)
-        if meter.oom_splits > splits_before:
-            shrink += 1
-        position += len(items)
+    examples = [ex for _, ex in ordered]
+    try:
+        while position < len(ordered):
+            # Plan lazily from `position`; re-plan at half size only after an out-of-memory.
+            planned = plan_batches(adapter, card, examples[position:], shrink)
+            for batch in _announced(planned, depth, lambda b: prefetch(card, b)):
+                items = ordered[position:position + len(batch)]
+                splits_before = meter.oom_splits
+                yield from _predict_with_backoff(adapter, card, items, meter)
+                position += len(items)
+                if meter.oom_splits > splits_before:
+                    shrink += 1
+                    break
+    finally:
+        _cancel_prefetch(adapter)
+
+
+WARMUP_EXAMPLES = 4
+
+
+def _warm_up(adapter: ModelAdapter, card: TaskCard, examples: list[dict],
+             meter: EfficiencyMeter) -> None:
+    """One small untimed batch (the shortest examples) before the timed ones, once per
+    adapter and task, so lazy initialisation and kernel selection are not timed."""
+    if not getattr(adapter, "needs_warmup", False) or not examples:
+        return
+    done = adapter.__dict__.setdefault("_warmed_up", set())
+    key = (card.name, card.version_id)
+    if key in done:
+        return
+    try:
+        with meter.time_warmup():
+            adapter.predict_batch(card, examples[-min(WARMUP_EXAMPLES, len(examples)):])
+    except Exception as exc:
+        if not adapter.is_out_of_memory(exc):
+            raise
+        _free_memory()  # the timed batches back off on their own
+    done.add(key)
+
+
+def _announced(batches: Iterable[list[dict]], depth: int,
+               announce: Callable[[list[dict]], None]) -> Iterator[list[dict]]:
+    """``batches`` in order; each is announced (once) when it comes within ``depth`` batches
+    of the one running, the first ones before the first runs."""
+    if depth <= 0:
+        yield from batches
+        return
+    window: deque[list[dict]] = deque()
+    source = iter(batches)
+    while True:
+        while len(window) <= depth:
+            upcoming = next(source, None)
+            if upcoming is None:
+                break
+            announce(upcoming)
+            window.append(upcoming)
+        if not window:
+            return
+        yield window.popleft()
+
+
+def _cancel_prefetch(adapter: ModelAdapter) -> None:
+    cancel = getattr(adapter, "cancel_prefetch", None)
+    if cancel is not None:
+        cancel()
 
 
 def plan_batches(adapter: ModelAdapter, card: TaskCard, examples: list[dict],
@@ -369,6 +502,7 @@ def _predict_with_backoff(adapter: ModelAdapter, card: TaskCard,
         if not adapter.is_out_of_memory(exc) or len(items) == 1:
             raise
         meter.oom_splits += 1
+        _cancel_prefetch(adapter)  # announced batches were planned at the old size
         _free_memory()
         for half in halves(items):
             yield from _predict_with_backoff(adapter, card, half, meter)
@@ -470,10 +604,27 @@ def _to_cacheable(value: Any) -> Any:
 
 
 def _status_record(spec: ModelSpec, card: TaskCard, status: str, reason: str) -> dict[str, Any]:
-    return {"model": spec.display_name, "model_spec": spec.to_string(), "model_kind": spec.kind,
+    return {**({"variant_of": spec.variant_of} if spec.variant_of else {}),
+            "model": spec.display_name, "model_spec": spec.to_string(), "model_kind": spec.kind,
             "task": card.name, "family": card.family.value, "task_version": card.version_id,
             "smoke_set": card.smoke_set, "status": status, "reason": reason, "n_examples": 0,
             "primary_metric": card.primary_metric, "metrics": {}}
+
+
+def _latency_profile(adapter: ModelAdapter, task_data: TaskData, config: RunConfig
+                     ) -> dict[str, Any]:
+    """The latency profile's figures; a profile that fails is noted, not fatal."""
+    from evalsuite.profiling import latency_profile
+
+    try:
+        return latency_profile(adapter, task_data.card, task_data.examples,
+                               repeats=config.profile_repeats,
+                               max_batch=config.profile_max_batch)
+    except (UserError, KeyboardInterrupt):
+        raise
+    except Exception as exc:
+        return {"profile": {"mode": "latency", "status": "failed",
+                            "reason": f"{type(exc).__name__}: {_first_line(exc)}"}}
 
 
 def _resumable_records(run_dir: Path) -> list[dict[str, Any]]:

@@ -3,6 +3,8 @@
 >>> spec = parse_spec("hf:distilbert-base-uncased?revision=main&batch_size=32")
 >>> spec.kind, spec.target, spec.options["batch_size"]
 ('hf', 'distilbert-base-uncased', '32')
+>>> [s.display_name for s in expand_variants(parse_spec("hf:m?variants=float32,int8"))]
+['hf:m@fp32', 'hf:m@int8']
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ class ModelSpec:
     target: str
     options: dict[str, Any] = field(default_factory=dict)
     name: str | None = None
+    variant_of: str | None = None  # the display name of the entry a precision variant came from
 
     @property
     def display_name(self) -> str:
@@ -93,6 +96,48 @@ def _checked(spec: ModelSpec, where: str) -> ModelSpec:
     if not spec.target:
         raise SpecError(f"model spec of kind {spec.kind!r} has an empty target", where=where)
     return spec
+
+
+# Precision variants: accepted spellings -> the short name in ``NAME@short`` -> option dtype.
+VARIANT_SHORT = {"float32": "fp32", "fp32": "fp32", "float16": "fp16", "fp16": "fp16",
+                 "half": "fp16", "bfloat16": "bf16", "bf16": "bf16", "int8": "int8"}
+VARIANT_DTYPE = {"fp32": "float32", "fp16": "float16", "bf16": "bfloat16", "int8": "int8"}
+PRECISION_KINDS = ("hf", "st")
+
+
+def expand_variants(spec: ModelSpec, *, where: str = "--model") -> list[ModelSpec]:
+    """One spec per precision of its ``variants`` option, else ``[spec]``.
+
+    ``variants`` is a list (batch file: ``variants: [float32, bfloat16, int8]``) or a
+    comma-separated string (``hf:MODEL?variants=float32,int8``).  Each variant is the same
+    model with ``dtype`` set, named ``NAME@fp32``, ``NAME@fp16``, ``NAME@bf16``, ``NAME@int8``
+    (NAME: the entry's display name) and linked by ``variant_of = NAME``.
+    """
+    raw = spec.options.get("variants")
+    if raw is None:
+        return [spec]
+    values = raw if isinstance(raw, (list, tuple)) else str(raw).split(",")
+    wanted = [str(v).strip().lower() for v in values if str(v).strip()]
+    choices = ", ".join(VARIANT_DTYPE.values())
+    if not wanted:
+        raise SpecError(f"variants: list at least one precision ({choices})", where=where)
+    if "dtype" in spec.options:
+        raise SpecError("give dtype or variants, not both", where=where)
+    if spec.kind not in PRECISION_KINDS:
+        raise SpecError(f"variants need a model kind with precision control "
+                        f"({', '.join(PRECISION_KINDS)}), not {spec.kind!r}", where=where)
+    unknown = [v for v in wanted if v not in VARIANT_SHORT]
+    if unknown:
+        raise SpecError(f"variants: unknown precision {unknown[0]!r} (choose: {choices})",
+                        where=where)
+    shorts = [VARIANT_SHORT[v] for v in wanted]
+    if len(set(shorts)) != len(shorts):
+        raise SpecError(f"variants: a precision is listed twice ({', '.join(wanted)})",
+                        where=where)
+    options = {k: v for k, v in spec.options.items() if k != "variants"}
+    base = spec.display_name
+    return [ModelSpec(spec.kind, spec.target, {**options, "dtype": VARIANT_DTYPE[short]},
+                      f"{base}@{short}", variant_of=base) for short in shorts]
 
 
 def known_kinds() -> list[str]:

@@ -22,6 +22,19 @@ if ! command -v apertium >/dev/null 2>&1; then
   fi
 fi
 
+# Chromium, for the report's browser test (tests/test_report_browser.py skips without it).
+if [ "$extra" = test ] && ! command -v chromium >/dev/null 2>&1; then
+  if command -v apt-get >/dev/null 2>&1; then
+    if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo -n"; fi
+    { $SUDO apt-get install -y -q chromium >/dev/null 2>&1 ||
+      { $SUDO apt-get update -q >/dev/null 2>&1 &&
+        $SUDO apt-get install -y -q chromium >/dev/null 2>&1; }; } ||
+      echo "note: could not install chromium; the report's browser test will be skipped" >&2
+  else
+    echo "note: no apt-get; install chromium to run the report's browser test" >&2
+  fi
+fi
+
 python3 -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip
 .venv/bin/python -m pip install -q "${TORCH_SPEC:-torch==2.13.0}"

@@ -130,7 +130,7 @@ def test_missing_tasks_dir_and_unknown_task():
     with pytest.raises(UserError, match="--tasks-dir"):
         TaskRegistry.discover(["/no/such/folder"])
     registry = TaskRegistry.discover()
-    with pytest.raises(UserError, match="unknown task 'sentiment/sst3'.*sentiment/sst2"):
+    with pytest.raises(UserError, match=r"unknown task 'sentiment/sst3'.*sentiment/sst2"):
         registry.get("sentiment/sst3")
     assert [c.name for c in registry.select(["qa/squad*"])] == ["qa/squad", "qa/squad_v2"]
 

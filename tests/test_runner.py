@@ -9,7 +9,7 @@ import subprocess
 import sys
 import textwrap
 import time
-from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -33,8 +33,8 @@ class KeywordSentiment(ModelAdapter):
     kind = "test-keywords"
     families = frozenset({Family.SENTIMENT})
     default_batch_size = 8
-    calls: list[list[str]] = []
-    oom_above: int | None = None
+    calls: ClassVar[list[list[str]]] = []
+    oom_above: ClassVar[int | None] = None
 
     def load(self) -> None:
         self.params = len(POSITIVE)

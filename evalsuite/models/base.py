@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
 from evalsuite.cards import TaskCard
+from evalsuite.efficiency import PhaseTimer, describe_device
 from evalsuite.errors import SpecError
 from evalsuite.families import Family, input_text
 from evalsuite.specs import ModelSpec
@@ -94,6 +96,20 @@ class ModelAdapter(ABC):
         self.dtype = "n/a"
         self.params: int | None = None
         self.weight_bytes: int | None = None
+        self.notes: list[str] = []  # caveats for the efficiency block (e.g. float16 on a CPU)
+        self.phases = PhaseTimer()
+
+    # -- efficiency -----------------------------------------------------------------------
+    def phase(self, name: str, *, overlapped: bool = False) -> AbstractContextManager[None]:
+        """Time a phase of prediction (``tokenize``, ``transfer``, ``forward``, ``decode``)
+        for the efficiency block's ``split_s``; optional, adapters that never call it report
+        no split.  ``overlapped=True`` for work done in a background thread."""
+        return self.phases.phase(name, overlapped=overlapped)
+
+    @property
+    def device_name(self) -> str | None:
+        """The GPU's or CPU's model name for the efficiency block (``None`` when unknown)."""
+        return describe_device(str(self.device))
 
     # -- options --------------------------------------------------------------------------
     def _convert_options(self, spec: ModelSpec) -> dict[str, Any]:

@@ -33,6 +33,7 @@ KNOWN_LOCAL_MODELS: dict[str, tuple[str, str]] = {
 }
 
 DEFAULT_SCORE_RANGE = (0.0, 5.0)
+MEMO_LIMIT = 200_000  # embeddings kept for sentences that recur across pairs
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".onnx", ".json", ".txt", ".model")
 
 
@@ -163,11 +164,12 @@ class SentenceTransformerAdapter(ModelAdapter):
     def __init__(self, spec: Any) -> None:
         super().__init__(spec)
         dtype = str(self.options.get("dtype", "auto")).lower()
-        if dtype != "auto" and dtype not in _TORCH_DTYPES:
-            raise SpecError(f"option dtype={dtype!r}: st models take auto, float32, float16 "
-                            f"or bfloat16", where=f"model {spec.display_name}")
+        if dtype != "auto" and dtype not in _TORCH_DTYPES and dtype != "int8":
+            raise SpecError(f"option dtype={dtype!r}: st models take auto, float32, float16, "
+                            f"bfloat16 or int8", where=f"model {spec.display_name}")
         self.model: Any = None
         self.folder: Path | None = None
+        self._memo: dict[str, Any] = {}  # sentence -> embedding (bounded by MEMO_LIMIT)
 
     @property
     def normalize(self) -> bool:
@@ -176,16 +178,34 @@ class SentenceTransformerAdapter(ModelAdapter):
     def load(self) -> None:
         import torch
 
+        from evalsuite.models.precision import (
+            module_weight_bytes,
+            precision_notes,
+            quantize_dynamic_int8,
+        )
+
         where = f"model {self.spec.display_name}"
+        requested = str(self.options.get("dtype", "auto")).lower()
+        device = self.options.get("device")
+        if requested == "int8":  # dynamic int8 quantization is a CPU technique
+            if str(device or "auto").lower() not in ("auto", "cpu"):
+                raise BackendUnavailable(f"{where}: dtype=int8 (dynamic quantization) runs "
+                                         f"on the CPU only; use device=cpu")
+            device = "cpu"
         self.model, self.folder = load_encoder(
-            self.spec.target, device=self.options.get("device"),
+            self.spec.target, device=device,
             revision=self.options.get("revision"), where=where)
-        dtype = _TORCH_DTYPES.get(str(self.options.get("dtype", "auto")).lower(), "float32")
-        if dtype != "float32":
+        dtype = "int8" if requested == "int8" else _TORCH_DTYPES.get(requested, "float32")
+        self.notes = precision_notes(dtype, str(self.model.device), where)
+        self.params = sum(p.numel() for p in self.model.parameters())
+        if dtype == "int8":
+            self.model = quantize_dynamic_int8(self.model, where)
+        elif dtype != "float32":
             self.model.to(getattr(torch, dtype))
         self.device = str(self.model.device)
         self.dtype = dtype
-        self.params = sum(p.numel() for p in self.model.parameters())
+        self.weight_bytes = module_weight_bytes(self.model)
+        self.phases.device = self.device
         if "max_length" in self.options:
             self.model.max_seq_length = int(self.options["max_length"])
         if self.folder is None:
@@ -193,25 +213,39 @@ class SentenceTransformerAdapter(ModelAdapter):
 
     def close(self) -> None:
         self.model = None
+        self._memo.clear()
 
     def predict_batch(self, card: TaskCard, examples: Sequence[dict]) -> list[Output | Any]:
         if self.model is None:
             self.load()
+        import torch
+
         lo, hi = score_range(card)
-        index: dict[str, int] = {}
-        for ex in examples:
-            for text in (str(ex["sentence1"]), str(ex["sentence2"])):
-                index.setdefault(text, len(index))
-        emb = self.model.encode(list(index), batch_size=self.batch_size,
-                                convert_to_tensor=True, normalize_embeddings=self.normalize,
-                                show_progress_bar=False)
-        left = emb[[index[str(ex["sentence1"])] for ex in examples]]
-        right = emb[[index[str(ex["sentence2"])] for ex in examples]]
+        texts = {str(ex[side]) for ex in examples for side in ("sentence1", "sentence2")}
+        new = sorted(t for t in texts if t not in self._memo)
+        if new:  # a sentence shared by several pairs is encoded once per task
+            emb = self.model.encode(new, batch_size=self.batch_size, convert_to_tensor=True,
+                                    normalize_embeddings=self.normalize,
+                                    show_progress_bar=False)
+            if len(self._memo) + len(new) > MEMO_LIMIT:
+                self._memo.clear()
+            self._memo.update(zip(new, emb, strict=True))
+        left = torch.stack([self._memo[str(ex["sentence1"])] for ex in examples])
+        right = torch.stack([self._memo[str(ex["sentence2"])] for ex in examples])
         if self.normalize:
             sims = (left.float() * right.float()).sum(dim=-1)
         else:  # the model's own similarity function (cosine unless configured otherwise)
             sims = self.model.similarity_pairwise(left.float(), right.float())
         return [lo + (hi - lo) * (float(s) + 1.0) / 2.0 for s in sims.tolist()]
+
+    def embed(self, texts: Sequence[str]) -> Any:
+        """Sentence embeddings ``(len(texts), dim)`` as a NumPy array (optional adapter
+        method, used by the WEAT/SEAT bias probe when present)."""
+        if self.model is None:
+            self.load()
+        return self.model.encode(list(texts), batch_size=self.batch_size,
+                                 convert_to_numpy=True, normalize_embeddings=self.normalize,
+                                 show_progress_bar=False)
 
     def count_tokens(self, card: TaskCard, examples: Sequence[dict]) -> int | None:
         tokenizer = getattr(self.model, "tokenizer", None)

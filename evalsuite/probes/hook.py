@@ -1,0 +1,156 @@
+"""The runner hook: run the requested probes for one (model, task) and return their blocks.
+
+``run_probes`` is called at the end of :func:`evalsuite.runner.run_task` when
+``RunConfig.probes`` is not empty.  It returns ``{"bias": …, "safety": …, "robustness": …,
+"probe_cost": …}`` for the requested probes; the record is updated with it.  A probe that
+cannot apply is recorded as ``{"status": "not_applicable", "reason": …}``, one that fails as
+``{"status": "failed", "reason": …}`` — the task itself never fails because of a probe.
+
+Options come from, in increasing precedence, the defaults, the task card
+(``options: {probes: {robustness: {n: 100}}}``) and the probe entry itself
+(``robustness?n=100&perturbations=typo+casing``; list values are separated by spaces, ``+``
+or ``|``).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode
+
+from evalsuite.errors import UserError
+from evalsuite.models.base import Output
+from evalsuite.probes.context import ProbeContext, ProbePredictor, failed
+
+if TYPE_CHECKING:
+    from evalsuite.data import TaskData
+    from evalsuite.runner import RunConfig, TaskPredictor
+
+PROBE_KINDS: tuple[str, ...] = ("bias", "safety", "robustness")
+_LIST_OPTIONS = frozenset({"axes", "perturbations", "cards"})
+_INT_OPTIONS = frozenset({"n", "permutations", "resamples"})
+_FLOAT_OPTIONS = frozenset({"threshold", "margin"})
+_BOOL_OPTIONS = frozenset({"weat_pairs"})
+
+
+def parse_probes(value: str | Iterable[Any] | None, *, where: str = "--probes") -> list[str]:
+    """Validate a probe list (``"bias,safety"``, ``"all"``, a list, or a name → options
+    mapping from a batch file) into entries ``name[?key=value&…]``."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        items: list[Any] = [v for v in (p.strip() for p in value.split(",")) if v]
+    elif isinstance(value, dict):
+        items = [_entry(str(k), v or {}, where) for k, v in value.items()]
+    else:
+        items = list(value)
+    out: list[str] = []
+    for item in items:
+        if isinstance(item, dict):
+            out += [_entry(str(k), v or {}, where) for k, v in item.items()]
+            continue
+        text = str(item).strip()
+        name, _, query = text.partition("?")
+        name = name.strip().lower()
+        if name in ("all", "*"):
+            out += [n for n in PROBE_KINDS if n not in _names(out)]
+            continue
+        if name not in PROBE_KINDS:
+            raise UserError(f"unknown probe {name!r} (choose from {', '.join(PROBE_KINDS)} "
+                            f"or all)", where=where)
+        _options(query, where)  # validate now, not mid-run
+        out.append(name + (f"?{query}" if query else ""))
+    return out
+
+
+def _names(entries: Sequence[str]) -> set[str]:
+    return {e.partition("?")[0] for e in entries}
+
+
+def _entry(name: str, options: Any, where: str) -> str:
+    if not isinstance(options, dict):
+        raise UserError(f"options of probe {name!r} must be a mapping", where=where)
+    flat = {k: "|".join(map(str, v)) if isinstance(v, (list, tuple)) else v
+            for k, v in options.items()}
+    query = urlencode(flat)
+    return parse_probes([name + (f"?{query}" if query else "")], where=where)[0]
+
+
+def _options(query: str | dict[str, Any], where: str) -> dict[str, Any]:
+    pairs = query.items() if isinstance(query, dict) else parse_qsl(query,
+                                                                    keep_blank_values=True)
+    out: dict[str, Any] = {}
+    for key, raw in pairs:
+        try:
+            if key in _LIST_OPTIONS:
+                out[key] = raw if isinstance(raw, list) else [
+                    v for v in re.split(r"[\s,|+]+", str(raw)) if v]
+            elif key in _INT_OPTIONS:
+                out[key] = int(raw)
+                if out[key] < (0 if key != "n" else 1):
+                    raise ValueError("must be positive")
+            elif key in _FLOAT_OPTIONS:
+                out[key] = float(raw)
+            elif key in _BOOL_OPTIONS:
+                out[key] = str(raw).lower() in ("1", "true", "yes", "on")
+            else:
+                out[key] = raw
+        except ValueError as exc:
+            raise UserError(f"probe option {key}={raw!r}: {exc}", where=where) from None
+    return out
+
+
+def probe_options(entries: Sequence[str], card_options: dict[str, Any] | None
+                  ) -> dict[str, dict[str, Any]]:
+    """Requested probe kind → merged options (card options, then the entry's)."""
+    from_card = (card_options or {}).get("probes") or {}
+    merged: dict[str, dict[str, Any]] = {}
+    for entry in entries:
+        name, _, query = entry.partition("?")
+        options = dict(_options(from_card.get(name) or {}, "task card options.probes"))
+        options.update(_options(query, "--probes"))
+        merged[name] = options
+    return merged
+
+
+def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
+               clean_outputs: Sequence[Output] | None = None) -> dict[str, Any]:
+    """The ``bias``/``safety``/``robustness`` blocks and ``probe_cost`` for one task."""
+    from evalsuite.probes.bias import run_bias
+    from evalsuite.probes.robustness import run_robustness
+    from evalsuite.probes.safety import run_safety
+
+    entries = parse_probes(config.probes)
+    if not entries:
+        return {}
+    runners: dict[str, Callable[[ProbeContext], dict[str, Any]]] = {
+        "bias": run_bias, "safety": run_safety, "robustness": run_robustness}
+    examples = list(task_data.examples)
+    probe_predictor = ProbePredictor(predictor, examples, clean_outputs)
+    blocks: dict[str, Any] = {}
+    seconds: dict[str, float] = {}
+    for name, options in probe_options(entries, task_data.card.options).items():
+        ctx = ProbeContext(probe_predictor, examples, options, seed=config.seed,
+                           resamples=int(options.get("resamples", config.resamples)),
+                           permutations=int(options.get("permutations", 1000)),
+                           _clean=list(clean_outputs) if clean_outputs is not None else None)
+        start = time.perf_counter()
+        try:
+            blocks[name] = runners[name](ctx)
+        except Exception as exc:  # a probe never fails the task
+            blocks[name] = {"all": failed(exc)}
+        seconds[name] = round(time.perf_counter() - start, 3)
+    n = len(examples)
+    predicted = {k: int(v) for k, v in probe_predictor.predicted.items()}
+    blocks["probe_cost"] = {
+        "task_examples": n,
+        "predicted": predicted,
+        "computed": {k: int(v) for k, v in probe_predictor.computed.items()},
+        "embedded_texts": {k: int(v) for k, v in probe_predictor.embedded.items()},
+        "seconds": seconds,
+        "prediction_seconds": {k: round(v, 3) for k, v in probe_predictor.seconds.items()},
+        "multiple": (sum(v for k, v in predicted.items() if k != "clean") / n) if n else None,
+    }
+    return blocks

@@ -1,0 +1,63 @@
+"""Reports that compare models: ``evalsuite report`` (HTML) and ``evalsuite compare`` (tables).
+
+Both read only result files (``results/<run-id>/results.json`` and the per-example
+predictions beside it), never the runner.  Modules, one job each:
+
+* :mod:`~evalsuite.report.load`: collect records from runs; stable model identity and colour
+* :mod:`~evalsuite.report.scoring`: usability index, dimensions, presets, ranks with ties
+* :mod:`~evalsuite.report.figures`: one function per Plotly figure
+* :mod:`~evalsuite.report.examples`: the worst examples per (model, task), trimmed
+* :mod:`~evalsuite.report.html`: the self-contained page (plotly.js embedded once)
+* :mod:`~evalsuite.report.compare`: the comparison as table, Markdown, CSV or JSON
+* :mod:`~evalsuite.report.index`: ``dashboards/index.html``
+* :mod:`~evalsuite.report.commands`: the ``report`` and ``compare`` commands
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+
+def build_report(paths: Iterable[str | Path], output: str | Path, *,
+                 preset: str | None = None, weights: str | None = None,
+                 title: str | None = None, worst_k: int = 5) -> Path:
+    """Write the HTML report comparing every model under ``paths``; return its path.
+
+    >>> build_report(["results/"], "dashboards/latest.html")  # doctest: +SKIP
+    """
+    from evalsuite.report.html import build_page
+    from evalsuite.report.load import load_report_data
+    from evalsuite.report.scoring import resolve_weights, score_models
+
+    chosen = resolve_weights(preset, weights)
+    data = load_report_data(paths)
+    scores = score_models(data, chosen)
+    m, t = len(data.models), len(data.tasks)
+    title = title or f"Model comparison: {m} model{'s' * (m != 1)} × {t} task{'s' * (t != 1)}"
+    page = build_page(data, scores, chosen, title=title, worst_k=worst_k)
+    out = Path(output)
+    write_text_atomic(out, page)
+    return out
+
+
+def write_text_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file, so readers never see half."""
+    import os
+    import tempfile
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report is meant to be shared
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+__all__ = ["build_report"]

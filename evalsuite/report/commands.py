@@ -1,0 +1,122 @@
+"""The ``evalsuite report`` and ``evalsuite compare`` commands (registered on the main app)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, TypeVar
+
+import typer
+
+from evalsuite.cli import app
+from evalsuite.errors import UserError
+
+T = TypeVar("T")
+
+ResultsArg = Annotated[list[Path] | None, typer.Argument(
+    help="Result folders: a run folder, a folder of runs, or a results.json.",
+    show_default=False)]
+PresetOption = Annotated[str | None, typer.Option(
+    help="Weights for a use case: balanced (default), quality-first or latency-critical.",
+    show_default=False)]
+WeightsOption = Annotated[str | None, typer.Option(
+    help="Custom weights instead of a preset, e.g. 'quality=0.6,efficiency=0.4' "
+         "(dimensions not named get 0).", show_default=False)]
+
+
+@app.command()
+def report(
+    results: ResultsArg = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="HTML file to write [default: dashboards/report-<time>.html; "
+                               "with --index: dashboards/index.html].",
+        show_default=False)] = None,
+    preset: PresetOption = None,
+    weights: WeightsOption = None,
+    index: Annotated[bool, typer.Option(
+        "--index", help="Write dashboards/index.html listing every report and run "
+                        "(RESULTS: folders of runs to scan [default: results]).")] = False,
+    title: Annotated[str | None, typer.Option(help="Title of the report.",
+                                              show_default=False)] = None,
+    worst: Annotated[int, typer.Option(help="Worst examples kept per (model, task).")] = 5,
+) -> None:
+    """Build one self-contained HTML report comparing every model in RESULTS."""
+    from evalsuite.console import err_console
+
+    if index:
+        from evalsuite.report.index import write_index
+
+        out = output or Path("dashboards") / "index.html"
+        _check_html(out)
+        listed = _guard_write(out, lambda: write_index(out, list(results or [Path("results")]),
+                                                       out.parent))
+        n_reports = sum(i.kind == "report" for i in listed)
+        err_console.print(f"index: {out} ({n_reports} reports, {len(listed) - n_reports} "
+                          "runs)", markup=False, highlight=False)
+        return
+    if not results:
+        raise UserError("name at least one result folder (or use --index)", where="RESULTS")
+    if worst < 0:
+        raise UserError(f"must be 0 or more, got {worst}", where="--worst")
+    out = output or Path("dashboards") / f"report-{datetime.now():%Y%m%d-%H%M%S}.html"
+    _check_html(out)
+    from evalsuite.report import build_report
+
+    path = _guard_write(out, lambda: build_report(results, out, preset=preset,
+                                                  weights=weights, title=title,
+                                                  worst_k=worst))
+    size = path.stat().st_size / 2**20
+    err_console.print(f"report: {path} ({size:.1f} MB)", markup=False, highlight=False)
+
+
+@app.command()
+def compare(
+    results: ResultsArg = None,
+    format: Annotated[str | None, typer.Option(
+        "--format", "-f", help="table, markdown, csv or json [default: from -o's suffix, "
+                               "else table].", show_default=False)] = None,
+    output: Annotated[Path | None, typer.Option(
+        "--output", "-o", help="Write to this file instead of the terminal.",
+        show_default=False)] = None,
+    preset: PresetOption = None,
+    weights: WeightsOption = None,
+) -> None:
+    """Compare the models in RESULTS: usability index, dimensions and primary metrics."""
+    from evalsuite.console import err_console, out_console
+    from evalsuite.report import compare as cmp
+    from evalsuite.report.load import load_report_data
+    from evalsuite.report.scoring import resolve_weights, score_models
+
+    fmt = cmp.resolve_format(format, str(output) if output else None)
+    if not results:
+        raise UserError("name at least one result folder", where="RESULTS")
+    chosen = resolve_weights(preset, weights)
+    data = load_report_data(results)
+    result = cmp.comparison(data, score_models(data, chosen), chosen)
+    if output is not None:
+        from evalsuite.report import write_text_atomic
+
+        _guard_write(output, lambda: write_text_atomic(output, cmp.render(result, fmt)))
+        err_console.print(f"comparison ({fmt}): {output}", markup=False, highlight=False)
+    elif fmt == "table":
+        out_console.print(cmp.rich_table(result))
+        for note in cmp.notes(result):
+            out_console.print(note, markup=False, highlight=False, style="dim")
+    else:
+        typer.echo(cmp.render(result, fmt), nl=False)
+
+
+def _check_html(path: Path) -> None:
+    if path.suffix.lower() not in (".html", ".htm"):
+        raise UserError(f"the report is an HTML file; name it *.html (got {str(path)!r})",
+                        where="--output")
+
+
+def _guard_write(path: Path, write: Callable[[], T]) -> T:
+    """Run ``write``; turn an unwritable output path into a one-line usage error."""
+    try:
+        return write()
+    except (IsADirectoryError, NotADirectoryError, PermissionError, FileExistsError) as exc:
+        raise UserError(f"cannot write {str(path)!r}: {exc.strerror or exc}",
+                        where="--output") from None

@@ -1,0 +1,74 @@
+"""Tiny deterministic models for the Ray executor tests.
+
+They live in a module (not in a test file) so that Ray workers can import them: the executor
+puts this folder's parent on the workers' ``PYTHONPATH`` and imports the adapter's module
+before building the model.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Sequence
+from typing import Any, ClassVar
+
+from evalsuite.cards import TaskCard
+from evalsuite.families import Family
+from evalsuite.models.base import ModelAdapter, Output
+from evalsuite.models.registry import register
+
+POSITIVE = {"good", "great", "love", "loved", "excellent", "wonderful", "best", "enjoyed",
+            "fantastic", "amazing", "perfect", "delicious", "brilliant"}
+
+
+def _words(text: str) -> set[str]:
+    return set(re.findall(r"[a-z0-9']+", text.lower()))
+
+
+@register
+class RayTestModel(ModelAdapter):
+    """Keyword sentiment and word-overlap similarity, with switchable failures.
+
+    Options: ``log`` (a file every predicted example id is appended to, as ``task id``),
+    ``die_marker`` (the first process that predicts creates this file and exits at once,
+    like a worker killed mid-shard; later ones find the file and work), ``fail_task`` (raise
+    a ``ValueError`` when predicting this task).
+    """
+
+    kind: ClassVar[str] = "test-ray"
+    families: ClassVar[frozenset[Family]] = frozenset({Family.SENTIMENT, Family.SIMILARITY})
+    extra_options: ClassVar[dict[str, Any]] = {"log": str, "die_marker": str, "fail_task": str}
+    default_batch_size: ClassVar[int] = 4
+
+    def load(self) -> None:
+        self.params = len(POSITIVE)
+
+    def predict_batch(self, card: TaskCard, examples: Sequence[dict]) -> list[Output | Any]:
+        marker = self.options.get("die_marker")
+        if marker:
+            try:
+                fd = os.open(marker, os.O_CREAT | os.O_EXCL | os.O_WRONLY)
+            except FileExistsError:
+                pass
+            else:
+                os.close(fd)
+                os._exit(1)  # the worker dies mid-shard: nothing is returned or logged
+        if self.options.get("fail_task") == card.name:
+            raise ValueError(f"simulated failure on {card.name}")
+        log = self.options.get("log")
+        if log:
+            with open(log, "a", encoding="utf-8") as fh:
+                fh.write("".join(f"{card.name} {ex['id']}\n" for ex in examples))
+        if card.family is Family.SIMILARITY:
+            out: list[Output | Any] = []
+            for ex in examples:
+                a, b = _words(ex["sentence1"]), _words(ex["sentence2"])
+                out.append(5.0 * len(a & b) / max(len(a | b), 1))
+            return out
+        outputs: list[Output | Any] = []
+        for ex in examples:
+            hits = len(POSITIVE & _words(ex["text"]))
+            p = min(0.95, 0.3 + 0.25 * hits)
+            outputs.append(Output("positive" if p > 0.5 else "negative",
+                                  scores={"positive": p, "negative": 1 - p}))
+        return outputs

@@ -1,0 +1,139 @@
+"""The command line: exit codes, one-line errors, the tasks listing, packaging of cards."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import textwrap
+import zipfile
+
+import pytest
+
+from evalsuite.cli import main
+from evalsuite.task_registry import TaskRegistry
+from tests.conftest import REPO, write_jsonl
+
+
+def one_line_error(capsys) -> str:
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error:"), err
+    assert len(err.splitlines()) == 1, err
+    assert "Traceback" not in err
+    return err
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["run", "-m", "nosuchkind:x", "-t", "sentiment/starter"], "unknown model kind"),
+        (["run", "-m", "baseline:vader", "-t", "sentiment/nope"], "unknown task"),
+        (["run", "-m", "baseline:vader"], "--task"),
+        (["run", "-m", "baseline:vader?colour=red", "-t", "sentiment/starter"],
+         "take no option 'colour'"),
+        (["run", "-m", "baseline:vader", "-t", "ner/starter"], "not ner"),
+        (["run", "-m", "baseline:vader", "-t", "sentiment/starter", "--limit", "0"],
+         "--limit"),
+        (["run", "no-such-batch.yaml"], "no such batch file"),
+        (["tasks", "--family", "poetry"], "unknown family"),
+        (["tasks", "--tasks-dir", "/no/such/dir"], "--tasks-dir"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(capsys, tmp_path, argv, fragment):
+    assert main([*argv, "-o", str(tmp_path)] if argv[0] == "run" and "-m" in argv
+                else argv) == 2
+    assert fragment in one_line_error(capsys)
+    assert not list(tmp_path.iterdir())  # nothing was started
+
+
+def test_unknown_flag_exits_2(capsys):
+    assert main(["run", "--colour", "red"]) == 2
+
+
+def test_wrong_card_in_tasks_dir(capsys, tmp_path):
+    (tmp_path / "bad.yaml").write_text("name: x/y\nfamily: sentiment\n"
+                                       "dataset: {path: d.jsonl}\nmetrics: [bleu]\n"
+                                       "labels: [a, b]\n")
+    assert main(["tasks", "--tasks-dir", str(tmp_path)]) == 2
+    err = one_line_error(capsys)
+    assert "bad.yaml: field 'metrics': unknown metric 'bleu'" in err
+
+
+def test_run_writes_results_and_prints_table(capsys, tmp_path):
+    code = main(["run", "-m", "baseline:vader?name=vader", "-t", "sentiment/starter",
+                 "-o", str(tmp_path), "--run-id", "r1", "--limit", "20"])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "vader" in out and "accuracy" in out
+    doc = json.loads((tmp_path / "r1" / "results.json").read_text())
+    assert doc["records"][0]["n_examples"] == 20
+    assert main(["run", "-m", "baseline:vader", "-t", "sentiment/starter", "-o",
+                 str(tmp_path), "--run-id", "r1"]) == 2  # never overwrite a run
+    assert "--resume" in one_line_error(capsys)
+
+
+def test_batch_file_errors_name_the_entry(capsys, tmp_path):
+    batch = tmp_path / "b.yaml"
+    batch.write_text("models:\n  - kind: baseline\n    tasks: [sentiment/starter]\n")
+    assert main(["run", str(batch)]) == 2
+    assert "models[0]" in one_line_error(capsys)
+    batch.write_text("modles: []\n")
+    assert main(["run", str(batch)]) == 2
+    assert "unknown field 'modles'" in one_line_error(capsys)
+
+
+def test_failed_task_exits_1_and_keeps_results(capsys, tmp_path):
+    write_jsonl(tmp_path / "t" / "d.jsonl", [{"text": "fine", "label": "positive"}])
+    (tmp_path / "t" / "c.yaml").write_text(textwrap.dedent("""
+        name: t/x
+        family: sentiment
+        dataset: {path: d.jsonl}
+        labels: [negative, positive]
+        metrics: [accuracy]
+    """))
+    code = main(["run", "-m", f"cmd:{sys.executable} -c 'import sys; sys.exit(3)'", "-t", "t/x",
+                 "-t", "sentiment/starter", "-m", "baseline:vader",
+                 "--tasks-dir", str(tmp_path / "t"), "-o", str(tmp_path / "r"), "--limit", "5"])
+    assert code == 1
+    (run_dir,) = (tmp_path / "r").iterdir()
+    records = json.loads((run_dir / "results.json").read_text())["records"]
+    statuses = {(r["model"].split(":")[0], r["task"]): r["status"] for r in records}
+    assert statuses[("baseline", "sentiment/starter")] == "ok"
+    assert statuses[("cmd", "t/x")] == "failed"
+
+
+def test_tasks_lists_every_card(capsys):
+    assert main(["tasks"]) == 0
+    out = capsys.readouterr().out
+    for name in TaskRegistry.discover().names():
+        assert name in out
+    assert "nyu-mll/glue [sst2]" in out  # brackets are printed, not eaten as markup
+
+
+def test_entry_point_plugin_cards(tmp_path, monkeypatch):
+    pkg = tmp_path / "myplugin"
+    (pkg / "cards").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("from pathlib import Path\n"
+                                     "CARDS = Path(__file__).parent / 'cards'\n")
+    (pkg / "cards" / "c.yaml").write_text(
+        "name: plugin/sent\nfamily: sentiment\ndataset: {path: d.jsonl}\n"
+        "labels: [a, b]\nmetrics: [accuracy]\n")
+    info = tmp_path / "myplugin-0.1.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: myplugin\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[evalsuite.tasks]\nmine = myplugin:CARDS\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert "plugin/sent" in TaskRegistry.discover().names()
+
+
+@pytest.mark.slow
+def test_wheel_ships_the_task_tree(tmp_path):
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps",
+                    "-q", "-w", str(tmp_path), str(REPO)], check=True, timeout=300)
+    (wheel,) = tmp_path.glob("evalsuite-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    for family in ("translation", "summarization", "sentiment", "ner", "qa", "similarity"):
+        assert any(n.startswith(f"evalsuite/_builtin_tasks/{family}/") and
+                   n.endswith(".yaml") for n in names), family
+    assert "evalsuite/_builtin_tasks/qa/data/starter_qa.jsonl" in names
+    assert "evalsuite/schema/results.schema.json" in names

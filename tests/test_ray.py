@@ -1,0 +1,232 @@
+"""The Ray executor on a local 2-CPU Ray instance: same metrics and files as the local
+executor, a worker killed mid-shard, the cache, the command line; Ray stays optional."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+import tests.ray_models  # noqa: F401 - registers the test-ray kind here; workers import it too
+from evalsuite.cli import main
+from evalsuite.errors import SpecError
+from evalsuite.results import load_results
+from evalsuite.runner import Job, RunConfig, run
+from evalsuite.specs import parse_spec
+from evalsuite.task_registry import TaskRegistry
+
+REPO = Path(__file__).resolve().parent.parent
+HAS_RAY = importlib.util.find_spec("ray") is not None
+REGISTRY = TaskRegistry.discover([])
+
+
+@pytest.fixture(scope="module")
+def ray_cluster():
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+def batch(tmp_path: Path, out: str, *, cache: str | None, die: bool = True,
+          fail_task: str | None = None) -> RunConfig:
+    """Two models: a 2-replica test model on two tasks (one replica killed on its first
+    shard), and a rule-based baseline on a third task."""
+    options = f"log={tmp_path / 'predicted.log'}"
+    options += f"&die_marker={tmp_path / 'died'}" if die else ""
+    options += f"&fail_task={fail_task}" if fail_task else ""
+    jobs = [Job(parse_spec(f"test-ray:kw?name=kw&replicas=2&{options}"),
+                REGISTRY.select(["sentiment/starter", "similarity/starter"])),
+            Job(parse_spec("baseline:copy?num_cpus=1"),
+                REGISTRY.select(["translation/starter-en-de"]))]
+    return RunConfig(jobs=jobs, output_dir=tmp_path / out, resamples=200, limit=30,
+                     cache_path=tmp_path / cache if cache else None)
+
+
+def by_pair(records: list[dict]) -> dict[tuple[str, str], dict]:
+    return {(r["model"], r["task"]): r for r in records}
+
+
+def predictions(outcome, record) -> dict[str, object]:
+    return {row["id"]: row["prediction"]
+            for row in load_results(outcome.run_dir).predictions(record)}
+
+
+@pytest.mark.usefixtures("ray_cluster")
+@pytest.mark.ray
+@pytest.mark.skipif(not HAS_RAY, reason="ray is not installed")
+def test_ray_matches_local_and_survives_a_killed_worker(tmp_path):
+    from evalsuite.executors.ray_executor import run as run_on_ray
+
+    ray_run = run_on_ray(batch(tmp_path, "ray", cache="cache.sqlite"))
+    load_results(ray_run.run_dir)  # valid against the JSON Schema
+    records = by_pair(ray_run.records)
+    assert [(r["model"], r["task"]) for r in ray_run.records] == [
+        ("kw", "sentiment/starter"), ("kw", "similarity/starter"),
+        ("baseline:copy", "translation/starter-en-de")]  # the local executor's order
+    assert all(r["status"] == "ok" and r["n_examples"] == 30 for r in records.values())
+
+    # exactly one shard was lost with its worker and retried; the run says so
+    retried = [e for r in records.values() for e in r["executor"]["retried_shards"]]
+    assert len(retried) == 1 and retried[0]["reason"].split(":")[0].startswith("Actor")
+    assert "done_by_replica" in retried[0]
+    kw = records[("kw", "sentiment/starter")]
+    assert kw["executor"]["kind"] == "ray" and kw["executor"]["replicas"] == 2
+    assert kw["executor"]["shards"] >= 2
+    # finished shards were never recomputed: every example was predicted exactly once
+    logged = Counter(Path(tmp_path / "predicted.log").read_text().splitlines())
+    assert len(logged) == 60 and set(logged.values()) == {1}
+
+    eff = kw["efficiency"]
+    assert eff["source"] == "measured" and eff["examples_per_s"] > 0
+    assert 1 <= eff["replicas"] == len(eff["per_replica"]) <= 2
+    assert sum(block["n_timed"] for block in eff["per_replica"]) == 30
+    assert all(block["examples_per_s"] > 0 and block["pid"] for block in eff["per_replica"])
+    assert ray_run.records and json.loads(
+        (ray_run.run_dir / "results.json").read_text())["run"]["executor"]["kind"] == "ray"
+
+    # the local executor on the same batch (the marker exists now: nobody dies)
+    local = run(batch(tmp_path, "local", cache=None))
+    local_records = by_pair(local.records)
+    assert set(local_records) == set(records)
+    for pair, rec in records.items():
+        assert rec["metrics"] == local_records[pair]["metrics"], pair  # to the last digit
+        assert rec["model_identity"] == local_records[pair]["model_identity"]
+        assert predictions(ray_run, rec) == predictions(local, local_records[pair])
+        assert rec["predictions_file"] == local_records[pair]["predictions_file"]
+
+    # a second Ray run finds everything in the driver's cache and predicts nothing
+    again = run_on_ray(batch(tmp_path, "ray-again", cache="cache.sqlite"))
+    assert all(r["cache"] == {"hits": 30, "computed": 0} for r in again.records)
+    assert Counter(Path(tmp_path / "predicted.log").read_text().splitlines()) == Counter(
+        {k: 2 for k in logged})  # once by Ray, once by the local run: not a third time
+    for pair, rec in by_pair(again.records).items():
+        assert rec["metrics"] == records[pair]["metrics"]
+        assert rec["efficiency"]["source"] == "cache"
+
+
+@pytest.mark.usefixtures("ray_cluster")
+@pytest.mark.ray
+@pytest.mark.skipif(not HAS_RAY, reason="ray is not installed")
+def test_ray_task_failure_keeps_the_other_tasks(tmp_path):
+    from evalsuite.executors.ray_executor import run as run_on_ray
+
+    outcome = run_on_ray(batch(tmp_path, "ray", cache=None, die=False,
+                               fail_task="similarity/starter"))
+    records = by_pair(outcome.records)
+    failed = records[("kw", "similarity/starter")]
+    assert failed["status"] == "failed"
+    assert failed["reason"] == "ValueError: simulated failure on similarity/starter"
+    assert records[("kw", "sentiment/starter")]["status"] == "ok"
+    assert records[("baseline:copy", "translation/starter-en-de")]["status"] == "ok"
+
+
+@pytest.mark.usefixtures("ray_cluster")
+@pytest.mark.ray
+@pytest.mark.skipif(not HAS_RAY, reason="ray is not installed")
+def test_ray_command_line(tmp_path):
+    batch_file = tmp_path / "batch.yaml"
+    batch_file.write_text(textwrap.dedent(f"""\
+        output: {tmp_path / "results"}
+        limit: 8
+        resamples: 50
+        models:
+          - name: copy
+            spec: "baseline:copy"
+            replicas: 2
+            tasks: [translation/starter-en-de]
+        """))
+    assert main(["run", str(batch_file), "--executor", "ray", "--no-cache",
+                 "--run-id", "r1"]) == 0
+    record = json.loads((tmp_path / "results" / "r1" / "results.json").read_text())["records"][0]
+    assert record["status"] == "ok" and record["executor"]["replicas"] == 2
+    # the local executor accepts the same batch file (placement options are ignored)
+    assert main(["run", str(batch_file), "--no-cache", "--run-id", "l1"]) == 0
+    local = json.loads((tmp_path / "results" / "l1" / "results.json").read_text())["records"][0]
+    assert local["metrics"] == record["metrics"] and "executor" not in local
+    with pytest.raises(SpecError, match="no node of the cluster"):
+        from evalsuite.executors.ray_executor import run as run_on_ray
+
+        config = RunConfig(jobs=[Job(parse_spec("baseline:copy?num_gpus=8"),
+                                     REGISTRY.select(["translation/starter-en-de"]))],
+                           output_dir=tmp_path / "gpu", cache_path=None, limit=2)
+        run_on_ray(config)
+
+
+# -- without Ray ---------------------------------------------------------------------------------
+def test_one_progress_bar_per_model_and_task():
+    from io import StringIO
+
+    from rich.console import Console
+
+    from evalsuite.executors.progress import MultiTaskProgress
+
+    out = StringIO()
+    with MultiTaskProgress(Console(file=out, force_terminal=True, width=120)) as progress:
+        progress.task_started("a", "t1", 10, 0)
+        progress.task_started("b", "t2", 20, 5)
+        progress.advance_task("a", "t1", 4)
+        bars = {task.description: task.completed for task in progress.progress.tasks}
+        assert bars == {"a · t1": 4, "b · t2": 5}
+        progress.task_finished({"model": "a", "task": "t1", "status": "failed",
+                                "reason": "boom"})
+        assert [task.description for task in progress.progress.tasks] == ["b · t2"]
+    assert "failed" in out.getvalue()
+
+
+def test_executor_ray_without_ray_exits_2(tmp_path, monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "ray", None)  # `import ray` now fails
+    code = main(["run", "-m", "baseline:copy", "-t", "translation/starter-en-de",
+                 "--executor", "ray", "--no-cache", "-o", str(tmp_path)])
+    err = capsys.readouterr().err
+    assert code == 2 and "pip install 'evalsuite[ray]'" in err and "Traceback" not in err
+    assert not any(tmp_path.iterdir())  # refused before any work
+
+
+def test_bad_executor_flags_exit_2(tmp_path, capsys):
+    base = ["run", "-m", "baseline:copy", "-t", "translation/starter-en-de", "--no-cache",
+            "-o", str(tmp_path)]
+    assert main([*base, "--executor", "dask"]) == 2
+    assert main([*base, "--address", "auto"]) == 2
+    err = capsys.readouterr().err
+    assert "--executor: unknown executor 'dask'" in err and "--address" in err
+
+
+def test_placement_options():
+    from evalsuite.runner import adapter_spec
+
+    spec = parse_spec("baseline:copy?replicas=3&num_gpus=0.5&k=2")
+    assert adapter_spec(spec).options == {"k": "2"}
+    assert adapter_spec(spec).display_name == spec.display_name
+    if HAS_RAY:
+        from evalsuite.executors.ray_executor import placement
+
+        assert placement(spec).replicas == 3 and placement(spec).num_gpus == 0.5
+        with pytest.raises(SpecError, match="replicas"):
+            placement(parse_spec("baseline:copy?replicas=0"))
+
+
+def test_local_executor_imports_nothing_from_ray(tmp_path):
+    script = textwrap.dedent(f"""
+        import sys
+        from evalsuite.cli import main
+        import evalsuite.executors, evalsuite.executors.local
+        code = main(["run", "-m", "baseline:copy", "-t", "translation/starter-en-de",
+                     "--limit", "3", "--resamples", "10", "--no-cache", "-o", {str(tmp_path)!r}])
+        assert code == 0, code
+        leaked = sorted(m for m in sys.modules if m == "ray" or m.startswith("ray."))
+        assert not leaked, leaked
+        print("no ray")
+        """)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, cwd=tmp_path, timeout=120)
+    assert done.returncode == 0 and "no ray" in done.stdout, done.stderr[-2000:]
