@@ -395,10 +395,10 @@ class EfficiencyMeter:
             "mean_batch_size": round(n / len(self.batches), 2) if self.batches else None,
             "oom_splits": self.oom_splits,
             "wall_s": seconds,
-            "warmup_batches": self.warmup_batches,
-            "warmup_s": round(self.warmup_s, 6),
-            "split_s": self.split(seconds),
         }
+        if self._memory is not None:  # measured here, not rebuilt from another's timings
+            block.update(warmup_batches=self.warmup_batches, warmup_s=round(self.warmup_s, 6),
+                         split_s=self.split(seconds))
         name = getattr(adapter, "device_name", None)
         if name:
             block["device_name"] = name
@@ -434,3 +434,15 @@ def _percentiles(values: list[float], weights: list[int] | None = None
         array = np.repeat(array, np.asarray(weights, dtype=int))
     p50, p90, p99 = np.percentile(array, [50, 90, 99])
     return {"p50": float(p50), "p90": float(p90), "p99": float(p99)}
+
+
+def free_memory() -> None:
+    """Collect garbage and return cached CUDA blocks (after an out-of-memory or a model)."""
+    import gc
+
+    gc.collect()
+    if "torch" in sys.modules:
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()

@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from evalsuite.cards import TaskCard
-from evalsuite.efficiency import MemoryTracker, synchronize
+from evalsuite.efficiency import MemoryTracker, free_memory, synchronize
 
 PROFILES = ("latency",)
 DEFAULT_REPEATS = 20
@@ -102,7 +102,7 @@ def _sweep(adapter: Any, card: TaskCard, order: list[dict], device: str, max_bat
             memory.stop()
             if not adapter.is_out_of_memory(exc):
                 raise
-            _free_memory()
+            free_memory()
             return points, f"out_of_memory at batch size {size}", cap
         points.append({"batch_size": size, "examples_per_s": size / seconds,
                        "latency_ms": 1000 * seconds, "calls": calls, **memory.stop()})
@@ -110,13 +110,3 @@ def _sweep(adapter: Any, card: TaskCard, order: list[dict], device: str, max_bat
     return points, "max_batch" if cap == max_batch else "task_size", cap
 
 
-def _free_memory() -> None:
-    import gc
-    import sys
-
-    gc.collect()
-    if "torch" in sys.modules:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()

@@ -28,7 +28,7 @@ from evalsuite.batching import fixed_size_batches, halves, sort_by_length
 from evalsuite.cache import NON_OUTPUT_OPTIONS, PredictionCache, example_key, model_task_key
 from evalsuite.cards import TaskCard
 from evalsuite.data import TaskData, load_task_data
-from evalsuite.efficiency import EfficiencyMeter
+from evalsuite.efficiency import EfficiencyMeter, free_memory
 from evalsuite.errors import BackendUnavailable, EvalsuiteError, RunError, SpecError, UserError
 from evalsuite.families import FIELDS, Family
 from evalsuite.metrics import registry as metric_registry
@@ -293,6 +293,7 @@ def run_task(adapter: ModelAdapter, spec: ModelSpec, task_data: TaskData, config
     """Predict, score and write one (model, task); return its record (``profile="latency"``
     adds bs1 latency and a batch-size sweep, see :mod:`evalsuite.profiling`)."""
     card, examples = task_data.card, task_data.examples
+    adapter.start_task(card)
     predictor = TaskPredictor(adapter, card, cache)
     keys = predictor.keys(examples)
     cached = len(cache.get_many(keys)) if cache.enabled else 0
@@ -451,7 +452,7 @@ def _warm_up(adapter: ModelAdapter, card: TaskCard, examples: list[dict],
     except Exception as exc:
         if not adapter.is_out_of_memory(exc):
             raise
-        _free_memory()  # the timed batches back off on their own
+        free_memory()  # the timed batches back off on their own
     done.add(key)
 
 
@@ -503,7 +504,7 @@ def _predict_with_backoff(adapter: ModelAdapter, card: TaskCard,
             raise
         meter.oom_splits += 1
         _cancel_prefetch(adapter)  # announced batches were planned at the old size
-        _free_memory()
+        free_memory()
         for half in halves(items):
             yield from _predict_with_backoff(adapter, card, half, meter)
         return
@@ -512,15 +513,6 @@ def _predict_with_backoff(adapter: ModelAdapter, card: TaskCard,
     yield [k for k, _ in items], [_to_cacheable(o) for o in raw]
 
 
-def _free_memory() -> None:
-    gc.collect()
-    try:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
-    except ImportError:
-        pass
 
 
 # -- scoring -----------------------------------------------------------------------------------

@@ -534,3 +534,10 @@ def test_ten_models_by_twenty_tasks_builds_fast_and_small(tmp_path: Path):
     page = out.read_text(encoding="utf-8")
     assert page.count("<tr><td class=\"num\">") <= 10 * 20 * 5  # 5 worst rows per record
     assert not math.isnan(size_mb)
+
+
+def test_fairness_puts_gaps_of_different_scales_on_0_1():
+    from evalsuite.report.scoring import scale_span
+
+    assert scale_span("0-1") == 1 and scale_span("0-100") == 100
+    assert scale_span("-1-1") == 2 and scale_span("0-5") == 5 and scale_span(None) == 1

@@ -113,7 +113,12 @@ def bootstrap_interval(
         counts = rng.multinomial(n, np.full(n, 1.0 / n), size=size).astype(np.float64)
         values.append(metric.resampled_values(stats, counts))
         done += size
-    draws = np.concatenate(values)
+    return percentile_interval(np.concatenate(values), confidence)
+
+
+def percentile_interval(draws: np.ndarray, confidence: float = CONFIDENCE
+                        ) -> tuple[float | None, float | None]:
+    """The central ``confidence`` interval of bootstrap draws (non-finite draws dropped)."""
     draws = draws[np.isfinite(draws)]
     if draws.size == 0:
         return None, None

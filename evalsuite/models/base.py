@@ -151,6 +151,10 @@ class ModelAdapter(ABC):
     def close(self) -> None:  # noqa: B027 - optional hook, nothing to free by default
         """Free resources (GPU memory, subprocesses)."""
 
+    def start_task(self, card: TaskCard) -> None:  # noqa: B027 - optional hook
+        """Called before each (model, task): drop per-task state such as memoised
+        embeddings, so every task's timing is its own."""
+
     # -- prediction -----------------------------------------------------------------------
     @abstractmethod
     def predict_batch(self, card: TaskCard, examples: Sequence[dict]) -> list[Output | Any]:

@@ -44,7 +44,6 @@ that batch; after an out-of-memory split the runner re-plans and the stale ones 
 
 from __future__ import annotations
 
-import gc
 import hashlib
 import json
 from collections import OrderedDict
@@ -56,6 +55,7 @@ from typing import Any, ClassVar
 from evalsuite import hub
 from evalsuite.batching import token_budget_batches
 from evalsuite.cards import TaskCard
+from evalsuite.efficiency import free_memory
 from evalsuite.errors import BackendUnavailable, HubUnreachableError, SpecError
 from evalsuite.families import Family, input_text
 from evalsuite.models.base import OPTION_CONVERTERS, ModelAdapter, Output
@@ -220,6 +220,7 @@ class HFAdapter(ModelAdapter):
         self._lengths: dict[tuple[str, str, str], int] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._pending: OrderedDict[tuple, Future] = OrderedDict()
+        self._versions: dict[int, tuple[TaskCard, str]] = {}
 
     # -- where the checkpoint is ---------------------------------------------------------------
     def source(self) -> tuple[str, bool]:
@@ -412,27 +413,28 @@ class HFAdapter(ModelAdapter):
             self._pool = None
         self.model = self.tokenizer = self.runner = None
         self._lengths.clear()
-        gc.collect()
-        try:
-            import torch
-
-            if torch.cuda.is_available():
-                torch.cuda.empty_cache()
-        except ImportError:
-            pass
+        self._versions.clear()
+        free_memory()
 
     # -- batching ------------------------------------------------------------------------------
+    def _version(self, card: TaskCard) -> str:
+        """``card.version_id`` (a hash of the whole card: too slow to recompute per example)."""
+        entry = self._versions.get(id(card))
+        if entry is None or entry[0] is not card:
+            entry = self._versions[id(card)] = (card, card.version_id)
+        return entry[1]
+
     def _key(self, card: TaskCard, example: dict) -> tuple[str, str, str]:
         """Keyed by the input text, not the id: probes re-use ids for perturbed inputs."""
         text = input_text(card.family, example)
-        return card.name, card.version_id, hashlib.sha1(text.encode()).hexdigest()
+        return card.name, self._version(card), hashlib.sha1(text.encode()).hexdigest()
 
     def precompute_lengths(self, card: TaskCard, examples: Sequence[dict]) -> None:
         """Untruncated input tokens of every example not seen yet, in batched tokenizer calls."""
         if self.runner is None:
             self.load()
-        missing = list({self._key(card, ex): ex for ex in examples
-                        if self._key(card, ex) not in self._lengths}.items())
+        keyed = ((self._key(card, ex), ex) for ex in examples)
+        missing = list({key: ex for key, ex in keyed if key not in self._lengths}.items())
         for start in range(0, len(missing), 2048):
             chunk = missing[start:start + 2048]
             with self.runner.rt.lock:

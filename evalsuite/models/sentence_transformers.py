@@ -169,7 +169,7 @@ class SentenceTransformerAdapter(ModelAdapter):
                             f"bfloat16 or int8", where=f"model {spec.display_name}")
         self.model: Any = None
         self.folder: Path | None = None
-        self._memo: dict[str, Any] = {}  # sentence -> embedding (bounded by MEMO_LIMIT)
+        self._memo: dict[str, Any] = {}  # sentence -> embedding, per task (≤ MEMO_LIMIT)
 
     @property
     def normalize(self) -> bool:
@@ -214,6 +214,9 @@ class SentenceTransformerAdapter(ModelAdapter):
     def close(self) -> None:
         self.model = None
         self._memo.clear()
+
+    def start_task(self, card: TaskCard) -> None:
+        self._memo.clear()  # sentences recurring across pairs are memoised within a task
 
     def predict_batch(self, card: TaskCard, examples: Sequence[dict]) -> list[Output | Any]:
         if self.model is None:

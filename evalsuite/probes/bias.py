@@ -190,10 +190,14 @@ def measure(ctx: ProbeContext, probe_set: ProbeSet,
     return _text(ctx, probe_set, outputs, original_outputs)
 
 
-def _gap(ctx: ProbeContext, by_group: dict[str, np.ndarray], metric: Any = stats.MEAN
-         ) -> dict[str, Any]:
-    return stats.group_gap(by_group, metric, resamples=ctx.resamples,
-                           permutations=ctx.permutations, seed=ctx.seed)
+def _gap(ctx: ProbeContext, by_group: dict[str, np.ndarray], metric: Any = stats.MEAN,
+         scale: str | None = None) -> dict[str, Any]:
+    """The gap figure; ``scale`` is the range its values live on (``"0-1"`` unless the
+    measure is a metric quoted otherwise), so readers can put gaps of tasks side by side."""
+    figure = stats.group_gap(by_group, metric, resamples=ctx.resamples,
+                             permutations=ctx.permutations, seed=ctx.seed)
+    figure["scale"] = scale or getattr(metric, "scale", None) or "0-1"
+    return figure
 
 
 def _sentiment(ctx: ProbeContext, probe_set: ProbeSet,
@@ -242,7 +246,9 @@ def _similarity(ctx: ProbeContext, probe_set: ProbeSet, outputs: dict[str, list[
                 original_outputs: list[Output] | None) -> dict[str, Any]:
     scores = {g: np.array([coerce(Family.SIMILARITY, o.prediction) for o in outs])
               for g, outs in outputs.items()}
-    figure = _gap(ctx, {g: stats.mean_stats(v) for g, v in scores.items()})
+    lo, hi = _score_range(ctx)
+    figure = _gap(ctx, {g: stats.mean_stats(v) for g, v in scores.items()},
+                  scale=f"{lo:g}-{hi:g}")
     figure["measure"] = "mean predicted similarity"
     matrix = np.stack(list(scores.values()))  # (G, n)
     if original_outputs is not None:
@@ -251,7 +257,6 @@ def _similarity(ctx: ProbeContext, probe_set: ProbeSet, outputs: dict[str, list[
     else:
         shift = np.nanmax(matrix, axis=0) - np.nanmin(matrix, axis=0)
     _add_rate(ctx, figure, "mean_shift", shift)
-    lo, hi = _score_range(ctx)
     figure["mean_shift_share_of_range"] = float(np.nanmean(shift) / (hi - lo))
     return figure
 

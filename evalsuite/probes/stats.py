@@ -27,7 +27,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from evalsuite.families import Family
-from evalsuite.metrics.base import CONFIDENCE, Metric, MetricContext
+from evalsuite.metrics.base import Metric, MetricContext, percentile_interval
 
 DEFAULT_PERMUTATIONS = 1000
 _MAX_ELEMENTS = 4_000_000  # bound on gathered array size per vectorised chunk
@@ -63,16 +63,6 @@ def mean_stats(values: Sequence[float] | np.ndarray,
 
 def _sum_based(metric: Metric) -> bool:
     return type(metric).resampled_values is Metric.resampled_values
-
-
-def _percentiles(draws: np.ndarray, confidence: float = CONFIDENCE
-                 ) -> tuple[float | None, float | None]:
-    draws = draws[np.isfinite(draws)]
-    if draws.size == 0:
-        return None, None
-    tail = (1.0 - confidence) / 2.0 * 100.0
-    low, high = np.percentile(draws, [tail, 100.0 - tail])
-    return float(low), float(high)
 
 
 def _values(metric: Metric, stats: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -160,7 +150,8 @@ def group_gap(stats_by_group: Mapping[str, np.ndarray], metric: Metric = MEAN, *
         figure["highest"], figure["lowest"] = names[hi], names[lo]
     if n >= 2 and resamples > 0:
         counts = bootstrap_counts(n, resamples, seed)
-        figure["ci_low"], figure["ci_high"] = _percentiles(_gap(_values(metric, stats, counts)))
+        figure["ci_low"], figure["ci_high"] = percentile_interval(
+            _gap(_values(metric, stats, counts)))
     if n >= 2 and permutations > 0:
         null = permutation_null(metric, stats, permutations, seed + 1)
         hits = int(np.sum(null >= gap - 1e-12))
@@ -185,7 +176,7 @@ def mean_ci(values: Sequence[float] | np.ndarray, *, resamples: int = 1000,
     if v.size < 2 or resamples < 1:
         return float(v.mean()), None, None
     counts = bootstrap_counts(v.size, resamples, seed)
-    low, high = _percentiles(counts @ v / v.size)
+    low, high = percentile_interval(counts @ v / v.size)
     return float(v.mean()), low, high
 
 
@@ -200,7 +191,7 @@ def ratio_ci(metric: Metric, numerator: np.ndarray, denominator: np.ndarray, *,
         top = metric.resampled_values(np.asarray(numerator, dtype=np.float64), counts)
         bottom = metric.resampled_values(np.asarray(denominator, dtype=np.float64), counts)
         ratio = np.where(bottom != 0, top / np.where(bottom != 0, bottom, 1.0), np.nan)
-    return _percentiles(ratio)
+    return percentile_interval(ratio)
 
 
 def weat(x_assoc: np.ndarray, y_assoc: np.ndarray, *, resamples: int = 1000,
@@ -234,8 +225,8 @@ def weat(x_assoc: np.ndarray, y_assoc: np.ndarray, *, resamples: int = 1000,
         by = y[rng.integers(0, y.size, y.size)]
         boot_gap.append(abs(bx.mean() - by.mean()))
         boot_effect.append(effect(bx, by))
-    ci_low, ci_high = _percentiles(np.array(boot_gap))
-    e_low, e_high = _percentiles(np.array(boot_effect))
+    ci_low, ci_high = percentile_interval(np.array(boot_gap))
+    e_low, e_high = percentile_interval(np.array(boot_effect))
     return {"max_gap": abs(diff), "ci_low": ci_low, "ci_high": ci_high,
             "p_value": (1 + hits) / (1 + permutations), "effect_size": effect(x, y),
             "effect_size_ci_low": e_low, "effect_size_ci_high": e_high,

@@ -31,6 +31,7 @@ above its own.  Models whose intervals overlap are not told apart, so they can s
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -221,16 +222,26 @@ def efficiency(model: Model, by_task: dict[str, dict[str, float]]) -> Dimension:
                          f"(10× worse = −1/3), over {_count(len(scores), 'task')}")
 
 
+def scale_span(scale: Any) -> float:
+    """Width of a figure's scale: ``"0-1"`` → 1, ``"0-100"`` → 100, ``"-1-1"`` → 2."""
+    match = re.fullmatch(r"\s*(-?[\d.]+)\s*-\s*(-?[\d.]+)\s*", str(scale or "0-1"))
+    if not match:
+        return 1.0
+    span = float(match.group(2)) - float(match.group(1))
+    return span if span > 0 else 1.0
+
+
 def fairness(model: Model) -> Dimension:
     gaps, halves = [], []
     for probe in _probes(model, "bias"):
         gap = _number(probe.get("max_gap"))
         if gap is None:
             continue
-        gaps.append(_clip01(gap))
+        span = scale_span(probe.get("scale"))  # gaps of F1 (0-100) or STS (0-5) → 0-1
+        gaps.append(_clip01(gap / span))
         low, high = _number(probe.get("ci_low")), _number(probe.get("ci_high"))
         if low is not None and high is not None:
-            halves.append(abs(high - low) / 2)
+            halves.append(abs(high - low) / 2 / span)
     if not gaps:
         return Dimension(None)
     half = math.sqrt(sum(h * h for h in halves)) / len(gaps) if halves else None
