@@ -121,6 +121,8 @@ def test_st_similarity_ranks_pairs_and_correlates(minilm) -> None:
     assert minilm.device == "cpu" and minilm.dtype == "float32"
     assert minilm.params and 20_000_000 < minilm.params < 25_000_000
     words = sum(len(f"{a} {b}".split()) for a, b, _ in SIM_PAIRS)
+    assert minilm.count_tokens(card, examples) == 0  # all memoised: nothing to encode
+    minilm.start_task(card)  # a new task starts with no memo
     assert minilm.count_tokens(card, examples) > words  # word pieces plus [CLS]/[SEP]
 
 

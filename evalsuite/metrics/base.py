@@ -88,8 +88,18 @@ class MetricContext:
 
 def resample_counts(n: int, resamples: int, seed: int) -> np.ndarray:
     """``(resamples, n)`` draw counts of a seeded bootstrap over ``n`` examples."""
-    rng = np.random.default_rng(seed)
-    return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float64)
+    return draw_counts(np.random.default_rng(seed), n, resamples)
+
+
+def draw_counts(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
+    """``size`` bootstrap resamples of ``n`` examples as draw counts, shape ``(size, n)``.
+
+    ``n`` uniform indices per row, counted with one offset ``bincount`` (several times
+    faster than ``rng.multinomial`` for thousands of examples).
+    """
+    idx = rng.integers(0, n, size=(size, n))
+    idx += (np.arange(size) * n)[:, None]
+    return np.bincount(idx.ravel(), minlength=size * n).reshape(size, n).astype(np.float64)
 
 
 def bootstrap_interval(
@@ -110,7 +120,7 @@ def bootstrap_interval(
     done = 0
     while done < resamples:
         size = min(chunk, resamples - done)
-        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=size).astype(np.float64)
+        counts = draw_counts(rng, n, size)
         values.append(metric.resampled_values(stats, counts))
         done += size
     return percentile_interval(np.concatenate(values), confidence)

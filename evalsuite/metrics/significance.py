@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from evalsuite.metrics.base import CONFIDENCE, DEFAULT_RESAMPLES, Metric
+from evalsuite.metrics.base import CONFIDENCE, DEFAULT_RESAMPLES, Metric, draw_counts
 
 _CHUNK_ELEMENTS = 20_000_000  # (resamples × examples) per step, as base.bootstrap_interval
 
@@ -69,7 +69,7 @@ def paired_bootstrap(
     done = 0
     while done < resamples:
         size = min(chunk, resamples - done)
-        counts = rng.multinomial(n, np.full(n, 1.0 / n), size=size).astype(np.float64)
+        counts = draw_counts(rng, n, size)
         with np.errstate(all="ignore"):
             draws.append(metric.resampled_values(a, counts) - metric.resampled_values(b, counts))
         done += size

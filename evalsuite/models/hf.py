@@ -406,6 +406,10 @@ class HFAdapter(ModelAdapter):
                 limit = json.loads(st_file.read_text(encoding="utf-8")).get("max_seq_length")
         return str(self.options.get("pooling", pooling)), limit
 
+    def start_task(self, card: TaskCard) -> None:
+        if self.runner is not None and hasattr(self.runner, "start_task"):
+            self.runner.start_task()  # per-task state, e.g. memoised sentence embeddings
+
     def close(self) -> None:
         self.cancel_prefetch()
         if self._pool is not None:
@@ -454,6 +458,9 @@ class HFAdapter(ModelAdapter):
         if self.runner is None:
             return super().count_tokens(card, examples)
         limit = self.runner.max_input(card)
+        pending = getattr(self.runner, "pending_tokens", None)
+        if pending is not None:  # encoders skip sentences embedded earlier in the task
+            return pending(examples, limit)
         return sum(min(self._length(card, ex), limit) for ex in examples)
 
     def token_budget(self) -> int:

@@ -152,6 +152,7 @@ class EncoderRunner(HeadRunner):
         self.pooling = pooling
         self.seq_limit = seq_limit
         self._text_tokens: dict[str, int] = {}
+        self._memo: dict[str, torch.Tensor] = {}  # sentence -> embedding, per task
 
     def max_input(self, card: TaskCard) -> int:
         return self.rt.max_input(card, self.seq_limit)
@@ -190,13 +191,20 @@ class EncoderRunner(HeadRunner):
         return self.embed_encoded(enc)
 
     def prepare(self, card: TaskCard, examples: Sequence[dict], lengths: Sequence[int]) -> Any:
-        index: dict[str, int] = {}
-        for ex in examples:
-            for text in (str(ex["sentence1"]), str(ex["sentence2"])):
-                index.setdefault(text, len(index))
-        left = [index[str(ex["sentence1"])] for ex in examples]
-        right = [index[str(ex["sentence2"])] for ex in examples]
-        return self.encode(list(index), self.max_input(card)), left, right
+        """Tokenize the batch's sentences that are not memoised yet (a sentence shared by
+        several pairs is encoded once per task; with prefetch a few may be encoded twice)."""
+        texts = list(dict.fromkeys(str(ex[f]) for ex in examples
+                                   for f in ("sentence1", "sentence2")))
+        new = [t for t in texts if t not in self._memo]
+        return (self.encode(new, self.max_input(card)) if new else None), new
+
+    def start_task(self) -> None:
+        self._memo.clear()
+
+    def pending_tokens(self, examples: Sequence[dict], limit: int) -> int:
+        """Input tokens the next forward pass will see: sentences not memoised yet."""
+        texts = {str(ex[f]) for ex in examples for f in ("sentence1", "sentence2")}
+        return sum(min(self._text_tokens.get(t, 0), limit) for t in texts - self._memo.keys())
 
     def predict(self, card: TaskCard, examples: Sequence[dict], lengths: Sequence[int],
                 ready: Any = None) -> list[Output]:
@@ -204,11 +212,13 @@ class EncoderRunner(HeadRunner):
 
         lo, hi = score_range(card)
         limit = self.max_input(card)
-        enc, left_rows, right_rows = self.prepared(card, examples, lengths, ready)
-        emb = self.embed_encoded(enc)
+        enc, new = self.prepared(card, examples, lengths, ready)
+        if enc is not None:
+            self._memo.update(zip(new, self.embed_encoded(enc), strict=True))
         with self.rt.phase("decode"):
-            rows = self.rt.to_device(np.asarray([left_rows, right_rows], dtype=np.int64))
-            cosines = (emb[rows[0]] * emb[rows[1]]).sum(dim=-1).cpu().tolist()
+            left = torch.stack([self._memo[str(ex["sentence1"])] for ex in examples])
+            right = torch.stack([self._memo[str(ex["sentence2"])] for ex in examples])
+            cosines = (left * right).sum(dim=-1).cpu().tolist()
             counts = self._text_tokens
             return [Output(lo + (hi - lo) * (c + 1.0) / 2.0,
                            meta={"truncated": max(counts.get(str(ex["sentence1"]), 0),

@@ -16,7 +16,7 @@ from PyPI resolve offline through :func:`resolve_local_model` (also used by othe
 from __future__ import annotations
 
 import importlib
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -34,6 +34,7 @@ KNOWN_LOCAL_MODELS: dict[str, tuple[str, str]] = {
 
 DEFAULT_SCORE_RANGE = (0.0, 5.0)
 MEMO_LIMIT = 200_000  # embeddings kept for sentences that recur across pairs
+PAIRS_PER_FORWARD = 4  # pairs per runner batch, per sentence of a forward pass
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".onnx", ".json", ".txt", ".model")
 
 
@@ -215,6 +216,19 @@ class SentenceTransformerAdapter(ModelAdapter):
         self.model = None
         self._memo.clear()
 
+    def plan_batches(self, card: TaskCard, examples: list[dict], shrink: int
+                     ) -> Iterator[list[dict]]:
+        """Pairs per batch: ``PAIRS_PER_FORWARD × batch_size`` (halved per out-of-memory).
+
+        ``batch_size`` is the number of sentences per forward pass; a batch of pairs holds up
+        to two new sentences per pair, fewer when sentences recur, so the runner hands over
+        more pairs than that and ``encode`` cuts the new sentences into full forward passes.
+        """
+        from evalsuite.batching import fixed_size_batches
+
+        return fixed_size_batches(examples, max(1, (PAIRS_PER_FORWARD * self.batch_size)
+                                                >> shrink))
+
     def start_task(self, card: TaskCard) -> None:
         self._memo.clear()  # sentences recurring across pairs are memoised within a task
 
@@ -254,7 +268,12 @@ class SentenceTransformerAdapter(ModelAdapter):
         tokenizer = getattr(self.model, "tokenizer", None)
         if tokenizer is None:
             return super().count_tokens(card, examples)
-        texts = [str(ex[f]) for ex in examples for f in ("sentence1", "sentence2")]
+        # Called just before predict_batch: the sentences not memoised yet are the ones the
+        # forward pass will see, so only those are tokenized and counted.
+        texts = sorted({str(ex[f]) for ex in examples for f in ("sentence1", "sentence2")}
+                       - self._memo.keys())
+        if not texts:
+            return 0
         return sum(len(ids) for ids in tokenizer(texts, add_special_tokens=True)["input_ids"])
 
     def fingerprint(self) -> str:

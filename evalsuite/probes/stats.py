@@ -27,7 +27,12 @@ from typing import Any, ClassVar
 import numpy as np
 
 from evalsuite.families import Family
-from evalsuite.metrics.base import Metric, MetricContext, percentile_interval
+from evalsuite.metrics.base import (
+    Metric,
+    MetricContext,
+    percentile_interval,
+    resample_counts,
+)
 
 DEFAULT_PERMUTATIONS = 1000
 _MAX_ELEMENTS = 4_000_000  # bound on gathered array size per vectorised chunk
@@ -81,8 +86,7 @@ def _gap(values: np.ndarray) -> np.ndarray:
 
 
 def bootstrap_counts(n: int, resamples: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    return rng.multinomial(n, np.full(n, 1.0 / n), size=resamples).astype(np.float64)
+    return resample_counts(n, resamples, seed)
 
 
 def cohens_d(a: np.ndarray, b: np.ndarray) -> float | None:
