@@ -22,7 +22,7 @@ app = typer.Typer(
 
 TasksDirOption = Annotated[
     list[Path] | None,
-    typer.Option("--tasks-dir", help="Extra folder of task cards (repeatable).",
+    typer.Option("--tasks-dir", metavar="DIR", help="Extra folder of task cards (repeatable).",
                  show_default=False),
 ]
 _state = {"debug": False}
@@ -71,9 +71,11 @@ def run(
     batch: Annotated[Path | None, typer.Argument(help="Batch file (YAML).", show_default=False)
                      ] = None,
     model: Annotated[list[str] | None, typer.Option(
-        "--model", "-m", help="Model spec KIND:TARGET[?k=v&…] (repeatable).")] = None,
+        "--model", "-m", metavar="SPEC",
+        help="Model spec KIND:TARGET[?k=v&…] (repeatable).")] = None,
     task: Annotated[list[str] | None, typer.Option(
-        "--task", "-t", help="Task name or glob, e.g. 'sentiment/*' (repeatable).")] = None,
+        "--task", "-t", metavar="TASK",
+        help="Task name or glob, e.g. 'sentiment/*' (repeatable).")] = None,
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Folder of run folders [default: results].")] = None,
     run_id: Annotated[str | None, typer.Option(help="Name of the run folder.")] = None,
