@@ -150,9 +150,9 @@ def run(config: RunConfig, progress: Progress | None = None) -> RunOutcome:
     """Run every job of ``config``; return the run folder and its records."""
     progress = progress or SilentProgress()
     plan = build_adapters(config)
+    data_by_task = load_all_task_data(config, progress)  # data errors before any folder
     writer, done = open_run(config)
     run_dir = writer.run_dir
-    data_by_task = load_all_task_data(config, progress)
     cache = PredictionCache(config.cache_path)
     interrupted = False
     try:

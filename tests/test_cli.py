@@ -137,3 +137,15 @@ def test_wheel_ships_the_task_tree(tmp_path):
                    n.endswith(".yaml") for n in names), family
     assert "evalsuite/_builtin_tasks/qa/data/starter_qa.jsonl" in names
     assert "evalsuite/schema/results.schema.json" in names
+
+
+def test_data_error_leaves_no_run_folder(capsys, tmp_path):
+    write_jsonl(tmp_path / "t" / "d.jsonl", [{"review": "fine", "label": "positive"}])
+    (tmp_path / "t" / "c.yaml").write_text(
+        "name: t/x\nfamily: sentiment\ndataset: {path: d.jsonl}\n"
+        "labels: [negative, positive]\nmetrics: [accuracy]\n")
+    code = main(["run", "-m", "baseline:vader", "-t", "t/x", "--tasks-dir",
+                 str(tmp_path / "t"), "-o", str(tmp_path / "r")])
+    assert code == 2
+    assert "field 'columns.text': column 'text' is not in the dataset" in one_line_error(capsys)
+    assert not (tmp_path / "r").exists()
