@@ -218,16 +218,25 @@ class SentenceTransformerAdapter(ModelAdapter):
 
     def plan_batches(self, card: TaskCard, examples: list[dict], shrink: int
                      ) -> Iterator[list[dict]]:
-        """Pairs per batch: ``PAIRS_PER_FORWARD × batch_size`` (halved per out-of-memory).
-
-        ``batch_size`` is the number of sentences per forward pass; a batch of pairs holds up
-        to two new sentences per pair, fewer when sentences recur, so the runner hands over
-        more pairs than that and ``encode`` cuts the new sentences into full forward passes.
-        """
-        from evalsuite.batching import fixed_size_batches
-
-        return fixed_size_batches(examples, max(1, (PAIRS_PER_FORWARD * self.batch_size)
-                                                >> shrink))
+        """Batches of pairs holding about ``PAIRS_PER_FORWARD × batch_size`` sentences not
+        encoded yet in this task (halved per out-of-memory), so that ``encode`` runs full
+        forward passes even when sentences recur across pairs."""
+        target = max(1, (PAIRS_PER_FORWARD * self.batch_size) >> shrink)
+        seen = set(self._memo)
+        batch: list[dict] = []
+        fresh = 0
+        for ex in examples:
+            for side in ("sentence1", "sentence2"):
+                text = str(ex[side])
+                if text not in seen:
+                    seen.add(text)
+                    fresh += 1
+            batch.append(ex)
+            if fresh >= target:
+                yield batch
+                batch, fresh = [], 0
+        if batch:
+            yield batch
 
     def start_task(self, card: TaskCard) -> None:
         self._memo.clear()  # sentences recurring across pairs are memoised within a task
