@@ -51,6 +51,22 @@ def _batch_size(value: Any) -> int | str:
     return size
 
 
+def positive_int(value: Any) -> int:
+    """Option converter: a whole number of at least 1."""
+    number = int(value)
+    if number < 1:
+        raise ValueError("must be at least 1")
+    return number
+
+
+def non_negative_int(value: Any) -> int:
+    """Option converter: a whole number of 0 or more."""
+    number = int(value)
+    if number < 0:
+        raise ValueError("must be 0 or more")
+    return number
+
+
 def _mapping(value: Any) -> dict[str, str]:
     """``a=b,c=d`` or a YAML mapping → dict."""
     if isinstance(value, dict):

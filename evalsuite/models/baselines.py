@@ -31,7 +31,7 @@ from typing import Any, ClassVar
 from evalsuite.cards import TaskCard
 from evalsuite.errors import BackendUnavailable, SpecError
 from evalsuite.families import Family
-from evalsuite.models.base import ModelAdapter, Output
+from evalsuite.models.base import ModelAdapter, Output, positive_int
 from evalsuite.models.registry import register
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
@@ -64,12 +64,6 @@ def split_sentences(text: str) -> list[str]:
     return [p.strip() for p in pieces if p.strip()]
 
 
-def _positive_int(value: Any) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError("must be at least 1")
-    return number
-
 
 def _ratio(value: Any) -> float:
     number = float(value)
@@ -97,7 +91,7 @@ class BaselineAdapter(ModelAdapter):
     kind: ClassVar[str] = "baseline"
     families: ClassVar[frozenset[Family]] = frozenset(f for f, _ in SYSTEMS.values())
     extra_options: ClassVar[dict[str, Callable[[Any], Any]]] = {
-        "k": _positive_int, "ratio": _ratio, "words": _positive_int,
+        "k": positive_int, "ratio": _ratio, "words": positive_int,
         "encoder": str, "threshold": float,
     }
 

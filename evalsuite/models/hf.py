@@ -58,7 +58,7 @@ from evalsuite.cards import TaskCard
 from evalsuite.efficiency import free_memory
 from evalsuite.errors import BackendUnavailable, HubUnreachableError, SpecError
 from evalsuite.families import Family, input_text
-from evalsuite.models.base import OPTION_CONVERTERS, ModelAdapter, Output
+from evalsuite.models.base import OPTION_CONVERTERS, ModelAdapter, Output, positive_int
 from evalsuite.models.hf_heads import (
     CAUSAL,
     ENCODER,
@@ -104,12 +104,6 @@ def _choice(*values: str) -> Callable[[Any], str]:
         return text
     return convert
 
-
-def _positive(value: Any) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError("must be at least 1")
-    return number
 
 
 def resolve_device(requested: str | None, where: str) -> str:
@@ -178,25 +172,25 @@ class HFAdapter(ModelAdapter):
     extra_options: ClassVar[dict[str, Callable[[Any], Any]]] = {
         "head": parse_head,
         "trust_remote_code": OPTION_CONVERTERS["bool"],
-        "token_budget": _positive,
-        "max_new_tokens": _positive,
-        "num_beams": _positive,
+        "token_budget": positive_int,
+        "max_new_tokens": positive_int,
+        "num_beams": positive_int,
         "do_sample": OPTION_CONVERTERS["bool"],
         "seed": int,
         "prompt": str,
         "shots_file": str,
-        "shots": _positive,
+        "shots": positive_int,
         "chat": OPTION_CONVERTERS["bool"],
         "scoring": _choice("loglik", "generate"),
         "prefix": str,
         "target_lang_token": str,
-        "max_answer_length": _positive,
+        "max_answer_length": positive_int,
         "doc_stride": int,
         "null_threshold": float,
         "no_answer": OPTION_CONVERTERS["bool"],
         "pooling": _choice("mean", "cls"),
         "prefetch": OPTION_CONVERTERS["bool"],
-        "prefetch_depth": _positive,
+        "prefetch_depth": positive_int,
     }
 
     def __init__(self, spec: ModelSpec) -> None:

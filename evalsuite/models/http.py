@@ -45,7 +45,13 @@ from typing import Any, ClassVar
 from evalsuite.cards import TaskCard
 from evalsuite.errors import RunError, SpecError
 from evalsuite.families import Family
-from evalsuite.models.base import OPTION_CONVERTERS, ModelAdapter, Output
+from evalsuite.models.base import (
+    OPTION_CONVERTERS,
+    ModelAdapter,
+    Output,
+    non_negative_int,
+    positive_int,
+)
 from evalsuite.models.hf_prompts import (
     build_prompt,
     first_label,
@@ -79,18 +85,6 @@ _TAG = re.compile(r"^(?:O|[BI]-[A-Z0-9_]+)$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
 
-def _positive_int(value: Any) -> int:
-    number = int(value)
-    if number < 1:
-        raise ValueError("must be at least 1")
-    return number
-
-
-def _non_negative_int(value: Any) -> int:
-    number = int(value)
-    if number < 0:
-        raise ValueError("must be 0 or more")
-    return number
 
 
 def _positive_float(value: Any) -> float:
@@ -235,11 +229,11 @@ class HttpAdapter(ModelAdapter):
     kind: ClassVar[str] = "http"
     families: ClassVar[frozenset[Family]] = frozenset(Family)
     extra_options: ClassVar[dict[str, Any]] = {
-        "model": str, "api": _api, "api_key_env": str, "concurrency": _positive_int,
-        "timeout": _positive_float, "retries": _non_negative_int, "backoff": _non_negative_float,
+        "model": str, "api": _api, "api_key_env": str, "concurrency": positive_int,
+        "timeout": _positive_float, "retries": non_negative_int, "backoff": _non_negative_float,
         "backoff_max": _non_negative_float, "stream": OPTION_CONVERTERS["bool"], "prompt": str,
-        "system": str, "max_tokens": _positive_int, "temperature": float, "top_p": float,
-        "seed": int, "shots_file": str, "shots": _positive_int,
+        "system": str, "max_tokens": positive_int, "temperature": float, "top_p": float,
+        "seed": int, "shots_file": str, "shots": positive_int,
     }
     default_batch_size: ClassVar[int] = 64
 
