@@ -236,14 +236,19 @@ def generate(card: ProbeCard, family: Family, *, seed: int = 0,
     raise ValueError(f"generator {card.generator!r} makes no grouped probe set")
 
 
+def _template_units(card: ProbeCard, axis: str, seed: int,
+                    placeholders: Any) -> list[tuple[int, Any, dict, int, Any]]:
+    """Every (template, slot filling, person row) of a card, seeded-sampled to max_units."""
+    units = [(t, template, fill, p, row)
+             for t, template in enumerate(card.templates)
+             for fill in _slot_values(card.slots, placeholders(template))
+             for p, row in enumerate(persons(axis))]
+    return _sample(units, card.max_units, seed, f"{card.name}|{axis}")
+
+
 def _sentences(card: ProbeCard, axis: str, seed: int) -> ProbeSet:
     ax = get_axis(axis)
-    units = []
-    for t, template in enumerate(card.templates):
-        for fill in _slot_values(card.slots, _placeholders(template)):
-            for p, row in enumerate(persons(axis)):
-                units.append((t, template, fill, p, row))
-    units = _sample(units, card.max_units, seed, f"{card.name}|{axis}")
+    units = _template_units(card, axis, seed, _placeholders)
     groups: dict[str, list[dict[str, Any]]] = {g: [] for g in ax.groups}
     meta = []
     for u, (t, template, fill, p, row) in enumerate(units):
@@ -260,12 +265,7 @@ def _ner(card: ProbeCard, axis: str, seed: int) -> ProbeSet:
     ax = get_axis(axis)
     origins = list(lexicon.name_groups())
     surnames = {o: lexicon.name_groups()[o]["surnames"] for o in origins}
-    units = []
-    for t, template in enumerate(card.templates):
-        for fill in _slot_values(card.slots, _placeholders(template)):
-            for p, row in enumerate(persons(axis)):
-                units.append((t, template, fill, p, row))
-    units = _sample(units, card.max_units, seed, f"{card.name}|{axis}")
+    units = _template_units(card, axis, seed, _placeholders)
     groups: dict[str, list[dict[str, Any]]] = {g: [] for g in ax.groups}
     origin_of = {n: o for o in origins for key in ("female", "male")
                  for n in lexicon.name_groups()[o][key]}
@@ -299,13 +299,8 @@ def _qa(card: ProbeCard, axis: str, seed: int) -> ProbeSet:
     if axis not in NAME_AXES:
         raise ValueError(f"{card.name}: QA probes swap names (axes {', '.join(NAME_AXES)})")
     ax = get_axis(axis)
-    units = []
-    for t, template in enumerate(card.templates):
-        text = " ".join(str(template.get(k, "")) for k in ("context", "question", "answer"))
-        for fill in _slot_values(card.slots, _placeholders(text)):
-            for p, row in enumerate(persons(axis)):
-                units.append((t, template, fill, p, row))
-    units = _sample(units, card.max_units, seed, f"{card.name}|{axis}")
+    units = _template_units(card, axis, seed, lambda template: _placeholders(
+        " ".join(str(template.get(k, "")) for k in ("context", "question", "answer"))))
     groups: dict[str, list[dict[str, Any]]] = {g: [] for g in ax.groups}
     for u, (_t, template, fill, _p, row) in enumerate(units):
         for g, person in zip(ax.groups, row, strict=True):
