@@ -95,13 +95,18 @@ def template_problem(template: str, card: TaskCard) -> str | None:
     """Why ``template`` cannot be filled for ``card`` (``None`` when it can)."""
     fields = FIELDS[card.family]
     known = {*fields.inputs, *fields.optional, "id", *extra_fields(card)}
+    return unknown_field_problem(template, known, f"a field of {card.family.value} examples")
+
+
+def unknown_field_problem(template: str, known: set[str], what: str) -> str | None:
+    """Why ``template`` uses a placeholder outside ``known`` (``None`` when it does not)."""
     try:
         unknown = sorted(template_fields(template) - known)
     except ValueError as exc:
         return f"the prompt template is not a valid format string ({exc})"
     if unknown:
-        return (f"the prompt template uses {{{unknown[0]}}}, which is not a field of "
-                f"{card.family.value} examples (fields: {', '.join(sorted(known))})")
+        return (f"the prompt template uses {{{unknown[0]}}}, which is not {what} "
+                f"(fields: {', '.join(sorted(known))})")
     return None
 
 

@@ -58,10 +58,10 @@ from evalsuite.models.hf_prompts import (
     load_shots,
     parse_answer_text,
     parse_similarity,
-    template_fields,
     template_for,
     template_problem,
     text_sha,
+    unknown_field_problem,
 )
 from evalsuite.models.predictions import match_label
 from evalsuite.models.registry import register
@@ -123,14 +123,7 @@ def prompt_template(card: TaskCard, options: dict[str, Any]) -> str:
 
 
 def ner_template_problem(template: str) -> str | None:
-    try:
-        unknown = sorted(template_fields(template) - NER_FIELDS)
-    except ValueError as exc:
-        return f"the prompt template is not a valid format string ({exc})"
-    if unknown:
-        return (f"the prompt template uses {{{unknown[0]}}}, which NER prompts do not have "
-                f"(fields: {', '.join(sorted(NER_FIELDS))})")
-    return None
+    return unknown_field_problem(template, set(NER_FIELDS), "a field NER prompts have")
 
 
 def render_prompt(template: str, card: TaskCard, example: dict[str, Any],
