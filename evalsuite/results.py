@@ -51,7 +51,9 @@ def _json_default(obj: Any) -> Any:
 
 
 def clean_floats(obj: Any) -> Any:
-    """Replace NaN/inf (not valid JSON) by ``None`` recursively."""
+    """Replace NaN/inf (not valid JSON) by ``None`` recursively (NumPy scalars too)."""
+    if hasattr(obj, "item") and hasattr(obj, "dtype") and getattr(obj, "ndim", 1) == 0:
+        obj = obj.item()
     if isinstance(obj, float):
         return obj if obj == obj and abs(obj) != float("inf") else None
     if isinstance(obj, dict):
@@ -89,12 +91,19 @@ class ResultWriter:
         return {"schema_version": SCHEMA_VERSION, "run": self.run, "records": self.records}
 
 
+_ROW_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=_json_default)
+
+
 def write_predictions(path: Path, rows: Iterable[dict[str, Any]]) -> None:
+    """One JSON line per row (NaN/inf written as ``null``), replaced atomically."""
     tmp = path.with_suffix(".jsonl.tmp")
     with tmp.open("w", encoding="utf-8") as fh:
         for row in rows:
-            fh.write(json.dumps(clean_floats(row), ensure_ascii=False, default=_json_default))
-            fh.write("\n")
+            try:
+                line = _ROW_ENCODER.encode(row)
+            except ValueError:  # a NaN or inf somewhere in the row: the slow, cleaning path
+                line = _ROW_ENCODER.encode(clean_floats(row))
+            fh.write(line + "\n")
     os.replace(tmp, path)
 
 

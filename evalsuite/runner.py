@@ -270,9 +270,11 @@ class TaskPredictor:
         return [example_key(self.prefix, self.card.family, ex) for ex in examples]
 
     def predict(self, examples: Sequence[dict], *, meter: EfficiencyMeter | None = None,
-                on_batch: Any = None) -> tuple[list[Output], set[str]]:
-        """Outputs for ``examples`` in order, and the keys that were computed (not cached)."""
-        keys = self.keys(examples)
+                on_batch: Any = None, keys: list[str] | None = None
+                ) -> tuple[list[Output], set[str]]:
+        """Outputs for ``examples`` in order, and the keys that were computed (not cached);
+        ``keys`` are the examples' cache keys when the caller has them already."""
+        keys = keys if keys is not None else self.keys(examples)
         outputs: dict[str, Any] = self.cache.get_many(keys)
         todo_by_key = {k: ex for k, ex in zip(keys, examples, strict=True) if k not in outputs}
         todo = list(todo_by_key.items())
@@ -301,7 +303,8 @@ def run_task(adapter: ModelAdapter, spec: ModelSpec, task_data: TaskData, config
 
     meter = EfficiencyMeter(device=str(adapter.device))
     meter.start()
-    ordered, computed = predictor.predict(examples, meter=meter, on_batch=progress.advance)
+    ordered, computed = predictor.predict(examples, meter=meter, on_batch=progress.advance,
+                                          keys=keys)
     if computed:
         efficiency = meter.summary(adapter, load_s)
         efficiency["source"] = "measured"

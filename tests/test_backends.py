@@ -137,6 +137,46 @@ def test_st_unnormalised_embeddings_give_the_same_cosine(minilm) -> None:
         minilm.predict_batch(card, examples), abs=1e-4)
 
 
+@needs_minilm
+def test_st_encodes_each_sentence_once_in_length_order(minilm) -> None:
+    import random
+
+    from evalsuite.efficiency import EfficiencyMeter
+    from evalsuite.runner import predict_all
+
+    card = make_card("similarity")
+    pool = [s for pair in SIM_PAIRS for s in pair[:2]]
+    rng = random.Random(0)
+    examples = [{"id": str(i), "sentence1": a, "sentence2": b}
+                for i, (a, b) in enumerate(rng.sample(pool, 2) for _ in range(60))]
+    calls: list[list[str]] = []
+    encode = minilm.model.encode
+
+    def recorded(texts, **kwargs):
+        calls.append(list(texts))
+        return encode(texts, **kwargs)
+
+    small = adapter("st", "all-MiniLM-L6-v2", batch_size=2)
+    small.model, small.folder = minilm.model, minilm.folder  # share the loaded weights
+    small.model.encode = recorded
+    try:
+        small.start_task(card)
+        todo = [(str(i), ex) for i, ex in enumerate(examples)]
+        got = {k: v for keys, outs in predict_all(small, card, todo, EfficiencyMeter("cpu"))
+               for k, v in zip(keys, outs, strict=True)}
+    finally:
+        del small.model.encode
+    sent = [t for call in calls for t in call]
+    assert sorted(sent) == sorted({s for ex in examples for s in (ex["sentence1"],
+                                                                   ex["sentence2"])})
+    tokens = [small.planner.tokens[t] for t in sent]
+    assert tokens == sorted(tokens, reverse=True)  # one pass sorted by length
+    assert len(calls) > 1 and len(got) == len(examples)
+    minilm.start_task(card)
+    assert [got[str(i)] for i in range(len(examples))] == pytest.approx(
+        minilm.predict_batch(card, examples), abs=1e-5)
+
+
 def test_st_refuses_other_families_and_bad_options() -> None:
     model = adapter("st", "all-MiniLM-L6-v2")
     assert "similarity" in model.unsupported_reason(make_card("sentiment"))

@@ -564,6 +564,85 @@ def test_encoder_mean_pooling_cosine_in_score_range(models):
 
 
 # -- runner side ----------------------------------------------------------------------------------
+def _shared_pairs(tmp_path: Path, n_pairs: int = 60) -> Path:
+    """A similarity card whose pairs share 24 starter sentences (each in several pairs)."""
+    import random
+
+    _, starter_pairs = starter("similarity/starter")
+    pool = sorted({ex["sentence1"] for ex in starter_pairs})[:24]
+    rng = random.Random(0)
+    rows = [{"id": f"p{i}", "sentence1": a, "sentence2": b, "score": rng.uniform(0, 5)}
+            for i, (a, b) in enumerate(rng.sample(pool, 2) for _ in range(n_pairs))]
+    (tmp_path / "pairs.jsonl").write_text("\n".join(json.dumps(r) for r in rows))
+    card = tmp_path / "card.yaml"
+    card.write_text("name: test/pairs\nfamily: similarity\ndataset: {path: pairs.jsonl}\n"
+                    "metrics: [spearman]\n")
+    return card
+
+
+def _forward_rows(monkeypatch, fail_above: int | None = None) -> list[list[int]]:
+    """Record the rows' token counts of every encoder forward (optionally running out of
+    memory above ``fail_above`` rows)."""
+    seen: list[list[int]] = []
+    original_load = HFAdapter.load
+
+    def load(self):
+        original_load(self)
+        forward = self.model.forward
+
+        def recorded(*args, **kwargs):
+            mask = kwargs["attention_mask"]
+            if fail_above is not None and mask.shape[0] > fail_above:
+                raise torch.cuda.OutOfMemoryError(f"CUDA out of memory ({mask.shape[0]} rows)")
+            seen.append(mask.sum(dim=1).tolist())
+            return forward(*args, **kwargs)
+
+        self.model.forward = recorded
+
+    monkeypatch.setattr(HFAdapter, "load", load)
+    return seen
+
+
+def test_encoder_embeds_each_sentence_once_in_length_order(models, tmp_path, monkeypatch):
+    card = load_card(_shared_pairs(tmp_path))
+    examples = load_task_data(card).examples
+    unique = {ex[side] for ex in examples for side in ("sentence1", "sentence2")}
+    spec = ModelSpec("hf", str(models["encoder"]), {"batch_size": "4"})
+    rows = _forward_rows(monkeypatch)
+    monkeypatch.setattr(HFAdapter, "needs_warmup", False)  # the warm-up embeds a few first
+    config = runner.RunConfig(jobs=[runner.Job(spec, [card])], output_dir=tmp_path,
+                              run_id="once", resamples=20)
+    record = runner.run(config).records[0]
+    assert record["status"] == "ok", record
+    assert sum(map(len, rows)) == len(unique)  # every sentence embedded exactly once
+    assert all(len(r) <= 4 for r in rows) and len(rows) >= len(unique) / 4
+    lengths = [n for r in rows for n in r]
+    assert lengths == sorted(lengths, reverse=True)  # in one length-sorted pass
+    assert record["efficiency"]["input_tokens"] == sum(lengths)
+
+
+def test_encoder_out_of_memory_keeps_every_pair_once(models, tmp_path, monkeypatch):
+    card = load_card(_shared_pairs(tmp_path))
+    spec = ModelSpec("hf", str(models["encoder"]), {"batch_size": "16"})
+
+    def run(name: str) -> tuple[dict, list[dict]]:
+        config = runner.RunConfig(jobs=[runner.Job(spec, [card])], output_dir=tmp_path,
+                                  run_id=name, resamples=20)
+        outcome = runner.run(config)
+        record = outcome.records[0]
+        assert record["status"] == "ok", record
+        lines = (outcome.run_dir / record["predictions_file"]).read_text().splitlines()
+        return record, [json.loads(line) for line in lines]
+
+    _, reference = run("plain")
+    rows = _forward_rows(monkeypatch, fail_above=3)
+    record, predicted = run("small-memory")
+    assert [r["id"] for r in predicted] == [r["id"] for r in reference]
+    assert [r["prediction"] for r in predicted] == pytest.approx(
+        [r["prediction"] for r in reference], abs=1e-5)
+    assert record["efficiency"]["oom_splits"] > 0 and all(len(r) <= 3 for r in rows)
+
+
 def test_token_budget_batches_and_shrink(models):
     card, examples = starter("sentiment/starter")
     model = loaded(models["sentiment"], token_budget=256)

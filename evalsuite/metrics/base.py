@@ -10,8 +10,10 @@ of column sums (Spearman's rank correlation) override :meth:`Metric.resampled_va
 
 from __future__ import annotations
 
+import os
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -21,6 +23,8 @@ from evalsuite.families import Family
 
 DEFAULT_RESAMPLES = 1000
 CONFIDENCE = 0.95
+MAX_THREADS = 8
+DRAWS_KEY = "bootstrap_draws"  # MetricContext.shared: resamples reused by a task's metrics
 
 
 @dataclass
@@ -102,6 +106,10 @@ def draw_counts(rng: np.random.Generator, n: int, size: int) -> np.ndarray:
     return np.bincount(idx.ravel(), minlength=size * n).reshape(size, n).astype(np.float64)
 
 
+CHUNK_ELEMENTS = 20_000_000  # (resamples × examples) drawn at once: ~160 MB of counts
+PARALLEL_ELEMENTS = 1_000_000  # a chunk at least this big is split across threads
+
+
 def bootstrap_interval(
     metric: Metric,
     stats: np.ndarray,
@@ -109,21 +117,44 @@ def bootstrap_interval(
     resamples: int = DEFAULT_RESAMPLES,
     seed: int = 0,
     confidence: float = CONFIDENCE,
+    draws: dict[Any, np.ndarray] | None = None,
 ) -> tuple[float | None, float | None]:
-    """Percentile bootstrap interval of ``metric`` over examples (``None`` if n < 2)."""
+    """Percentile bootstrap interval of ``metric`` over examples (``None`` if n < 2).
+
+    The resamples depend only on ``(n, resamples, seed)``; ``draws`` (a dict the caller
+    keeps, e.g. per task) holds them so that every metric of a task reuses one draw.  Large
+    chunks of resamples are evaluated in threads (NumPy releases the GIL); the values do not
+    depend on how many.
+    """
     n = len(stats)
     if n < 2 or resamples < 1:
         return None, None
     values: list[np.ndarray] = []
-    chunk = max(1, min(resamples, 20_000_000 // max(n, 1)))  # bound memory to ~160 MB
+    chunk = max(1, min(resamples, CHUNK_ELEMENTS // max(n, 1)))
     rng = np.random.default_rng(seed)
     done = 0
     while done < resamples:
         size = min(chunk, resamples - done)
-        counts = draw_counts(rng, n, size)
-        values.append(metric.resampled_values(stats, counts))
+        key = (n, resamples, seed, done)
+        counts = draws.get(key) if draws is not None else None
+        if counts is None:
+            counts = draw_counts(rng, n, size)
+            if draws is not None and size == resamples:  # keep single-chunk draws only
+                draws[key] = counts
+        values.append(_resampled_values(metric, stats, counts))
         done += size
     return percentile_interval(np.concatenate(values), confidence)
+
+
+def _resampled_values(metric: Metric, stats: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    workers = min(os.cpu_count() or 1, MAX_THREADS, len(counts))
+    if workers < 2 or counts.size < PARALLEL_ELEMENTS:
+        return metric.resampled_values(stats, counts)
+    parts = np.array_split(counts, workers)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="evalsuite-bootstrap") \
+            as pool:
+        return np.concatenate(list(pool.map(lambda c: metric.resampled_values(stats, c),
+                                            parts)))
 
 
 def percentile_interval(draws: np.ndarray, confidence: float = CONFIDENCE
@@ -151,5 +182,6 @@ def score(
     if stats.ndim != 2 or len(stats) != len(examples):
         raise ValueError(f"{metric.name}: example_stats must return shape (n, k)")
     value = metric.value(stats) if len(stats) else float("nan")
-    low, high = bootstrap_interval(metric, stats, resamples=resamples, seed=seed)
+    low, high = bootstrap_interval(metric, stats, resamples=resamples, seed=seed,
+                                   draws=context.shared.setdefault(DRAWS_KEY, {}))
     return MetricResult(value, low, high, metric.extra(stats, context)), stats

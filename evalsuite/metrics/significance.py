@@ -24,9 +24,13 @@ from typing import Any
 
 import numpy as np
 
-from evalsuite.metrics.base import CONFIDENCE, DEFAULT_RESAMPLES, Metric, draw_counts
-
-_CHUNK_ELEMENTS = 20_000_000  # (resamples × examples) per step, as base.bootstrap_interval
+from evalsuite.metrics.base import (
+    CHUNK_ELEMENTS,
+    CONFIDENCE,
+    DEFAULT_RESAMPLES,
+    Metric,
+    draw_counts,
+)
 
 
 def _check(stats_a: np.ndarray, stats_b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -64,7 +68,7 @@ def paired_bootstrap(
     if n < 2 or resamples < 1 or not np.isfinite(delta):
         return result
     rng = np.random.default_rng(seed)
-    chunk = max(1, min(resamples, _CHUNK_ELEMENTS // n))
+    chunk = max(1, min(resamples, CHUNK_ELEMENTS // n))
     draws: list[np.ndarray] = []
     done = 0
     while done < resamples:
@@ -115,7 +119,7 @@ def paired_permutation(
     total = 0
     if _is_sum_based(metric):
         sum_a, sum_b, diff = a.sum(axis=0), b.sum(axis=0), b - a
-        chunk = max(1, min(resamples, _CHUNK_ELEMENTS // n))
+        chunk = max(1, min(resamples, CHUNK_ELEMENTS // n))
         done = 0
         while done < resamples:
             size = min(chunk, resamples - done)

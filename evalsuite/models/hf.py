@@ -383,7 +383,8 @@ class HFAdapter(ModelAdapter):
         if head in (SEQ2SEQ, CAUSAL):
             return hf_generation.GenerativeRunner(rt, seq2seq=head == SEQ2SEQ)
         pooling, seq_limit = self._sentence_config()
-        return hf_classify.EncoderRunner(rt, pooling=pooling, seq_limit=seq_limit)
+        return hf_classify.EncoderRunner(rt, pooling=pooling, seq_limit=seq_limit,
+                                         limits=self.batch_limits())
 
     def _sentence_config(self) -> tuple[str, int | None]:
         """Pooling and length limit from a sentence-transformers folder, when present."""
@@ -462,17 +463,23 @@ class HFAdapter(ModelAdapter):
             return int(self.options["token_budget"])
         return GPU_TOKEN_BUDGET if str(self.device).startswith("cuda") else CPU_TOKEN_BUDGET
 
+    def batch_limits(self, shrink: int = 0) -> tuple[int, int]:
+        """Token budget and row cap of a forward pass, halved per ``shrink`` level."""
+        size = self.options.get("batch_size", "auto")
+        rows = AUTO_MAX_ROWS if size == "auto" else int(size)
+        return max(1, self.token_budget() >> shrink), max(1, rows >> shrink)
+
     def plan_batches(self, card: TaskCard, examples: list[dict], shrink: int
                      ) -> Iterator[list[dict]]:
         """Batches of the (length-sorted) examples within a token budget; the budget and the
         row cap are halved per ``shrink`` level (one per out-of-memory split so far)."""
         self.precompute_lengths(card, examples)
-        size = self.options.get("batch_size", "auto")
-        rows = AUTO_MAX_ROWS if size == "auto" else int(size)
+        budget, rows = self.batch_limits(shrink)
         runner = self.runner
+        if hasattr(runner, "plan"):  # pair encoders plan over unique sentences
+            return runner.plan(card, examples, budget, rows)
         return token_budget_batches(
-            examples, lambda ex: runner.cost(card, self._length(card, ex)),
-            max(1, self.token_budget() >> shrink), max(1, rows >> shrink))
+            examples, lambda ex: runner.cost(card, self._length(card, ex)), budget, rows)
 
     # -- prefetch ------------------------------------------------------------------------------
     @property

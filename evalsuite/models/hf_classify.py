@@ -7,18 +7,20 @@ once: no per-example ``.item()``/``.cpu()`` in the loop.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import torch
 
+from evalsuite.batching import token_budget_batches
 from evalsuite.cards import TaskCard
 from evalsuite.errors import SpecError
 from evalsuite.families import Family
 from evalsuite.models.base import Output
 from evalsuite.models.hf_heads import map_labels, map_tags, model_labels, repair_iob2
 from evalsuite.models.hf_runtime import HeadRunner, Runtime, token_counts
+from evalsuite.models.pair_plan import MEMO_LIMIT, SENTENCES_PER_BATCH, PairPlanner
 
 
 def label_mapping(config: Any, card: TaskCard, options: dict[str, Any]) -> list[str | None]:
@@ -143,29 +145,34 @@ class EncoderRunner(HeadRunner):
     """Similarity by cosine of attention-mask-weighted mean (or CLS) embeddings.
 
     The cosine ``c`` is mapped onto the card's score range as ``lo + (hi - lo) * (c + 1) / 2``,
-    the same map as the ``st`` kind.
+    the same map as the ``st`` kind.  Pairs are planned over the task's unique sentences
+    (:mod:`evalsuite.models.pair_plan`): each sentence is embedded once per task, in forward
+    passes of length-sorted sentences within the adapter's token budget and row cap.
     """
 
-    def __init__(self, rt: Runtime, *, pooling: str = "mean", seq_limit: int | None = None
-                 ) -> None:
+    def __init__(self, rt: Runtime, *, pooling: str = "mean", seq_limit: int | None = None,
+                 limits: tuple[int, int] = (16_384, 64)) -> None:
         super().__init__(rt)
         self.pooling = pooling
         self.seq_limit = seq_limit
-        self._text_tokens: dict[str, int] = {}
+        self.planner = PairPlanner(lambda texts: token_counts(self.rt.tokenizer, texts))
         self._memo: dict[str, torch.Tensor] = {}  # sentence -> embedding, per task
+        self._budget, self._rows = limits  # of a forward pass; plan() sets the shrunk ones
 
     def max_input(self, card: TaskCard) -> int:
         return self.rt.max_input(card, self.seq_limit)
 
     def input_lengths(self, card: TaskCard, examples: Sequence[dict]) -> list[int]:
-        texts = list(dict.fromkeys(str(ex[f]) for ex in examples
-                                   for f in ("sentence1", "sentence2")))
-        self._text_tokens.update(zip(texts, token_counts(self.rt.tokenizer, texts), strict=True))
-        return [self._text_tokens[str(ex["sentence1"])] + self._text_tokens[str(ex["sentence2"])]
-                for ex in examples]
+        """A pair's sort key: the tokens of its shorter sentence."""
+        self.planner.count(examples)
+        return [self.planner.length(ex) for ex in examples]
 
-    def cost(self, card: TaskCard, length: int) -> int:
-        return min(length, 2 * self.max_input(card))
+    def plan(self, card: TaskCard, examples: list[dict], budget: int, rows: int
+             ) -> Iterator[list[dict]]:
+        """Pair batches each bringing about ``SENTENCES_PER_BATCH × rows`` new sentences,
+        embedded in forward passes of at most ``rows`` rows and ``budget`` padded tokens."""
+        self._budget, self._rows = budget, rows
+        return self.planner.plan(examples, SENTENCES_PER_BATCH * rows, self._memo)
 
     def encode(self, texts: Sequence[str], limit: int) -> Any:
         enc = self.rt.tokenizer(list(texts), padding=True, truncation=True, max_length=limit,
@@ -191,20 +198,28 @@ class EncoderRunner(HeadRunner):
         return self.embed_encoded(enc)
 
     def prepare(self, card: TaskCard, examples: Sequence[dict], lengths: Sequence[int]) -> Any:
-        """Tokenize the batch's sentences that are not memoised yet (a sentence shared by
-        several pairs is encoded once per task; with prefetch a few may be encoded twice)."""
-        texts = list(dict.fromkeys(str(ex[f]) for ex in examples
-                                   for f in ("sentence1", "sentence2")))
-        new = [t for t in texts if t not in self._memo]
-        return (self.encode(new, self.max_input(card)) if new else None), new
+        """The sentences this batch embeds (its planned chunk, see :class:`PairPlanner`),
+        tokenized in length-sorted forward passes within the token budget and row cap."""
+        limit = self.max_input(card)
+        texts = self.planner.to_embed(examples, self._memo)
+        tokens = self.planner.tokens
+        passes = token_budget_batches(texts, lambda t: min(tokens[t], limit), self._budget,
+                                      self._rows)
+        return [(group, self.encode(group, limit)) for group in passes]
 
     def start_task(self) -> None:
         self._memo.clear()
+        self.planner.reset()
 
     def pending_tokens(self, examples: Sequence[dict], limit: int) -> int:
-        """Input tokens the next forward pass will see: sentences not memoised yet."""
-        texts = {str(ex[f]) for ex in examples for f in ("sentence1", "sentence2")}
-        return sum(min(self._text_tokens.get(t, 0), limit) for t in texts - self._memo.keys())
+        """Input tokens the next forward passes will see: the sentences they embed."""
+        tokens = self.planner.tokens
+        return sum(min(tokens[t], limit) for t in self.planner.to_embed(examples, self._memo))
+
+    def _remember(self, texts: Sequence[str], embeddings: torch.Tensor) -> None:
+        if len(self._memo) + len(texts) > MEMO_LIMIT:
+            self._memo.clear()
+        self._memo.update(zip(texts, embeddings, strict=True))
 
     def predict(self, card: TaskCard, examples: Sequence[dict], lengths: Sequence[int],
                 ready: Any = None) -> list[Output]:
@@ -212,15 +227,18 @@ class EncoderRunner(HeadRunner):
 
         lo, hi = score_range(card)
         limit = self.max_input(card)
-        enc, new = self.prepared(card, examples, lengths, ready)
-        if enc is not None:
-            self._memo.update(zip(new, self.embed_encoded(enc), strict=True))
+        for texts, enc in self.prepared(card, examples, lengths, ready):
+            self._remember(texts, self.embed_encoded(enc))
+        missing = self.planner.missing(examples, self._memo)  # e.g. after a memo reset
+        if missing:
+            self._remember(missing, self.embed(missing, limit))
+        self.planner.done(examples)
         with self.rt.phase("decode"):
             left = torch.stack([self._memo[str(ex["sentence1"])] for ex in examples])
             right = torch.stack([self._memo[str(ex["sentence2"])] for ex in examples])
             cosines = (left * right).sum(dim=-1).cpu().tolist()
-            counts = self._text_tokens
+            tokens = self.planner.tokens
             return [Output(lo + (hi - lo) * (c + 1.0) / 2.0,
-                           meta={"truncated": max(counts.get(str(ex["sentence1"]), 0),
-                                                  counts.get(str(ex["sentence2"]), 0)) > limit})
+                           meta={"truncated": max(tokens[str(ex["sentence1"])],
+                                                  tokens[str(ex["sentence2"])]) > limit})
                     for c, ex in zip(cosines, examples, strict=True)]

@@ -24,6 +24,7 @@ from evalsuite.cards import TaskCard
 from evalsuite.errors import BackendUnavailable, CardError, HubUnreachableError, SpecError
 from evalsuite.families import Family
 from evalsuite.models.base import OPTION_CONVERTERS, ModelAdapter, Output, files_fingerprint
+from evalsuite.models.pair_plan import MEMO_LIMIT, SENTENCES_PER_BATCH, PairPlanner
 from evalsuite.models.registry import register
 
 # alias (lower case) -> (PyPI distribution, importable package with get_model_path())
@@ -33,8 +34,6 @@ KNOWN_LOCAL_MODELS: dict[str, tuple[str, str]] = {
 }
 
 DEFAULT_SCORE_RANGE = (0.0, 5.0)
-MEMO_LIMIT = 200_000  # embeddings kept for sentences that recur across pairs
-PAIRS_PER_FORWARD = 4  # pairs per runner batch, per sentence of a forward pass
 WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".onnx", ".json", ".txt", ".model")
 
 
@@ -171,6 +170,8 @@ class SentenceTransformerAdapter(ModelAdapter):
         self.model: Any = None
         self.folder: Path | None = None
         self._memo: dict[str, Any] = {}  # sentence -> embedding, per task (≤ MEMO_LIMIT)
+        self.planner = PairPlanner(self._count_tokens)
+        self._rows = self.batch_size  # forward batch size (halved after an out-of-memory)
 
     @property
     def normalize(self) -> bool:
@@ -215,31 +216,46 @@ class SentenceTransformerAdapter(ModelAdapter):
     def close(self) -> None:
         self.model = None
         self._memo.clear()
+        self.planner = PairPlanner(self._count_tokens)
+
+    def _count_tokens(self, texts: list[str]) -> list[int]:
+        """Untruncated tokens (with special tokens) of each text, in one tokenizer call."""
+        tokenizer = getattr(self.model, "tokenizer", None)
+        if tokenizer is None:
+            return [len(t.split()) + 2 for t in texts]
+        enc = tokenizer(texts, add_special_tokens=True, return_attention_mask=False,
+                        return_token_type_ids=False, verbose=False)
+        return [len(ids) for ids in enc["input_ids"]]
+
+    def precompute_lengths(self, card: TaskCard, examples: Sequence[dict]) -> None:
+        """Token counts of every sentence, once, in one batched tokenizer call."""
+        if self.model is None:
+            self.load()
+        self.planner.count(examples)
+
+    def example_length(self, card: TaskCard, example: dict) -> int:
+        """A pair sorts by its shorter sentence (see :mod:`evalsuite.models.pair_plan`)."""
+        return self.planner.length(example)
 
     def plan_batches(self, card: TaskCard, examples: list[dict], shrink: int
                      ) -> Iterator[list[dict]]:
-        """Batches of pairs holding about ``PAIRS_PER_FORWARD × batch_size`` sentences not
-        encoded yet in this task (halved per out-of-memory), so that ``encode`` runs full
-        forward passes even when sentences recur across pairs."""
-        target = max(1, (PAIRS_PER_FORWARD * self.batch_size) >> shrink)
-        seen = set(self._memo)
-        batch: list[dict] = []
-        fresh = 0
-        for ex in examples:
-            for side in ("sentence1", "sentence2"):
-                text = str(ex[side])
-                if text not in seen:
-                    seen.add(text)
-                    fresh += 1
-            batch.append(ex)
-            if fresh >= target:
-                yield batch
-                batch, fresh = [], 0
-        if batch:
-            yield batch
+        """Pair batches that each bring about ``SENTENCES_PER_BATCH × batch_size`` new
+        sentences in length order (the forward batch size is halved per out-of-memory)."""
+        self._rows = max(1, self.batch_size >> shrink)
+        return self.planner.plan(examples, SENTENCES_PER_BATCH * self._rows, self._memo)
 
     def start_task(self, card: TaskCard) -> None:
         self._memo.clear()  # sentences recurring across pairs are memoised within a task
+        self.planner.reset()
+
+    def _embed_into_memo(self, texts: list[str]) -> None:
+        if not texts:
+            return
+        emb = self.model.encode(texts, batch_size=self._rows, convert_to_tensor=True,
+                                normalize_embeddings=self.normalize, show_progress_bar=False)
+        if len(self._memo) + len(texts) > MEMO_LIMIT:
+            self._memo.clear()
+        self._memo.update(zip(texts, emb, strict=True))
 
     def predict_batch(self, card: TaskCard, examples: Sequence[dict]) -> list[Output | Any]:
         if self.model is None:
@@ -247,15 +263,9 @@ class SentenceTransformerAdapter(ModelAdapter):
         import torch
 
         lo, hi = score_range(card)
-        texts = {str(ex[side]) for ex in examples for side in ("sentence1", "sentence2")}
-        new = sorted(t for t in texts if t not in self._memo)
-        if new:  # a sentence shared by several pairs is encoded once per task
-            emb = self.model.encode(new, batch_size=self.batch_size, convert_to_tensor=True,
-                                    normalize_embeddings=self.normalize,
-                                    show_progress_bar=False)
-            if len(self._memo) + len(new) > MEMO_LIMIT:
-                self._memo.clear()
-            self._memo.update(zip(new, emb, strict=True))
+        self._embed_into_memo(self.planner.to_embed(examples, self._memo))
+        self._embed_into_memo(self.planner.missing(examples, self._memo))
+        self.planner.done(examples)
         left = torch.stack([self._memo[str(ex["sentence1"])] for ex in examples])
         right = torch.stack([self._memo[str(ex["sentence2"])] for ex in examples])
         if self.normalize:
@@ -274,16 +284,11 @@ class SentenceTransformerAdapter(ModelAdapter):
                                  show_progress_bar=False)
 
     def count_tokens(self, card: TaskCard, examples: Sequence[dict]) -> int | None:
-        tokenizer = getattr(self.model, "tokenizer", None)
-        if tokenizer is None:
-            return super().count_tokens(card, examples)
-        # Called just before predict_batch: the sentences not memoised yet are the ones the
-        # forward pass will see, so only those are tokenized and counted.
-        texts = sorted({str(ex[f]) for ex in examples for f in ("sentence1", "sentence2")}
-                       - self._memo.keys())
-        if not texts:
-            return 0
-        return sum(len(ids) for ids in tokenizer(texts, add_special_tokens=True)["input_ids"])
+        """Input tokens of the forward passes of this batch (called just before
+        :meth:`predict_batch`): the sentences it will embed, truncated as the model does."""
+        limit = getattr(self.model, "max_seq_length", None) or 512
+        texts = self.planner.to_embed(examples, self._memo)
+        return sum(min(self.planner.tokens[t], limit) for t in texts)
 
     def fingerprint(self) -> str:
         """Hash of the weight files (size and mtime); the target and revision otherwise."""
