@@ -563,6 +563,45 @@ def test_encoder_mean_pooling_cosine_in_score_range(models):
     assert model.settings(card)["pooling"] == "mean"
 
 
+@pytest.mark.parametrize(("model", "task"), [
+    ("sentiment", "sentiment/starter"), ("ner", "ner/starter"), ("qa", "qa/starter"),
+    ("encoder", "similarity/starter")])
+def test_padding_to_a_multiple_of_eight_keeps_outputs(models, monkeypatch, model, task):
+    """On CUDA batches are padded to a multiple of 8 tokens; forced here on the CPU, the
+    outputs must not move (the attention mask hides the extra padding)."""
+    from evalsuite.models.hf_runtime import Runtime
+
+    card, examples = starter(task, limit=12)
+    plain = predictions(loaded(models[model]).predict_batch(card, examples))
+    shapes: list[int] = []
+    original = Runtime.inputs
+
+    def recorded(self, encoding, keys=None):
+        shapes.append(encoding["input_ids"].shape[1])
+        return original(self, encoding, keys)
+
+    monkeypatch.setattr(Runtime, "pad_multiple", lambda self, limit: 8)
+    monkeypatch.setattr(Runtime, "inputs", recorded)
+    padded = predictions(loaded(models[model]).predict_batch(card, examples))
+    assert shapes and all(n % 8 == 0 for n in shapes)
+    if model == "encoder":
+        assert padded == pytest.approx(plain, abs=1e-5)
+    else:
+        assert padded == plain
+
+
+def test_pad_multiple_only_on_cuda_and_within_the_limit():
+    from evalsuite.models.hf_runtime import Runtime
+
+    def runtime(device: str) -> Runtime:
+        return Runtime(model=None, tokenizer=None, config=None, device=device, options={},
+                       name="m")
+
+    assert runtime("cuda:0").pad_multiple(512) == 8
+    assert runtime("cuda").pad_multiple(510) is None  # would pad past the limit
+    assert runtime("cpu").pad_multiple(512) is None
+
+
 # -- runner side ----------------------------------------------------------------------------------
 def _shared_pairs(tmp_path: Path, n_pairs: int = 60) -> Path:
     """A similarity card whose pairs share 24 starter sentences (each in several pairs)."""

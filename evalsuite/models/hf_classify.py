@@ -52,10 +52,12 @@ class SeqClsRunner(HeadRunner):
         if card.family is Family.SIMILARITY:
             enc = rt.tokenizer([str(ex["sentence1"]) for ex in examples],
                                [str(ex["sentence2"]) for ex in examples], padding=True,
-                               truncation=True, max_length=limit, return_tensors="pt")
+                               truncation=True, max_length=limit, return_tensors="pt",
+                               pad_to_multiple_of=rt.pad_multiple(limit))
         else:
             enc = rt.tokenizer([str(ex["text"]) for ex in examples], padding=True,
-                               truncation=True, max_length=limit, return_tensors="pt")
+                               truncation=True, max_length=limit, return_tensors="pt",
+                               pad_to_multiple_of=rt.pad_multiple(limit))
         return rt.pinned(enc)
 
     def onehot(self, card: TaskCard, n_labels: int) -> torch.Tensor:
@@ -109,8 +111,10 @@ class TokenClsRunner(HeadRunner):
 
     def prepare(self, card: TaskCard, examples: Sequence[dict], lengths: Sequence[int]) -> Any:
         words = [[str(w) for w in ex["tokens"]] for ex in examples]
+        limit = self.max_input(card)
         enc = self.rt.tokenizer(words, is_split_into_words=True, padding=True, truncation=True,
-                                max_length=self.max_input(card), return_tensors="pt")
+                                max_length=limit, return_tensors="pt",
+                                pad_to_multiple_of=self.rt.pad_multiple(limit))
         word_ids = [np.asarray([-1 if w is None else w for w in enc.word_ids(i)])
                     for i in range(len(words))]
         return words, self.rt.pinned(enc), word_ids
@@ -176,7 +180,7 @@ class EncoderRunner(HeadRunner):
 
     def encode(self, texts: Sequence[str], limit: int) -> Any:
         enc = self.rt.tokenizer(list(texts), padding=True, truncation=True, max_length=limit,
-                                return_tensors="pt")
+                                return_tensors="pt", pad_to_multiple_of=self.rt.pad_multiple(limit))
         return self.rt.pinned(enc)
 
     def embed_encoded(self, enc: Any) -> torch.Tensor:

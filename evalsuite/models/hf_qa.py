@@ -112,7 +112,7 @@ class QARunner(HeadRunner):
         enc = tok(first, second, truncation="only_second" if self.question_first else
                   "only_first", max_length=limit, stride=stride, padding=True,
                   return_overflowing_tokens=True, return_offsets_mapping=True,
-                  return_tensors="pt")
+                  return_tensors="pt", pad_to_multiple_of=self.rt.pad_multiple(limit))
         n_windows = enc["input_ids"].shape[0]
         context_id = 1 if self.question_first else 0
         seq_ids = np.array([[-1 if s is None else s for s in enc.sequence_ids(w)]

@@ -27,6 +27,7 @@ from evalsuite.models.base import Output
 # Tokenizers without a real limit report model_max_length as a huge sentinel (int(1e30)).
 _NO_LIMIT = 1_000_000
 _MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids")
+PAD_MULTIPLE = 8
 
 
 @dataclass
@@ -77,6 +78,11 @@ class Runtime:
     @property
     def cuda(self) -> bool:
         return str(self.device).startswith("cuda")
+
+    def pad_multiple(self, limit: int) -> int | None:
+        """Pad batches to a multiple of 8 tokens on CUDA (tensor-core friendly shapes, fewer
+        distinct kernel shapes); ``None`` on the CPU or when ``limit`` is not a multiple."""
+        return PAD_MULTIPLE if self.cuda and limit % PAD_MULTIPLE == 0 else None
 
     def phase(self, name: str) -> AbstractContextManager[None]:
         """Time a phase of the batch (see :class:`~evalsuite.efficiency.PhaseTimer`)."""
