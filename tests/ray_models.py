@@ -32,16 +32,19 @@ class RayTestModel(ModelAdapter):
     Options: ``log`` (a file every predicted example id is appended to, as ``task id``),
     ``die_marker`` (the first process that predicts creates this file and exits at once,
     like a worker killed mid-shard; later ones find the file and work), ``fail_task`` (raise
-    a ``ValueError`` when predicting this task).
+    a ``ValueError`` when predicting this task), ``warmup`` (1: ask for the runner's untimed
+    warm-up batch).  The prediction itself is reported as the ``forward`` phase.
     """
 
     kind: ClassVar[str] = "test-ray"
     families: ClassVar[frozenset[Family]] = frozenset({Family.SENTIMENT, Family.SIMILARITY})
-    extra_options: ClassVar[dict[str, Any]] = {"log": str, "die_marker": str, "fail_task": str}
+    extra_options: ClassVar[dict[str, Any]] = {"log": str, "die_marker": str, "fail_task": str,
+                                               "warmup": int}
     default_batch_size: ClassVar[int] = 4
 
     def load(self) -> None:
         self.params = len(POSITIVE)
+        self.needs_warmup = bool(self.options.get("warmup"))
 
     def predict_batch(self, card: TaskCard, examples: Sequence[dict]) -> list[Output | Any]:
         marker = self.options.get("die_marker")
@@ -59,6 +62,11 @@ class RayTestModel(ModelAdapter):
         if log:
             with open(log, "a", encoding="utf-8") as fh:
                 fh.write("".join(f"{card.name} {ex['id']}\n" for ex in examples))
+        with self.phase("forward"):
+            return self._predict(card, examples)
+
+    @staticmethod
+    def _predict(card: TaskCard, examples: Sequence[dict]) -> list[Output | Any]:
         if card.family is Family.SIMILARITY:
             out: list[Output | Any] = []
             for ex in examples:

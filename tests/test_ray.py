@@ -90,6 +90,7 @@ def test_ray_matches_local_and_survives_a_killed_worker(tmp_path):
     assert 1 <= eff["replicas"] == len(eff["per_replica"]) <= 2
     assert sum(block["n_timed"] for block in eff["per_replica"]) == 30
     assert all(block["examples_per_s"] > 0 and block["pid"] for block in eff["per_replica"])
+    assert_timing_split(eff)
     assert ray_run.records and json.loads(
         (ray_run.run_dir / "results.json").read_text())["run"]["executor"]["kind"] == "ray"
 
@@ -102,6 +103,10 @@ def test_ray_matches_local_and_survives_a_killed_worker(tmp_path):
         assert rec["model_identity"] == local_records[pair]["model_identity"]
         assert predictions(ray_run, rec) == predictions(local, local_records[pair])
         assert rec["predictions_file"] == local_records[pair]["predictions_file"]
+        # the local executor's efficiency fields, and the same phases in split_s
+        local_eff = local_records[pair]["efficiency"]
+        assert set(local_eff) <= set(rec["efficiency"]), set(local_eff) - set(rec["efficiency"])
+        assert set(local_eff["split_s"]) == set(rec["efficiency"]["split_s"]), pair
 
     # a second Ray run finds everything in the driver's cache and predicts nothing
     again = run_on_ray(batch(tmp_path, "ray-again", cache="cache.sqlite"))
@@ -111,6 +116,87 @@ def test_ray_matches_local_and_survives_a_killed_worker(tmp_path):
     for pair, rec in by_pair(again.records).items():
         assert rec["metrics"] == records[pair]["metrics"]
         assert rec["efficiency"]["source"] == "cache"
+
+
+def assert_timing_split(eff: dict) -> None:
+    """``split_s``/``warmup_s`` of a Ray efficiency block: non-negative, the prediction phases
+    summing to the replicas' busy time (no more than wall time × replicas), per replica too."""
+    split = eff["split_s"]
+    assert {"forward", "predict_other", "metrics", "write"} <= set(split), split
+    assert all(seconds >= 0 for seconds in split.values())
+    predicting = sum(v for k, v in split.items() if k not in ("metrics", "write"))
+    assert predicting == pytest.approx(eff["busy_s"], abs=1e-4)
+    assert predicting <= eff["wall_s"] * eff["replicas"] + 1e-3
+    assert eff["warmup_s"] >= 0 and eff["warmup_batches"] >= 0
+    assert eff["warmup_batches"] == sum(b["warmup_batches"] for b in eff["per_replica"])
+    assert eff["warmup_s"] == pytest.approx(sum(b["warmup_s"] for b in eff["per_replica"]),
+                                            abs=1e-5)
+    for block in eff["per_replica"]:
+        assert sum(block["split_s"].values()) == pytest.approx(block["wall_s"], abs=1e-4)
+        assert block["split_s"]["forward"] <= block["wall_s"] + 1e-6
+        assert block["memory_source"].startswith(("rss", "cuda"))
+    assert eff["peak_memory_mb"] == max(b["peak_memory_mb"] for b in eff["per_replica"])
+
+
+@pytest.mark.usefixtures("ray_cluster")
+@pytest.mark.ray
+@pytest.mark.skipif(not HAS_RAY, reason="ray is not installed")
+def test_ray_replicas_warm_up_once_per_task_untimed(tmp_path):
+    from evalsuite.executors.ray_executor import run as run_on_ray
+
+    jobs = [Job(parse_spec("test-ray:kw?name=kw&replicas=2&warmup=1"),
+                REGISTRY.select(["sentiment/starter", "similarity/starter"]))]
+    outcome = run_on_ray(RunConfig(jobs=jobs, output_dir=tmp_path / "ray", resamples=50,
+                                   limit=30, cache_path=None))
+    load_results(outcome.run_dir)  # valid against the JSON Schema
+    for record in outcome.records:
+        eff = record["efficiency"]
+        assert record["status"] == "ok" and eff["source"] == "measured"
+        assert_timing_split(eff)
+        # every replica that served the task warmed up once for it, outside the timed batches
+        assert eff["warmup_batches"] == eff["replicas"] == len(eff["per_replica"])
+        assert all(b["warmup_batches"] == 1 and b["warmup_s"] > 0 for b in eff["per_replica"])
+        assert sum(b["n_timed"] for b in eff["per_replica"]) == 30
+
+
+@pytest.mark.ray
+@pytest.mark.skipif(not HAS_RAY, reason="ray is not installed")
+def test_ray_efficiency_merges_shards_and_replicas():
+    from evalsuite.executors.ray_executor import _summary, _Work
+
+    info = {"replica": 0, "pid": 1, "node": "n", "device": "cuda:0", "device_name": "GPU",
+            "dtype": "float16", "params": 10, "weight_bytes": 20, "load_s": 1.0, "notes": []}
+
+    def shard(seconds: list[float], phases: dict, warmup: int, peak: float, energy):
+        return {"batches": [(4, s, 40) for s in seconds], "phases": phases,
+                "overlapped": {"tokenize": 0.1}, "warmup_batches": warmup,
+                "warmup_s": 0.5 * warmup, "lost_s": 0.0, "oom_splits": 0, "energy_j": energy,
+                "memory": {"peak_memory_mb": peak, "memory_source": "cuda_allocator",
+                           "memory_increase_mb": peak / 2}}
+
+    one, two = _Work(info), _Work({**info, "replica": 1})
+    one.add(shard([1.0, 1.0], {"forward": 1.5, "tokenize": 0.2}, 1, 100.0, 10.0))
+    one.add(shard([2.0], {"forward": 1.8}, 0, 300.0, 5.0))
+    two.add(shard([0.5], {"forward": 0.4}, 1, 200.0, None))
+    block = _summary(one, 1.0)
+    assert block["wall_s"] == 4.0 and block["n_timed"] == 12
+    assert block["split_s"] == pytest.approx({"tokenize": 0.2, "forward": 3.3,
+                                              "predict_other": 0.5})
+    assert block["warmup_batches"] == 1 and block["warmup_s"] == 0.5
+    assert block["overlapped_s"] == pytest.approx({"tokenize": 0.2})
+    assert block["peak_memory_mb"] == 300.0 and block["memory_increase_mb"] == 150.0
+    assert block["energy_j"] == 15.0 and block["energy_per_example_j"] == 15.0 / 12
+    assert block["device_name"] == "GPU" and block["memory_source"] == "cuda_allocator"
+
+    total = _summary(_Work.merged([one, two], energy=True), 1.0)
+    assert total["wall_s"] == 4.5 and total["n_timed"] == 16
+    assert sum(total["split_s"].values()) == pytest.approx(4.5)
+    assert total["split_s"]["forward"] == pytest.approx(3.7)
+    assert total["warmup_batches"] == 2 and total["warmup_s"] == 1.0
+    assert total["peak_memory_mb"] == 300.0
+    assert "energy_j" not in total  # replica 1 had no energy counter: no made-up total
+    assert _Work.merged([one], energy=True).energy_j == 15.0
+    assert _Work.merged([one, one], energy=False).energy_j is None  # replicas share a GPU
 
 
 @pytest.mark.usefixtures("ray_cluster")

@@ -541,3 +541,135 @@ def test_fairness_puts_gaps_of_different_scales_on_0_1():
 
     assert scale_span("0-1") == 1 and scale_span("0-100") == 100
     assert scale_span("-1-1") == 2 and scale_span("0-5") == 5 and scale_span(None) == 1
+
+
+# -- efficiency: single-example latency and where the time goes ---------------------------------
+def efficiency_run(tmp_path: Path) -> Path:
+    """Two models × two tasks with ``latency_bs1_ms`` and ``split_s`` (model b: one task
+    profiled, one with an extra adapter phase and background tokenization)."""
+    rng = random.Random(7)
+    records = []
+    for model, task, bs1, split, overlapped in (
+        ("a", "sentiment/x", (2.0, 3.0, 5.0, 20), {"tokenize": 0.5, "forward": 2.0,
+                                                   "predict_other": 0.5, "metrics": 1.0,
+                                                   "write": 0.1}, None),
+        ("a", "ner/y", (4.0, 7.0, 9.0, 40), {"tokenize": 1.5, "forward": 4.0,
+                                             "predict_other": 0.5, "metrics": 3.0,
+                                             "write": 0.3}, None),
+        ("b", "sentiment/x", (1.0, 1.5, 2.5, 20), {"forward": 1.0, "generate": 0.4,
+                                                   "predict_other": 0.1, "metrics": 0.5,
+                                                   "write": 0.1}, {"tokenize": 0.7}),
+        ("b", "ner/y", None, {"forward": 3.0, "predict_other": 0.2, "metrics": 0.5,
+                              "write": 0.2}, None),
+    ):
+        record = make_record(model, task, rng, blocks=False)
+        eff = record["efficiency"]
+        if bs1:
+            eff["latency_bs1_ms"] = {"p50": bs1[0], "p90": bs1[1], "p99": bs1[2],
+                                     "mean": bs1[0] * 1.1, "n": bs1[3]}
+        eff["split_s"] = split
+        if overlapped:
+            eff["overlapped_s"] = overlapped
+        records.append(record)
+    return write_run(tmp_path, "eff", records)
+
+
+def _menu(fig) -> dict[str, dict[str, Any]]:
+    """Drop-down label -> the restyle update of that task selection."""
+    return {b.label: b.args[0] for b in fig.layout.updatemenus[0].buttons}
+
+
+def test_bs1_latency_bars_equal_the_profile_figures(tmp_path: Path):
+    from statistics import median
+
+    data = load_report_data([efficiency_run(tmp_path)])
+    fig = F.latency_bs1(data)
+    assert fig is not None and fig.layout.barmode == "group"
+    assert fig.layout.yaxis.type == "log" and "ms" in fig.layout.yaxis.title.text
+    bars = {t.name: t for t in fig.data}
+    assert set(bars) == {"a", "b"} and all(t.type == "bar" for t in fig.data)
+    assert list(bars["a"].x) == ["p50", "p90", "p99"]
+    assert list(bars["a"].y) == [median([2.0, 4.0]), median([3.0, 7.0]), median([5.0, 9.0])]
+    assert list(bars["b"].y) == [1.0, 1.5, 2.5]  # only its profiled task
+    assert "batch size 1" in bars["a"].customdata[0]
+    assert "20–40 repetitions" in bars["a"].customdata[0]
+    assert "20 repetitions" in bars["b"].customdata[0] and "1 task(s)" in bars["b"].customdata[0]
+    colours = {m.label: m.colour for m in data.models}
+    assert all(t.marker.color == colours[t.name] for t in fig.data)
+    menu = _menu(fig)
+    assert list(menu) == ["all tasks", "task: sentiment/x", "task: ner/y"]
+    ner = dict(zip((t.name for t in fig.data), menu["task: ner/y"]["y"], strict=True))
+    assert ner == {"a": [4.0, 7.0, 9.0], "b": []}  # b was not profiled on ner/y
+
+
+def test_time_split_stacks_serial_phases_and_leaves_background_work_out(tmp_path: Path):
+    from evalsuite.report import time_split as T
+
+    data = load_report_data([efficiency_run(tmp_path)])
+    fig = T.time_split(data)
+    assert fig is not None and fig.layout.barmode == "stack"
+    assert [t.name for t in fig.data] == ["tokenize", "forward", "generate", "predict_other",
+                                          "metrics", "write"]  # overlapped: no segment
+    assert all(t.orientation == "h" and list(t.y) == ["a", "b"] for t in fig.data)
+    assert list(fig.layout.yaxis.categoryarray) == ["a", "b"]
+    seconds = {t.name: dict(zip(t.y, t.x, strict=True)) for t in fig.data}
+    # all tasks: the median over tasks per phase, a phase a task lacks counted as 0 s
+    assert seconds["forward"] == {"a": 3.0, "b": 2.0}
+    assert seconds["tokenize"] == {"a": 1.0, "b": 0.0}
+    assert seconds["generate"] == {"a": 0.0, "b": 0.2}
+    assert seconds["metrics"] == {"a": 2.0, "b": 0.5}
+    colours = {t.name: t.marker.color for t in fig.data}
+    assert colours["forward"] == T.PHASE_COLOURS["forward"]
+    assert len(set(colours.values())) == len(colours)
+    assert not set(colours.values()) & set(PALETTE)  # phases never look like a model
+    hover = dict(zip(fig.data[1].y, fig.data[1].customdata, strict=True))  # forward
+    total_a = 1.0 + 3.0 + 0.5 + 2.0 + 0.2
+    assert f"{100 * 3.0 / total_a:.1f}% of" in hover["a"] and "median over 2 task(s)" in hover["a"]
+    assert "background thread: tokenize 0.3500 s" in hover["b"]  # median of 0.7 and 0
+    menu = _menu(fig)
+    task = menu["task: sentiment/x"]
+    forward = dict(zip(task["y"][1], task["x"][1], strict=True))
+    assert forward == {"a": 2.0, "b": 1.0}
+    b_hover = task["customdata"][1][task["y"][1].index("b")]
+    assert "task sentiment/x" in b_hover and "tokenize 0.7000 s" in b_hover
+    assert f"{100 * 1.0 / 2.1:.1f}%" in b_hover
+    assert "Ray executor" not in T.time_split_caption(data)
+
+
+def test_efficiency_figures_on_the_page_and_not_measured_without_them(tmp_path: Path,
+                                                                      small: Path):
+    data = load_report_data([efficiency_run(tmp_path)])
+    page = build_page(data, score_models(data, resolve_weights()), resolve_weights(),
+                      title="t")
+    latency = _section(page, "latency")
+    for div in ("fig-latency", "fig-latency-bs1", "fig-time-split"):
+        assert f'id="{div}"' in latency
+    assert "background thread" in latency and "not measured" not in latency.replace(
+        "Batch-size sweep: not measured", "")
+    meta = json.loads(re.search(r'id="evalsuite-report">(.*?)</script>', page).group(1))
+    assert meta["figures"]["fig-time-split"] == 6 and meta["figures"]["fig-latency-bs1"] == 2
+
+    bare = load_report_data([small])
+    from evalsuite.report import time_split as T
+
+    assert F.latency_bs1(bare) is None and T.time_split(bare) is None
+    latency = _section(build_page(bare, score_models(bare, resolve_weights()),
+                                  resolve_weights(), title="t"), "latency")
+    assert "Batch-size-1 latency: not measured (run with <code>--profile latency</code>)" \
+        in latency
+    assert "Time split: not measured" in latency
+    assert 'id="fig-latency-bs1"' not in latency and 'id="fig-time-split"' not in latency
+
+
+def test_time_split_caption_says_ray_phases_are_summed_over_replicas(tmp_path: Path):
+    from evalsuite.report import time_split as T
+
+    record = make_record("m", "sentiment/x", random.Random(8), blocks=False)
+    record["efficiency"].update(split_s={"forward": 2.0, "predict_other": 0.1},
+                                replicas=2, busy_s=2.1)
+    record["executor"] = {"kind": "ray", "replicas": 2, "shards": 4, "retried_shards": []}
+    data = load_report_data([write_run(tmp_path, "r", [record])])
+    assert "sum the prediction phases over replicas" in T.time_split_caption(data)
+    fig = T.time_split(data)
+    assert fig.layout.updatemenus == ()  # one task: no drop-down
+    assert [t.x[0] for t in fig.data] == [2.0, 0.1]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_report import FAMILIES, synthetic_results
+from test_report import FAMILIES, efficiency_run, synthetic_results
 
 from evalsuite.report import build_report
 
@@ -122,3 +122,17 @@ def test_report_renders_every_figure_without_errors(tmp_path: Path):
     assert shot.is_file() and shot.stat().st_size > 50_000, done.stderr[-2000:]
     if os.environ.get("EVALSUITE_REPORT_SCREENSHOT"):  # keep a copy to look at (CI artefact)
         shutil.copyfile(shot, os.environ["EVALSUITE_REPORT_SCREENSHOT"])
+
+
+@pytest.mark.timeout(300)
+def test_efficiency_figures_render_and_survive_their_drop_downs(tmp_path: Path):
+    report = build_report([efficiency_run(tmp_path / "results")],
+                          tmp_path / "dashboards" / "eff.html")
+    manifest = json.loads(re.search(r'id="evalsuite-report">(.*?)</script>',
+                                    report.read_text(encoding="utf-8")).group(1))["figures"]
+    found = _probe(tmp_path, report)
+    assert found["errors"] == []
+    assert {"fig-latency", "fig-latency-bs1", "fig-time-split"} <= set(found["plots"])
+    for div_id, plot in found["plots"].items():
+        assert plot["data"] == plot["full"] == plot["rendered"] == manifest[div_id], div_id
+    assert found["menus"] == 4 * (1 + 2)  # cost, latency, bs1 latency, time split

@@ -30,10 +30,16 @@ How the work is split and merged:
   "shards": s, "retried_shards": [...]}``.
 
 Efficiency stays honest: ``efficiency.per_replica`` has each replica's throughput over its
-own busy time, batch latency, peak memory of its process and load time; the top-level
-figures are the aggregate (``examples_per_s`` = examples over the wall-clock time from the
-task's first shard to its last, ``busy_s`` = summed replica time) with ``replicas``, the
-number of replicas that served the task.
+own busy time, batch latency, peak memory of its process during the task's shards and load
+time; the top-level figures are the aggregate (``examples_per_s`` = examples over the
+wall-clock time from the task's first shard to its last, ``busy_s`` = summed replica time)
+with ``replicas``, the number of replicas that served the task.  Every block has the local
+executor's fields: ``split_s`` (seconds per phase, summed over shards and, at the top, over
+replicas, so its prediction phases add up to ``busy_s`` rather than ``wall_s``; ``metrics``
+and ``write`` are added by :func:`~evalsuite.runner.task_record`), ``overlapped_s``,
+``warmup_batches``/``warmup_s`` (each replica warms up once per task, untimed: outside
+``busy_s`` but inside the wall-clock time), ``memory_source``/``memory_increase_mb`` and,
+where NVML measures it, ``energy_j`` (at the top only when no two replicas share a GPU).
 """
 
 from __future__ import annotations
@@ -56,7 +62,7 @@ from evalsuite.batching import sort_by_length
 from evalsuite.cache import PredictionCache, example_key, model_task_key
 from evalsuite.cards import TaskCard
 from evalsuite.data import TaskData
-from evalsuite.efficiency import BatchTiming, EfficiencyMeter, peak_memory_mb
+from evalsuite.efficiency import BatchTiming, EfficiencyMeter
 from evalsuite.errors import BackendUnavailable, EvalsuiteError, RunError, SpecError, UserError
 from evalsuite.runner import (
     Job,
@@ -142,8 +148,9 @@ class ModelReplica:
         adapter = self.adapter
         return {"replica": self.index, "pid": os.getpid(),
                 "node": ray.util.get_node_ip_address(), "device": str(adapter.device),
-                "dtype": adapter.dtype, "params": adapter.params,
-                "weight_bytes": adapter.weight_bytes, "load_s": self.load_s}
+                "device_name": getattr(adapter, "device_name", None), "dtype": adapter.dtype,
+                "params": adapter.params, "weight_bytes": adapter.weight_bytes,
+                "load_s": self.load_s, "notes": list(getattr(adapter, "notes", None) or [])}
 
     def load(self, cards: list[TaskCard]) -> dict[str, Any]:
         """Load the model; its identity and its settings for each card."""
@@ -162,7 +169,8 @@ class ModelReplica:
 
     def predict(self, card: TaskCard, keys: list[str], examples: list[dict]
                 ) -> dict[str, Any]:
-        """Outputs of one shard (in order) with its batch timings."""
+        """Outputs of one shard (in order) with what its meter measured: batch timings,
+        phase seconds, warm-up (once per replica and task), memory and energy."""
         adapter = self._loaded()
         meter = EfficiencyMeter(device=str(adapter.device))
         meter.start()
@@ -171,11 +179,14 @@ class ModelReplica:
                                                      list(zip(keys, examples, strict=True)),
                                                      meter):
             outputs.update(zip(batch_keys, batch_outputs, strict=True))
-        adapter.needs_warmup = False  # warm up once per replica, not once per shard
+        summary = meter.summary(adapter, self.load_s)
         return {"outputs": [outputs[k] for k in keys],
                 "batches": [(b.size, b.seconds, b.input_tokens) for b in meter.batches],
-                "oom_splits": meter.oom_splits,
-                "peak_memory_mb": peak_memory_mb(str(adapter.device)), **self.describe()}
+                "oom_splits": meter.oom_splits, "lost_s": meter.lost_s,
+                "warmup_batches": meter.warmup_batches, "warmup_s": meter.warmup_s,
+                "phases": dict(meter.phases), "overlapped": dict(meter.overlapped),
+                "memory": {k: summary[k] for k in MEMORY_FIELDS if k in summary},
+                "energy_j": summary.get("energy_j"), **self.describe()}
 
     def close(self) -> None:
         if self.adapter is not None:
@@ -183,6 +194,7 @@ class ModelReplica:
 
 
 _RemoteReplica = ray.remote(ModelReplica)
+MEMORY_FIELDS = ("peak_memory_mb", "memory_source", "memory_increase_mb")
 
 
 # -- driver-side state -------------------------------------------------------------------------
@@ -218,10 +230,7 @@ class _Task:
     shards: int = 0
     shards_left: int = 0
     todo: tuple[list[str], list[dict]] | None = None
-    batches: dict[int, list[BatchTiming]] = field(default_factory=dict)
-    replica_info: dict[int, dict[str, Any]] = field(default_factory=dict)
-    peaks: dict[int, float] = field(default_factory=dict)
-    oom: dict[int, int] = field(default_factory=dict)
+    work: dict[int, _Work] = field(default_factory=dict)  # replica index -> its shards
     first_start: float | None = None
     last_end: float | None = None
     retried: list[dict[str, Any]] = field(default_factory=list)
@@ -422,10 +431,8 @@ class _Scheduler:
             self.cache.put_many(fresh.items())
             task.outputs.update(fresh)
             index = replica.index
-            task.batches.setdefault(index, []).extend(BatchTiming(*b) for b in result["batches"])
-            task.replica_info[index] = result
-            task.peaks[index] = max(task.peaks.get(index, 0.0), result["peak_memory_mb"])
-            task.oom[index] = task.oom.get(index, 0) + result["oom_splits"]
+            info = {k: v for k, v in result.items() if k not in ("outputs", "batches")}
+            task.work.setdefault(index, _Work(info)).add(result)
             task.last_end = time.perf_counter()
             for entry in task.retried:
                 if entry["shard"] == shard.index:
@@ -542,38 +549,111 @@ class _Scheduler:
 
     def _efficiency(self, task: _Task) -> dict[str, Any]:
         """Per-replica blocks and the aggregate over the task's wall-clock time."""
+        works = [task.work[i] for i in sorted(task.work)]
         per_replica = []
-        all_batches: list[BatchTiming] = []
-        for index in sorted(task.batches):
-            info = task.replica_info[index]
-            meter = EfficiencyMeter(device="cpu", batches=task.batches[index],
-                                    oom_splits=task.oom.get(index, 0))
-            block = meter.summary(_adapter_view(info), info["load_s"])
-            block["peak_memory_mb"] = round(task.peaks[index], 1)
-            block.update(replica=index, node=info["node"], pid=info["pid"])
+        for work in works:
+            block = _summary(work, work.info["load_s"])
+            block.update(replica=work.info["replica"], node=work.info["node"],
+                         pid=work.info["pid"])
             per_replica.append(block)
-            all_batches += task.batches[index]
-        first = task.replica_info[min(task.batches)]
-        meter = EfficiencyMeter(device="cpu", batches=all_batches,
-                                oom_splits=sum(task.oom.values()))
-        block = meter.summary(_adapter_view(first),
-                              max((b["load_s"] or 0.0) for b in per_replica))
+        own_gpus = len(works) == 1 or task.model.placement.num_gpus >= 1
+        block = _summary(_Work.merged(works, energy=own_gpus),
+                         max((b["load_s"] or 0.0) for b in per_replica))
         wall = (task.last_end or 0.0) - (task.first_start or 0.0)
-        tokens = [b.input_tokens for b in all_batches]
         block["busy_s"] = block["wall_s"]
         block["wall_s"] = wall
         block["examples_per_s"] = block["n_timed"] / wall if wall > 0 else None
-        block["tokens_per_s"] = (sum(tokens) / wall  # type: ignore[arg-type]
-                                 if wall > 0 and all(t is not None for t in tokens) else None)
-        block["peak_memory_mb"] = max(b["peak_memory_mb"] for b in per_replica)
+        if block["input_tokens"] is not None:
+            block["tokens_per_s"] = block["input_tokens"] / wall if wall > 0 else None
         block["replicas"] = len(per_replica)
         block["per_replica"] = per_replica
         return block
 
 
+@dataclass
+class _Work:
+    """What one replica (or, merged, every replica) measured on one task over its shards."""
+
+    info: dict[str, Any]  # the replica's description (``ModelReplica.describe``)
+    batches: list[BatchTiming] = field(default_factory=list)
+    phases: dict[str, float] = field(default_factory=dict)
+    overlapped: dict[str, float] = field(default_factory=dict)
+    warmup_batches: int = 0
+    warmup_s: float = 0.0
+    lost_s: float = 0.0
+    oom_splits: int = 0
+    memory: dict[str, Any] = field(default_factory=dict)
+    energy_j: float | None = None
+
+    def add(self, shard: dict[str, Any]) -> None:
+        """Add one shard's measurements (a result of ``ModelReplica.predict``)."""
+        self.batches += [BatchTiming(*b) for b in shard["batches"]]
+        self._add(shard["phases"], shard["overlapped"], shard["warmup_batches"],
+                  shard["warmup_s"], shard["lost_s"], shard["oom_splits"], shard["memory"],
+                  shard["energy_j"])
+
+    def _add(self, phases: dict[str, float], overlapped: dict[str, float], warmup_batches: int,
+             warmup_s: float, lost_s: float, oom_splits: int, memory: dict[str, Any],
+             energy_j: float | None) -> None:
+        for target, source in ((self.phases, phases), (self.overlapped, overlapped)):
+            for name, seconds in source.items():
+                target[name] = target.get(name, 0.0) + seconds
+        self.warmup_batches += warmup_batches
+        self.warmup_s += warmup_s
+        self.lost_s += lost_s
+        self.oom_splits += oom_splits
+        self.memory = _larger_peak(self.memory, memory)
+        if energy_j is not None:
+            self.energy_j = (self.energy_j or 0.0) + energy_j
+
+    @classmethod
+    def merged(cls, works: list[_Work], *, energy: bool) -> _Work:
+        """Every replica's work as one: times summed, the largest memory peak, energy summed
+        when ``energy`` (no two replicas share a GPU) and every replica measured it."""
+        total = cls(works[0].info)
+        for work in works:
+            total.batches += work.batches
+            total._add(work.phases, work.overlapped, work.warmup_batches, work.warmup_s,
+                       work.lost_s, work.oom_splits, work.memory, None)
+        if energy and all(w.energy_j is not None for w in works):
+            total.energy_j = sum(w.energy_j or 0.0 for w in works)
+        return total
+
+
+def _larger_peak(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """The memory figures with the larger peak; the larger increase of the two."""
+    if not b.get("peak_memory_mb"):
+        return a
+    peak = dict(b if (b["peak_memory_mb"] or 0) >= (a.get("peak_memory_mb") or 0) else a)
+    increases = [m["memory_increase_mb"] for m in (a, b) if m.get("memory_increase_mb")
+                 is not None]
+    if increases:
+        peak["memory_increase_mb"] = max(increases)
+    return peak
+
+
+def _summary(work: _Work, load_s: float | None) -> dict[str, Any]:
+    """The local executor's efficiency block of ``work`` (``wall_s``: its busy time)."""
+    meter = EfficiencyMeter(device="cpu", batches=work.batches, oom_splits=work.oom_splits,
+                            warmup_batches=work.warmup_batches, warmup_s=work.warmup_s,
+                            lost_s=work.lost_s, phases=dict(work.phases),
+                            overlapped=dict(work.overlapped))
+    block = meter.summary(_adapter_view(work.info), load_s)
+    block.update(warmup_batches=work.warmup_batches, warmup_s=round(work.warmup_s, 6),
+                 split_s=meter.split(block["wall_s"]))
+    if not work.memory.get("peak_memory_mb"):  # never measured: not the driver's memory
+        block["peak_memory_mb"] = None
+    block.update(work.memory)
+    if work.energy_j is not None and block["n_timed"]:
+        block["energy_j"] = work.energy_j
+        block["energy_per_example_j"] = work.energy_j / block["n_timed"]
+    return block
+
+
 def _adapter_view(info: dict[str, Any]) -> SimpleNamespace:
     return SimpleNamespace(params=info["params"], weight_bytes=info["weight_bytes"],
-                           device=info["device"], dtype=info["dtype"])
+                           device=info["device"], dtype=info["dtype"],
+                           device_name=info.get("device_name"), notes=info.get("notes"))
 
 
 # -- cluster -----------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ predictions beside it), never the runner.  Modules, one job each:
 * :mod:`~evalsuite.report.load`: collect records from runs; stable model identity and colour
 * :mod:`~evalsuite.report.scoring`: usability index, dimensions, presets, ranks with ties
 * :mod:`~evalsuite.report.figures`: one function per Plotly figure
+* :mod:`~evalsuite.report.time_split`: where the time goes (``efficiency.split_s``)
 * :mod:`~evalsuite.report.examples`: the worst examples per (model, task), trimmed
 * :mod:`~evalsuite.report.html`: the self-contained page (plotly.js embedded once)
 * :mod:`~evalsuite.report.compare`: the comparison as table, Markdown, CSV or JSON

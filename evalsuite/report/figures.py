@@ -294,42 +294,94 @@ def _cost_state(data: ReportData, points: dict[str, CostPoint],
 PERCENTILES = ("p50", "p90", "p99")
 
 
-def latency(data: ReportData) -> go.Figure | None:
-    """p50/p90/p99 latency per batch per model; the median over tasks or one task."""
-    options = [(ALL_TASKS, None)] + ([(t, t) for t in data.tasks] if len(data.tasks) > 1
-                                     else [])
+def task_options(data: ReportData) -> list[tuple[str, str | None]]:
+    """The task selections of a figure's drop-down: all tasks, then each task (if several)."""
+    return [(ALL_TASKS, None)] + ([(t, t) for t in data.tasks] if len(data.tasks) > 1
+                                  else [])
+
+
+def efficiency_blocks(model: Model, task: str | None, key: str) -> list[dict[str, Any]]:
+    """``model``'s efficiency blocks (one task, or all for ``None``) whose ``key`` is a dict."""
+    entries = ([model.results[task]] if task in model.results else []) if task else \
+        list(model.results.values())
+    blocks = [(e.record.get("efficiency") or {}) for e in entries]
+    return [b for b in blocks if isinstance(b.get(key), dict)]
+
+
+def _percentile_bars(data: ReportData, key: str, describe: Any, unit: str
+                     ) -> tuple[list[tuple[str, str | None]], list[list[dict[str, Any]]]] | None:
+    """Per task selection, one bar trace per model: the median over tasks of ``key``'s
+    p50/p90/p99; ``describe(blocks)`` is the hover's last line.  ``None`` when nothing has
+    ``key``."""
+    options = task_options(data)
     states = []
     for _, task in options:
         traces = []
         for model in data.models:
-            entries = [model.results[task]] if task in model.results else [] if task else \
-                list(model.results.values())
-            lat = [(e.record.get("efficiency") or {}) for e in entries]
-            lat = [e for e in lat if isinstance(e.get("latency_ms"), dict)]
+            blocks = efficiency_blocks(model, task, key)
             y = []
             for p in PERCENTILES:
-                values = [e["latency_ms"][p] for e in lat
-                          if isinstance(e["latency_ms"].get(p), (int, float))]
+                values = [b[key][p] for b in blocks if _num(b[key].get(p))]
                 y.append(median(values) if values else None)
-            sizes = sorted({e.get("batch_size") for e in lat if e.get("batch_size")})
-            size_text = ", ".join(map(str, sizes)) or "unknown"
             traces.append({"_trace": go.Bar, "_col": 1, "_kw": dict(
-                x=list(PERCENTILES), y=y if lat else [], name=model.label,
+                x=list(PERCENTILES), y=y if blocks else [], name=model.label,
                 legendgroup=model.key, marker={"color": model.colour},
-                customdata=[f"batch size {size_text}; {len(lat)} task(s)"] * 3 if lat else [],
-                hovertemplate="<b>%{fullData.name}</b><br>%{x}: %{y:.3f} ms per batch<br>"
-                              "%{customdata}<extra></extra>")})
+                customdata=[describe(blocks)] * 3 if blocks else [],
+                hovertemplate="<b>%{fullData.name}</b><br>%{x}: %{y:.3f} " + unit
+                              + "<br>%{customdata}<extra></extra>")})
         states.append(traces)
     if not any(t["_kw"]["y"] and any(v is not None for v in t["_kw"]["y"])
                for state in states for t in state):
         return None
+    return options, states
+
+
+def _bar_figure(options: list[tuple[str, str | None]], states: list[list[dict[str, Any]]]
+                ) -> go.Figure:
     fig = go.Figure([spec["_trace"](**spec["_kw"]) for spec in states[0]])
+    if len(options) > 1:
+        _task_menu(fig, [label for label, _ in options], states, ("x", "y", "customdata"))
+    return fig
+
+
+def latency(data: ReportData) -> go.Figure | None:
+    """p50/p90/p99 latency per batch per model; the median over tasks or one task."""
+    def describe(blocks: list[dict[str, Any]]) -> str:
+        sizes = sorted({b.get("batch_size") for b in blocks if b.get("batch_size")})
+        return f"batch size {', '.join(map(str, sizes)) or 'unknown'}; {len(blocks)} task(s)"
+
+    found = _percentile_bars(data, "latency_ms", describe, "ms per batch")
+    if found is None:
+        return None
+    fig = _bar_figure(*found)
     fig.update_layout(barmode="group", bargap=0.3)
     fig.update_yaxes(type="log", title={"text": "latency per batch (ms, log scale)"})
     fig.update_xaxes(title={"text": "percentile of batch latency"})
-    if len(options) > 1:
-        _task_menu(fig, [label for label, _ in options], states, ("x", "y", "customdata"))
     return _layout(fig, "Latency per batch (all tasks: median over tasks)", 440)
+
+
+def latency_bs1(data: ReportData) -> go.Figure | None:
+    """p50/p90/p99 of one example per call (``--profile latency``) per model; the median over
+    tasks or one task."""
+    def describe(blocks: list[dict[str, Any]]) -> str:
+        calls = sorted({int(b["latency_bs1_ms"]["n"]) for b in blocks
+                        if _num(b["latency_bs1_ms"].get("n"))})
+        means = [b["latency_bs1_ms"]["mean"] for b in blocks
+                 if _num(b["latency_bs1_ms"].get("mean"))]
+        reps = (f"{calls[0]}" if len(calls) == 1 else f"{calls[0]}–{calls[-1]}") \
+            if calls else "?"
+        mean = f"; mean {_fmt(median(means), 3)} ms" if means else ""
+        return (f"batch size 1; {reps} repetitions per task{mean}; {len(blocks)} task(s)")
+
+    found = _percentile_bars(data, "latency_bs1_ms", describe, "ms per call")
+    if found is None:
+        return None
+    fig = _bar_figure(*found)
+    fig.update_layout(barmode="group", bargap=0.3)
+    fig.update_yaxes(type="log", title={"text": "latency per call (ms, log scale)"})
+    fig.update_xaxes(title={"text": "percentile of single-example latency"})
+    return _layout(fig, "Latency with one example per call (profile mode; all tasks: median "
+                        "over tasks)", 440)
 
 
 def batch_sweep(data: ReportData) -> go.Figure | None:

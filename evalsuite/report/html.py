@@ -17,6 +17,7 @@ import plotly.io as pio
 
 from evalsuite import __version__
 from evalsuite.report import figures as F
+from evalsuite.report import time_split as T
 from evalsuite.report.examples import WorstList, worst_examples
 from evalsuite.report.load import Model, ReportData
 from evalsuite.report.scoring import DIMENSIONS, Score, Weights
@@ -222,9 +223,15 @@ def _cost(data: ReportData, figs: _Figures) -> str:
 def _latency(data: ReportData, figs: _Figures) -> str:
     lat = figs.add(F.latency(data), "latency") or not_measured(
         "No record has latency percentiles (efficiency.latency_ms).")
+    bs1 = figs.add(F.latency_bs1(data), "latency-bs1") or not_measured(
+        "Batch-size-1 latency: not measured (run with <code>--profile latency</code>).")
     sweep = figs.add(F.batch_sweep(data), "sweep") or not_measured(
         "Batch-size sweep: not measured (no record has efficiency.sweep).")
-    return lat + "<h3>Batch-size sweep</h3>" + sweep
+    split = figs.add(T.time_split(data), "time-split")
+    split = (split + f'<p class="caption">{escape(T.time_split_caption(data))}</p>' if split
+             else not_measured("Time split: not measured (no record has efficiency.split_s)."))
+    return (lat + "<h3>One example per call</h3>" + bs1 + "<h3>Batch-size sweep</h3>" + sweep
+            + "<h3>Where the time goes</h3>" + split)
 
 
 def _probe_block(data: ReportData, figs: _Figures, block: str, fig: Any,
