@@ -85,12 +85,24 @@ def build_classifier(folder: Path, layers: int = 6, hidden: int = 384, seed: int
 
 def median_time(fn: Callable[[], Any], repeats: int) -> tuple[float, list[float], Any]:
     """Median wall time of ``fn`` over ``repeats`` runs (and every time, and the last result)."""
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times), times, result
+    return median_times({"fn": fn}, repeats)["fn"]
+
+
+def median_times(fns: dict[str, Callable[[], Any]], repeats: int, warmup: int = 0
+                 ) -> dict[str, tuple[float, list[float], Any]]:
+    """Median wall time of each function, the functions run in turn within each of ``repeats``
+    rounds (A B A B …) so that drift of a shared machine (other load, clock) falls on every
+    side of a ratio alike; ``warmup`` untimed rounds first.  Per name: (median, every time,
+    last result)."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    results: dict[str, Any] = {}
+    for round_ in range(warmup + repeats):
+        for name, fn in fns.items():
+            start = time.perf_counter()
+            results[name] = fn()
+            if round_ >= warmup:
+                times[name].append(time.perf_counter() - start)
+    return {name: (statistics.median(t), t, results[name]) for name, t in times.items()}
 
 
 def machine() -> str:

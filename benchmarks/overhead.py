@@ -1,8 +1,9 @@
 """Overhead against the floor: evalsuite vs the minimal hand-written batched loop.
 
 Both sides score the same model on the same data in one process, timed after imports and
-model load; evalsuite's time includes metrics with 1,000 bootstrap resamples and writing the
-result file and per-example predictions.  Prints medians over repetitions and the ratio.
+model load, in alternating rounds (the first a warm-up); evalsuite's time includes metrics
+with 1,000 bootstrap resamples and writing the result file and per-example predictions.
+Prints medians over repetitions and the ratio.
 
     python benchmarks/overhead.py [--pairs 3000] [--sentences 872] [--repeats 5]
                                   [--dtypes float32,bfloat16]
@@ -31,7 +32,7 @@ import torch
 from benchmarks.common import (
     build_classifier,
     machine,
-    median_time,
+    median_times,
     print_table,
     write_pairs_task,
     write_sentiment_task,
@@ -111,13 +112,11 @@ def bench_similarity(minilm: str, card: Path, work: Path, device: str, dtype: st
     _, data, run_st = evalsuite_runner(f"st:{minilm}?{option}", card, work)
     tok = AutoTokenizer.from_pretrained(minilm)
     model = AutoModel.from_pretrained(minilm, dtype=getattr(torch, dtype)).to(device).eval()
-    run_st(), floor_similarity(model, tok, data.examples, device)  # warm both
-    floor_t, _, _ = median_time(lambda: floor_similarity(model, tok, data.examples, device),
-                                repeats)
-    st_t, _, st_record = median_time(run_st, repeats)
     _, _, run_hf = evalsuite_runner(f"hf:{minilm}?{option}", card, work)
-    run_hf()
-    hf_t, _, hf_record = median_time(run_hf, repeats)
+    timed = median_times({"floor": lambda: floor_similarity(model, tok, data.examples, device),
+                          "st": run_st, "hf": run_hf}, repeats, warmup=1)
+    floor_t, st_t, hf_t = (timed[k][0] for k in ("floor", "st", "hf"))
+    st_record, hf_record = timed["st"][2], timed["hf"][2]
     rho = [r["metrics"]["spearman"]["value"] for r in (st_record, hf_record)]
     assert abs(rho[0] - rho[1]) < (1e-4 if dtype == "float32" else 1e-2), rho  # st == hf
     n = len(data.examples)
@@ -139,10 +138,10 @@ def bench_classifier(clf: Path, card: Path, work: Path, device: str, dtype: str,
     model = AutoModelForSequenceClassification.from_pretrained(
         clf, dtype=getattr(torch, dtype)).to(device).eval()
     texts = [ex["text"] for ex in data.examples]
-    run_once(), floor_classifier(model, tok, texts, device)
-    floor_t, _, labels = median_time(lambda: floor_classifier(model, tok, texts, device),
-                                     repeats)
-    ours_t, _, record = median_time(run_once, repeats)
+    timed = median_times({"floor": lambda: floor_classifier(model, tok, texts, device),
+                          "ours": run_once}, repeats, warmup=1)
+    floor_t, ours_t = (timed[k][0] for k in ("floor", "ours"))
+    labels, record = timed["floor"][2], timed["ours"][2]
     names = ["negative", "positive"]
     floor_acc = float(np.mean([names[i] == ex["label"]
                                for i, ex in zip(labels, data.examples, strict=True)]))

@@ -5,7 +5,8 @@
    `transformers.pipeline` loop with `batch_size` set;
 2. all-MiniLM-L6-v2 on sentence pairs: evalsuite (`st` kind) vs sentence-transformers' own
    `encode` + cosine.
-Each row asserts the scores agree, prints medians over repetitions and the speed-up.
+Each row asserts the scores agree, prints medians over repetitions (evalsuite and the peers
+run in alternating rounds, the first a warm-up) and the speed-up.
 
     python benchmarks/peers.py [--sentences 872] [--pairs 3000] [--repeats 3]
 
@@ -30,7 +31,7 @@ import torch
 from benchmarks.common import (
     build_classifier,
     machine,
-    median_time,
+    median_times,
     print_table,
     write_pairs_task,
     write_sentiment_task,
@@ -93,12 +94,16 @@ def main() -> None:
         card = write_sentiment_task(work / "sent", args.sentences)
         _, data, run_once = evalsuite_runner(f"hf:{clf}?batch_size={BATCH}", card, work)
         pipe = pipeline("text-classification", model=str(clf), device=device)
-        run_once(), pipeline_accuracy(pipe, data.examples[:64])  # warm-up
-        ours_t, _, record = median_time(run_once, args.repeats)
+        pipeline_accuracy(pipe, data.examples[:64])  # warm-up
+        peers = {"evaluate evaluator": evaluator_accuracy,
+                 f"pipeline, batch_size={BATCH}": pipeline_accuracy}
+        timed = median_times({"evalsuite": run_once, **{
+            name: lambda fn=fn: fn(pipe, data.examples) for name, fn in peers.items()}},
+            args.repeats, warmup=1)
+        ours_t, _, record = timed["evalsuite"]
         ours_acc = record["metrics"]["accuracy"]["value"]
-        for name, fn in (("evaluate evaluator", evaluator_accuracy),
-                         (f"pipeline, batch_size={BATCH}", pipeline_accuracy)):
-            peer_t, _, acc = median_time(lambda fn=fn: fn(pipe, data.examples), args.repeats)
+        for name in peers:
+            peer_t, _, acc = timed[name]
             assert abs(acc - ours_acc) < 1e-9, (name, acc, ours_acc)
             rows.append((f"BERT 6×384, {args.sentences} sentences", name, f"{peer_t:.2f}",
                          f"{ours_t:.2f}", f"{peer_t / ours_t:.2f}×", f"{ours_acc:.4f}"))
@@ -107,9 +112,10 @@ def main() -> None:
         card = write_pairs_task(work / "pairs", args.pairs)
         _, data, run_once = evalsuite_runner(f"st:{minilm}?batch_size={BATCH}", card, work)
         model = SentenceTransformer(minilm, device="cuda" if device == 0 else "cpu")
-        run_once(), st_spearman(model, data.examples[:64])
-        ours_t, _, record = median_time(run_once, args.repeats)
-        peer_t, _, rho = median_time(lambda: st_spearman(model, data.examples), args.repeats)
+        timed = median_times({"evalsuite": run_once,
+                              "peer": lambda: st_spearman(model, data.examples)},
+                             args.repeats, warmup=1)
+        (ours_t, _, record), (peer_t, _, rho) = timed["evalsuite"], timed["peer"]
         ours_rho = record["metrics"]["spearman"]["value"]
         assert abs(rho - ours_rho) < 1e-4, (rho, ours_rho)
         rows.append((f"all-MiniLM-L6-v2, {args.pairs} pairs", "sentence-transformers encode",

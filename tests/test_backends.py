@@ -172,6 +172,7 @@ def test_st_encodes_each_sentence_once_in_length_order(minilm) -> None:
     tokens = [small.planner.tokens[t] for t in sent]
     assert tokens == sorted(tokens, reverse=True)  # one pass sorted by length
     assert len(calls) > 1 and len(got) == len(examples)
+    assert all(len(call) <= 2 for call in calls)  # one encode call per forward pass
     minilm.start_task(card)
     assert [got[str(i)] for i in range(len(examples))] == pytest.approx(
         minilm.predict_batch(card, examples), abs=1e-5)

@@ -249,13 +249,19 @@ class SentenceTransformerAdapter(ModelAdapter):
         self.planner.reset()
 
     def _embed_into_memo(self, texts: list[str]) -> None:
+        """Embed ``texts`` (longest first, in token order) into the memo, one ``encode`` call
+        per forward pass: ``encode`` re-sorts its input by characters, which pads passes more
+        than the token order (about 15 % more forward time on MiniLM)."""
         if not texts:
             return
-        emb = self.model.encode(texts, batch_size=self._rows, convert_to_tensor=True,
-                                normalize_embeddings=self.normalize, show_progress_bar=False)
         if len(self._memo) + len(texts) > MEMO_LIMIT:
             self._memo.clear()
-        self._memo.update(zip(texts, emb, strict=True))
+        for start in range(0, len(texts), self._rows):
+            group = texts[start:start + self._rows]
+            emb = self.model.encode(group, batch_size=len(group), convert_to_tensor=True,
+                                    normalize_embeddings=self.normalize,
+                                    show_progress_bar=False)
+            self._memo.update(zip(group, emb, strict=True))
 
     def predict_batch(self, card: TaskCard, examples: Sequence[dict]) -> list[Output | Any]:
         if self.model is None:
