@@ -336,12 +336,21 @@ def _percentile_bars(data: ReportData, key: str, describe: Any, unit: str
     return options, states
 
 
-def _bar_figure(options: list[tuple[str, str | None]], states: list[list[dict[str, Any]]]
-                ) -> go.Figure:
+def _percentile_figure(data: ReportData, key: str, describe: Any, unit: str, axes: tuple[str, str],
+                       title: str) -> go.Figure | None:
+    """Grouped p50/p90/p99 bars of ``key`` per model (log axis) with the task drop-down;
+    ``axes``: the y and x titles."""
+    found = _percentile_bars(data, key, describe, unit)
+    if found is None:
+        return None
+    options, states = found
     fig = go.Figure([spec["_trace"](**spec["_kw"]) for spec in states[0]])
     if len(options) > 1:
         _task_menu(fig, [label for label, _ in options], states, ("x", "y", "customdata"))
-    return fig
+    fig.update_layout(barmode="group", bargap=0.3)
+    fig.update_yaxes(type="log", title={"text": axes[0]})
+    fig.update_xaxes(title={"text": axes[1]})
+    return _layout(fig, title, 440)
 
 
 def latency(data: ReportData) -> go.Figure | None:
@@ -350,14 +359,10 @@ def latency(data: ReportData) -> go.Figure | None:
         sizes = sorted({b.get("batch_size") for b in blocks if b.get("batch_size")})
         return f"batch size {', '.join(map(str, sizes)) or 'unknown'}; {len(blocks)} task(s)"
 
-    found = _percentile_bars(data, "latency_ms", describe, "ms per batch")
-    if found is None:
-        return None
-    fig = _bar_figure(*found)
-    fig.update_layout(barmode="group", bargap=0.3)
-    fig.update_yaxes(type="log", title={"text": "latency per batch (ms, log scale)"})
-    fig.update_xaxes(title={"text": "percentile of batch latency"})
-    return _layout(fig, "Latency per batch (all tasks: median over tasks)", 440)
+    return _percentile_figure(
+        data, "latency_ms", describe, "ms per batch",
+        ("latency per batch (ms, log scale)", "percentile of batch latency"),
+        "Latency per batch (all tasks: median over tasks)")
 
 
 def latency_bs1(data: ReportData) -> go.Figure | None:
@@ -373,15 +378,10 @@ def latency_bs1(data: ReportData) -> go.Figure | None:
         mean = f"; mean {_fmt(median(means), 3)} ms" if means else ""
         return (f"batch size 1; {reps} repetitions per task{mean}; {len(blocks)} task(s)")
 
-    found = _percentile_bars(data, "latency_bs1_ms", describe, "ms per call")
-    if found is None:
-        return None
-    fig = _bar_figure(*found)
-    fig.update_layout(barmode="group", bargap=0.3)
-    fig.update_yaxes(type="log", title={"text": "latency per call (ms, log scale)"})
-    fig.update_xaxes(title={"text": "percentile of single-example latency"})
-    return _layout(fig, "Latency with one example per call (profile mode; all tasks: median "
-                        "over tasks)", 440)
+    return _percentile_figure(
+        data, "latency_bs1_ms", describe, "ms per call",
+        ("latency per call (ms, log scale)", "percentile of single-example latency"),
+        "Latency with one example per call (profile mode; all tasks: median over tasks)")
 
 
 def batch_sweep(data: ReportData) -> go.Figure | None:
