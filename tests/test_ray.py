@@ -167,17 +167,17 @@ def test_ray_efficiency_merges_shards_and_replicas():
     info = {"replica": 0, "pid": 1, "node": "n", "device": "cuda:0", "device_name": "GPU",
             "dtype": "float16", "params": 10, "weight_bytes": 20, "load_s": 1.0, "notes": []}
 
-    def shard(seconds: list[float], phases: dict, warmup: int, peak: float, energy):
-        return {"batches": [(4, s, 40) for s in seconds], "phases": phases,
+    def shard(seconds: list[float], phases: dict, warmup: int, peak: float, energy) -> _Work:
+        return _Work.of_shard({"batches": [(4, s, 40) for s in seconds], "phases": phases,
                 "overlapped": {"tokenize": 0.1}, "warmup_batches": warmup,
                 "warmup_s": 0.5 * warmup, "lost_s": 0.0, "oom_splits": 0, "energy_j": energy,
                 "memory": {"peak_memory_mb": peak, "memory_source": "cuda_allocator",
-                           "memory_increase_mb": peak / 2}}
+                           "memory_increase_mb": peak / 2}})
 
     one, two = _Work(info), _Work({**info, "replica": 1})
-    one.add(shard([1.0, 1.0], {"forward": 1.5, "tokenize": 0.2}, 1, 100.0, 10.0))
-    one.add(shard([2.0], {"forward": 1.8}, 0, 300.0, 5.0))
-    two.add(shard([0.5], {"forward": 0.4}, 1, 200.0, None))
+    one.absorb(shard([1.0, 1.0], {"forward": 1.5, "tokenize": 0.2}, 1, 100.0, 10.0))
+    one.absorb(shard([2.0], {"forward": 1.8}, 0, 300.0, 5.0))
+    two.absorb(shard([0.5], {"forward": 0.4}, 1, 200.0, None))
     block = _summary(one, 1.0)
     assert block["wall_s"] == 4.0 and block["n_timed"] == 12
     assert block["split_s"] == pytest.approx({"tokenize": 0.2, "forward": 3.3,

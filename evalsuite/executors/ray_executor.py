@@ -431,8 +431,8 @@ class _Scheduler:
             self.cache.put_many(fresh.items())
             task.outputs.update(fresh)
             index = replica.index
-            info = {k: v for k, v in result.items() if k not in ("outputs", "batches")}
-            task.work.setdefault(index, _Work(info)).add(result)
+            work = _Work.of_shard(result)
+            task.work.setdefault(index, _Work(work.info)).absorb(work)
             task.last_end = time.perf_counter()
             for entry in task.retried:
                 if entry["shard"] == shard.index:
@@ -585,26 +585,30 @@ class _Work:
     memory: dict[str, Any] = field(default_factory=dict)
     energy_j: float | None = None
 
-    def add(self, shard: dict[str, Any]) -> None:
-        """Add one shard's measurements (a result of ``ModelReplica.predict``)."""
-        self.batches += [BatchTiming(*b) for b in shard["batches"]]
-        self._add(shard["phases"], shard["overlapped"], shard["warmup_batches"],
-                  shard["warmup_s"], shard["lost_s"], shard["oom_splits"], shard["memory"],
-                  shard["energy_j"])
+    @classmethod
+    def of_shard(cls, shard: dict[str, Any]) -> _Work:
+        """One shard's measurements (a result of ``ModelReplica.predict``)."""
+        return cls(info={k: v for k, v in shard.items() if k not in ("outputs", "batches")},
+                   batches=[BatchTiming(*b) for b in shard["batches"]],
+                   phases=dict(shard["phases"]), overlapped=dict(shard["overlapped"]),
+                   warmup_batches=shard["warmup_batches"], warmup_s=shard["warmup_s"],
+                   lost_s=shard["lost_s"], oom_splits=shard["oom_splits"],
+                   memory=dict(shard["memory"]), energy_j=shard["energy_j"])
 
-    def _add(self, phases: dict[str, float], overlapped: dict[str, float], warmup_batches: int,
-             warmup_s: float, lost_s: float, oom_splits: int, memory: dict[str, Any],
-             energy_j: float | None) -> None:
-        for target, source in ((self.phases, phases), (self.overlapped, overlapped)):
+    def absorb(self, other: _Work, *, energy: bool = True) -> None:
+        """Add ``other``'s measurements: times summed, the larger memory peak, and (when
+        ``energy``) its energy."""
+        self.batches += other.batches
+        for target, source in ((self.phases, other.phases), (self.overlapped, other.overlapped)):
             for name, seconds in source.items():
                 target[name] = target.get(name, 0.0) + seconds
-        self.warmup_batches += warmup_batches
-        self.warmup_s += warmup_s
-        self.lost_s += lost_s
-        self.oom_splits += oom_splits
-        self.memory = _larger_peak(self.memory, memory)
-        if energy_j is not None:
-            self.energy_j = (self.energy_j or 0.0) + energy_j
+        self.warmup_batches += other.warmup_batches
+        self.warmup_s += other.warmup_s
+        self.lost_s += other.lost_s
+        self.oom_splits += other.oom_splits
+        self.memory = _larger_peak(self.memory, other.memory)
+        if energy and other.energy_j is not None:
+            self.energy_j = (self.energy_j or 0.0) + other.energy_j
 
     @classmethod
     def merged(cls, works: list[_Work], *, energy: bool) -> _Work:
@@ -612,9 +616,7 @@ class _Work:
         when ``energy`` (no two replicas share a GPU) and every replica measured it."""
         total = cls(works[0].info)
         for work in works:
-            total.batches += work.batches
-            total._add(work.phases, work.overlapped, work.warmup_batches, work.warmup_s,
-                       work.lost_s, work.oom_splits, work.memory, None)
+            total.absorb(work, energy=False)
         if energy and all(w.energy_j is not None for w in works):
             total.energy_j = sum(w.energy_j or 0.0 for w in works)
         return total
