@@ -167,6 +167,9 @@ def main() -> None:
 
     device = "cuda" if torch.cuda.is_available() else "cpu"
     dtypes = (args.dtypes or ("float32,bfloat16" if device == "cuda" else "float32")).split(",")
+    unknown = [d for d in dtypes if d not in ("float32", "float16", "bfloat16")]
+    if unknown:
+        parser.error(f"--dtypes: {', '.join(unknown)}: choose float32, float16 or bfloat16")
     rows, precision = [], {}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
