@@ -37,13 +37,13 @@ from benchmarks.common import (
     write_pairs_task,
     write_sentiment_task,
 )
-from evalsuite.cache import PredictionCache
-from evalsuite.cards import load_card
-from evalsuite.data import load_task_data
 from evalsuite.models import registry
-from evalsuite.results import ResultWriter
-from evalsuite.runner import RunConfig, SilentProgress, run_task
-from evalsuite.specs import parse_spec
+from evalsuite.models.spec import parse_spec
+from evalsuite.results.files import ResultWriter
+from evalsuite.runner.cache import PredictionCache
+from evalsuite.runner.run import RunConfig, SilentProgress, run_task
+from evalsuite.tasks.cards import load_card
+from evalsuite.tasks.data import load_task_data
 
 BATCH = 64
 

@@ -12,10 +12,10 @@ import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
-from evalsuite.cards import TaskCard
 from evalsuite.families import Family
 from evalsuite.models.base import ModelAdapter, Output
 from evalsuite.models.registry import register
+from evalsuite.tasks.cards import TaskCard
 
 POSITIVE = {"good", "great", "love", "loved", "excellent", "wonderful", "best", "enjoyed",
             "fantastic", "amazing", "perfect", "delicious", "brilliant"}

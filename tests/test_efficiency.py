@@ -19,25 +19,26 @@ import numpy as np
 import pytest
 import torch
 
-from evalsuite import efficiency, runner
-from evalsuite.batch import load_batch
-from evalsuite.cards import card_from_dict, load_card
-from evalsuite.data import load_task_data
-from evalsuite.efficiency import (
+from evalsuite.efficiency import meter as efficiency
+from evalsuite.efficiency.meter import (
     BatchTiming,
     EfficiencyMeter,
     EnergyCounter,
     MemoryTracker,
     PhaseTimer,
 )
+from evalsuite.efficiency.profiling import latency_profile
 from evalsuite.errors import SpecError
 from evalsuite.families import Family
 from evalsuite.models.base import ModelAdapter, Output
 from evalsuite.models.hf import HFAdapter
 from evalsuite.models.registry import register
-from evalsuite.profiling import latency_profile
-from evalsuite.results import load_results
-from evalsuite.specs import ModelSpec, expand_variants, parse_spec
+from evalsuite.models.spec import ModelSpec, expand_variants, parse_spec
+from evalsuite.results.files import load_results
+from evalsuite.runner import run as runner
+from evalsuite.runner.batch_file import load_batch
+from evalsuite.tasks.cards import card_from_dict, load_card
+from evalsuite.tasks.data import load_task_data
 from tests import hf_fixtures as fx
 from tests.conftest import REPO, write_jsonl
 
@@ -239,8 +240,8 @@ def test_phase_timer_separates_background_work():
 
 def test_no_per_example_device_syncs_in_the_hf_hot_loop():
     """``.item()`` (or ``.cpu()`` inside a per-example loop) stalls a GPU once per example."""
-    for name in ("hf_classify", "hf_qa", "hf_generation", "hf_runtime"):
-        source = (REPO / "evalsuite" / "models" / f"{name}.py").read_text()
+    for name in ("classify", "qa", "generation", "runtime"):
+        source = (REPO / "evalsuite" / "models" / "hf" / f"{name}.py").read_text()
         assert not re.search(r"[\w)\]]\.item\(\)", source), name
 
 
@@ -424,7 +425,7 @@ def test_profile_sweep_stops_at_out_of_memory(tmp_path):
 
 
 def test_profile_from_the_command_line_and_batch_files(tmp_path, tiny):
-    from evalsuite.cli import main
+    from evalsuite.cli.app import main
 
     assert main(["run", "-m", f"hf:{tiny}?name=tiny", "-t", "sentiment/starter",
                  "--limit", "8", "--profile", "latency", "--profile-repeats", "3",

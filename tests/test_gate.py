@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 import yaml
 
-from evalsuite.cli import main
+from evalsuite.cli.app import main
 from evalsuite.errors import UserError
 from evalsuite.gate.paths import expand, parse_pattern
 from evalsuite.gate.policy import load_policy
 from evalsuite.gate.rules import GateReport, compare, evaluate, regression_test
 from evalsuite.metrics import registry
 from evalsuite.metrics.base import MetricContext, score
-from evalsuite.results import ResultWriter, load_results, write_predictions
+from evalsuite.results.files import ResultWriter, load_results, write_predictions
 
 DATA = Path(__file__).parent / "data"
 LABELS = ["negative", "positive"]

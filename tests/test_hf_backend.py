@@ -15,14 +15,11 @@ import numpy as np
 import pytest
 import torch
 
-from evalsuite import runner
-from evalsuite.cards import card_from_dict, load_card
-from evalsuite.data import load_task_data
 from evalsuite.errors import HubUnreachableError, SpecError
 from evalsuite.families import Family
 from evalsuite.models import registry
 from evalsuite.models.hf import HFAdapter
-from evalsuite.models.hf_heads import (
+from evalsuite.models.hf.heads import (
     CAUSAL,
     ENCODER,
     QA,
@@ -34,14 +31,17 @@ from evalsuite.models.hf_heads import (
     repair_iob2,
     select_head,
 )
-from evalsuite.models.hf_prompts import (
+from evalsuite.models.hf.qa import best_spans
+from evalsuite.models.prompts import (
     find_language_token,
     parse_answer_text,
     parse_similarity,
     task_prefix,
 )
-from evalsuite.models.hf_qa import best_spans
-from evalsuite.specs import ModelSpec
+from evalsuite.models.spec import ModelSpec
+from evalsuite.runner import run as runner
+from evalsuite.tasks.cards import card_from_dict, load_card
+from evalsuite.tasks.data import load_task_data
 from tests import hf_fixtures as fx
 
 REPO = Path(__file__).resolve().parent.parent
@@ -569,7 +569,7 @@ def test_encoder_mean_pooling_cosine_in_score_range(models):
 def test_padding_to_a_multiple_of_eight_keeps_outputs(models, monkeypatch, model, task):
     """On CUDA batches are padded to a multiple of 8 tokens; forced here on the CPU, the
     outputs must not move (the attention mask hides the extra padding)."""
-    from evalsuite.models.hf_runtime import Runtime
+    from evalsuite.models.hf.runtime import Runtime
 
     card, examples = starter(task, limit=12)
     plain = predictions(loaded(models[model]).predict_batch(card, examples))
@@ -591,7 +591,7 @@ def test_padding_to_a_multiple_of_eight_keeps_outputs(models, monkeypatch, model
 
 
 def test_pad_multiple_only_on_cuda_and_within_the_limit():
-    from evalsuite.models.hf_runtime import Runtime
+    from evalsuite.models.hf.runtime import Runtime
 
     def runtime(device: str) -> Runtime:
         return Runtime(model=None, tokenizer=None, config=None, device=device, options={},

@@ -11,14 +11,14 @@ from pathlib import Path
 
 import pytest
 
-from evalsuite.cli import main
+from evalsuite.cli.app import main
 from evalsuite.errors import SpecError
 from evalsuite.families import Family
 from evalsuite.models.http import HttpAdapter, _retry_after, parse_ner_answer, parse_output
-from evalsuite.results import load_results
-from evalsuite.runner import Job, RunConfig, run
-from evalsuite.specs import parse_spec
-from evalsuite.task_registry import TaskRegistry
+from evalsuite.models.spec import parse_spec
+from evalsuite.results.files import load_results
+from evalsuite.runner.run import Job, RunConfig, run
+from evalsuite.tasks.registry import TaskRegistry
 from tests.openai_stub_server import StubServer
 
 FAMILY_TASKS = ["sentiment/starter", "qa/starter", "translation/starter-en-de",

@@ -16,12 +16,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evalsuite.cache import PredictionCache
-from evalsuite.cli import main
+from evalsuite.cli.app import main
 from evalsuite.errors import UserError
 from evalsuite.families import Family
 from evalsuite.models.base import ModelAdapter, Output
 from evalsuite.models.registry import register
+from evalsuite.models.spec import parse_spec
 from evalsuite.probes import lexicon, parse_probes
 from evalsuite.probes.context import ProbeContext, ProbePredictor
 from evalsuite.probes.hook import probe_options
@@ -37,10 +37,10 @@ from evalsuite.probes.swaps import (
     transform_example,
 )
 from evalsuite.probes.templates import discover_probe_cards
-from evalsuite.results import load_results
-from evalsuite.runner import Job, RunConfig, TaskPredictor, run
-from evalsuite.specs import parse_spec
-from evalsuite.task_registry import TaskRegistry
+from evalsuite.results.files import load_results
+from evalsuite.runner.cache import PredictionCache
+from evalsuite.runner.run import Job, RunConfig, TaskPredictor, run
+from evalsuite.tasks.registry import TaskRegistry
 from tests.conftest import write_jsonl
 
 REGISTRY = TaskRegistry.discover()
@@ -268,7 +268,7 @@ def test_qa_answers_move_with_the_swap():
 # -- perturbations -------------------------------------------------------------------------------
 def test_perturbations_are_seeded_and_keep_references_valid():
     qa = REGISTRY.get("qa/starter")
-    from evalsuite.data import load_task_data
+    from evalsuite.tasks.data import load_task_data
 
     examples = load_task_data(qa).examples
     swapped = 0
@@ -327,7 +327,7 @@ def people_reviews(tmp_path):
         ("My father was furious about the delay.", "negative"),
     ])]
     write_jsonl(tmp_path / "reviews.jsonl", rows)
-    from evalsuite.cards import card_from_dict
+    from evalsuite.tasks.cards import card_from_dict
 
     return card_from_dict({"name": "t/people", "family": "sentiment",
                            "dataset": {"path": "reviews.jsonl"},
@@ -465,8 +465,8 @@ def minilm():
 
 
 def test_minilm_swap_shift_and_weat(minilm):
-    from evalsuite.data import load_task_data
     from evalsuite.probes.bias import association, counterfactual
+    from evalsuite.tasks.data import load_task_data
 
     card = REGISTRY.get("similarity/starter")
     examples = load_task_data(card).examples
@@ -521,7 +521,7 @@ def test_a_failing_probe_does_not_fail_the_task(tmp_path):
 
 
 def test_fixed_predictions_cannot_be_probed(tmp_path):
-    from evalsuite.data import load_task_data
+    from evalsuite.tasks.data import load_task_data
 
     examples = load_task_data(REGISTRY.get("sentiment/starter")).examples
     write_jsonl(tmp_path / "p.jsonl", [{"id": ex["id"], "prediction": "positive"}
@@ -545,7 +545,7 @@ def test_probe_lists_and_batch_files(tmp_path):
     batch = tmp_path / "batch.yaml"
     batch.write_text("probes: {robustness: {n: 10}, safety: null}\n"
                      "models: [{spec: 'baseline:vader'}]\ntasks: [sentiment/starter]\n")
-    from evalsuite.batch import load_batch
+    from evalsuite.runner.batch_file import load_batch
 
     config, _ = load_batch(batch)
     assert config.probes == ["robustness?n=10", "safety"]

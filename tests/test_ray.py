@@ -15,12 +15,12 @@ from pathlib import Path
 import pytest
 
 import tests.ray_models  # noqa: F401 - registers the test-ray kind here; workers import it too
-from evalsuite.cli import main
+from evalsuite.cli.app import main
 from evalsuite.errors import SpecError
-from evalsuite.results import load_results
-from evalsuite.runner import Job, RunConfig, run
-from evalsuite.specs import parse_spec
-from evalsuite.task_registry import TaskRegistry
+from evalsuite.models.spec import parse_spec
+from evalsuite.results.files import load_results
+from evalsuite.runner.run import Job, RunConfig, run
+from evalsuite.tasks.registry import TaskRegistry
 
 REPO = Path(__file__).resolve().parent.parent
 HAS_RAY = importlib.util.find_spec("ray") is not None
@@ -287,7 +287,7 @@ def test_bad_executor_flags_exit_2(tmp_path, capsys):
 
 
 def test_placement_options():
-    from evalsuite.runner import adapter_spec
+    from evalsuite.runner.run import adapter_spec
 
     spec = parse_spec("baseline:copy?replicas=3&num_gpus=0.5&k=2")
     assert adapter_spec(spec).options == {"k": "2"}
@@ -303,7 +303,7 @@ def test_placement_options():
 def test_local_executor_imports_nothing_from_ray(tmp_path):
     script = textwrap.dedent(f"""
         import sys
-        from evalsuite.cli import main
+        from evalsuite.cli.app import main
         import evalsuite.executors, evalsuite.executors.local
         code = main(["run", "-m", "baseline:copy", "-t", "translation/starter-en-de",
                      "--limit", "3", "--resamples", "10", "--no-cache", "-o", {str(tmp_path)!r}])

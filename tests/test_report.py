@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from evalsuite.cli import main
+from evalsuite.cli.app import main
 from evalsuite.report import build_report
 from evalsuite.report import figures as F
 from evalsuite.report.compare import comparison, render
@@ -30,7 +30,7 @@ from evalsuite.report.scoring import (
     resolve_weights,
     score_models,
 )
-from evalsuite.results import validate_document
+from evalsuite.results.files import validate_document
 
 # -- synthetic result folders -------------------------------------------------------------------
 FAMILY_METRICS: dict[str, list[tuple[str, str]]] = {

@@ -13,14 +13,14 @@ from typing import ClassVar
 
 import pytest
 
-from evalsuite.cards import card_from_dict
 from evalsuite.errors import SpecError
 from evalsuite.families import Family
 from evalsuite.models.base import ModelAdapter, Output
 from evalsuite.models.registry import register
-from evalsuite.results import load_results
-from evalsuite.runner import Job, RunConfig, run
-from evalsuite.specs import parse_spec
+from evalsuite.models.spec import parse_spec
+from evalsuite.results.files import load_results
+from evalsuite.runner.run import Job, RunConfig, run
+from evalsuite.tasks.cards import card_from_dict
 from tests.conftest import write_jsonl
 
 POSITIVE = {"good", "great", "love", "excellent"}
@@ -192,7 +192,7 @@ def test_killed_run_resumes_without_recomputing(tmp_path):
     log = tmp_path / "seen.txt"
     env = {**os.environ, "EVALSUITE_CACHE_DIR": str(tmp_path / "cache")}
     spec = f"cmd:{sys.executable} {script} {log} 0.4?batch_size=5"
-    cmd = [sys.executable, "-m", "evalsuite.cli", "run", "-m", spec, "-t", "t/slow",
+    cmd = [sys.executable, "-m", "evalsuite", "run", "-m", spec, "-t", "t/slow",
            "--tasks-dir", str(tmp_path / "tasks"), "-o", str(tmp_path / "results"),
            "--resamples", "50"]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)

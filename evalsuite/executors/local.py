@@ -7,6 +7,6 @@ nothing from Ray.
 
 from __future__ import annotations
 
-from evalsuite.runner import RunOutcome, run
+from evalsuite.runner.run import RunOutcome, run
 
 __all__ = ["RunOutcome", "run"]

@@ -6,7 +6,7 @@ from typing import Any
 
 from rich.progress import TaskID
 
-from evalsuite.console import RichProgress
+from evalsuite.cli.console import RichProgress
 
 
 class MultiTaskProgress(RichProgress):

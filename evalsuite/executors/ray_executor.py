@@ -58,20 +58,18 @@ from typing import Any
 
 import ray
 
-from evalsuite.batching import sort_by_length
-from evalsuite.cache import PredictionCache, example_key, model_task_key
-from evalsuite.cards import TaskCard
-from evalsuite.data import TaskData
-from evalsuite.efficiency import BatchTiming, EfficiencyMeter
+from evalsuite.efficiency.meter import BatchTiming, EfficiencyMeter
 from evalsuite.errors import BackendUnavailable, EvalsuiteError, RunError, SpecError, UserError
-from evalsuite.runner import (
+from evalsuite.models.spec import ModelSpec
+from evalsuite.runner.batching import sort_by_length
+from evalsuite.runner.cache import PredictionCache, example_key, model_task_key
+from evalsuite.runner.run import (
     Job,
     Progress,
     RunConfig,
     RunOutcome,
     SilentProgress,
     _as_output,
-    _first_line,
     _status_record,
     adapter_spec,
     build_adapters,
@@ -83,7 +81,9 @@ from evalsuite.runner import (
     predict_all,
     task_record,
 )
-from evalsuite.specs import ModelSpec
+from evalsuite.tasks.cards import TaskCard
+from evalsuite.tasks.data import TaskData
+from evalsuite.utils import first_line
 
 SHARDS_PER_REPLICA = 4
 MAX_SHARD_ATTEMPTS = 3
@@ -454,7 +454,7 @@ class _Scheduler:
         replica.busy = None
         if model.closed:
             return
-        reason = _first_line(exc)[:160]
+        reason = first_line(exc)[:160]
         if kind == "predicted":
             shard: _Shard = payload
             task = shard.task
@@ -501,13 +501,13 @@ class _Scheduler:
             if isinstance(cause, EvalsuiteError):
                 raise cause
             raise RunError(f"model {model.name}: could not be loaded: "
-                           f"{type(cause).__name__}: {_first_line(cause)}") from cause
+                           f"{type(cause).__name__}: {first_line(cause)}") from cause
         replica.busy = None
         if isinstance(cause, UserError):
             raise cause
         task = payload.task if isinstance(payload, _Shard) else payload
         if not task.finished:
-            self._fail(task, f"{type(cause).__name__}: {_first_line(cause)}")
+            self._fail(task, f"{type(cause).__name__}: {first_line(cause)}")
         self._dispatch(model)
 
     # -- records -------------------------------------------------------------------------------
@@ -542,7 +542,7 @@ class _Scheduler:
         except Exception as exc:  # keep finished records; report and go on
             task.status = "failed"
             record = _status_record(model.job.spec, task.card, "failed",
-                                    f"{type(exc).__name__}: {_first_line(exc)}")
+                                    f"{type(exc).__name__}: {first_line(exc)}")
         else:
             task.status = "done"
         self._add(task, record)
@@ -669,7 +669,7 @@ def connect(address: str | None) -> bool:
         else:
             ray.init(include_dashboard=False, log_to_driver=False)
     except ConnectionError as exc:
-        raise UserError(f"cannot connect to Ray at {address}: {_first_line(exc)}",
+        raise UserError(f"cannot connect to Ray at {address}: {first_line(exc)}",
                         where="--address") from None
     return True
 

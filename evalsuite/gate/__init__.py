@@ -6,7 +6,8 @@ passes, 1 when any fails and 2 when the policy or the inputs are wrong (see ``do
 Modules: :mod:`~evalsuite.gate.policy` (the YAML file), :mod:`~evalsuite.gate.paths` (figure
 addresses with wildcards), :mod:`~evalsuite.gate.rules` (evaluating rules),
 :mod:`~evalsuite.gate.outputs` (table, JUnit XML, Markdown, JSON) and
-:mod:`~evalsuite.gate.commands` (the command line).  Importing this package does not import
+:mod:`~evalsuite.gate.check` (all of it in one call; the command line is
+:mod:`evalsuite.cli.gate`).  Importing this package does not import
 the command line.
 """
 
@@ -17,7 +18,7 @@ from typing import Any
 
 _EXPORTS = {"Policy": "policy", "load_policy": "policy", "Check": "rules",
             "GateReport": "rules", "RuleOutcome": "rules", "evaluate": "rules",
-            "run_gate": "commands"}
+            "run_gate": "check"}
 __all__ = sorted(_EXPORTS)
 
 

@@ -26,7 +26,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from evalsuite.gate.rules import Check, GateReport, RuleOutcome
-from evalsuite.results import clean_floats
+from evalsuite.results.files import clean_floats
 
 MAX_MARKDOWN_ROWS = 400  # keeps a summary well under GitHub's 65,536-character comment limit
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")

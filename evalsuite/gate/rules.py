@@ -40,7 +40,7 @@ import numpy as np
 from evalsuite.errors import EXIT_FAILED, EXIT_OK, UserError
 from evalsuite.gate.paths import Expansion, Figure, as_number, expand, model_selected
 from evalsuite.gate.policy import EfficiencyRule, Policy, RegressionRule, ThresholdRule
-from evalsuite.results import RunResults
+from evalsuite.results.files import RunResults
 
 # Efficiency figures and whether higher is better (keyed by the first key under efficiency).
 EFFICIENCY_DIRECTION = {

@@ -15,11 +15,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from evalsuite.cards import TaskCard
-from evalsuite.efficiency import PhaseTimer, describe_device
+from evalsuite.efficiency.meter import PhaseTimer, describe_device
 from evalsuite.errors import SpecError
 from evalsuite.families import Family, input_text
-from evalsuite.specs import ModelSpec
+from evalsuite.models.spec import ModelSpec
+from evalsuite.tasks.cards import TaskCard
 
 
 @dataclass

@@ -28,11 +28,11 @@ import re
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
-from evalsuite.cards import TaskCard
 from evalsuite.errors import BackendUnavailable, SpecError
 from evalsuite.families import Family
 from evalsuite.models.base import ModelAdapter, Output, positive_int
 from evalsuite.models.registry import register
+from evalsuite.tasks.cards import TaskCard
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 VADER_THRESHOLD = 0.05
@@ -151,7 +151,7 @@ class BaselineAdapter(ModelAdapter):
     def _make_encoder(self) -> Any:
         """The ``st`` adapter of the retrieval encoder (not loaded)."""
         from evalsuite.models.sentence_transformers import SentenceTransformerAdapter
-        from evalsuite.specs import ModelSpec
+        from evalsuite.models.spec import ModelSpec
 
         options = {k: v for k, v in self.spec.options.items()
                    if k in ("device", "batch_size", "dtype", "max_length", "revision")}

@@ -37,12 +37,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from evalsuite.cards import TaskCard
 from evalsuite.errors import BackendUnavailable, RunError, SpecError
 from evalsuite.families import FIELDS, Family
 from evalsuite.models.base import OPTION_CONVERTERS, ModelAdapter, Output, files_fingerprint
-from evalsuite.models.predictions import match_label, parse_prediction, pick_prediction
 from evalsuite.models.registry import register
+from evalsuite.models.shared import match_label, parse_prediction, pick_prediction
+from evalsuite.tasks.cards import TaskCard
 
 DEFAULT_INPUT_FIELDS: dict[Family, tuple[str, ...]] = {
     Family.TRANSLATION: ("source",),

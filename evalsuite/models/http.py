@@ -3,7 +3,7 @@
 Any server that speaks the OpenAI API (vLLM, TGI, llama.cpp server, Ollama, hosted APIs)
 serves every family through generative prompting: the prompt comes from the task card's
 ``prompt`` template (option ``prompt`` overrides it; families without one use the defaults
-of :mod:`evalsuite.models.hf_prompts`, NER a tag-per-token prompt) and the answer is parsed
+of :mod:`evalsuite.models.prompts`, NER a tag-per-token prompt) and the answer is parsed
 back into the family's prediction type::
 
     http:http://127.0.0.1:8000/v1?model=Qwen/Qwen2.5-0.5B-Instruct
@@ -42,7 +42,6 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from datetime import datetime, timezone
 from typing import Any, ClassVar
 
-from evalsuite.cards import TaskCard
 from evalsuite.errors import RunError, SpecError
 from evalsuite.families import Family
 from evalsuite.models.base import (
@@ -52,7 +51,7 @@ from evalsuite.models.base import (
     non_negative_int,
     positive_int,
 )
-from evalsuite.models.hf_prompts import (
+from evalsuite.models.prompts import (
     build_prompt,
     first_label,
     load_shots,
@@ -63,8 +62,9 @@ from evalsuite.models.hf_prompts import (
     text_sha,
     unknown_field_problem,
 )
-from evalsuite.models.predictions import match_label
 from evalsuite.models.registry import register
+from evalsuite.models.shared import match_label
+from evalsuite.tasks.cards import TaskCard
 
 API_PATHS = {"chat": "/chat/completions", "completions": "/completions"}
 RETRY_STATUSES = frozenset({408, 409, 425, 429})
@@ -182,7 +182,7 @@ def parse_output(card: TaskCard, text: str, example: dict[str, Any],
             label = label_map[label]
         return label, True
     if family is Family.SIMILARITY:
-        from evalsuite.models.sentence_transformers import score_range
+        from evalsuite.models.shared import score_range
 
         return parse_similarity(text, score_range(card))
     if family is Family.NER:

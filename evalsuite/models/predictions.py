@@ -9,7 +9,7 @@ Formats (chosen by the file's extension, with a look at the content for ``.json`
 * CSV/TSV (``.csv``/``.tsv``): columns ``id`` and ``prediction`` (or the ``field`` option).
 * JSON (``.json``): a SQuAD-style object ``{id: prediction}``, or a list of records as above.
 
-Values are parsed per family by :func:`parse_prediction` (also used by the ``cmd`` backend):
+Values are parsed per family by :func:`evalsuite.models.shared.parse_prediction`:
 a float for similarity, a card label for sentiment (through ``label_map``, the card's own
 ``label_map``, case-insensitive match or an index into the labels), a tag list for NER (a
 list, a JSON list or space-separated tags) and text otherwise.
@@ -23,81 +23,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from evalsuite.cards import TaskCard
 from evalsuite.errors import RunError, SpecError
 from evalsuite.families import Family
 from evalsuite.models.base import ModelAdapter, Output, files_fingerprint
 from evalsuite.models.registry import register
-
-PREDICTION_KEYS = ("prediction", "output", "label", "answer", "translation", "summary",
-                   "tags", "score")
-
-
-def pick_prediction(record: dict[str, Any], field: str | None = None) -> Any:
-    """The prediction of a record: ``record[field]`` or the first known prediction key."""
-    if field is not None:
-        if field not in record:
-            raise KeyError(field)
-        return record[field]
-    for key in PREDICTION_KEYS:
-        if key in record:
-            return record[key]
-    raise KeyError(" / ".join(PREDICTION_KEYS))
-
-
-def match_label(card: TaskCard, value: Any, label_map: dict[str, str] | None = None) -> str:
-    """Map a model's label onto the card's label set, or raise ``ValueError``."""
-    labels = card.labels or []
-    key = str(value).strip()
-    for mapping in (label_map or {}, card.label_map or {}):
-        if key in mapping:
-            return mapping[key]
-    if key in labels:
-        return key
-    folded = [label for label in labels if label.lower() == key.lower()]
-    if folded:
-        return folded[0]
-    if isinstance(value, int) and not isinstance(value, bool) and 0 <= value < len(labels):
-        return labels[value]
-    raise ValueError(f"label {value!r} is not one of the card's labels {labels} "
-                     f"(add label_map=MODEL_LABEL=CARD_LABEL)")
-
-
-def parse_prediction(card: TaskCard, value: Any, example: dict,
-                     label_map: dict[str, str] | None = None) -> Any:
-    """Turn a raw output into the family's prediction type; ``ValueError`` when it cannot."""
-    family = card.family
-    if family is Family.SIMILARITY:
-        try:
-            return float(value)
-        except (TypeError, ValueError):
-            raise ValueError(f"{value!r} is not a number") from None
-    if family is Family.SENTIMENT:
-        return match_label(card, value, label_map)
-    if family is Family.NER:
-        if isinstance(value, str):
-            text = value.strip()
-            tags = json.loads(text) if text.startswith("[") else text.split()
-        elif isinstance(value, (list, tuple)):
-            tags = list(value)
-        else:
-            raise ValueError(f"{value!r} is not a list of tags")
-        tags = [str(t) for t in tags]
-        if label_map:
-            tags = [_map_tag(t, label_map) for t in tags]
-        n = len(example["tokens"])
-        if len(tags) != n:
-            raise ValueError(f"{len(tags)} tags for {n} tokens")
-        return tags
-    return "" if value is None else str(value)
-
-
-def _map_tag(tag: str, label_map: dict[str, str]) -> str:
-    prefix, sep, label = tag.partition("-")
-    if sep and prefix in ("B", "I") and label in label_map:
-        mapped = label_map[label]
-        return "O" if mapped == "O" else f"{prefix}-{mapped}"
-    return tag
+from evalsuite.models.shared import match_label, parse_prediction, pick_prediction
+from evalsuite.tasks.cards import TaskCard
 
 
 def read_predictions(path: Path, field: str | None = None,

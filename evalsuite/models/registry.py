@@ -6,7 +6,7 @@ import importlib
 
 from evalsuite.errors import SpecError
 from evalsuite.models.base import ModelAdapter
-from evalsuite.specs import ModelSpec
+from evalsuite.models.spec import ModelSpec
 
 # kind -> module that defines it; imported on first use so that `evalsuite tasks`
 # never pays for torch, spaCy or sentence-transformers.

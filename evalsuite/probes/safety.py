@@ -83,7 +83,7 @@ class HFTextClassifier:
     _NOT = re.compile(r"^(non|not|no)[-_ ]?|neutral|normal|clean|safe", re.I)
 
     def __init__(self, spec_text: str) -> None:
-        from evalsuite.specs import parse_spec
+        from evalsuite.models.spec import parse_spec
 
         spec = parse_spec(spec_text, where="safety classifier")
         if spec.kind != "hf":

@@ -131,7 +131,7 @@ def load_probe_card(path: Path, data: dict[str, Any] | None = None) -> ProbeCard
 
 def discover_probe_cards(dirs: Iterable[Path] | None = None) -> list[ProbeCard]:
     """Every probe card in the task folders (built-in, ``EVALSUITE_TASKS_PATH``, plug-ins)."""
-    from evalsuite.task_registry import search_dirs
+    from evalsuite.tasks.registry import search_dirs
 
     folders = tuple(dirs) if dirs is not None else tuple(search_dirs())
     return list(_discover(folders))

@@ -11,7 +11,7 @@ predictions beside it), never the runner.  Modules, one job each:
 * :mod:`~evalsuite.report.html`: the self-contained page (plotly.js embedded once)
 * :mod:`~evalsuite.report.compare`: the comparison as table, Markdown, CSV or JSON
 * :mod:`~evalsuite.report.index`: ``dashboards/index.html``
-* :mod:`~evalsuite.report.commands`: the ``report`` and ``compare`` commands
+* :mod:`~evalsuite.cli.report`: the ``report`` and ``compare`` commands
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ def build_report(paths: Iterable[str | Path], output: str | Path, *,
     from evalsuite.report.html import build_page
     from evalsuite.report.load import load_report_data
     from evalsuite.report.scoring import resolve_weights, score_models
+    from evalsuite.utils import atomic_write_text
 
     chosen = resolve_weights(preset, weights)
     data = load_report_data(paths)
@@ -38,27 +39,8 @@ def build_report(paths: Iterable[str | Path], output: str | Path, *,
     title = title or f"Model comparison: {m} model{'s' * (m != 1)} × {t} task{'s' * (t != 1)}"
     page = build_page(data, scores, chosen, title=title, worst_k=worst_k)
     out = Path(output)
-    write_text_atomic(out, page)
+    atomic_write_text(out, page)
     return out
-
-
-def write_text_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file, so readers never see half."""
-    import os
-    import tempfile
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a report is meant to be shared
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 __all__ = ["build_report"]

@@ -25,44 +25,22 @@ from evalsuite.report.scoring import (
     primary,
     quality,
 )
+from evalsuite.report.style import (
+    ALL_TASKS,
+    FRONTIER,
+    GRID,
+    INK,
+    ci_text,
+    esc,
+    fmt,
+    layout,
+    num,
+    pos,
+    task_menu,
+    with_alpha,
+)
 
-FONT = "system-ui, -apple-system, 'Segoe UI', Roboto, 'Helvetica Neue', Arial, sans-serif"
-INK = "#222222"
-GRID = "#E3E3E3"
-FRONTIER = "#333333"
-TEMPLATE = go.layout.Template(layout={
-    "font": {"family": FONT, "size": 13, "color": INK},
-    "paper_bgcolor": "white", "plot_bgcolor": "white",
-    "xaxis": {"gridcolor": GRID, "linecolor": "#999", "zerolinecolor": "#BBB",
-              "automargin": True, "ticks": "outside", "tickcolor": "#999"},
-    "yaxis": {"gridcolor": GRID, "linecolor": "#999", "zerolinecolor": "#BBB",
-              "automargin": True, "ticks": "outside", "tickcolor": "#999"},
-    "hoverlabel": {"align": "left", "font": {"family": FONT}},
-    "legend": {"title": {"text": "model"}},
-    "margin": {"l": 70, "r": 30, "t": 60, "b": 60},
-})
 SCALE_UNITS = {"0-1": "0–1", "0-100": "0–100", "-1-1": "−1–1"}
-ALL_TASKS = "all tasks"
-
-
-def _layout(fig: go.Figure, title: str, height: int) -> go.Figure:
-    """Shared look; tall enough that the legend never needs a scroll bar."""
-    entries = {t.legendgroup or t.name for t in fig.data
-               if t.showlegend is not False and t.type != "heatmap"}
-    height = max(height, 250 + 28 * len(entries))
-    fig.update_layout(template=TEMPLATE, title={"text": title, "x": 0.01, "xanchor": "left"},
-                      height=height)
-    return fig
-
-
-def _fmt(value: float | None, digits: int = 4) -> str:
-    if value is None:
-        return "–"
-    return f"{value:.{digits}f}" if abs(value) < 1000 else f"{value:,.1f}"
-
-
-def _ci_text(low: float | None, high: float | None) -> str:
-    return "no interval" if low is None or high is None else f"95% CI [{_fmt(low)}, {_fmt(high)}]"
 
 
 # -- 2. radar -----------------------------------------------------------------------------------
@@ -74,20 +52,20 @@ def radar(scores: Sequence[Score]) -> go.Figure | None:
     fig = go.Figure()
     for s in scores:
         r = [s.dimensions[d].value for d in DIMENSIONS]
-        text = [_fmt(v, 3) if v is not None else "not measured" for v in r]
+        text = [fmt(v, 3) if v is not None else "not measured" for v in r]
         fig.add_trace(go.Scatterpolar(
             r=[*r, r[0]], theta=theta, text=[*text, text[0]], name=s.model.label,
             mode="lines+markers", fill="toself" if len(scores) <= 3 else "none",
             line={"color": s.model.colour, "width": 2},
             marker={"color": s.model.colour, "symbol": s.model.symbol, "size": 7},
-            fillcolor=_alpha(s.model.colour, 0.08), legendgroup=s.model.key,
+            fillcolor=with_alpha(s.model.colour, 0.08), legendgroup=s.model.key,
             hovertemplate="<b>%{fullData.name}</b><br>%{theta}: %{text}<extra></extra>"))
     fig.update_layout(polar={"radialaxis": {"range": [0, 1], "dtick": 0.25,
                                             "gridcolor": GRID, "angle": 90,
                                             "tickangle": 90},
                              "angularaxis": {"gridcolor": GRID, "direction": "clockwise"},
                              "bgcolor": "white"})
-    return _layout(fig, "Dimensions per model (0–1, higher is better; gaps = not measured)",
+    return layout(fig, "Dimensions per model (0–1, higher is better; gaps = not measured)",
                    480)
 
 
@@ -130,7 +108,7 @@ def quality_by_family(data: ReportData) -> dict[str, go.Figure]:
                     y.append(value)
                     plus.append(None if high is None else max(0.0, high - value))
                     minus.append(None if low is None else max(0.0, value - low))
-                    custom.append(_ci_text(low, high))
+                    custom.append(ci_text(low, high))
                 if not x:
                     continue
                 fig.add_trace(go.Bar(
@@ -149,7 +127,7 @@ def quality_by_family(data: ReportData) -> dict[str, go.Figure]:
         fig.update_xaxes(title={"text": "task"}, row=len(metrics), col=1)
         title = (f"{family}: quality per task (bars: value; whiskers: 95% bootstrap "
                  f"interval)")
-        figures[family] = _layout(fig, title, 140 + 200 * len(metrics))
+        figures[family] = layout(fig, title, 140 + 200 * len(metrics))
     return figures
 
 
@@ -192,9 +170,9 @@ def cost_points(data: ReportData, task: str | None) -> dict[str, CostPoint]:
             dim = quality(model)
             q, half = dim.value, dim.half_width
         speeds = [float(v) for e in entries
-                  if _pos(v := (e.record.get("efficiency") or {}).get("examples_per_s"))]
+                  if pos(v := (e.record.get("efficiency") or {}).get("examples_per_s"))]
         mems = [float(v) for e in entries
-                if _pos(v := (e.record.get("efficiency") or {}).get("peak_memory_mb"))]
+                if pos(v := (e.record.get("efficiency") or {}).get("peak_memory_mb"))]
         speed = (speeds[0] if len(speeds) == 1 else geometric_mean(speeds)) if speeds else None
         out[model.key] = CostPoint(q, half, speed, max(mems) if mems else None, len(entries))
     return out
@@ -219,9 +197,9 @@ def quality_vs_cost(data: ReportData) -> go.Figure | None:
     fig.update_xaxes(type="log", title={"text": "peak memory (MB, log scale)"}, row=1, col=2)
     fig.update_yaxes(title={"text": "quality (0–1)"})
     if len(options) > 1:
-        _task_menu(fig, [label for label, _ in options], states,
+        task_menu(fig, [label for label, _ in options], states,
                    ("x", "y", "customdata", "text", "error_y.array"))
-    return _layout(fig, "Quality vs cost (one point per model; error bars: 95% interval)", 480)
+    return layout(fig, "Quality vs cost (one point per model; error bars: 95% interval)", 480)
 
 
 def quality_vs_cost_caption(data: ReportData) -> str:
@@ -246,8 +224,8 @@ def _cost_state(data: ReportData, points: dict[str, CostPoint],
             ok = p is not None and p.quality is not None and getattr(p, attr) is not None
             x = [getattr(p, attr)] if ok else []
             y = [p.quality] if ok else []
-            custom = ([f"{axis_name}: {_fmt(getattr(p, attr), 2)}<br>quality: "
-                       f"{_fmt(p.quality)} ± {_fmt(p.half)}<br>tasks: {p.n}"] if ok else [])
+            custom = ([f"{axis_name}: {fmt(getattr(p, attr), 2)}<br>quality: "
+                       f"{fmt(p.quality)} ± {fmt(p.half)}<br>tasks: {p.n}"] if ok else [])
             specs.append({"_trace": go.Scatter, "_col": col, "_kw": dict(
                 x=x, y=y, customdata=custom, text=[model.label] if ok else [],
                 mode="markers", name=model.label, legendgroup=model.key,
@@ -321,7 +299,7 @@ def _percentile_bars(data: ReportData, key: str, describe: Any, unit: str
             blocks = efficiency_blocks(model, task, key)
             y = []
             for p in PERCENTILES:
-                values = [b[key][p] for b in blocks if _num(b[key].get(p))]
+                values = [b[key][p] for b in blocks if num(b[key].get(p))]
                 y.append(median(values) if values else None)
             traces.append({"_trace": go.Bar, "_col": 1, "_kw": dict(
                 x=list(PERCENTILES), y=y if blocks else [], name=model.label,
@@ -346,11 +324,11 @@ def _percentile_figure(data: ReportData, key: str, describe: Any, unit: str, axe
     options, states = found
     fig = go.Figure([spec["_trace"](**spec["_kw"]) for spec in states[0]])
     if len(options) > 1:
-        _task_menu(fig, [label for label, _ in options], states, ("x", "y", "customdata"))
+        task_menu(fig, [label for label, _ in options], states, ("x", "y", "customdata"))
     fig.update_layout(barmode="group", bargap=0.3)
     fig.update_yaxes(type="log", title={"text": axes[0]})
     fig.update_xaxes(title={"text": axes[1]})
-    return _layout(fig, title, 440)
+    return layout(fig, title, 440)
 
 
 def latency(data: ReportData) -> go.Figure | None:
@@ -370,12 +348,12 @@ def latency_bs1(data: ReportData) -> go.Figure | None:
     tasks or one task."""
     def describe(blocks: list[dict[str, Any]]) -> str:
         calls = sorted({int(b["latency_bs1_ms"]["n"]) for b in blocks
-                        if _num(b["latency_bs1_ms"].get("n"))})
+                        if num(b["latency_bs1_ms"].get("n"))})
         means = [b["latency_bs1_ms"]["mean"] for b in blocks
-                 if _num(b["latency_bs1_ms"].get("mean"))]
+                 if num(b["latency_bs1_ms"].get("mean"))]
         reps = (f"{calls[0]}" if len(calls) == 1 else f"{calls[0]}–{calls[-1]}") \
             if calls else "?"
-        mean = f"; mean {_fmt(median(means), 3)} ms" if means else ""
+        mean = f"; mean {fmt(median(means), 3)} ms" if means else ""
         return (f"batch size 1; {reps} repetitions per task{mean}; {len(blocks)} task(s)")
 
     return _percentile_figure(
@@ -408,7 +386,7 @@ def batch_sweep(data: ReportData) -> go.Figure | None:
                     showlegend=col == 1 and first, mode="lines+markers",
                     line={"color": model.colour, "dash": dashes[i % len(dashes)]},
                     marker={"color": model.colour, "symbol": model.symbol},
-                    hovertemplate=f"<b>{_esc(model.label)}</b> · {_esc(task)}<br>"
+                    hovertemplate=f"<b>{esc(model.label)}</b> · {esc(task)}<br>"
                                   f"batch size %{{x}}: %{{y:.2f}} {unit}<extra></extra>"),
                     row=1, col=col)
             first = False
@@ -418,21 +396,21 @@ def batch_sweep(data: ReportData) -> go.Figure | None:
     fig.update_yaxes(title={"text": "throughput (examples/s)"}, row=1, col=1,
                      rangemode="tozero")
     fig.update_yaxes(title={"text": "peak memory (MB)"}, row=1, col=2, rangemode="tozero")
-    return _layout(fig, "Batch-size sweep (line style: task)", 440)
+    return layout(fig, "Batch-size sweep (line style: task)", 440)
 
 
 # -- 6. bias, safety, robustness ----------------------------------------------------------------
 def bias_probe(probe: Any) -> bool:
     """A bias probe in the shape the heatmap draws (``max_gap`` a number)."""
-    return isinstance(probe, dict) and _num(probe.get("max_gap"))
+    return isinstance(probe, dict) and num(probe.get("max_gap"))
 
 
 def safety_probe(probe: Any) -> bool:
-    return isinstance(probe, dict) and _num(probe.get("rate"))
+    return isinstance(probe, dict) and num(probe.get("rate"))
 
 
 def robustness_probe(probe: Any) -> bool:
-    return isinstance(probe, dict) and _num(probe.get("retention"))
+    return isinstance(probe, dict) and num(probe.get("retention"))
 
 
 def bias_heatmap(data: ReportData, alpha: float = 0.05) -> go.Figure | None:
@@ -460,15 +438,15 @@ def bias_heatmap(data: ReportData, alpha: float = 0.05) -> go.Figure | None:
                 cr.append("not measured")
                 continue
             gap, p = float(probe["max_gap"]), probe.get("p_value")
-            significant = _num(p) and p < alpha
+            significant = num(p) and p < alpha
             zr.append(gap)
             tr.append(f"{gap:.3f}{'*' if significant else ''}")
             groups = probe.get("groups") or {}
-            group_text = "<br>".join(f"  {_esc(g)}: {_fmt(v) if _num(v) else _esc(v)}"
+            group_text = "<br>".join(f"  {esc(g)}: {fmt(v) if num(v) else esc(v)}"
                                      for g, v in list(groups.items())[:12])
-            cr.append(f"max gap: {gap:.4f}<br>p-value: {_fmt(p) if _num(p) else 'n/a'}"
+            cr.append(f"max gap: {gap:.4f}<br>p-value: {fmt(p) if num(p) else 'n/a'}"
                       f"{' (significant)' if significant else ''}<br>"
-                      f"{_ci_text(probe.get('ci_low'), probe.get('ci_high'))}"
+                      f"{ci_text(probe.get('ci_low'), probe.get('ci_high'))}"
                       + (f"<br>groups:<br>{group_text}" if group_text else ""))
         z.append(zr)
         text.append(tr)
@@ -482,7 +460,7 @@ def bias_heatmap(data: ReportData, alpha: float = 0.05) -> go.Figure | None:
     fig.update_xaxes(title={"text": "task · bias probe"}, tickangle=-30)
     fig.update_yaxes(title={"text": "model"}, autorange="reversed")
     height = max(320, 150 + 40 * len(rows))
-    return _layout(fig, f"Bias: largest gap between groups (* p < {alpha:g})", height)
+    return layout(fig, f"Bias: largest gap between groups (* p < {alpha:g})", height)
 
 
 def safety_rates(data: ReportData) -> go.Figure | None:
@@ -497,7 +475,7 @@ def safety_rates(data: ReportData) -> go.Figure | None:
                     keys.append(key)
     if not keys:
         return None
-    labels = [f"{n}<br>{_esc(c)}" + (f", threshold {t:g}" if _num(t) else "")
+    labels = [f"{n}<br>{esc(c)}" + (f", threshold {t:g}" if num(t) else "")
               for n, c, t in keys]
     fig = go.Figure()
     for model in data.models:
@@ -510,10 +488,10 @@ def safety_rates(data: ReportData) -> go.Figure | None:
                       and p.get("threshold") == key[2]]
             if not probes:
                 continue
-            weights = [p["n"] if _num(p.get("n")) and p["n"] > 0 else 1 for p in probes]
+            weights = [p["n"] if num(p.get("n")) and p["n"] > 0 else 1 for p in probes]
             total = sum(weights)
             rate = sum(p["rate"] * w for p, w in zip(probes, weights, strict=True)) / total
-            counted = all(_num(p.get("n")) for p in probes)
+            counted = all(num(p.get("n")) for p in probes)
             half = 1.96 * math.sqrt(max(rate * (1 - rate), 0.0) / total) if counted else None
             x.append(label)
             y.append(100 * rate)
@@ -529,7 +507,7 @@ def safety_rates(data: ReportData) -> go.Figure | None:
     fig.update_layout(barmode="group")
     fig.update_yaxes(title={"text": "outputs flagged (%)"}, rangemode="tozero")
     fig.update_xaxes(title={"text": "safety probe and classifier"})
-    return _layout(fig, "Safety: share of outputs flagged (whiskers: 95% interval)", 420)
+    return layout(fig, "Safety: share of outputs flagged (whiskers: 95% interval)", 420)
 
 
 def robustness_retention(data: ReportData) -> go.Figure | None:
@@ -550,12 +528,12 @@ def robustness_retention(data: ReportData) -> go.Figure | None:
             if not probes:
                 continue
             kept = sum(p["retention"] for p in probes) / len(probes)
-            flips = [p["flip_rate"] for p in probes if _num(p.get("flip_rate"))]
-            scores = [p["score"] for p in probes if _num(p.get("score"))]
+            flips = [p["flip_rate"] for p in probes if num(p.get("flip_rate"))]
+            scores = [p["score"] for p in probes if num(p.get("score"))]
             x.append(name)
             y.append(100 * kept)
             custom.append(f"retention {100 * kept:.2f}%"
-                          + (f"<br>score under perturbation {_fmt(sum(scores) / len(scores))}"
+                          + (f"<br>score under perturbation {fmt(sum(scores) / len(scores))}"
                              if scores else "")
                           + (f"<br>flip rate {100 * sum(flips) / len(flips):.2f}%"
                              if flips else "")
@@ -569,50 +547,7 @@ def robustness_retention(data: ReportData) -> go.Figure | None:
     fig.add_hline(y=100, line={"color": "#777", "dash": "dot", "width": 1})
     fig.update_yaxes(title={"text": "clean score retained (%)"}, rangemode="tozero")
     fig.update_xaxes(title={"text": "perturbation"})
-    return _layout(fig, "Robustness: share of the clean score kept under each perturbation",
+    return layout(fig, "Robustness: share of the clean score kept under each perturbation",
                    420)
 
-
-# -- helpers ------------------------------------------------------------------------------------
-def _task_menu(fig: go.Figure, labels: list[str], states: list[list[dict[str, Any]]],
-               attrs: Sequence[str]) -> None:
-    """A drop-down that restyles every trace to one task selection."""
-    buttons = []
-    for label, state in zip(labels, states, strict=True):
-        update: dict[str, list[Any]] = {}
-        for attr in attrs:
-            values = []
-            for spec in state:
-                kw = spec["_kw"]
-                if attr == "error_y.array":
-                    values.append(kw.get("error_y", {}).get("array", []))
-                else:
-                    values.append(kw.get(attr, []))
-            update[attr] = values
-        text = label if label == ALL_TASKS else f"task: {label}"
-        buttons.append({"label": text, "method": "restyle", "args": [update]})
-    fig.update_layout(updatemenus=[{
-        "buttons": buttons, "direction": "down", "showactive": True, "x": 0.0,
-        "xanchor": "left", "y": 1.03, "yanchor": "bottom", "bgcolor": "white",
-        "bordercolor": "#999", "font": {"size": 12}}], margin={"t": 105})
-
-
-def _alpha(colour: str, alpha: float) -> str:
-    r, g, b = (int(colour[i:i + 2], 16) for i in (1, 3, 5))
-    return f"rgba({r},{g},{b},{alpha})"
-
-
-def _num(value: Any) -> bool:
-    return (isinstance(value, (int, float)) and not isinstance(value, bool)
-            and math.isfinite(value))
-
-
-def _pos(value: Any) -> bool:
-    return _num(value) and value > 0
-
-
-def _esc(value: Any) -> str:
-    import html
-
-    return html.escape(str(value))
 

@@ -21,7 +21,7 @@ from evalsuite.report import time_split as T
 from evalsuite.report.examples import WorstList, worst_examples
 from evalsuite.report.load import Model, ReportData
 from evalsuite.report.scoring import DIMENSIONS, Score, Weights
-from evalsuite.results import flatten
+from evalsuite.results.files import flatten
 
 PLOT_CONFIG = {"displaylogo": False, "responsive": True,
                "modeBarButtonsToRemove": ["select2d", "lasso2d"]}

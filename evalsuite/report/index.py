@@ -16,7 +16,7 @@ from html import escape
 from pathlib import Path
 
 from evalsuite.report.html import CSS, META_ID, when
-from evalsuite.results import RESULTS_FILE
+from evalsuite.results.files import RESULTS_FILE
 
 HEAD_BYTES = 65536
 INDEX_CSS = """

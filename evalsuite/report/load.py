@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from evalsuite.errors import UserError
-from evalsuite.results import RunResults, load_many
+from evalsuite.results.files import RunResults, load_many
 
 # Plotly's "Safe" qualitative palette (CARTO, colour-blind safe), grey last.
 PALETTE = ("#88CCEE", "#CC6677", "#DDCC77", "#117733", "#332288", "#AA4499",

@@ -16,18 +16,10 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from evalsuite.efficiency import PHASES
-from evalsuite.report.figures import (
-    ALL_TASKS,
-    _esc,
-    _fmt,
-    _layout,
-    _num,
-    _task_menu,
-    efficiency_blocks,
-    task_options,
-)
+from evalsuite.efficiency.meter import PHASES
+from evalsuite.report.figures import efficiency_blocks, task_options
 from evalsuite.report.load import Model, ReportData
+from evalsuite.report.style import ALL_TASKS, esc, fmt, layout, num, task_menu
 
 AFTER = ("predict_other", "metrics", "write")
 # Okabe–Ito (colour-blind safe), none of them a model colour (load.PALETTE); greys for
@@ -53,7 +45,7 @@ def phase_colours(phases: list[str]) -> dict[str, str]:
 
 
 def _seconds(block: dict[str, Any], key: str) -> dict[str, float]:
-    return {k: float(v) for k, v in (block.get(key) or {}).items() if _num(v) and v >= 0}
+    return {k: float(v) for k, v in (block.get(key) or {}).items() if num(v) and v >= 0}
 
 
 def model_split(model: Model, task: str | None
@@ -74,11 +66,11 @@ def model_split(model: Model, task: str | None
 def _hover(model: Model, phase: str, seconds: float, total: float,
            overlapped: dict[str, float], n: int, task: str | None) -> str:
     share = 100 * seconds / total if total > 0 else 0.0
-    where = f"task {_esc(task)}" if task else f"median over {n} task(s)"
-    text = (f"<b>{_esc(model.label)}</b><br>{_esc(phase)}: {_fmt(seconds)} s, {share:.1f}% of "
-            f"{_fmt(total)} s<br>{where}")
+    where = f"task {esc(task)}" if task else f"median over {n} task(s)"
+    text = (f"<b>{esc(model.label)}</b><br>{esc(phase)}: {fmt(seconds)} s, {share:.1f}% of "
+            f"{fmt(total)} s<br>{where}")
     if overlapped:
-        done = ", ".join(f"{_esc(p)} {_fmt(v)} s" for p, v in sorted(overlapped.items()))
+        done = ", ".join(f"{esc(p)} {fmt(v)} s" for p, v in sorted(overlapped.items()))
         text += f"<br>not stacked, in a background thread: {done}"
     return text
 
@@ -123,8 +115,8 @@ def time_split(data: ReportData) -> go.Figure | None:
     fig.update_yaxes(title={"text": "model"}, categoryorder="array", categoryarray=labels,
                      autorange="reversed")
     if len(options) > 1:
-        _task_menu(fig, [label for label, _ in options], states, ("x", "y", "customdata"))
-    return _layout(fig, f"Where the time goes (seconds per phase; {ALL_TASKS}: median over "
+        task_menu(fig, [label for label, _ in options], states, ("x", "y", "customdata"))
+    return layout(fig, f"Where the time goes (seconds per phase; {ALL_TASKS}: median over "
                         "tasks)", 160 + 44 * len(labels))
 
 

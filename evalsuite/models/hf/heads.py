@@ -16,8 +16,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from evalsuite.cards import TaskCard
 from evalsuite.families import Family
+from evalsuite.tasks.cards import TaskCard
 
 SEQ_CLS, TOKEN_CLS, QA, SEQ2SEQ, CAUSAL, ENCODER = (
     "seq-cls", "token-cls", "qa", "seq2seq", "causal", "encoder")

@@ -1,4 +1,4 @@
-"""The ``evalsuite report`` and ``evalsuite compare`` commands (registered on the main app)."""
+"""``evalsuite report`` and ``evalsuite compare``: the HTML report and comparison tables."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ from typing import Annotated, TypeVar
 
 import typer
 
-from evalsuite.cli import app
 from evalsuite.errors import UserError
 
 T = TypeVar("T")
@@ -25,7 +24,6 @@ WeightsOption = Annotated[str | None, typer.Option(
          "(dimensions not named get 0).", show_default=False)]
 
 
-@app.command()
 def report(
     results: ResultsArg = None,
     output: Annotated[Path | None, typer.Option(
@@ -42,7 +40,7 @@ def report(
     worst: Annotated[int, typer.Option(help="Worst examples kept per (model, task).")] = 5,
 ) -> None:
     """Build one self-contained HTML report comparing every model in RESULTS."""
-    from evalsuite.console import err_console
+    from evalsuite.cli.console import err_console
 
     if index:
         from evalsuite.report.index import write_index
@@ -70,7 +68,6 @@ def report(
     err_console.print(f"report: {path} ({size:.1f} MB)", markup=False, highlight=False)
 
 
-@app.command()
 def compare(
     results: ResultsArg = None,
     format: Annotated[str | None, typer.Option(
@@ -83,7 +80,7 @@ def compare(
     weights: WeightsOption = None,
 ) -> None:
     """Compare the models in RESULTS: usability index, dimensions and primary metrics."""
-    from evalsuite.console import err_console, out_console
+    from evalsuite.cli.console import err_console, out_console
     from evalsuite.report import compare as cmp
     from evalsuite.report.load import load_report_data
     from evalsuite.report.scoring import resolve_weights, score_models
@@ -95,9 +92,9 @@ def compare(
     data = load_report_data(results)
     result = cmp.comparison(data, score_models(data, chosen), chosen)
     if output is not None:
-        from evalsuite.report import write_text_atomic
+        from evalsuite.utils import atomic_write_text
 
-        _guard_write(output, lambda: write_text_atomic(output, cmp.render(result, fmt)))
+        _guard_write(output, lambda: atomic_write_text(output, cmp.render(result, fmt)))
         err_console.print(f"comparison ({fmt}): {output}", markup=False, highlight=False)
     elif fmt == "table":
         out_console.print(cmp.rich_table(result))

@@ -53,13 +53,11 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from evalsuite import hub
-from evalsuite.batching import token_budget_batches
-from evalsuite.cards import TaskCard
-from evalsuite.efficiency import free_memory
+from evalsuite.efficiency.meter import free_memory
 from evalsuite.errors import BackendUnavailable, HubUnreachableError, SpecError
 from evalsuite.families import Family, input_text
 from evalsuite.models.base import OPTION_CONVERTERS, ModelAdapter, Output, positive_int
-from evalsuite.models.hf_heads import (
+from evalsuite.models.hf.heads import (
     CAUSAL,
     ENCODER,
     QA,
@@ -71,16 +69,19 @@ from evalsuite.models.hf_heads import (
     parse_head,
     select_head,
 )
-from evalsuite.models.hf_prompts import template_for, template_problem
 from evalsuite.models.precision import (
     module_weight_bytes,
     native_bf16,
     precision_notes,
     quantize_dynamic_int8,
 )
+from evalsuite.models.prompts import template_for, template_problem
 from evalsuite.models.registry import register
-from evalsuite.models.sentence_transformers import hub_snapshot_dir, local_model_dir, weight_files
-from evalsuite.specs import ModelSpec
+from evalsuite.models.shared import hub_snapshot_dir, local_model_dir, weight_files
+from evalsuite.models.spec import ModelSpec
+from evalsuite.runner.batching import token_budget_batches
+from evalsuite.tasks.cards import TaskCard
+from evalsuite.utils import resolve_device
 
 CPU_TOKEN_BUDGET = 16_384
 GPU_TOKEN_BUDGET = 65_536
@@ -106,24 +107,6 @@ def _choice(*values: str) -> Callable[[Any], str]:
 
 
 
-def resolve_device(requested: str | None, where: str) -> str:
-    """``auto`` → ``cuda`` when a GPU is visible, else ``cpu``; ``cuda:N`` is checked."""
-    import torch
-
-    value = str(requested or "auto").strip().lower()
-    if value == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if value.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise SpecError(f"device={value} was asked for but no CUDA GPU is visible",
-                            where=where)
-        index = value.partition(":")[2]
-        if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
-            raise SpecError(f"device={value}: this machine has {torch.cuda.device_count()} "
-                            f"GPU(s) (cuda:0…)", where=where)
-    elif value not in ("cpu", "mps"):
-        raise SpecError(f"device={value}: use auto, cpu, cuda or cuda:N", where=where)
-    return value
 
 
 def resolve_dtype(requested: str, device: str) -> str:
@@ -273,8 +256,8 @@ class HFAdapter(ModelAdapter):
     # -- capability ----------------------------------------------------------------------------
     def unsupported_reason(self, card: TaskCard) -> str | None:
         """Refuses, from the config alone, a checkpoint whose head cannot serve ``card``."""
-        from evalsuite.models.hf_classify import label_mapping, tag_mapping
-        from evalsuite.models.hf_generation import shots_for, uses_prefix
+        from evalsuite.models.hf.classify import label_mapping, tag_mapping
+        from evalsuite.models.hf.generation import shots_for, uses_prefix
 
         head = self.head
         reason = head_reason(self.config, head, card)
@@ -301,7 +284,7 @@ class HFAdapter(ModelAdapter):
         import transformers
         from transformers.utils import logging as hf_logging
 
-        from evalsuite.models.hf_runtime import Runtime
+        from evalsuite.models.hf.runtime import Runtime
 
         hf_logging.disable_progress_bar()
         head = self.head
@@ -367,23 +350,23 @@ class HFAdapter(ModelAdapter):
                             where=self.where)
 
     def _runner(self, head: str, rt: Any) -> Any:
-        from evalsuite.models import hf_classify, hf_generation, hf_qa
+        from evalsuite.models.hf import classify, generation, qa
 
         options = self.options
         if head == SEQ_CLS:
-            return hf_classify.SeqClsRunner(rt)
+            return classify.SeqClsRunner(rt)
         if head == TOKEN_CLS:
-            return hf_classify.TokenClsRunner(rt)
+            return classify.TokenClsRunner(rt)
         if head == QA:
-            return hf_qa.QARunner(
+            return qa.QARunner(
                 rt, max_answer_length=int(options.get("max_answer_length",
-                                                      hf_qa.DEFAULT_MAX_ANSWER)),
-                doc_stride=int(options.get("doc_stride", hf_qa.DEFAULT_STRIDE)),
+                                                      qa.DEFAULT_MAX_ANSWER)),
+                doc_stride=int(options.get("doc_stride", qa.DEFAULT_STRIDE)),
                 null_threshold=float(options.get("null_threshold", 0.0)))
         if head in (SEQ2SEQ, CAUSAL):
-            return hf_generation.GenerativeRunner(rt, seq2seq=head == SEQ2SEQ)
+            return generation.GenerativeRunner(rt, seq2seq=head == SEQ2SEQ)
         pooling, seq_limit = self._sentence_config()
-        return hf_classify.EncoderRunner(rt, pooling=pooling, seq_limit=seq_limit,
+        return classify.EncoderRunner(rt, pooling=pooling, seq_limit=seq_limit,
                                          limits=self.batch_limits())
 
     def _sentence_config(self) -> tuple[str, int | None]:
@@ -565,21 +548,21 @@ class HFAdapter(ModelAdapter):
         return weights_fingerprint(folder, self.options.get("revision"), self.spec.to_string())
 
     def settings(self, card: TaskCard) -> dict[str, Any]:
-        from evalsuite.models import hf_classify, hf_generation, hf_qa
+        from evalsuite.models.hf import classify, generation, qa
 
         head = self.head
         out: dict[str, Any] = {"head": head}
         if head == SEQ_CLS and card.family is Family.SENTIMENT:
             names = model_labels(self.config)
-            out["label_mapping"] = dict(zip(names, hf_classify.label_mapping(
+            out["label_mapping"] = dict(zip(names, classify.label_mapping(
                 self.config, card, self.options), strict=True))
         elif head == TOKEN_CLS:
-            out["tag_mapping"] = dict(zip(model_labels(self.config), hf_classify.tag_mapping(
+            out["tag_mapping"] = dict(zip(model_labels(self.config), classify.tag_mapping(
                 self.config, card, self.options), strict=True))
         elif head == QA:
-            out.update(hf_qa.qa_settings(card, self.options))
+            out.update(qa.qa_settings(card, self.options))
         elif head in (SEQ2SEQ, CAUSAL):
-            out.update(hf_generation.generation_settings(card, self.options, self.config,
+            out.update(generation.generation_settings(card, self.options, self.config,
                                                          seq2seq=head == SEQ2SEQ))
         elif head == ENCODER:
             out["pooling"] = self._sentence_config()[0]

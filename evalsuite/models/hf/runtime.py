@@ -19,10 +19,10 @@ from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from evalsuite.cards import TaskCard
-from evalsuite.efficiency import PhaseTimer
+from evalsuite.efficiency.meter import PhaseTimer
 from evalsuite.errors import SpecError
 from evalsuite.models.base import Output
+from evalsuite.tasks.cards import TaskCard
 
 # Tokenizers without a real limit report model_max_length as a huge sentinel (int(1e30)).
 _NO_LIMIT = 1_000_000

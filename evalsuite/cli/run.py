@@ -1,72 +1,17 @@
-"""The ``evalsuite`` command line: run, tasks (and report, compare, gate)."""
+"""``evalsuite run``: run an evaluation batch (a batch file, or --model and --task)."""
 
 from __future__ import annotations
 
-import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from evalsuite.errors import EXIT_FAILED, EXIT_OK, EXIT_USAGE, EvalsuiteError, UserError
-
-app = typer.Typer(
-    name="evalsuite",
-    help="Evaluate NLP models for quality, cost, bias, safety and robustness.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-    rich_markup_mode=None,
-)
-
-TasksDirOption = Annotated[
-    list[Path] | None,
-    typer.Option("--tasks-dir", metavar="DIR", help="Extra folder of task cards (repeatable).",
-                 show_default=False),
-]
-_state = {"debug": False}
+from evalsuite.cli.options import TasksDirOption
+from evalsuite.errors import EXIT_FAILED, UserError
 
 
-@app.callback()
-def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks.")] = False
-          ) -> None:
-    _state["debug"] = debug
-
-
-@app.command()
-def tasks(
-    tasks_dir: TasksDirOption = None,
-    family: Annotated[str | None, typer.Option(help="Only this family.")] = None,
-) -> None:
-    """List every task card: name, family, dataset, size and metrics."""
-    from rich.markup import escape
-    from rich.table import Table
-
-    from evalsuite.console import out_console
-    from evalsuite.families import parse_family
-    from evalsuite.task_registry import TaskRegistry, dataset_size
-
-    registry = TaskRegistry.discover(tasks_dir or [])
-    wanted = parse_family(family, where="--family") if family else None
-    table = Table(show_edge=False, header_style="bold", pad_edge=False)
-    for col in ("task", "family", "dataset", "size", "metrics"):
-        table.add_column(col, justify="right" if col == "size" else "left")
-    for name in registry.names():
-        card = registry.cards[name]
-        if wanted and card.family is not wanted:
-            continue
-        ds = card.dataset
-        where = ds.path if card.smoke_set is False else f"{Path(ds.path).name} (starter)"
-        where += f" [{ds.name}]" if ds.name else ""
-        where += f" {ds.split}" if card.smoke_set is False else ""
-        size = dataset_size(card)
-        table.add_row(name, card.family.value, escape(where), "" if size is None else str(size),
-                      ", ".join(card.metrics))
-    out_console.print(table)
-
-
-@app.command()
 def run(
     batch: Annotated[Path | None, typer.Argument(help="Batch file (YAML).", show_default=False)
                      ] = None,
@@ -111,13 +56,13 @@ def run(
         help="With --profile latency: batch-size-1 calls timed [default: 20].")] = None,
 ) -> None:
     """Run an evaluation batch (a batch file, or --model and --task)."""
-    from evalsuite.batch import load_batch
-    from evalsuite.cache import default_cache_path
-    from evalsuite.console import RichProgress, err_console, out_console, summary_table
-    from evalsuite.runner import Job, RunConfig
-    from evalsuite.runner import run as run_batch
-    from evalsuite.specs import expand_variants, parse_spec
-    from evalsuite.task_registry import TaskRegistry
+    from evalsuite.cli.console import RichProgress, err_console, out_console, summary_table
+    from evalsuite.models.spec import expand_variants, parse_spec
+    from evalsuite.runner.batch_file import load_batch
+    from evalsuite.runner.cache import default_cache_path
+    from evalsuite.runner.run import Job, RunConfig
+    from evalsuite.runner.run import run as run_batch
+    from evalsuite.tasks.registry import TaskRegistry
 
     if batch is not None and (model or task):
         raise UserError("give a batch file or --model/--task, not both", where="run")
@@ -160,7 +105,7 @@ def run(
     if resume is not None:
         config.resume_dir = resume
     if profile is not None:
-        from evalsuite.profiling import PROFILES
+        from evalsuite.efficiency.profiling import PROFILES
 
         if profile not in PROFILES:
             raise UserError(f"unknown profile {profile!r} (profiles: {', '.join(PROFILES)})",
@@ -200,50 +145,10 @@ def run(
             err_console.print(f"failed: {rec['model']} · {rec['task']}: {rec['reason']}",
                               markup=False)
     if gate is not None:
-        from evalsuite.gate.commands import run_gate
+        from evalsuite.gate.check import run_gate
 
         code = run_gate(outcome.run_dir, gate)
         if code or outcome.failed or outcome.interrupted:
             raise typer.Exit(max(code, EXIT_FAILED))
     elif outcome.failed or outcome.interrupted:
         raise typer.Exit(EXIT_FAILED)
-
-
-# Commands kept in their own packages register themselves on `app` when imported.
-from evalsuite.gate import commands as _gate_commands  # noqa: E402,F401
-from evalsuite.report import commands as _report_commands  # noqa: E402,F401
-
-
-def main(argv: list[str] | None = None) -> int:
-    """Entry point: run the app and map errors onto exit codes (0 ok, 1 failed, 2 usage)."""
-    from evalsuite.console import error
-
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")  # our own bars only
-    os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
-    try:
-        result = app(args=argv, standalone_mode=False)
-    except typer.Exit as exc:
-        return exc.exit_code
-    except typer.Abort:
-        return 130
-    except EvalsuiteError as exc:
-        if _state["debug"]:
-            raise
-        error(str(exc))
-        return exc.exit_code
-    except KeyboardInterrupt:
-        error("interrupted")
-        return 130
-    except Exception as exc:
-        if hasattr(exc, "show") and hasattr(exc, "exit_code"):  # click usage errors
-            exc.show()
-            return EXIT_USAGE
-        raise
-    if isinstance(result, int):  # click returns the code of typer.Exit in this mode
-        return result
-    return EXIT_OK
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from evalsuite.cards import TaskCard
 from evalsuite.families import FIELDS, Family
+from evalsuite.tasks.cards import TaskCard
 
 LANGUAGES: dict[str, tuple[str, str]] = {  # ISO 639-1 → (English name, FLORES-200 code)
     "ar": ("Arabic", "arb_Arab"), "bg": ("Bulgarian", "bul_Cyrl"), "cs": ("Czech", "ces_Latn"),
@@ -85,7 +85,7 @@ def extra_fields(card: TaskCard) -> dict[str, Any]:
         "source_lang": card.source_lang or "", "target_lang": card.target_lang or "",
     }
     if card.family is Family.SIMILARITY:
-        from evalsuite.models.sentence_transformers import score_range
+        from evalsuite.models.shared import score_range
 
         extra["score_low"], extra["score_high"] = score_range(card)
     return extra

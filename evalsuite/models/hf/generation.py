@@ -10,7 +10,7 @@
   template (``chat=true``).
 * Sentiment is decided by the log-likelihood of each card label as the continuation (scores
   are the softmax over labels); other families are generated greedily (``num_beams`` 1,
-  ``do_sample`` false by default) and parsed (:mod:`evalsuite.models.hf_prompts`).
+  ``do_sample`` false by default) and parsed (:mod:`evalsuite.models.prompts`).
 
 Decoder-only models generate in batches with LEFT padding (pad = EOS when the tokenizer has
 none).  Over-long prompts are fitted by cutting the example's main field (context, document,
@@ -27,11 +27,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from evalsuite.cards import TaskCard
 from evalsuite.errors import RunError, SpecError
 from evalsuite.families import Family
 from evalsuite.models.base import Output
-from evalsuite.models.hf_prompts import (
+from evalsuite.models.hf.runtime import HeadRunner, Runtime, token_counts
+from evalsuite.models.prompts import (
     build_prompt,
     find_language_token,
     first_label,
@@ -42,7 +42,7 @@ from evalsuite.models.hf_prompts import (
     template_for,
     text_sha,
 )
-from evalsuite.models.hf_runtime import HeadRunner, Runtime, token_counts
+from evalsuite.tasks.cards import TaskCard
 
 DEFAULT_MAX_NEW = {Family.QA: 32, Family.SIMILARITY: 8, Family.SENTIMENT: 8}
 MAIN_FIELD = {Family.SENTIMENT: "text", Family.QA: "context", Family.TRANSLATION: "source",
@@ -270,7 +270,7 @@ class GenerativeRunner(HeadRunner):
     def _parse(self, card: TaskCard, example: dict, text: str, meta: dict[str, Any]) -> Any:
         family = card.family
         if family is Family.SIMILARITY:
-            from evalsuite.models.sentence_transformers import score_range
+            from evalsuite.models.shared import score_range
 
             value, ok = parse_similarity(text, score_range(card))
             if not ok:

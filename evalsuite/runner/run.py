@@ -24,19 +24,20 @@ from typing import Any, Protocol
 import numpy as np
 
 from evalsuite import __version__
-from evalsuite.batching import fixed_size_batches, halves, sort_by_length
-from evalsuite.cache import NON_OUTPUT_OPTIONS, PredictionCache, example_key, model_task_key
-from evalsuite.cards import TaskCard
-from evalsuite.data import TaskData, load_task_data
-from evalsuite.efficiency import EfficiencyMeter, free_memory
+from evalsuite.efficiency.meter import EfficiencyMeter, free_memory
 from evalsuite.errors import BackendUnavailable, EvalsuiteError, RunError, SpecError, UserError
 from evalsuite.families import FIELDS, Family
 from evalsuite.metrics import registry as metric_registry
 from evalsuite.metrics.base import DEFAULT_RESAMPLES, MetricContext, score
 from evalsuite.models import registry as model_registry
 from evalsuite.models.base import ModelAdapter, Output
-from evalsuite.results import ResultWriter, write_predictions
-from evalsuite.specs import ModelSpec
+from evalsuite.models.spec import ModelSpec
+from evalsuite.results.files import ResultWriter, write_predictions
+from evalsuite.runner.batching import fixed_size_batches, halves, sort_by_length
+from evalsuite.runner.cache import NON_OUTPUT_OPTIONS, PredictionCache, example_key, model_task_key
+from evalsuite.tasks.cards import TaskCard
+from evalsuite.tasks.data import TaskData, load_task_data
+from evalsuite.utils import first_line
 
 
 @dataclass
@@ -173,7 +174,7 @@ def run(config: RunConfig, progress: Progress | None = None) -> RunOutcome:
 def open_run(config: RunConfig) -> tuple[ResultWriter, set[tuple[str, str]]]:
     """The run folder's writer (fresh, or resumed with its records) and the finished
     (model, task) pairs.  Shared by the local and the Ray executor."""
-    from evalsuite import environment
+    from evalsuite.results import environment
 
     chash = config_hash(config)
     existing: list[dict[str, Any]] = []
@@ -232,7 +233,7 @@ def _run_model(job: Job, adapter: ModelAdapter, cards: list[TaskCard], config: R
         raise
     except Exception as exc:
         raise RunError(f"model {name}: could not be loaded: {type(exc).__name__}: "
-                       f"{_first_line(exc)}") from exc
+                       f"{first_line(exc)}") from exc
     load_s = time.perf_counter() - start
     try:
         for card in cards:
@@ -244,7 +245,7 @@ def _run_model(job: Job, adapter: ModelAdapter, cards: list[TaskCard], config: R
                 raise
             except Exception as exc:  # keep finished records; report and go on
                 record = _status_record(job.spec, card, "failed",
-                                        f"{type(exc).__name__}: {_first_line(exc)}")
+                                        f"{type(exc).__name__}: {first_line(exc)}")
             writer.add(record)
             progress.task_finished(record)
     finally:
@@ -293,7 +294,7 @@ def run_task(adapter: ModelAdapter, spec: ModelSpec, task_data: TaskData, config
              writer: ResultWriter, cache: PredictionCache, progress: Progress,
              *, load_s: float | None = None, profile: str | None = None) -> dict[str, Any]:
     """Predict, score and write one (model, task); return its record (``profile="latency"``
-    adds bs1 latency and a batch-size sweep, see :mod:`evalsuite.profiling`)."""
+    adds bs1 latency and a batch-size sweep, see :mod:`evalsuite.efficiency.profiling`)."""
     card, examples = task_data.card, task_data.examples
     adapter.start_task(card)
     predictor = TaskPredictor(adapter, card, cache)
@@ -609,7 +610,7 @@ def _status_record(spec: ModelSpec, card: TaskCard, status: str, reason: str) ->
 def _latency_profile(adapter: ModelAdapter, task_data: TaskData, config: RunConfig
                      ) -> dict[str, Any]:
     """The latency profile's figures; a profile that fails is noted, not fatal."""
-    from evalsuite.profiling import latency_profile
+    from evalsuite.efficiency.profiling import latency_profile
 
     try:
         return latency_profile(adapter, task_data.card, task_data.examples,
@@ -619,7 +620,7 @@ def _latency_profile(adapter: ModelAdapter, task_data: TaskData, config: RunConf
         raise
     except Exception as exc:
         return {"profile": {"mode": "latency", "status": "failed",
-                            "reason": f"{type(exc).__name__}: {_first_line(exc)}"}}
+                            "reason": f"{type(exc).__name__}: {first_line(exc)}"}}
 
 
 def _resumable_records(run_dir: Path) -> list[dict[str, Any]]:
@@ -628,9 +629,6 @@ def _resumable_records(run_dir: Path) -> list[dict[str, Any]]:
         raise UserError(f"no results.json in {run_dir}", where="--resume")
     return json.loads(path.read_text(encoding="utf-8"))["records"]
 
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [""])[0][:300]
 
 
 def _fresh_run_id(output_dir: Path, chash: str) -> str:

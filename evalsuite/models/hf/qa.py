@@ -22,9 +22,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from evalsuite.cards import TaskCard
 from evalsuite.models.base import Output
-from evalsuite.models.hf_runtime import HeadRunner, Runtime, token_counts
+from evalsuite.models.hf.runtime import HeadRunner, Runtime, token_counts
+from evalsuite.tasks.cards import TaskCard
 
 DEFAULT_MAX_LENGTH = 384
 DEFAULT_STRIDE = 128

@@ -10,9 +10,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from evalsuite.cards import TaskCard
 from evalsuite.errors import CardError, HubUnreachableError, UserError
 from evalsuite.families import FIELDS, Family
+from evalsuite.tasks.cards import TaskCard
+from evalsuite.utils import first_line
 
 LOCAL_BUILDERS = {
     ".jsonl": ("json", {}),
@@ -112,11 +113,11 @@ def _load_dataset(card: TaskCard):
         raise
     except ValueError as exc:
         if "split" in str(exc).lower():
-            raise CardError(f"field 'dataset.split': {_first_line(exc)}", where=_where(card)) \
+            raise CardError(f"field 'dataset.split': {first_line(exc)}", where=_where(card)) \
                 from None
-        raise CardError(f"field 'dataset': {_first_line(exc)}", where=_where(card)) from None
+        raise CardError(f"field 'dataset': {first_line(exc)}", where=_where(card)) from None
     except FileNotFoundError as exc:
-        raise CardError(f"field 'dataset': {_first_line(exc)}", where=_where(card)) from None
+        raise CardError(f"field 'dataset': {first_line(exc)}", where=_where(card)) from None
     info["fingerprint"] = getattr(ds, "_fingerprint", None)
     return ds, info
 
@@ -290,9 +291,6 @@ def _file_sha256(path: Path) -> str:
             digest.update(block)
     return digest.hexdigest()
 
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
 
 
 def _where(card: TaskCard) -> str:

@@ -13,14 +13,14 @@ from typing import Any
 import numpy as np
 import torch
 
-from evalsuite.batching import token_budget_batches
-from evalsuite.cards import TaskCard
 from evalsuite.errors import SpecError
 from evalsuite.families import Family
 from evalsuite.models.base import Output
-from evalsuite.models.hf_heads import map_labels, map_tags, model_labels, repair_iob2
-from evalsuite.models.hf_runtime import HeadRunner, Runtime, token_counts
+from evalsuite.models.hf.heads import map_labels, map_tags, model_labels, repair_iob2
+from evalsuite.models.hf.runtime import HeadRunner, Runtime, token_counts
 from evalsuite.models.pair_plan import MEMO_LIMIT, SENTENCES_PER_BATCH, PairPlanner
+from evalsuite.runner.batching import token_budget_batches
+from evalsuite.tasks.cards import TaskCard
 
 
 def label_mapping(config: Any, card: TaskCard, options: dict[str, Any]) -> list[str | None]:
@@ -227,7 +227,7 @@ class EncoderRunner(HeadRunner):
 
     def predict(self, card: TaskCard, examples: Sequence[dict], lengths: Sequence[int],
                 ready: Any = None) -> list[Output]:
-        from evalsuite.models.sentence_transformers import score_range
+        from evalsuite.models.shared import score_range
 
         lo, hi = score_range(card)
         limit = self.max_input(card)

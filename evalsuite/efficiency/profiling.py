@@ -9,7 +9,7 @@ batch or one model entry) adds to every (model, task) record, after the normal r
 * ``efficiency.sweep = [{batch_size, examples_per_s, latency_ms, peak_memory_mb, …}]``: batch
   sizes 1, 2, 4, … of examples of median length, each timed as the median of a few calls after
   one warm-up call, with the peak memory of those calls (CUDA allocator peak, or the process's
-  RSS, see :mod:`evalsuite.efficiency`); it stops at the first out-of-memory, at
+  RSS, see :mod:`evalsuite.efficiency.meter`); it stops at the first out-of-memory, at
   ``max_batch`` (256) or the task's size, or after ``budget_s`` seconds in all;
 * ``efficiency.profile``: the settings and why the sweep stopped.
 
@@ -25,8 +25,8 @@ from typing import Any
 
 import numpy as np
 
-from evalsuite.cards import TaskCard
-from evalsuite.efficiency import MemoryTracker, free_memory, synchronize
+from evalsuite.efficiency.meter import MemoryTracker, free_memory, synchronize
+from evalsuite.tasks.cards import TaskCard
 
 PROFILES = ("latency",)
 DEFAULT_REPEATS = 20

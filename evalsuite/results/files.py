@@ -1,7 +1,7 @@
 """Result folders: ``results/<run-id>/results.json`` plus per-example predictions.
 
 The file is the contract that the report and the gate read (DESIGN.md §4); it is validated
-against ``evalsuite/schema/results.schema.json`` and rewritten atomically after every
+against ``evalsuite/results/schema/results.schema.json`` and rewritten atomically after every
 finished (model, task), so a crash keeps every finished record.
 """
 
@@ -9,45 +9,17 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import tempfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from evalsuite.errors import UserError
+from evalsuite.utils import atomic_write_json, json_default, slug
 
 SCHEMA_VERSION = "1.0"
 RESULTS_FILE = "results.json"
 SCHEMA_PATH = Path(__file__).parent / "schema" / "results.schema.json"
-
-
-def slug(text: str) -> str:
-    """A file-name-safe form of a model or task name."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:120] or "x"
-
-
-def atomic_write_json(path: Path, data: Any) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(data, fh, indent=2, ensure_ascii=False, allow_nan=False,
-                      default=_json_default)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def _json_default(obj: Any) -> Any:
-    if hasattr(obj, "item"):
-        return obj.item()
-    if isinstance(obj, Path):
-        return str(obj)
-    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
 
 
 def clean_floats(obj: Any) -> Any:
@@ -91,7 +63,7 @@ class ResultWriter:
         return {"schema_version": SCHEMA_VERSION, "run": self.run, "records": self.records}
 
 
-_ROW_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=_json_default)
+_ROW_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=json_default)
 
 
 def write_predictions(path: Path, rows: Iterable[dict[str, Any]]) -> None:

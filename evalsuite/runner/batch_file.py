@@ -27,10 +27,10 @@ from typing import Any
 import yaml
 
 from evalsuite.errors import UserError
+from evalsuite.models.spec import expand_variants, parse_spec
 from evalsuite.probes.hook import parse_probes
-from evalsuite.runner import Job, RunConfig
-from evalsuite.specs import expand_variants, parse_spec
-from evalsuite.task_registry import TaskRegistry
+from evalsuite.runner.run import Job, RunConfig
+from evalsuite.tasks.registry import TaskRegistry
 
 BATCH_KEYS = {"output", "seed", "limit", "sample", "resamples", "tasks", "models", "tasks_dirs",
               "description", "run_id", "probes", "profile", "profile_repeats"}
@@ -99,7 +99,7 @@ def load_batch(path: str | Path, *, tasks_dirs: list[str] | None = None) -> tupl
 
 
 def _profile(value: Any, where: str) -> str | None:
-    from evalsuite.profiling import PROFILES
+    from evalsuite.efficiency.profiling import PROFILES
 
     if value is None or value is False:
         return None

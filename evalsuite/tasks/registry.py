@@ -20,8 +20,8 @@ from pathlib import Path
 
 import yaml
 
-from evalsuite.cards import TaskCard, card_from_dict, load_card
 from evalsuite.errors import CardError, UserError
+from evalsuite.tasks.cards import TaskCard, card_from_dict, load_card
 
 TASKS_PATH_ENV = "EVALSUITE_TASKS_PATH"
 ENTRY_POINT_GROUP = "evalsuite.tasks"
@@ -29,10 +29,11 @@ ENTRY_POINT_GROUP = "evalsuite.tasks"
 
 def builtin_tasks_dir() -> Path:
     """The built-in card tree: inside the installed wheel, else the source checkout's."""
-    packaged = Path(__file__).resolve().parent / "_builtin_tasks"
+    package = Path(__file__).resolve().parent.parent  # the evalsuite package folder
+    packaged = package / "_builtin_tasks"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent / "tasks"
+    return package.parent / "tasks"
 
 
 def entry_point_dirs() -> list[Path]:
@@ -138,7 +139,7 @@ def dataset_size(card: TaskCard) -> int | None:
     the line count of a local JSONL/CSV/TSV file)."""
     if card.size is not None:
         return card.size
-    from evalsuite.data import resolve_local_path
+    from evalsuite.tasks.data import resolve_local_path
 
     try:
         local = resolve_local_path(card)

@@ -1,0 +1,5 @@
+"""The runner: models × tasks → predictions (cached, batched by length) → metrics → records.
+
+:mod:`.run` is the loop, :mod:`.batching` orders and cuts batches, :mod:`.cache` is the
+prediction cache, :mod:`.batch_file` reads batch files.
+"""

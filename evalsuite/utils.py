@@ -1,0 +1,100 @@
+"""Small helpers used across the package: error text, atomic file writes, device choice.
+
+Each lives here once so that backends, the runner, the report and the gate agree on them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from evalsuite.errors import SpecError
+
+
+def first_line(exc: BaseException, limit: int = 300) -> str:
+    """The first line of an exception's message (its type name when it has none).
+
+    >>> first_line(ValueError("bad value\\nmore detail"))
+    'bad value'
+    >>> first_line(KeyError())
+    'KeyError'
+    """
+    text = str(exc).strip()
+    return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
+
+
+def slug(text: str) -> str:
+    """A file-name-safe form of a model or task name.
+
+    >>> slug("hf:org/model@bf16")
+    'hf_org_model_bf16'
+    """
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:120] or "x"
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` through a temporary file in the same folder, so a reader
+    (or a crash) never sees half a file.  The file gets the user's normal permissions
+    (``0666`` less the umask), not ``mkstemp``'s ``0600``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.chmod(tmp, 0o666 & ~_umask())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_json(path: Path, data: Any) -> None:
+    """Write ``data`` as indented JSON (NaN refused, NumPy scalars and paths converted)
+    through :func:`atomic_write_text`."""
+    text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False, default=json_default)
+    atomic_write_text(path, text + "\n")
+
+
+def json_default(obj: Any) -> Any:
+    """``json`` fallback for NumPy scalars (``.item()``) and paths."""
+    if hasattr(obj, "item"):
+        return obj.item()
+    if isinstance(obj, Path):
+        return str(obj)
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON")
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def resolve_device(requested: str | None, where: str = "model") -> str:
+    """``auto`` (or nothing) → ``cuda`` when a GPU is visible, else ``cpu``; ``cuda:N`` is
+    checked against the GPUs this process can see; ``cpu`` and ``mps`` pass through.
+
+    Raises :class:`~evalsuite.errors.SpecError` naming ``where`` for a device that is not
+    there or not a device at all.
+    """
+    import torch
+
+    value = str(requested or "auto").strip().lower()
+    if value == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if value.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise SpecError(f"device={value} was asked for but no CUDA GPU is visible",
+                            where=where)
+        index = value.partition(":")[2]
+        if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
+            raise SpecError(f"device={value}: this machine has {torch.cuda.device_count()} "
+                            f"GPU(s) (cuda:0…)", where=where)
+    elif value not in ("cpu", "mps"):
+        raise SpecError(f"device={value}: use auto, cpu, cuda or cuda:N", where=where)
+    return value
