@@ -57,6 +57,7 @@ from evalsuite.models.prompts import (
     load_shots,
     parse_answer_text,
     parse_similarity,
+    stop_sequences,
     template_for,
     template_problem,
     text_sha,
@@ -190,15 +191,6 @@ def parse_output(card: TaskCard, text: str, example: dict[str, Any],
     source = str(example.get("source", "")) if family is Family.TRANSLATION else ""
     answer = parse_answer_text(family, text, source=source)
     return answer, bool(answer) or family is Family.QA
-
-
-def stop_sequences(card: TaskCard, example: dict[str, Any] | None = None) -> list[str]:
-    """Where a completion (not chat) endpoint stops: one line for short answers."""
-    if card.family is Family.SUMMARIZATION:
-        return ["\n\n"]
-    if card.family is Family.TRANSLATION:
-        return ["\n\n"] if example and "\n" in str(example.get("source", "")).strip() else ["\n"]
-    return ["\n"]
 
 
 # -- the adapter --------------------------------------------------------------------------------

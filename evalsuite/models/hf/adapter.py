@@ -56,7 +56,13 @@ from evalsuite import hub
 from evalsuite.efficiency.meter import free_memory
 from evalsuite.errors import BackendUnavailable, HubUnreachableError, SpecError
 from evalsuite.families import Family, input_text
-from evalsuite.models.base import OPTION_CONVERTERS, ModelAdapter, Output, positive_int
+from evalsuite.models.base import (
+    OPTION_CONVERTERS,
+    ModelAdapter,
+    Output,
+    non_negative_int,
+    positive_int,
+)
 from evalsuite.models.hf.heads import (
     CAUSAL,
     ENCODER,
@@ -75,7 +81,7 @@ from evalsuite.models.precision import (
     precision_notes,
     quantize_dynamic_int8,
 )
-from evalsuite.models.prompts import template_for, template_problem
+from evalsuite.models.prompting import NORMALIZATIONS, label_space, parse_stops
 from evalsuite.models.registry import register
 from evalsuite.models.shared import hub_snapshot_dir, local_model_dir, weight_files
 from evalsuite.models.spec import ModelSpec
@@ -162,9 +168,18 @@ class HFAdapter(ModelAdapter):
         "seed": int,
         "prompt": str,
         "shots_file": str,
-        "shots": positive_int,
+        "shots": non_negative_int,
+        "shots_seed": int,
+        "shots_as_turns": OPTION_CONVERTERS["bool"],
         "chat": OPTION_CONVERTERS["bool"],
+        "system": str,
         "scoring": _choice("loglik", "generate"),
+        "normalize": _choice(*NORMALIZATIONS),
+        "label_space": label_space,
+        "stop": parse_stops,
+        "strip": OPTION_CONVERTERS["bool"],
+        "store_prompt": OPTION_CONVERTERS["bool"],
+        "memory_budget": positive_int,
         "prefix": str,
         "target_lang_token": str,
         "max_answer_length": positive_int,
@@ -257,7 +272,7 @@ class HFAdapter(ModelAdapter):
     def unsupported_reason(self, card: TaskCard) -> str | None:
         """Refuses, from the config alone, a checkpoint whose head cannot serve ``card``."""
         from evalsuite.models.hf.classify import label_mapping, tag_mapping
-        from evalsuite.models.hf.generation import shots_for, uses_prefix
+        from evalsuite.models.hf.generation import prompt_problem, uses_prefix
 
         head = self.head
         reason = head_reason(self.config, head, card)
@@ -270,10 +285,7 @@ class HFAdapter(ModelAdapter):
                 tag_mapping(self.config, card, self.options)
             elif head in (SEQ2SEQ, CAUSAL) and not uses_prefix(head == SEQ2SEQ, card,
                                                               self.options):
-                problem = template_problem(template_for(card, self.options), card)
-                if problem:
-                    return problem
-                shots_for(card, self.options)
+                return prompt_problem(card, self.options, self.where)
         except (ValueError, OSError) as exc:
             return str(exc)
         return None
@@ -461,6 +473,7 @@ class HFAdapter(ModelAdapter):
         runner = self.runner
         if hasattr(runner, "plan"):  # pair encoders plan over unique sentences
             return runner.plan(card, examples, budget, rows)
+        budget = runner.budget(card, budget, shrink)  # bytes for language models
         return token_budget_batches(
             examples, lambda ex: runner.cost(card, self._length(card, ex)), budget, rows)
 
@@ -548,7 +561,7 @@ class HFAdapter(ModelAdapter):
         return weights_fingerprint(folder, self.options.get("revision"), self.spec.to_string())
 
     def settings(self, card: TaskCard) -> dict[str, Any]:
-        from evalsuite.models.hf import classify, generation, qa
+        from evalsuite.models.hf import classify, qa
 
         head = self.head
         out: dict[str, Any] = {"head": head}
@@ -562,8 +575,9 @@ class HFAdapter(ModelAdapter):
         elif head == QA:
             out.update(qa.qa_settings(card, self.options))
         elif head in (SEQ2SEQ, CAUSAL):
-            out.update(generation.generation_settings(card, self.options, self.config,
-                                                         seq2seq=head == SEQ2SEQ))
+            if self.runner is None:
+                self.load()  # the prompts' demonstrations are read with the tokenizer
+            out.update(self.runner.describe(card))
         elif head == ENCODER:
             out["pooling"] = self._sentence_config()[0]
         return out

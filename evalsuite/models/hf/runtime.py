@@ -53,6 +53,15 @@ class Runtime:
         self._accepted = frozenset(params)
 
     @property
+    def forward_params(self) -> frozenset[str]:
+        """The argument names of the model's forward (empty when they cannot be read)."""
+        return self._accepted
+
+    def accepts(self, name: str) -> bool:
+        """Whether the model's forward takes argument ``name`` (``True`` when unknown)."""
+        return not self._accepted or name in self._accepted
+
+    @property
     def model_limit(self) -> int:
         """The most input tokens the checkpoint takes (tokenizer, else position embeddings)."""
         limit = getattr(self.tokenizer, "model_max_length", None)
@@ -150,6 +159,11 @@ class HeadRunner(ABC):
 
     def max_input(self, card: TaskCard) -> int:
         return self.rt.max_input(card)
+
+    def budget(self, card: TaskCard, tokens: int, shrink: int) -> int:
+        """A forward pass's budget in the unit of :meth:`cost` (padded tokens by default;
+        ``tokens`` is the token budget already halved ``shrink`` times)."""
+        return tokens
 
     @abstractmethod
     def predict(self, card: TaskCard, examples: Sequence[dict], lengths: Sequence[int],

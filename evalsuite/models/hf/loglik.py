@@ -1,0 +1,165 @@
+"""Label log-likelihood with one forward pass per prompt, log-probabilities only where scored.
+
+Causal LMs: the prompts of a batch run once, left-padded with explicit position ids, keeping
+only the last position's logits (``logits_to_keep=1``); every label's first token is read
+there.  Labels longer than one token continue from the prompts' cached keys/values: the
+cache rows are gathered once per (prompt, multi-token label) and only the labels' own tokens
+run through the model, so a prompt is never encoded twice.  Encoder-decoder models run the
+encoder once per prompt and the decoder once per (prompt, label) on the shared encoder
+states.  The log-softmax is taken only at the scored positions.
+
+:func:`normalized` turns the summed log-probabilities into the scores a choice is made by:
+``sum`` (default), ``token`` (mean per token), ``char`` (per character of the label, as
+lm-evaluation-harness's ``acc_norm``) or ``calibrated`` (minus the label's log-probability
+after a content-free prompt, Zhao et al. 2021).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+
+from evalsuite.errors import RunError
+from evalsuite.models.hf.runtime import Runtime
+
+
+@dataclass
+class LabelScores:
+    """Summed label log-probabilities of a batch and what normalisation needs."""
+
+    logprobs: np.ndarray  # (examples, labels), summed over the label's tokens
+    tokens: np.ndarray  # (examples, labels) tokens scored
+
+
+def _cache_of(output: Any) -> Any:
+    cache = getattr(output, "cache", None)
+    return cache if cache is not None else getattr(output, "past_key_values", None)
+
+
+def causal_label_logprobs(rt: Runtime, contexts: Sequence[Sequence[int]],
+                          continuations: Sequence[Sequence[Sequence[int]]]) -> LabelScores:
+    """Summed log-probabilities of ``continuations[i][j]`` (token ids, at least one each)
+    after ``contexts[i]`` (token ids, at least one each)."""
+    if not rt.accepts("position_ids"):
+        raise RunError(f"model {rt.name}: its forward takes no position_ids, which "
+                       f"left-padded scoring needs; use scoring=generate")
+    n, n_labels = len(contexts), len(continuations[0])
+    width = max(len(c) for c in contexts)
+    ids = np.full((n, width), rt.tokenizer.pad_token_id, dtype=np.int64)
+    mask = np.zeros((n, width), dtype=np.int64)
+    for i, ctx in enumerate(contexts):
+        ids[i, width - len(ctx):] = ctx
+        mask[i, width - len(ctx):] = 1
+    firsts = np.asarray([[cont[0] for cont in row] for row in continuations], dtype=np.int64)
+    multi = [(i, j) for i, row in enumerate(continuations) for j, cont in enumerate(row)
+             if len(cont) > 1]
+    tokens = np.asarray([[len(cont) for cont in row] for row in continuations])
+    with rt.phase("transfer"):
+        input_ids, attention, first_ids = rt.to_device(ids), rt.to_device(mask), \
+            rt.to_device(firsts)
+    positions = (attention.cumsum(dim=1) - 1).clamp(min=0)
+    kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention,
+                              "position_ids": positions, "use_cache": bool(multi)}
+    if rt.accepts("logits_to_keep"):
+        kwargs["logits_to_keep"] = 1
+    with rt.phase("forward"):
+        out = rt.model(**kwargs)
+        last = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
+        totals = last.gather(1, first_ids)
+        del last
+        if multi:
+            totals = totals + _continue(rt, _cache_of(out), attention, continuations, multi,
+                                        n, n_labels)
+    with rt.phase("decode"):
+        return LabelScores(totals.double().cpu().numpy(), tokens)
+
+
+def _continue(rt: Runtime, cache: Any, attention: torch.Tensor,
+              continuations: Sequence[Sequence[Sequence[int]]],
+              multi: list[tuple[int, int]], n: int, n_labels: int) -> torch.Tensor:
+    """Log-probabilities of the second and later tokens of the multi-token labels, run on
+    the prompts' cached keys/values (gathered once per label)."""
+    if cache is None:
+        raise RunError(f"model {rt.name}: returned no key/value cache for multi-token labels")
+    k = max(len(continuations[i][j]) for i, j in multi) - 1
+    inputs = np.zeros((len(multi), k), dtype=np.int64)
+    targets = np.zeros((len(multi), k), dtype=np.int64)
+    scored = np.zeros((len(multi), k), dtype=np.float32)
+    for p, (i, j) in enumerate(multi):
+        cont = continuations[i][j]
+        inputs[p, :len(cont) - 1] = cont[:-1]
+        targets[p, :len(cont) - 1] = cont[1:]
+        scored[p, :len(cont) - 1] = 1.0
+    device = attention.device
+    rows = torch.as_tensor([i for i, _ in multi], device=device)
+    cache.reorder_cache(rows)
+    prompt_mask = attention.index_select(0, rows)
+    full_mask = torch.cat([prompt_mask, torch.ones((len(multi), k), dtype=prompt_mask.dtype,
+                                                   device=device)], dim=1)
+    positions = prompt_mask.sum(dim=1, keepdim=True) + torch.arange(k, device=device)[None, :]
+    cache_key = "cache" if "cache" in rt.forward_params else "past_key_values"
+    out = rt.model(input_ids=rt.to_device(inputs), attention_mask=full_mask,
+                   position_ids=positions, **{cache_key: cache})
+    logp = torch.log_softmax(out.logits.float(), dim=-1)
+    picked = logp.gather(2, rt.to_device(targets)[:, :, None]).squeeze(-1)
+    extra = (picked * rt.to_device(scored)).sum(dim=1)
+    totals = torch.zeros((n, n_labels), dtype=extra.dtype, device=device)
+    totals[rows, torch.as_tensor([j for _, j in multi], device=device)] = extra
+    return totals
+
+
+def seq2seq_label_logprobs(rt: Runtime, enc: Any, labels: Sequence[Sequence[int]]
+                           ) -> LabelScores:
+    """Summed log-probabilities of each label (token ids) as the decoder's output for each
+    encoded input: the encoder runs once per input."""
+    from transformers.modeling_outputs import BaseModelOutput
+
+    model = rt.model
+    inputs = rt.inputs(enc, ("input_ids", "attention_mask"))
+    n, n_labels = inputs["input_ids"].shape[0], len(labels)
+    k = max(len(ids) for ids in labels)
+    tgt = np.zeros((n_labels, k), dtype=np.int64)
+    tmask = np.zeros((n_labels, k), dtype=np.float32)
+    for j, ids in enumerate(labels):
+        tgt[j, :len(ids)] = ids
+        tmask[j, :len(ids)] = 1.0
+    with rt.phase("transfer"):
+        targets = rt.to_device(np.tile(tgt, (n, 1)))
+        weights = rt.to_device(np.tile(tmask, (n, 1)))
+    with rt.phase("forward"):
+        hidden = model.get_encoder()(**inputs).last_hidden_state
+        rows = torch.arange(n, device=hidden.device).repeat_interleave(n_labels)
+        masked = torch.where(weights > 0, targets, torch.full_like(targets, -100))
+        kwargs: dict[str, Any] = {
+            "encoder_outputs": BaseModelOutput(last_hidden_state=hidden.index_select(0, rows)),
+            "attention_mask": inputs["attention_mask"].index_select(0, rows)}
+        prepare = getattr(model, "prepare_decoder_input_ids_from_labels", None)
+        if prepare is not None:
+            kwargs["decoder_input_ids"] = prepare(labels=masked)
+        else:
+            kwargs["labels"] = masked
+        logits = model(**kwargs).logits
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        picked = logp.gather(2, targets[:, :, None]).squeeze(-1) * weights
+    with rt.phase("decode"):
+        sums = picked.sum(dim=1).view(n, n_labels).double().cpu().numpy()
+        return LabelScores(sums, np.tile(tmask.sum(axis=1).astype(int), (n, 1)))
+
+
+def normalized(scores: LabelScores, labels: Sequence[str], how: str,
+               calibration: np.ndarray | None = None) -> np.ndarray:
+    """The scores a label is chosen by (see the module docstring)."""
+    if how == "token":
+        return scores.logprobs / np.maximum(scores.tokens, 1)
+    if how == "char":
+        chars = np.asarray([max(len(label), 1) for label in labels], dtype=np.float64)
+        return scores.logprobs / chars[None, :]
+    if how == "calibrated":
+        if calibration is None:
+            raise ValueError("calibrated scores need the content-free log-probabilities")
+        return scores.logprobs - calibration[None, :]
+    return scores.logprobs

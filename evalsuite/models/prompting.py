@@ -1,0 +1,137 @@
+"""How a language model's input is built for one example: shots, chat turns, labels, stops.
+
+Shared by the ``hf`` generative heads and the ``vllm`` kind (pure Python: the chat template
+is applied by the callable the backend passes, the tokenizer's ``apply_chat_template``).
+For example ``x`` of a card with template ``T``:
+
+1. **demonstrations** ``d1 … dN`` (:mod:`evalsuite.models.fewshot`), each written as
+   ``T(d) + space + answer(d)`` (the same space rule as labels, below);
+2. the **prompt**: demonstrations and ``T(x)`` joined by a blank line (``"\\n\\n"``);
+3. **chat** (``chat=true``): the prompt becomes one user turn (or, with
+   ``shots_as_turns=true``, one user/assistant pair per demonstration, then the user turn),
+   after an optional ``system`` message, rendered by the tokenizer's chat template with the
+   generation prompt added;
+4. **labels** (log-likelihood scoring) are continuations of the prompt: option
+   ``label_space`` ``auto`` (default: ``" " + label``, or the bare label when the prompt
+   ends with a space or a newline), ``always`` or ``never``;
+5. **generation** stops at the first of the stop texts (option ``stop``, else the card's
+   ``stop``, else the family default: a newline for short answers, a blank line for
+   summaries); the continuation is cut before the stop, then parsed into the family's
+   prediction (stripped, first line for QA…) unless ``strip=false`` keeps the cut
+   continuation as it is for the text families.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from evalsuite.families import Family
+from evalsuite.models.fewshot import ShotSource, examples_shot_ids, shot_source
+from evalsuite.models.prompts import fill, shot_answer, stop_sequences, template_for, text_sha
+from evalsuite.tasks.cards import TaskCard
+
+LABEL_SPACES = ("auto", "always", "never")
+NORMALIZATIONS = ("sum", "token", "char", "calibrated")  # how label log-likelihoods compare
+SHOT_SEPARATOR = "\n\n"
+TEXT_FAMILIES = frozenset({Family.QA, Family.TRANSLATION, Family.SUMMARIZATION})
+ChatTemplate = Callable[[list[dict[str, str]]], str]
+
+
+def parse_stops(value: Any) -> list[str]:
+    """Option converter for ``stop``: a list (batch file), a JSON list, or one text with
+    backslash escapes (``stop=\\n``); ``stop=[]`` means EOS only."""
+    if isinstance(value, (list, tuple)):
+        return [str(v) for v in value]
+    text = str(value)
+    if text.strip().startswith("["):
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"not a JSON list of texts ({exc.msg})") from None
+        if not isinstance(items, list) or not all(isinstance(v, str) for v in items):
+            raise ValueError("expected a JSON list of texts")
+        return items
+    return [text.encode("latin-1", "backslashreplace").decode("unicode_escape")] if text else []
+
+
+def label_space(value: Any) -> str:
+    """Option converter for ``label_space``."""
+    text = str(value).strip().lower()
+    if text not in LABEL_SPACES:
+        raise ValueError(f"choose one of {', '.join(LABEL_SPACES)}")
+    return text
+
+
+def continuation(prompt: str, answer: str, rule: str = "auto") -> str:
+    """``answer`` as the continuation of ``prompt`` under the ``label_space`` rule."""
+    if rule == "never" or (rule == "auto" and prompt.endswith((" ", "\n"))):
+        return answer
+    return " " + answer
+
+
+@dataclass
+class Prompt:
+    """One example's model input and the demonstrations it shows."""
+
+    text: str
+    shot_ids: list[str] = field(default_factory=list)
+
+
+class PromptBuilder:
+    """Builds the prompts of one card for one model's options."""
+
+    def __init__(self, card: TaskCard, options: dict[str, Any], *, where: str,
+                 chat_template: ChatTemplate | None = None) -> None:
+        self.card = card
+        self.options = options
+        self.template = template_for(card, options)
+        self.rule = str(options.get("label_space", "auto"))
+        self.chat = chat_template if options.get("chat") else None
+        self.system = options.get("system")
+        self.as_turns = bool(options.get("shots_as_turns"))
+        self.shots: ShotSource = shot_source(card, options, where)
+
+    def prompt(self, example: dict[str, Any]) -> Prompt:
+        shots = self.shots.choose(example, self.card.family)
+        demos = [(fill(self.template, self.card, s), shot_answer(self.card, s)) for s in shots]
+        query = fill(self.template, self.card, example)
+        ids = examples_shot_ids(shots) if self.shots.fixed is None else []
+        if self.chat is None:
+            parts = [q + continuation(q, a, self.rule) for q, a in demos]
+            return Prompt(SHOT_SEPARATOR.join([*parts, query]), ids)
+        messages = [{"role": "system", "content": str(self.system)}] if self.system else []
+        if self.as_turns:
+            for q, a in demos:
+                messages += [{"role": "user", "content": q}, {"role": "assistant", "content": a}]
+            messages.append({"role": "user", "content": query})
+        else:
+            parts = [q + continuation(q, a, self.rule) for q, a in demos]
+            messages.append({"role": "user", "content": SHOT_SEPARATOR.join([*parts, query])})
+        return Prompt(self.chat(messages), ids)
+
+    def stops(self, example: dict[str, Any] | None = None) -> list[str]:
+        """Stop texts: option ``stop``, else the card's, else the family default."""
+        if "stop" in self.options:
+            return list(self.options["stop"])
+        return stop_sequences(self.card, example)
+
+    def label_texts(self, prompt: str, labels: Sequence[str]) -> list[str]:
+        """Each label as the continuation of ``prompt``."""
+        return [continuation(prompt, label, self.rule) for label in labels]
+
+    def settings(self) -> dict[str, Any]:
+        """What about the prompts changes outputs (for results and cache keys)."""
+        out: dict[str, Any] = {"prompt": self.template, "prompt_sha256": text_sha(self.template)}
+        out.update(self.shots.settings())
+        if self.chat is not None:
+            out["chat"] = True
+            if self.system:
+                out["system_sha256"] = text_sha(str(self.system))
+            if self.as_turns:
+                out["shots_as_turns"] = True
+        if self.rule != "auto":
+            out["label_space"] = self.rule
+        return out
