@@ -69,7 +69,7 @@ def causal_label_logprobs(rt: Runtime, contexts: Sequence[Sequence[int]],
     with rt.phase("forward"):
         out = rt.model(**kwargs)
         last = torch.log_softmax(out.logits[:, -1].float(), dim=-1)
-        totals = last.gather(1, first_ids)
+        totals = last.gather(1, first_ids).double()  # sums accumulate in float64
         del last
         if multi:
             totals = totals + _continue(rt, _cache_of(out), attention, continuations, multi,
@@ -106,7 +106,7 @@ def _continue(rt: Runtime, cache: Any, attention: torch.Tensor,
                    position_ids=positions, **{cache_key: cache})
     logp = torch.log_softmax(out.logits.float(), dim=-1)
     picked = logp.gather(2, rt.to_device(targets)[:, :, None]).squeeze(-1)
-    extra = (picked * rt.to_device(scored)).sum(dim=1)
+    extra = (picked.double() * rt.to_device(scored)).sum(dim=1)
     totals = torch.zeros((n, n_labels), dtype=extra.dtype, device=device)
     totals[rows, torch.as_tensor([j for _, j in multi], device=device)] = extra
     return totals
@@ -144,7 +144,7 @@ def seq2seq_label_logprobs(rt: Runtime, enc: Any, labels: Sequence[Sequence[int]
             kwargs["labels"] = masked
         logits = model(**kwargs).logits
         logp = torch.log_softmax(logits.float(), dim=-1)
-        picked = logp.gather(2, targets[:, :, None]).squeeze(-1) * weights
+        picked = logp.gather(2, targets[:, :, None]).squeeze(-1).double() * weights
     with rt.phase("decode"):
         sums = picked.sum(dim=1).view(n, n_labels).double().cpu().numpy()
         return LabelScores(sums, np.tile(tmask.sum(axis=1).astype(int), (n, 1)))
