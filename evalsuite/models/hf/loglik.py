@@ -1,12 +1,16 @@
 """Label log-likelihood with one forward pass per prompt, log-probabilities only where scored.
 
-Causal LMs: the prompts of a batch run once, left-padded with explicit position ids, keeping
-only the last position's logits (``logits_to_keep=1``); every label's first token is read
-there.  Labels longer than one token continue from the prompts' cached keys/values: the
-cache rows are gathered once per (prompt, multi-token label) and only the labels' own tokens
-run through the model, so a prompt is never encoded twice.  Encoder-decoder models run the
-encoder once per prompt and the decoder once per (prompt, label) on the shared encoder
-states.  The log-softmax is taken only at the scored positions.
+Causal LMs: the prompts of a batch run once, left-padded with explicit position ids; every
+label's first token is read at the prompt's last position.  Labels longer than one token are
+packed behind the prompt in the same row — ``prompt | label₁[:-1] | label₂[:-1] | …`` — with
+a 4-D attention mask that lets each label see the prompt and its own earlier tokens only, and
+position ids that continue the prompt's; the logits are kept only for the last prompt
+position and the label segments (``logits_to_keep``).  So each prompt is encoded once and
+each label token once, in one forward pass, with no key/value cache to copy.  Attention
+implementations that take no 4-D mask (flash attention) continue the labels from the
+prompts' cached keys/values instead.  Encoder-decoder models run the encoder once per prompt
+and the decoder once per (prompt, label) on the shared encoder states.  The log-softmax is
+taken only at the scored positions.
 
 :func:`normalized` turns the summed log-probabilities into the scores a choice is made by:
 ``sum`` (default), ``token`` (mean per token), ``char`` (per character of the label, as
@@ -58,6 +62,8 @@ def causal_label_logprobs(rt: Runtime, contexts: Sequence[Sequence[int]],
     multi = [(i, j) for i, row in enumerate(continuations) for j, cont in enumerate(row)
              if len(cont) > 1]
     tokens = np.asarray([[len(cont) for cont in row] for row in continuations])
+    if multi and packable(rt):
+        return _packed(rt, ids, mask, continuations, tokens)
     with rt.phase("transfer"):
         input_ids, attention, first_ids = rt.to_device(ids), rt.to_device(mask), \
             rt.to_device(firsts)
@@ -76,6 +82,65 @@ def causal_label_logprobs(rt: Runtime, contexts: Sequence[Sequence[int]],
                                         n, n_labels)
     with rt.phase("decode"):
         return LabelScores(totals.double().cpu().numpy(), tokens)
+
+
+def packable(rt: Runtime) -> bool:
+    """Whether the model takes a 4-D (additive) attention mask: eager and SDPA attention."""
+    implementation = getattr(rt.model.config, "_attn_implementation", None) or "eager"
+    return str(implementation) in ("eager", "sdpa")
+
+
+def _packed(rt: Runtime, ids: np.ndarray, mask: np.ndarray,
+            continuations: Sequence[Sequence[Sequence[int]]], tokens: np.ndarray
+            ) -> LabelScores:
+    """Prompts and every label's tokens but the last in one row each (module docstring)."""
+    n, width = ids.shape
+    n_labels = len(continuations[0])
+    spans = [max(len(row[j]) for row in continuations) - 1 for j in range(n_labels)]
+    starts = np.concatenate([[0], np.cumsum(spans)])[:-1]
+    packed = int(sum(spans))
+    seg_ids = np.zeros((n, packed), dtype=np.int64)
+    targets = np.zeros((n, 1 + packed), dtype=np.int64)  # what each kept position predicts
+    weight = np.zeros((n, n_labels, 1 + packed), dtype=np.float64)  # position -> label sum
+    for i, row in enumerate(continuations):
+        for j, cont in enumerate(row):
+            start = int(starts[j])
+            seg_ids[i, start:start + len(cont) - 1] = cont[:-1]
+            targets[i, 1 + start:1 + start + len(cont) - 1] = cont[1:]
+            weight[i, j, 1 + start:1 + start + len(cont) - 1] = 1.0
+    segment = np.repeat(np.arange(n_labels), spans)
+    offsets = np.concatenate([np.arange(span) for span in spans]) if packed else \
+        np.zeros(0, dtype=np.int64)
+    total = width + packed
+    allowed = np.zeros((n, total, total), dtype=bool)
+    causal = np.tril(np.ones((total, total), dtype=bool))
+    allowed[:, :, :width] = causal[None, :, :width] & (mask[:, None, :] > 0)
+    allowed[:, width:, width:] = causal[width:, width:] & (segment[:, None] == segment[None, :])
+    allowed[:, np.arange(total), np.arange(total)] = True  # padding rows attend to themselves
+    dtype = next(rt.model.parameters()).dtype
+    lengths = mask.sum(axis=1, keepdims=True)
+    positions = np.concatenate([np.clip(np.cumsum(mask, axis=1) - 1, 0, None),
+                                lengths + offsets[None, :]], axis=1)
+    with rt.phase("transfer"):
+        input_ids = rt.to_device(np.concatenate([ids, seg_ids], axis=1))
+        additive = torch.zeros(allowed.shape, dtype=dtype).masked_fill_(
+            torch.from_numpy(~allowed), torch.finfo(dtype).min)[:, None]
+        attention = rt.to_device(additive)
+        position_ids, wanted = rt.to_device(positions), rt.to_device(targets)
+        firsts = rt.to_device(np.asarray([[cont[0] for cont in row] for row in continuations],
+                                         dtype=np.int64))
+    kwargs: dict[str, Any] = {"input_ids": input_ids, "attention_mask": attention,
+                              "position_ids": position_ids, "use_cache": False}
+    if rt.accepts("logits_to_keep"):
+        kwargs["logits_to_keep"] = 1 + packed
+    with rt.phase("forward"):
+        logits = rt.model(**kwargs).logits[:, -(1 + packed):]
+        logp = torch.log_softmax(logits.float(), dim=-1)
+        first = logp[:, 0].gather(1, firsts).double()
+        later = logp.gather(2, wanted[:, :, None]).squeeze(-1).double()
+        sums = first + torch.einsum("np,nlp->nl", later, rt.to_device(weight))
+    with rt.phase("decode"):
+        return LabelScores(sums.cpu().numpy(), tokens)
 
 
 def _continue(rt: Runtime, cache: Any, attention: torch.Tensor,

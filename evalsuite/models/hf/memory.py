@@ -1,12 +1,13 @@
 """How much memory one row of a language-model batch needs: batches are sized by bytes.
 
 An estimate from the config alone (hidden size, layers, heads, key/value heads, vocabulary,
-intermediate size, the dtype's width): the keys/values kept for the rows, one layer's
-transient activations, the attention scores of one layer and the float32 logits at the
-positions that are scored or sampled.  A batch of length-sorted rows is planned so that
-``rows × bytes(longest row)`` stays within the memory budget (option ``memory_budget``, in
-MiB: 512 on the CPU; on CUDA half the device memory left free after loading).  The estimate
-errs on the generous side; an out-of-memory still halves the batch and the budget.
+intermediate size, the dtype's width): the keys/values kept for generating rows, one
+layer's transient activations, the attention scores of one layer (and the 4-D mask of packed
+label scoring) and the float32 logits at the positions that are scored or sampled.  A batch
+of length-sorted rows is planned so that ``rows × bytes(longest row)`` stays within the
+memory budget (option ``memory_budget``, in MiB: 128 on the CPU; on CUDA half the device
+memory left free after loading).  It is an estimate (allocator slack and tokenizer buffers
+come on top); an out-of-memory still halves the batch and the budget.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-CPU_MEMORY_BUDGET_MB = 512
+CPU_MEMORY_BUDGET_MB = 128
 GPU_BUDGET_FRACTION = 0.5
 ACTIVATION_COPIES = 2  # residual stream + the layer's output alive at once
 
@@ -69,14 +70,11 @@ class MemoryModel:
 
     def scoring_row(self, prompt: int, labels: int, extra: int) -> int:
         """One prompt scored against ``labels`` continuations of up to ``extra`` tokens
-        beyond the first (0: single-token labels, read from the last position)."""
-        total = self.pass_bytes(prompt, prompt) + self.logits_bytes(1)
-        if extra:
-            total += self.kv_bytes(prompt)  # the prompt's cache, kept for the labels
-            total += labels * (self.kv_bytes(prompt + extra) + self.pass_bytes(extra, prompt
-                                                                               + extra)
-                               + self.logits_bytes(extra))
-        return total
+        beyond the first, packed behind the prompt (0: single-token labels, read from the
+        last position): one pass over the packed row, its 4-D mask, the kept logits."""
+        row = prompt + labels * extra
+        mask = row * row * self.width if extra else 0
+        return self.pass_bytes(row, row) + mask + self.logits_bytes(1 + labels * extra)
 
     def generation_row(self, prompt: int, new: int, beams: int = 1) -> int:
         """One prompt generating up to ``new`` tokens with ``beams`` beams."""
