@@ -88,6 +88,7 @@ class MetricContext:
 
     labels: list[str] | None = None
     shared: dict[str, Any] = field(default_factory=dict)
+    options: dict[str, Any] = field(default_factory=dict)  # card options.metrics, by metric
 
 
 def resample_counts(n: int, resamples: int, seed: int) -> np.ndarray:

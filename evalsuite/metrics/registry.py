@@ -69,7 +69,9 @@ def all_metrics() -> dict[str, Metric]:
 def _load_builtin() -> None:
     # Importing the family modules runs their @register decorators.
     from evalsuite.metrics import (  # noqa: F401
+        bertscore,
         classification,
+        comet,
         ner,
         qa,
         similarity,
