@@ -28,16 +28,60 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from evalsuite.families import Family
+import numpy as np
+
+from evalsuite.families import FIELDS, Family
+from evalsuite.models.base import Output
 from evalsuite.models.fewshot import ShotSource, examples_shot_ids, shot_source
-from evalsuite.models.prompts import fill, shot_answer, stop_sequences, template_for, text_sha
+from evalsuite.models.prompts import (
+    fill,
+    first_label,
+    parse_answer_text,
+    parse_similarity,
+    shot_answer,
+    stop_sequences,
+    template_for,
+    text_sha,
+)
 from evalsuite.tasks.cards import TaskCard
 
 LABEL_SPACES = ("auto", "always", "never")
 NORMALIZATIONS = ("sum", "token", "char", "calibrated")  # how label log-likelihoods compare
 SHOT_SEPARATOR = "\n\n"
 TEXT_FAMILIES = frozenset({Family.QA, Family.TRANSLATION, Family.SUMMARIZATION})
+DEFAULT_MAX_NEW = {Family.QA: 32, Family.SIMILARITY: 8, Family.SENTIMENT: 8}
+CONTENT_FREE = "N/A"  # the content-free input of calibrated scoring
 ChatTemplate = Callable[[list[dict[str, str]]], str]
+
+
+@dataclass(frozen=True)
+class GenerationSettings:
+    """Generation settings that change outputs (part of cache keys)."""
+
+    max_new_tokens: int
+    num_beams: int = 1
+    do_sample: bool = False
+
+    @classmethod
+    def for_card(cls, card: TaskCard, options: dict[str, Any]) -> GenerationSettings:
+        default = card.max_new_tokens or DEFAULT_MAX_NEW.get(card.family, 128)
+        return cls(max_new_tokens=int(options.get("max_new_tokens") or default),
+                   num_beams=int(options.get("num_beams", 1)),
+                   do_sample=bool(options.get("do_sample", False)))
+
+
+def scoring_mode(card: TaskCard, options: dict[str, Any]) -> str:
+    """``loglik`` (label log-likelihood: sentiment, by default) or ``generate``."""
+    return str(options.get("scoring", "loglik")) if card.family is Family.SENTIMENT else "generate"
+
+
+def content_free(card: TaskCard) -> dict[str, Any]:
+    """An example of ``card`` whose every input field is ``N/A`` (calibrated scoring)."""
+    example: dict[str, Any] = {name: CONTENT_FREE for name in FIELDS[card.family].inputs}
+    example["id"] = "__content_free__"
+    if card.family is Family.TRANSLATION:
+        example.update(source_lang=card.source_lang, target_lang=card.target_lang)
+    return example
 
 
 def parse_stops(value: Any) -> list[str]:
@@ -135,3 +179,89 @@ class PromptBuilder:
         if self.rule != "auto":
             out["label_space"] = self.rule
         return out
+
+
+# -- what comes back -----------------------------------------------------------------------------
+@dataclass
+class LabelScores:
+    """Summed label log-probabilities of a batch and what normalisation needs."""
+
+    logprobs: np.ndarray  # (examples, labels), summed over the label's tokens
+    tokens: np.ndarray  # (examples, labels) tokens scored
+
+
+def normalized(scores: LabelScores, labels: Sequence[str], how: str,
+               calibration: np.ndarray | None = None) -> np.ndarray:
+    """The scores a label is chosen by: ``sum``, ``token`` (mean per token), ``char`` (per
+    character of the label, lm-evaluation-harness's ``acc_norm``) or ``calibrated`` (minus the
+    label's log-probability after the content-free prompt, Zhao et al. 2021)."""
+    if how == "token":
+        return scores.logprobs / np.maximum(scores.tokens, 1)
+    if how == "char":
+        chars = np.asarray([max(len(label), 1) for label in labels], dtype=np.float64)
+        return scores.logprobs / chars[None, :]
+    if how == "calibrated":
+        if calibration is None:
+            raise ValueError("calibrated scores need the content-free log-probabilities")
+        return scores.logprobs - calibration[None, :]
+    return scores.logprobs
+
+
+def label_outputs(scores: LabelScores, labels: Sequence[str], how: str,
+                  metas: Sequence[dict[str, Any]], calibration: np.ndarray | None = None
+                  ) -> list[Output]:
+    """The chosen label of each row, the softmax of the chosen scores as ``scores`` and the
+    summed log-probabilities in ``meta.logprobs``."""
+    chosen = normalized(scores, labels, how, calibration)
+    shifted = np.exp(chosen - chosen.max(axis=1, keepdims=True))
+    probs = shifted / shifted.sum(axis=1, keepdims=True)
+    outputs = []
+    for b, p, s, meta in zip(chosen.argmax(axis=1), probs, scores.logprobs, metas, strict=True):
+        meta["logprobs"] = dict(zip(labels, s.tolist(), strict=True))
+        outputs.append(Output(labels[int(b)], scores=dict(zip(labels, p.tolist(), strict=True)),
+                              meta=meta))
+    return outputs
+
+
+def parse_generated(card: TaskCard, example: dict, text: str, meta: dict[str, Any],
+                    strip: bool = True) -> Any:
+    """A continuation (already cut at its stop) as the family's prediction; what could not
+    be parsed goes into ``meta.unparsed``."""
+    family = card.family
+    if family is Family.SIMILARITY:
+        from evalsuite.models.shared import score_range
+
+        value, ok = parse_similarity(text, score_range(card))
+        if not ok:
+            meta["unparsed"] = text[:200]
+        return value
+    if family is Family.SENTIMENT:
+        labels = list(card.labels or [])
+        label = first_label(text, labels)
+        if label is None:
+            meta["unparsed"] = text[:200]
+        return label or labels[0]
+    if not strip and family in TEXT_FAMILIES:
+        return text
+    return parse_answer_text(family, text, source=str(example.get("source", "")))
+
+
+def lm_settings(card: TaskCard, options: dict[str, Any], builder: PromptBuilder | None
+                ) -> dict[str, Any]:
+    """What about a language model's prompting, scoring and generation changes outputs
+    (``builder`` ``None``: a seq2seq task prefix instead of a prompt)."""
+    gen = GenerationSettings.for_card(card, options)
+    mode = scoring_mode(card, options)
+    out: dict[str, Any] = {"max_new_tokens": gen.max_new_tokens, "num_beams": gen.num_beams,
+                           "do_sample": gen.do_sample, "scoring": mode}
+    if mode == "loglik":
+        out["normalize"] = str(options.get("normalize", "sum"))
+    if builder is not None:
+        out.update(builder.settings())
+        if mode == "generate":
+            out["stop"] = builder.stops()
+            if not options.get("strip", True):
+                out["strip"] = False
+    if options.get("store_prompt"):
+        out["store_prompt"] = True
+    return out

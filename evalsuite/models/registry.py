@@ -18,6 +18,7 @@ _BUILTIN_MODULES: dict[str, str] = {
     "http": "evalsuite.models.http",
     "predictions": "evalsuite.models.predictions",
     "baseline": "evalsuite.models.baselines",
+    "vllm": "evalsuite.models.vllm",
 }
 _ADAPTERS: dict[str, type[ModelAdapter]] = {}
 

@@ -37,61 +37,41 @@ import numpy as np
 import torch
 
 from evalsuite.errors import RunError, SpecError
-from evalsuite.families import FIELDS, Family
+from evalsuite.families import Family
 from evalsuite.models.base import Output
-from evalsuite.models.hf.loglik import (
-    LabelScores,
-    causal_label_logprobs,
-    normalized,
-    seq2seq_label_logprobs,
-)
+from evalsuite.models.hf.loglik import causal_label_logprobs, seq2seq_label_logprobs
 from evalsuite.models.hf.memory import MemoryModel, default_budget_bytes
 from evalsuite.models.hf.runtime import HeadRunner, Runtime, token_counts
 from evalsuite.models.hf.stopping import StopOnText
-from evalsuite.models.prompting import TEXT_FAMILIES, Prompt, PromptBuilder
+from evalsuite.models.prompting import (
+    GenerationSettings,
+    LabelScores,
+    Prompt,
+    PromptBuilder,
+    content_free,
+    label_outputs,
+    lm_settings,
+    parse_generated,
+    scoring_mode,
+)
 from evalsuite.models.prompts import (
     cut_at_stop,
     find_language_token,
-    first_label,
-    parse_answer_text,
-    parse_similarity,
     task_prefix,
     template_for,
     template_problem,
 )
 from evalsuite.tasks.cards import TaskCard
 
-DEFAULT_MAX_NEW = {Family.QA: 32, Family.SIMILARITY: 8, Family.SENTIMENT: 8}
 MAIN_FIELD = {Family.SENTIMENT: "text", Family.QA: "context", Family.TRANSLATION: "source",
               Family.SUMMARIZATION: "document", Family.SIMILARITY: "sentence2"}
-CONTENT_FREE = "N/A"  # the content-free input of calibrated scoring
 _MULTILINGUAL = ("m2m_100", "nllb", "nllb-moe", "mbart", "seamless_m4t")
-
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    """Generation settings that change outputs (part of cache keys)."""
-
-    max_new_tokens: int
-    num_beams: int = 1
-    do_sample: bool = False
-
-    @classmethod
-    def for_card(cls, card: TaskCard, options: dict[str, Any]) -> GenerationSettings:
-        default = card.max_new_tokens or DEFAULT_MAX_NEW.get(card.family, 128)
-        return cls(max_new_tokens=int(options.get("max_new_tokens") or default),
-                   num_beams=int(options.get("num_beams", 1)),
-                   do_sample=bool(options.get("do_sample", False)))
 
 
 def uses_prefix(seq2seq: bool, card: TaskCard, options: dict[str, Any]) -> bool:
     """Seq2seq translation/summarization take prefix + source unless a prompt is forced."""
     return (seq2seq and card.family in (Family.TRANSLATION, Family.SUMMARIZATION)
             and "prompt" not in options)
-
-
-def scoring_mode(card: TaskCard, options: dict[str, Any]) -> str:
-    return str(options.get("scoring", "loglik")) if card.family is Family.SENTIMENT else "generate"
 
 
 def prompt_problem(card: TaskCard, options: dict[str, Any], where: str) -> str | None:
@@ -101,16 +81,6 @@ def prompt_problem(card: TaskCard, options: dict[str, Any], where: str) -> str |
         return problem
     PromptBuilder(card, options, where=where)  # reads the shots file / split: raises
     return None
-
-
-def content_free(card: TaskCard) -> dict[str, Any]:
-    """An example of ``card`` whose every input field is ``N/A`` (calibrated scoring)."""
-    fields = FIELDS[card.family]
-    example: dict[str, Any] = {name: CONTENT_FREE for name in fields.inputs}
-    example["id"] = "__content_free__"
-    if card.family is Family.TRANSLATION:
-        example.update(source_lang=card.source_lang, target_lang=card.target_lang)
-    return example
 
 
 def generation_counts(new: torch.Tensor, eos_ids: Sequence[int], max_new: int
@@ -192,22 +162,10 @@ class GenerativeRunner(HeadRunner):
     def describe(self, card: TaskCard) -> dict[str, Any]:
         """Everything about this head that changes outputs for ``card``."""
         options = self.rt.options
-        gen = self.settings(card)
-        mode = scoring_mode(card, options)
-        out: dict[str, Any] = {"max_new_tokens": gen.max_new_tokens, "num_beams": gen.num_beams,
-                               "do_sample": gen.do_sample, "scoring": mode}
-        if mode == "loglik":
-            out["normalize"] = self.normalize
-        if uses_prefix(self.seq2seq, card, options):
+        prefixed = uses_prefix(self.seq2seq, card, options)
+        out = lm_settings(card, options, None if prefixed else self.builder(card))
+        if prefixed:
             out["prefix"] = task_prefix(self.rt.config, card, options)
-        else:
-            out.update(self.builder(card).settings())
-            if mode == "generate":
-                out["stop"] = self.builder(card).stops()
-                if not self.strip:
-                    out["strip"] = False
-        if self.store_prompt:
-            out["store_prompt"] = True
         if "target_lang_token" in options:
             out["target_lang_token"] = options["target_lang_token"]
         return out
@@ -351,27 +309,9 @@ class GenerativeRunner(HeadRunner):
                     meta["stop"] = gen.stop
                 if self.store_prompt:
                     meta["completion"] = gen.completion
-                outputs.append(Output(self._parse(card, ex, gen.text, meta), meta=meta))
+                outputs.append(Output(parse_generated(card, ex, gen.text, meta, self.strip),
+                                      meta=meta))
             return outputs
-
-    def _parse(self, card: TaskCard, example: dict, text: str, meta: dict[str, Any]) -> Any:
-        family = card.family
-        if family is Family.SIMILARITY:
-            from evalsuite.models.shared import score_range
-
-            value, ok = parse_similarity(text, score_range(card))
-            if not ok:
-                meta["unparsed"] = text[:200]
-            return value
-        if family is Family.SENTIMENT:
-            labels = list(card.labels or [])
-            label = first_label(text, labels)
-            if label is None:
-                meta["unparsed"] = text[:200]
-            return label or labels[0]
-        if not self.strip and family in TEXT_FAMILIES:
-            return text
-        return parse_answer_text(family, text, source=str(example.get("source", "")))
 
     def generate(self, card: TaskCard, texts: Sequence[str], limit: int, enc: Any = None,
                  stops: Sequence[Sequence[str]] | None = None) -> list[Generated]:
@@ -430,16 +370,7 @@ class GenerativeRunner(HeadRunner):
         raw = self.label_scores(card, texts, labels, limit)
         calibration = self._content_free(card, labels, limit) \
             if self.normalize == "calibrated" else None
-        chosen = normalized(raw, labels, self.normalize, calibration)
-        shifted = np.exp(chosen - chosen.max(axis=1, keepdims=True))
-        probs = shifted / shifted.sum(axis=1, keepdims=True)
-        best = chosen.argmax(axis=1)
-        outputs = []
-        for b, p, s, meta in zip(best, probs, raw.logprobs, metas, strict=True):
-            meta["logprobs"] = dict(zip(labels, s.tolist(), strict=True))
-            outputs.append(Output(labels[b], scores=dict(zip(labels, p.tolist(), strict=True)),
-                                  meta=meta))
-        return outputs
+        return label_outputs(raw, labels, self.normalize, metas, calibration)
 
     def _content_free(self, card: TaskCard, labels: list[str], limit: int) -> np.ndarray:
         """Each label's log-probability after the card's content-free prompt (once per card)."""

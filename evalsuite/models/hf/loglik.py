@@ -12,16 +12,13 @@ prompts' cached keys/values instead.  Encoder-decoder models run the encoder onc
 and the decoder once per (prompt, label) on the shared encoder states.  The log-softmax is
 taken only at the scored positions.
 
-:func:`normalized` turns the summed log-probabilities into the scores a choice is made by:
-``sum`` (default), ``token`` (mean per token), ``char`` (per character of the label, as
-lm-evaluation-harness's ``acc_norm``) or ``calibrated`` (minus the label's log-probability
-after a content-free prompt, Zhao et al. 2021).
+:func:`evalsuite.models.prompting.normalized` turns the sums into the scores a label is
+chosen by (``normalize=sum|token|char|calibrated``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -29,14 +26,7 @@ import torch
 
 from evalsuite.errors import RunError
 from evalsuite.models.hf.runtime import Runtime
-
-
-@dataclass
-class LabelScores:
-    """Summed label log-probabilities of a batch and what normalisation needs."""
-
-    logprobs: np.ndarray  # (examples, labels), summed over the label's tokens
-    tokens: np.ndarray  # (examples, labels) tokens scored
+from evalsuite.models.prompting import LabelScores
 
 
 def _cache_of(output: Any) -> Any:
@@ -213,18 +203,3 @@ def seq2seq_label_logprobs(rt: Runtime, enc: Any, labels: Sequence[Sequence[int]
     with rt.phase("decode"):
         sums = picked.sum(dim=1).view(n, n_labels).double().cpu().numpy()
         return LabelScores(sums, np.tile(tmask.sum(axis=1).astype(int), (n, 1)))
-
-
-def normalized(scores: LabelScores, labels: Sequence[str], how: str,
-               calibration: np.ndarray | None = None) -> np.ndarray:
-    """The scores a label is chosen by (see the module docstring)."""
-    if how == "token":
-        return scores.logprobs / np.maximum(scores.tokens, 1)
-    if how == "char":
-        chars = np.asarray([max(len(label), 1) for label in labels], dtype=np.float64)
-        return scores.logprobs / chars[None, :]
-    if how == "calibrated":
-        if calibration is None:
-            raise ValueError("calibrated scores need the content-free log-probabilities")
-        return scores.logprobs - calibration[None, :]
-    return scores.logprobs
