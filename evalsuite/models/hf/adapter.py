@@ -26,9 +26,13 @@ Examples::
 
 Runner side: device ``auto`` (CUDA, else CPU; ``cuda:N`` honoured), dtype ``auto`` (bfloat16 on
 a GPU that supports it, else float16; float32 on the CPU), ``torch.inference_mode``, batches
-built by a token budget (option ``token_budget``; ``batch_size`` caps the rows), both halved
-after an out-of-memory.  Input token counts are computed once per example in one batched
-tokenizer call.  The fingerprint hashes the weight files and the revision.
+built by a token budget (option ``token_budget``; ``batch_size`` caps the rows) — language
+models by a memory budget instead (option ``memory_budget`` in MiB, see
+:mod:`.memory`) — both halved after an out-of-memory.  Language-model options (prompts,
+``shots``, ``chat``/``system``, ``normalize``, ``label_space``, ``stop``, ``strip``,
+``store_prompt``) are described in ``docs/llm.md``.  Input token counts are computed once
+per example in one batched tokenizer call.  The fingerprint hashes the weight files and the
+revision.
 
 Precision: ``dtype=float32|float16|bfloat16``; ``dtype=int8`` is dynamic int8 quantization of
 the Linear layers (``torch.ao.quantization.quantize_dynamic``) on the CPU (``device=auto``
