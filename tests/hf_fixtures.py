@@ -266,3 +266,15 @@ def build_llama(folder: Path, *, seed: int = 0, init: float = 0.5) -> Path:
                          max_position_embeddings=512, bos_token_id=1, eos_token_id=2,
                          initializer_range=init)
     return _save(folder, LlamaForCausalLM(config).eval(), tokenizer)
+
+
+def with_chat_template(source: Path, folder: Path, template: str) -> Path:
+    """A copy of the checkpoint in ``source`` whose tokenizer has ``template`` as its chat
+    template."""
+    import shutil
+
+    shutil.copytree(source, folder)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config["chat_template"] = template
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    return folder

@@ -8,7 +8,6 @@ position), kept here as the reference: the sums must agree to 1e-5.
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -350,12 +349,10 @@ def test_too_few_examples_for_the_shots_is_refused_before_work(lms):
 
 
 def test_chat_turns_system_prompt_and_shots_as_turns(lms, tmp_path):
-    folder = tmp_path / "chat"
-    shutil.copytree(lms["gpt2"], folder)
-    config = json.loads((folder / "tokenizer_config.json").read_text())
-    config["chat_template"] = ("{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n"
-                               "{% endfor %}{% if add_generation_prompt %}[assistant]{% endif %}")
-    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    folder = fx.with_chat_template(
+        lms["gpt2"], tmp_path / "chat",
+        "{% for m in messages %}[{{ m['role'] }}] {{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}[assistant]{% endif %}")
     card = sentiment_card(shots=2, shots_split="data/starter_reviews.jsonl")
     _, examples = starter("sentiment/starter", limit=2)
     model = loaded(folder, chat="true", system="Be brief.", shots_as_turns="true",

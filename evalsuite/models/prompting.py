@@ -31,7 +31,13 @@ from typing import Any
 import numpy as np
 
 from evalsuite.families import FIELDS, Family
-from evalsuite.models.base import Output
+from evalsuite.models.base import (
+    OPTION_CONVERTERS,
+    Output,
+    choice,
+    non_negative_int,
+    positive_int,
+)
 from evalsuite.models.fewshot import ShotSource, examples_shot_ids, shot_source
 from evalsuite.models.prompts import (
     fill,
@@ -114,6 +120,17 @@ def continuation(prompt: str, answer: str, rule: str = "auto") -> str:
     if rule == "never" or (rule == "auto" and prompt.endswith((" ", "\n"))):
         return answer
     return " " + answer
+
+
+# options every language-model kind (hf generative heads, vllm) takes
+LM_OPTIONS: dict[str, Callable[[Any], Any]] = {
+    "prompt": str, "shots_file": str, "shots": non_negative_int, "shots_seed": int,
+    "shots_as_turns": OPTION_CONVERTERS["bool"], "chat": OPTION_CONVERTERS["bool"],
+    "system": str, "scoring": choice("loglik", "generate"), "normalize": choice(*NORMALIZATIONS),
+    "label_space": label_space, "stop": parse_stops, "strip": OPTION_CONVERTERS["bool"],
+    "store_prompt": OPTION_CONVERTERS["bool"], "max_new_tokens": positive_int,
+    "do_sample": OPTION_CONVERTERS["bool"], "seed": int,
+}
 
 
 @dataclass

@@ -42,20 +42,17 @@ from evalsuite.models.base import (
     OPTION_CONVERTERS,
     ModelAdapter,
     Output,
-    non_negative_int,
     positive_int,
 )
 from evalsuite.models.prompting import (
-    NORMALIZATIONS,
+    LM_OPTIONS,
     GenerationSettings,
     LabelScores,
     PromptBuilder,
     content_free,
     label_outputs,
-    label_space,
     lm_settings,
     parse_generated,
-    parse_stops,
     scoring_mode,
 )
 from evalsuite.models.prompts import template_for, template_problem
@@ -77,15 +74,6 @@ def _fraction(value: Any) -> float:
     if not 0 < number <= 1:
         raise ValueError("must be in (0, 1]")
     return number
-
-
-def _choice(*values: str) -> Any:
-    def convert(value: Any) -> str:
-        text = str(value).strip().lower()
-        if text not in values:
-            raise ValueError(f"choose one of {', '.join(values)}")
-        return text
-    return convert
 
 
 # -- requests and responses (pure: tested without vLLM) -----------------------------------------
@@ -138,17 +126,11 @@ class VLLMAdapter(ModelAdapter):
         Family.SIMILARITY})
     default_batch_size: ClassVar[int] = 512
     extra_options: ClassVar[dict[str, Any]] = {
+        **LM_OPTIONS,
         "tensor_parallel_size": positive_int, "pipeline_parallel_size": positive_int,
         "gpu_memory_utilization": _fraction, "max_model_len": positive_int,
         "enforce_eager": OPTION_CONVERTERS["bool"], "quantization": str,
-        "trust_remote_code": OPTION_CONVERTERS["bool"], "seed": int,
-        "max_new_tokens": positive_int, "do_sample": OPTION_CONVERTERS["bool"],
-        "temperature": float, "top_p": float, "prompt": str, "shots_file": str,
-        "shots": non_negative_int, "shots_seed": int, "shots_as_turns": OPTION_CONVERTERS["bool"],
-        "chat": OPTION_CONVERTERS["bool"], "system": str,
-        "scoring": _choice("loglik", "generate"), "normalize": _choice(*NORMALIZATIONS),
-        "label_space": label_space, "stop": parse_stops, "strip": OPTION_CONVERTERS["bool"],
-        "store_prompt": OPTION_CONVERTERS["bool"],
+        "trust_remote_code": OPTION_CONVERTERS["bool"], "temperature": float, "top_p": float,
     }
 
     def __init__(self, spec: Any) -> None:

@@ -64,7 +64,7 @@ from evalsuite.models.base import (
     OPTION_CONVERTERS,
     ModelAdapter,
     Output,
-    non_negative_int,
+    choice,
     positive_int,
 )
 from evalsuite.models.hf.heads import (
@@ -85,7 +85,7 @@ from evalsuite.models.precision import (
     precision_notes,
     quantize_dynamic_int8,
 )
-from evalsuite.models.prompting import NORMALIZATIONS, label_space, parse_stops
+from evalsuite.models.prompting import LM_OPTIONS
 from evalsuite.models.registry import register
 from evalsuite.models.shared import hub_snapshot_dir, local_model_dir, weight_files
 from evalsuite.models.spec import ModelSpec
@@ -107,13 +107,6 @@ _AUTO_CLASSES = {SEQ_CLS: "AutoModelForSequenceClassification",
 _HEAD_WEIGHTS = ("classifier", "qa_outputs", "score", "lm_head", "pre_classifier")
 
 
-def _choice(*values: str) -> Callable[[Any], str]:
-    def convert(value: Any) -> str:
-        text = str(value).strip().lower()
-        if text not in values:
-            raise ValueError(f"choose one of {', '.join(values)}")
-        return text
-    return convert
 
 
 
@@ -165,24 +158,9 @@ class HFAdapter(ModelAdapter):
     extra_options: ClassVar[dict[str, Callable[[Any], Any]]] = {
         "head": parse_head,
         "trust_remote_code": OPTION_CONVERTERS["bool"],
+        **LM_OPTIONS,
         "token_budget": positive_int,
-        "max_new_tokens": positive_int,
         "num_beams": positive_int,
-        "do_sample": OPTION_CONVERTERS["bool"],
-        "seed": int,
-        "prompt": str,
-        "shots_file": str,
-        "shots": non_negative_int,
-        "shots_seed": int,
-        "shots_as_turns": OPTION_CONVERTERS["bool"],
-        "chat": OPTION_CONVERTERS["bool"],
-        "system": str,
-        "scoring": _choice("loglik", "generate"),
-        "normalize": _choice(*NORMALIZATIONS),
-        "label_space": label_space,
-        "stop": parse_stops,
-        "strip": OPTION_CONVERTERS["bool"],
-        "store_prompt": OPTION_CONVERTERS["bool"],
         "memory_budget": positive_int,
         "prefix": str,
         "target_lang_token": str,
@@ -190,7 +168,7 @@ class HFAdapter(ModelAdapter):
         "doc_stride": int,
         "null_threshold": float,
         "no_answer": OPTION_CONVERTERS["bool"],
-        "pooling": _choice("mean", "cls"),
+        "pooling": choice("mean", "cls"),
         "prefetch": OPTION_CONVERTERS["bool"],
         "prefetch_depth": positive_int,
     }
