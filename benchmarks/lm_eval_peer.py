@@ -12,8 +12,10 @@ then load it from that folder:
 
 Each side runs in a fresh process per round (alternating, so drift of a shared machine falls
 on both alike); a round times only the scoring loop (evalsuite: the runner's batched
-prediction loop; lm-eval: its ``loglikelihood`` / ``generate_until`` call) and samples the
-process's resident memory during it.  The script asserts identical per-example choices and
+prediction loop, without the untimed warm-up batch the runner does first, so both loops
+start cold; lm-eval: its ``loglikelihood`` / ``generate_until`` call) and samples the
+process's resident memory during it ("added": the peak minus the resident memory when the
+loop started, i.e. what the loop itself needs beyond the loaded model).  The script asserts identical per-example choices and
 generated text (and log-probabilities within 1e-4), then prints the ratios of the medians.
 
     python benchmarks/lm_eval_peer.py [--sentences 872] [--documents 100] [--rounds 3]
@@ -171,6 +173,7 @@ def run_evalsuite(args: argparse.Namespace, paths: dict[str, str]) -> dict:
         options["max_new_tokens"] = str(args.max_new_tokens)
     adapter = registry.build(ModelSpec("hf", args.model, options))
     adapter.load()
+    adapter.needs_warmup = False  # both loops start cold (the runner's warm-up is untimed)
     todo = [(ex["id"], ex) for ex in examples]
     with PeakMemory() as memory:
         started = time.perf_counter()

@@ -5,7 +5,7 @@ intermediate size, the dtype's width): the keys/values kept for generating rows,
 layer's transient activations, the attention scores of one layer (and the 4-D mask of packed
 label scoring) and the float32 logits at the positions that are scored or sampled.  A batch
 of length-sorted rows is planned so that ``rows × bytes(longest row)`` stays within the
-memory budget (option ``memory_budget``, in MiB: 64 on the CPU; on CUDA half the device
+memory budget (option ``memory_budget``, in MiB: 128 on the CPU; on CUDA half the device
 memory left free after loading).  It is an estimate (allocator slack and tokenizer buffers
 come on top); an out-of-memory still halves the batch and the budget.
 """
@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-CPU_MEMORY_BUDGET_MB = 64
+CPU_MEMORY_BUDGET_MB = 128
 GPU_BUDGET_FRACTION = 0.5
 ACTIVATION_COPIES = 2  # residual stream + the layer's output alive at once
 
