@@ -522,7 +522,7 @@ def _predict_with_backoff(adapter: ModelAdapter, card: TaskCard,
 # -- scoring -----------------------------------------------------------------------------------
 def score_all(card: TaskCard, predictions: list[Any], examples: list[dict],
               config: RunConfig) -> tuple[dict[str, dict], dict[str, np.ndarray]]:
-    context = MetricContext(labels=card.labels)
+    context = MetricContext.for_card(card)
     metrics: dict[str, dict] = {}
     stats: dict[str, np.ndarray] = {}
     for name in card.metrics:
