@@ -104,7 +104,7 @@ def test_bleu_tokenizer_can_be_set_by_the_card_and_spm_fails_with_a_clear_line()
     examples = [{"id": "1", "references": ["a b c d"]}]
     result = run("bleu", ["a b c d"], examples, options={"bleu_tokenize": "char"})
     assert "tok:char" in result.extra["signature"]
-    with pytest.raises(ValueError, match="flores200.*bleu_tokenize"):
+    with pytest.raises(ValueError, match=r"flores200.*bleu_tokenize"):
         run("bleu", ["a"], examples, options={"bleu_tokenize": "flores200"})
 
 
