@@ -251,6 +251,8 @@ def _run_model(job: Job, adapter: ModelAdapter, cards: list[TaskCard], config: R
                                   profile=job.profile or config.profile)
             except (UserError, KeyboardInterrupt):
                 raise
+            except BackendUnavailable as exc:  # e.g. an Apertium pair not installed
+                record = _status_record(job.spec, card, "skipped", str(exc))
             except Exception as exc:  # keep finished records; report and go on
                 record = _status_record(job.spec, card, "failed",
                                         f"{type(exc).__name__}: {first_line(exc)}")
