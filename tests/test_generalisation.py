@@ -272,3 +272,55 @@ def test_batch_file_suites(tmp_path, tasks_dir):
     assert next(r for r in doc["records"] if r["task"] == "t/products")["generalisation"]
     batch.write_text(batch.read_text().replace("[t/domains]", "[t/nope]"))
     assert main(["run", str(batch)]) == 2
+
+
+# -- one command per language -------------------------------------------------------------------
+def _translation_card(src: str, tgt: str):
+    from evalsuite.tasks.cards import card_from_dict
+
+    return card_from_dict({"name": f"x/{src}-{tgt}", "family": "translation",
+                           "dataset": {"path": "d.jsonl"}, "source_lang": src,
+                           "target_lang": tgt, "metrics": ["chrf"]})
+
+
+def test_cmd_fills_language_fields_per_task_through_lang_map():
+    import sys
+
+    from evalsuite.models.registry import build
+    from evalsuite.models.spec import parse_spec
+
+    echo = "import sys; [print(sys.argv[1] + '|' + line.strip()) for line in sys.stdin]"
+    spec = parse_spec({"name": "echo", "kind": "cmd",
+                       "target": f"{sys.executable} -c \"{echo}\" {{pair}}",
+                       "lang_map": {"eng_Latn-glg_Latn": "en-gl", "eng_Latn": "eng",
+                                    "cat_Latn": "cat"}})
+    model = build(spec)
+    ex = [{"id": "1", "source": "hello"}]
+    assert model.predict_batch(_translation_card("eng_Latn", "glg_Latn"), ex) == ["en-gl|hello"]
+    assert model.predict_batch(_translation_card("eng_Latn", "cat_Latn"), ex) == ["eng-cat|hello"]
+    assert model.settings(_translation_card("eng_Latn", "cat_Latn"))["command"].endswith(
+        "eng-cat")
+    from evalsuite.tasks.cards import card_from_dict
+
+    sentiment = card_from_dict({"name": "x/s", "family": "sentiment", "labels": ["a", "b"],
+                                "dataset": {"path": "d.jsonl"}, "metrics": ["accuracy"]})
+    assert "needs {pair}" in model.unsupported_reason(sentiment)
+
+
+@pytest.mark.skipif(not __import__("shutil").which("apertium"), reason="needs apertium")
+def test_apertium_pair_that_is_not_installed_is_skipped(tmp_path):
+    folder = tmp_path / "tasks"
+    write_jsonl(folder / "d.jsonl", [{"id": "1", "en": "Good morning.", "x": "Bon dia."}])
+    (folder / "c.yaml").write_text(textwrap.dedent("""
+        name: p/en-xx
+        family: translation
+        dataset: {path: d.jsonl}
+        columns: {source: en, references: x}
+        source_lang: eng_Latn
+        target_lang: xho_Latn
+        metrics: [chrf]
+    """))
+    assert main(["run", "-m", "cmd:apertium -u {pair}?name=apertium", "-t", "p/en-xx",
+                 "--tasks-dir", str(folder), "-o", str(tmp_path / "r"), "--run-id", "a"]) == 0
+    (record,) = json.loads((tmp_path / "r" / "a" / "results.json").read_text())["records"]
+    assert record["status"] == "skipped" and "eng_Latn-xho_Latn" in record["reason"]
