@@ -23,7 +23,7 @@ import yaml
 
 from evalsuite.errors import CardError, UserError
 from evalsuite.tasks.cards import TaskCard, card_from_dict, load_card
-from evalsuite.tasks.suites import Suite, check_suite, select_suites, suites_in
+from evalsuite.tasks.suites import Suite, check_suite, select_suites, suite_from_dict
 
 TASKS_PATH_ENV = "EVALSUITE_TASKS_PATH"
 ENTRY_POINT_GROUP = "evalsuite.tasks"
@@ -83,13 +83,14 @@ class TaskRegistry:
         cards: dict[str, TaskCard] = {}
         suites: dict[str, Suite] = {}
         for folder in search_dirs(extra_dirs):
-            for card in _cards_in(folder):
+            found_cards, found_suites = _cards_in(folder)
+            for card in found_cards:
                 if card.name in cards:
                     first = cards[card.name].source_file
                     raise CardError(f"field 'name': {card.name!r} is already defined in {first}",
                                     where=str(card.source_file))
                 cards[card.name] = card
-            for suite in suites_in(folder):
+            for suite in found_suites:
                 if suite.name in suites:
                     first = suites[suite.name].source_file
                     raise CardError(f"field 'name': suite {suite.name!r} is already defined in "
@@ -132,8 +133,9 @@ class TaskRegistry:
         return chosen
 
 
-def _cards_in(folder: Path) -> list[TaskCard]:
-    cards = []
+def _cards_in(folder: Path) -> tuple[list[TaskCard], list[Suite]]:
+    """The task cards and the suites under ``folder``."""
+    cards, suites = [], []
     for path in sorted([*folder.rglob("*.yaml"), *folder.rglob("*.yml")]):
         if "data" in path.relative_to(folder).parts[:-1]:
             continue
@@ -142,12 +144,15 @@ def _cards_in(folder: Path) -> list[TaskCard]:
         except yaml.YAMLError:
             cards.append(load_card(path))  # raises the formatted error
             continue
+        if isinstance(data, dict) and data.get("kind") == "suite":
+            suites.append(suite_from_dict(data, source=path))
+            continue
         if isinstance(data, dict) and data.get("kind", "task") != "task":
             continue
         if isinstance(data, dict):
             data = {k: v for k, v in data.items() if k != "kind"}
         cards.append(card_from_dict(data, source=path))
-    return cards
+    return cards, suites
 
 
 def dataset_size(card: TaskCard) -> int | None:

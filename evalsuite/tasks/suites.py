@@ -1,6 +1,7 @@
 """Suites: a reference task and its shifted variants (new domains, new languages).
 
-A suite is a YAML file under a task folder, found like the cards, with ``kind: suite``::
+A suite is a YAML file under a task folder, found with the cards by the task registry, with
+``kind: suite``::
 
     kind: suite
     name: sentiment/domains
@@ -23,7 +24,6 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from evalsuite.errors import CardError, UserError
@@ -87,21 +87,6 @@ def suite_from_dict(data: Any, *, source: str | Path | None = None) -> Suite:
     if source is not None:
         suite.source_file = Path(source)
     return suite
-
-
-def suites_in(folder: Path) -> list[Suite]:
-    """The suite files under ``folder`` (``kind: suite``; ``data/`` folders skipped)."""
-    found = []
-    for path in sorted([*folder.rglob("*.yaml"), *folder.rglob("*.yml")]):
-        if "data" in path.relative_to(folder).parts[:-1]:
-            continue
-        try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        except yaml.YAMLError:
-            continue  # the card loader reports the file
-        if isinstance(data, dict) and data.get("kind") == "suite":
-            found.append(suite_from_dict(data, source=path))
-    return found
 
 
 def check_suite(suite: Suite, cards: dict[str, TaskCard]) -> None:
