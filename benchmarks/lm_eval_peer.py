@@ -15,8 +15,9 @@ on both alike); a round times only the scoring loop (evalsuite: the runner's bat
 prediction loop, without the untimed warm-up batch the runner does first, so both loops
 start cold; lm-eval: its ``loglikelihood`` / ``generate_until`` call) and samples the
 process's resident memory during it ("added": the peak minus the resident memory when the
-loop started, i.e. what the loop itself needs beyond the loaded model).  The script asserts identical per-example choices and
-generated text (and log-probabilities within 1e-4), then prints the ratios of the medians.
+loop started, i.e. what the loop itself needs beyond the loaded model).  The script asserts
+identical per-example choices and generated text (and log-probabilities within 1e-4), then
+prints the ratios of the medians.
 
     python benchmarks/lm_eval_peer.py [--sentences 872] [--documents 100] [--rounds 3]
         [--peer-batch-size 32] [--device cpu|cuda]

@@ -54,7 +54,8 @@ def test_bertscore_equals_the_bert_score_package(idf):
 
 def test_bertscore_metric_with_a_local_encoder_by_hand(tmp_path):
     folder = fx.build_encoder(tmp_path / "enc")
-    context = MetricContext(options={"bertscore": {"model": str(folder), "layer": 1}})
+    context = MetricContext(options={"metrics": {"bertscore": {"model": str(folder),
+                                                                "layer": 1}}})
     metric = registry.get("bertscore", Family.SUMMARIZATION)
     result, stats = score(metric, PREDICTIONS, examples(), context, resamples=200)
     assert stats.shape == (5, 4) and result.ci_low <= result.value <= result.ci_high
@@ -91,14 +92,14 @@ def test_bertscore_configuration_errors(tmp_path):
     metric = registry.get("bertscore", Family.TRANSLATION)
     with pytest.raises(CardError, match="unknown setting 'nope'"):
         metric.example_stats(PREDICTIONS, examples(),
-                             MetricContext(options={"bertscore": {"nope": 1}}))
+                             MetricContext(options={"metrics": {"bertscore": {"nope": 1}}}))
     with pytest.raises(HubUnreachableError, match=r"options\.metrics\.bertscore\.model"):
-        metric.example_stats(PREDICTIONS, examples(),
-                             MetricContext(options={"bertscore": {"model": "org/not-cached"}}))
+        metric.example_stats(PREDICTIONS, examples(), MetricContext(
+            options={"metrics": {"bertscore": {"model": "org/not-cached"}}}))
     with pytest.raises(CardError, match="layer"):
         metric.example_stats(PREDICTIONS, examples(), MetricContext(
-            options={"bertscore": {"model": str(fx.build_encoder(tmp_path / "e")),
-                                   "layer": 9}}))
+            options={"metrics": {"bertscore": {"model": str(fx.build_encoder(tmp_path / "e")),
+                                               "layer": 9}}}))
 
 
 def test_comet_inputs_and_a_clear_line_when_absent():

@@ -200,10 +200,11 @@ class BertScorer:
 
 
 def _language(examples: Sequence[dict], context: MetricContext) -> str:
+    """The texts' language: the card's (output) language, else the examples' target."""
+    if context.language:
+        return context.language
     langs = {str(ex.get("target_lang") or "") for ex in examples} - {""}
-    if len(langs) == 1:
-        return langs.pop()
-    return str(context.options.get("language") or "en")
+    return langs.pop() if len(langs) == 1 else "en"
 
 
 @register
@@ -220,7 +221,7 @@ class BertScore(Metric):
                       context: MetricContext) -> np.ndarray:
         if not examples:
             return np.zeros((0, 4))
-        settings = dict(context.options.get(self.name) or {})
+        settings = dict((context.options.get("metrics") or {}).get(self.name) or {})
         scorer = BertScorer(settings, _language(examples, context))
         refs = [[r] if isinstance(r, str) else [str(x) for x in r]
                 for r in (ex["references"] for ex in examples)]

@@ -93,7 +93,7 @@ class Comet(Metric):
 
     def example_stats(self, predictions: Sequence[Any], examples: Sequence[dict],
                       context: MetricContext) -> np.ndarray:
-        settings = dict(context.options.get(self.name) or {})
+        settings = dict((context.options.get("metrics") or {}).get(self.name) or {})
         unknown = sorted(set(settings) - SETTINGS)
         if unknown:
             raise CardError(f"field 'options.metrics.comet': unknown setting {unknown[0]!r} "
