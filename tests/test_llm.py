@@ -18,8 +18,8 @@ from evalsuite.errors import CardError
 from evalsuite.models import registry
 from evalsuite.models.fewshot import shot_source
 from evalsuite.models.hf import HFAdapter, loglik
-from evalsuite.models.prompting import CONTENT_FREE, continuation, parse_stops
-from evalsuite.models.prompts import cut_at_stop
+from evalsuite.models.prompting import CONTENT_FREE, parse_stops
+from evalsuite.models.prompts import continuation, cut_at_stop
 from evalsuite.models.spec import ModelSpec
 from evalsuite.tasks.cards import card_from_dict, load_card
 from evalsuite.tasks.data import load_task_data

@@ -40,6 +40,7 @@ from evalsuite.models.base import (
 )
 from evalsuite.models.fewshot import ShotSource, examples_shot_ids, shot_source
 from evalsuite.models.prompts import (
+    continuation,
     fill,
     first_label,
     parse_answer_text,
@@ -113,13 +114,6 @@ def label_space(value: Any) -> str:
     if text not in LABEL_SPACES:
         raise ValueError(f"choose one of {', '.join(LABEL_SPACES)}")
     return text
-
-
-def continuation(prompt: str, answer: str, rule: str = "auto") -> str:
-    """``answer`` as the continuation of ``prompt`` under the ``label_space`` rule."""
-    if rule == "never" or (rule == "auto" and prompt.endswith((" ", "\n"))):
-        return answer
-    return " " + answer
 
 
 # options every language-model kind (hf generative heads, vllm) takes

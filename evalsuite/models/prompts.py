@@ -154,10 +154,21 @@ def load_shots(path: str | Path, card: TaskCard, limit: int | None = None) -> li
     return rows
 
 
+def continuation(prompt: str, answer: str, rule: str = "auto") -> str:
+    """``answer`` as the continuation of ``prompt`` under the ``label_space`` rule: ``auto``
+    puts a space before it unless the prompt ends with a space or a newline; ``always``,
+    ``never``."""
+    if rule == "never" or (rule == "auto" and prompt.endswith((" ", "\n"))):
+        return answer
+    return " " + answer
+
+
 def build_prompt(template: str, card: TaskCard, example: dict[str, Any],
                  shots: Sequence[dict] = ()) -> str:
     """Few-shot demonstrations (prompt + answer), then the example's prompt."""
-    parts = [f"{fill(template, card, shot)} {shot_answer(card, shot)}" for shot in shots]
+    filled = [fill(template, card, shot) for shot in shots]
+    parts = [q + continuation(q, shot_answer(card, shot)) for q, shot in zip(filled, shots,
+                                                                                strict=True)]
     return "\n\n".join([*parts, fill(template, card, example)])
 
 
