@@ -189,8 +189,9 @@ class VLLMAdapter(ModelAdapter):
             raise SpecError(f"vLLM could not load {self.spec.target!r}: {text}",
                             where=self.where) from None
         self.tokenizer = self.llm.get_tokenizer()
-        self.device, self.dtype = "cuda", str(self.llm.llm_engine.model_config.dtype).replace(
-            "torch.", "")
+        config = self.model_config()
+        self.device = "cuda"
+        self.dtype = str(getattr(config, "dtype", self.vllm_dtype)).replace("torch.", "")
         if self.options.get("chat") and not getattr(self.tokenizer, "chat_template", None):
             raise SpecError("chat=true but the tokenizer has no chat template", where=self.where)
 
@@ -210,9 +211,20 @@ class VLLMAdapter(ModelAdapter):
                     messages, tokenize=False, add_generation_prompt=True))
         return self._builders[key]
 
+    def model_config(self) -> Any:
+        """The engine's model config (``llm_engine.model_config``, or under ``vllm_config``
+        in engines that keep it there), ``None`` when neither exists."""
+        engine = getattr(self.llm, "llm_engine", None)
+        config = getattr(engine, "model_config", None)
+        if config is None:
+            config = getattr(getattr(engine, "vllm_config", None), "model_config", None)
+        return config
+
     def max_prompt(self, card: TaskCard) -> int:
         """Prompt tokens kept: the engine's context minus the tokens to generate."""
-        limit = int(self.llm.llm_engine.model_config.max_model_len)
+        limit = int(getattr(self.model_config(), "max_model_len", None)
+                    or self.options.get("max_model_len")
+                    or min(getattr(self.tokenizer, "model_max_length", 2048), 1 << 20))
         gen = GenerationSettings.for_card(card, self.options)
         return max(8, limit - gen.max_new_tokens)
 
