@@ -114,16 +114,20 @@ def logprobs(outputs, labels) -> np.ndarray:
 
 
 # -- log-likelihood ----------------------------------------------------------------------------
-@pytest.mark.parametrize("packed", [True, False], ids=["packed", "cached"])
+@pytest.mark.parametrize("path", ["packed", "cached", "row-per-label"])
 @pytest.mark.parametrize("name", ["gpt2-smooth", "llama-smooth", "gpt2", "llama"])
-def test_label_logprobs_equal_the_full_sequence_reference(lms, name, packed, monkeypatch):
+def test_label_logprobs_equal_the_full_sequence_reference(lms, name, path, monkeypatch):
     """Equal to 1e-5; the peaked models' sums reach -40, where float32 itself is only good to
     about 2e-5 (both implementations are that far from a float64 run), so there 1e-6 of the
-    value is allowed.  ``cached``: the path for attention without 4-D masks."""
-    if not packed:
+    value is allowed.  ``cached``: the path for attention without 4-D masks;
+    ``row-per-label``: for models that take no position ids."""
+    packed = path == "packed"
+    if path == "cached":
         monkeypatch.setattr(loglik, "packable", lambda rt: False)
     card, examples = starter("sentiment/starter", limit=12)
     model = loaded(lms[name])
+    if path == "row-per-label":
+        monkeypatch.setattr(model.runner.rt, "accepts", lambda name: name != "position_ids")
     spans = [len(model.tokenizer(f" {label}", add_special_tokens=False).input_ids) - 1
              for label in card.labels]
     assert min(spans) >= 1  # labels of several tokens
@@ -136,7 +140,9 @@ def test_label_logprobs_equal_the_full_sequence_reference(lms, name, packed, mon
     np.testing.assert_allclose(logprobs(outputs, card.labels), expected, atol=1e-5, rtol=rtol)
     assert [o.prediction for o in outputs] == [card.labels[i] for i in expected.argmax(1)]
     width = max(len(model.tokenizer(t).input_ids) for t in texts)
-    if packed:  # one pass: prompt and label tokens; logits only where scored
+    if path == "row-per-label":
+        assert len(calls) == 1 and calls[0]["input_ids"].shape[0] == 12 * len(card.labels)
+    elif packed:  # one pass: prompt and label tokens; logits only where scored
         assert len(calls) == 1
         assert calls[0]["input_ids"].shape == (12, width + sum(spans))
         assert calls[0]["logits_shape"][:2] == (12, 1 + sum(spans))

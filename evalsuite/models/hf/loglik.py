@@ -8,9 +8,10 @@ position ids that continue the prompt's; the logits are kept only for the last p
 position and the label segments (``logits_to_keep``).  So each prompt is encoded once and
 each label token once, in one forward pass, with no key/value cache to copy.  Attention
 implementations that take no 4-D mask (flash attention) continue the labels from the
-prompts' cached keys/values instead.  Encoder-decoder models run the encoder once per prompt
-and the decoder once per (prompt, label) on the shared encoder states.  The log-softmax is
-taken only at the scored positions.
+prompts' cached keys/values instead; models that take no position ids (ALiBi) fall back to
+one right-padded row per (prompt, label).  Encoder-decoder models run the encoder once per
+prompt and the decoder once per (prompt, label) on the shared encoder states.  The
+log-softmax is taken only at the scored positions.
 
 :func:`evalsuite.models.prompting.normalized` turns the sums into the scores a label is
 chosen by (``normalize=sum|token|char|calibrated``).
@@ -38,9 +39,8 @@ def causal_label_logprobs(rt: Runtime, contexts: Sequence[Sequence[int]],
                           continuations: Sequence[Sequence[Sequence[int]]]) -> LabelScores:
     """Summed log-probabilities of ``continuations[i][j]`` (token ids, at least one each)
     after ``contexts[i]`` (token ids, at least one each)."""
-    if not rt.accepts("position_ids"):
-        raise RunError(f"model {rt.name}: its forward takes no position_ids, which "
-                       f"left-padded scoring needs; use scoring=generate")
+    if not rt.accepts("position_ids"):  # e.g. ALiBi models: positions come from the mask
+        return _row_per_label(rt, contexts, continuations)
     n, n_labels = len(contexts), len(continuations[0])
     width = max(len(c) for c in contexts)
     ids = np.full((n, width), rt.tokenizer.pad_token_id, dtype=np.int64)
@@ -72,6 +72,39 @@ def causal_label_logprobs(rt: Runtime, contexts: Sequence[Sequence[int]],
                                         n, n_labels)
     with rt.phase("decode"):
         return LabelScores(totals.double().cpu().numpy(), tokens)
+
+
+def _row_per_label(rt: Runtime, contexts: Sequence[Sequence[int]],
+                   continuations: Sequence[Sequence[Sequence[int]]]) -> LabelScores:
+    """For models that take no position ids: one right-padded row per (prompt, label), so
+    every token keeps its unpadded position; log-softmax only at the label positions."""
+    rows = [(i, [*ctx, *cont[:-1]], len(ctx), cont)
+            for i, (ctx, row) in enumerate(zip(contexts, continuations, strict=True))
+            for cont in row]
+    width = max(len(r[1]) for r in rows)
+    k = max(len(r[3]) for r in rows)
+    ids = np.full((len(rows), width), rt.tokenizer.pad_token_id, dtype=np.int64)
+    mask = np.zeros((len(rows), width), dtype=np.int64)
+    where = np.zeros((len(rows), k), dtype=np.int64)  # position predicting each label token
+    targets = np.zeros((len(rows), k), dtype=np.int64)
+    scored = np.zeros((len(rows), k), dtype=np.float64)
+    for r, (_, tokens, start, cont) in enumerate(rows):
+        ids[r, :len(tokens)] = tokens
+        mask[r, :len(tokens)] = 1
+        where[r, :len(cont)] = np.arange(start - 1, start - 1 + len(cont))
+        targets[r, :len(cont)] = cont
+        scored[r, :len(cont)] = 1.0
+    with rt.phase("forward"):
+        logits = rt.model(input_ids=rt.to_device(ids), attention_mask=rt.to_device(mask)).logits
+        picked = logits.gather(1, rt.to_device(where)[:, :, None].expand(-1, -1,
+                                                                          logits.shape[-1]))
+        logp = torch.log_softmax(picked.float(), dim=-1)
+        token = logp.gather(2, rt.to_device(targets)[:, :, None]).squeeze(-1).double()
+        sums = (token * rt.to_device(scored)).sum(dim=1)
+    n_labels = len(continuations[0])
+    tokens = np.asarray([[len(cont) for cont in row] for row in continuations])
+    with rt.phase("decode"):
+        return LabelScores(sums.cpu().numpy().reshape(len(contexts), n_labels), tokens)
 
 
 def packable(rt: Runtime) -> bool:
