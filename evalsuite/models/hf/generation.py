@@ -103,7 +103,6 @@ class Generated:
     """One row's continuation: cut before its stop text, with the raw counts."""
 
     text: str
-    completion: str
     tokens: int
     hit_limit: bool
     stop: str | None
@@ -308,7 +307,7 @@ class GenerativeRunner(HeadRunner):
                 if gen.stop is not None:
                     meta["stop"] = gen.stop
                 if self.store_prompt:
-                    meta["completion"] = gen.completion
+                    meta["completion"] = gen.text
                 outputs.append(Output(parse_generated(card, ex, gen.text, meta, self.strip),
                                       meta=meta))
             return outputs
@@ -350,7 +349,7 @@ class GenerativeRunner(HeadRunner):
             results = []
             for text, row_stops, n, hit in zip(raw, stops, counts, hits, strict=True):
                 cut, stop = cut_at_stop(text, row_stops)
-                results.append(Generated(cut, cut, n, hit and stop is None, stop))
+                results.append(Generated(cut, n, hit and stop is None, stop))
             return results
 
     def _eos_ids(self) -> list[int]:
