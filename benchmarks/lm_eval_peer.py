@@ -140,9 +140,20 @@ def rss_bytes() -> int:
 
 
 class PeakMemory:
-    """The process's resident memory sampled in a thread while the block runs."""
+    """Peak memory while the block runs: the process's resident memory sampled in a thread
+    (CPU), or torch's peak allocated device memory (CUDA)."""
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.cuda = device.startswith("cuda")
 
     def __enter__(self) -> PeakMemory:
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self.start = self.peak = torch.cuda.memory_allocated()
+            return self
         self.start = self.peak = rss_bytes()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
@@ -154,6 +165,12 @@ class PeakMemory:
             self.peak = max(self.peak, rss_bytes())
 
     def __exit__(self, *exc: object) -> None:
+        if self.cuda:
+            import torch
+
+            torch.cuda.synchronize()
+            self.peak = max(self.peak, torch.cuda.max_memory_allocated())
+            return
         self._stop.set()
         self._thread.join()
         self.peak = max(self.peak, rss_bytes())
@@ -176,7 +193,7 @@ def run_evalsuite(args: argparse.Namespace, paths: dict[str, str]) -> dict:
     adapter.load()
     adapter.needs_warmup = False  # both loops start cold (the runner's warm-up is untimed)
     todo = [(ex["id"], ex) for ex in examples]
-    with PeakMemory() as memory:
+    with PeakMemory(args.device) as memory:
         started = time.perf_counter()
         outputs: dict[str, dict] = {}
         for keys, batch in predict_all(adapter, card, todo, EfficiencyMeter(args.device)):
@@ -201,7 +218,7 @@ def run_lm_eval(args: argparse.Namespace, paths: dict[str, str]) -> dict:
     lm = HFLM(pretrained=args.model, batch_size=args.peer_batch_size, device=args.device,
               dtype="float32")
     timed: dict[str, float] = {}
-    memory = PeakMemory()
+    memory = PeakMemory(args.device)
     method = "loglikelihood" if args.workload == "loglik" else "generate_until"
     original = getattr(lm, method)
 
@@ -324,11 +341,13 @@ def main() -> None:
                          f"{med('lm-eval', 'added'):.0f} / {med('lm-eval', 'peak'):.0f}",
                          f"{med('evalsuite', 'added'):.0f} / {med('evalsuite', 'peak'):.0f}",
                          f"{med('evalsuite', 'added') / max(med('lm-eval', 'added'), 1):.2f}"))
+    memory_kind = "allocated" if args.device.startswith("cuda") else "RSS"
     print_table(f"Against lm-evaluation-harness {peer_package.__version__} (hf model, batch "
                 f"size {args.peer_batch_size}) — {machine()}, torch {torch.__version__}, "
                 f"median of {args.rounds} alternating rounds", rows,
                 ("workload", "lm-eval loop s", "evalsuite loop s", "speed-up",
-                 "lm-eval MiB added / peak RSS", "evalsuite MiB added / peak RSS",
+                 f"lm-eval MiB added / peak {memory_kind}",
+                 f"evalsuite MiB added / peak {memory_kind}",
                  "memory ratio (added)"))
     for note in notes:
         print(f"- {note}")
