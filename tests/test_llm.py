@@ -372,3 +372,24 @@ def test_chat_turns_system_prompt_and_shots_as_turns(lms, tmp_path):
     assert settings["chat"] and settings["shots_as_turns"] and "system_sha256" in settings
     one_turn = loaded(folder, chat="true", store_prompt="true").predict_batch(card, examples)
     assert one_turn[0].meta["prompt"].count("[user]") == 1
+
+
+def test_http_completions_get_the_same_prompts_and_shots(lms, monkeypatch):
+    from evalsuite.models.spec import parse_spec
+    from tests.openai_stub_server import StubServer
+
+    for name in ("NO_PROXY", "no_proxy"):
+        monkeypatch.setenv(name, "127.0.0.1,localhost")
+    card = sentiment_card(shots=2, shots_split="data/starter_reviews.jsonl")
+    _, examples = starter("sentiment/starter", limit=3)
+    hf = loaded(lms["gpt2"], store_prompt="true").predict_batch(card, examples)
+    with StubServer(max_requests=50, lifetime_s=60) as stub:
+        http = registry.build(parse_spec(f"http:{stub.url}?model=m&api=completions"))
+        http.load()
+        try:
+            http.predict_batch(card, examples)
+        finally:
+            http.close()
+        prompts = [body["prompt"] for body in stub.stats.bodies]
+    assert sorted(prompts) == sorted(o.meta["prompt"] for o in hf)
+    assert http.settings(card)["shots_source"] == "sampled"
