@@ -323,6 +323,11 @@ def main() -> None:
                           file=sys.stderr, flush=True)
             notes.append(f"{workload}: " + check_equal(workload, runs["evalsuite"][-1]["rows"],
                                                        runs["lm-eval"][-1]["rows"]))
+            ratios = [p["seconds"] / o["seconds"]
+                      for o, p in zip(runs["evalsuite"], runs["lm-eval"], strict=True)]
+            notes.append(f"{workload}: speed-up per round (same round, back to back) "
+                         + ", ".join(f"{r:.2f}×" for r in ratios)
+                         + f"; median {statistics.median(ratios):.2f}×")
 
             def med(side: str, key: str, runs=runs) -> float:
                 if key == "added":
