@@ -39,3 +39,5 @@ def tasks(
         table.add_row(name, card.family.value, escape(where), "" if size is None else str(size),
                       ", ".join(card.metrics))
     out_console.print(table)
+    if registry.broken:  # the listed cards work; a card naming an unknown metric says why
+        raise registry.broken[min(registry.broken)]

@@ -14,14 +14,14 @@ import difflib
 import fnmatch
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
 import yaml
 
 from evalsuite.errors import CardError, UserError
-from evalsuite.tasks.cards import TaskCard, card_from_dict, load_card
+from evalsuite.tasks.cards import TaskCard, UnknownMetricCardError, card_from_dict, load_card
 
 TASKS_PATH_ENV = "EVALSUITE_TASKS_PATH"
 ENTRY_POINT_GROUP = "evalsuite.tasks"
@@ -71,29 +71,43 @@ def search_dirs(extra: Iterable[str | Path] = ()) -> list[Path]:
 
 @dataclass
 class TaskRegistry:
-    """All cards found, by name."""
+    """All cards found, by name.
+
+    A card that names a metric nobody registered (a plug-in that is not installed) is kept
+    aside in ``broken``: the other cards of its folder work, and asking for that card raises
+    its error.
+    """
 
     cards: dict[str, TaskCard]
+    broken: dict[str, UnknownMetricCardError] = field(default_factory=dict)
 
     @classmethod
     def discover(cls, extra_dirs: Iterable[str | Path] = ()) -> TaskRegistry:
         cards: dict[str, TaskCard] = {}
+        broken: dict[str, UnknownMetricCardError] = {}
+        sources: dict[str, Path | None] = {}
         for folder in search_dirs(extra_dirs):
-            for card in _cards_in(folder):
-                if card.name in cards:
-                    first = cards[card.name].source_file
-                    raise CardError(f"field 'name': {card.name!r} is already defined in {first}",
-                                    where=str(card.source_file))
-                cards[card.name] = card
-        return cls(cards)
+            for name, source, card in _cards_in(folder):
+                if name in sources:
+                    raise CardError(f"field 'name': {name!r} is already defined in "
+                                    f"{sources[name]}", where=str(source))
+                sources[name] = source
+                if isinstance(card, UnknownMetricCardError):
+                    broken[name] = card
+                else:
+                    cards[name] = card
+        return cls(cards, broken)
 
     def names(self) -> list[str]:
+        """The usable cards' names (not the broken ones)."""
         return sorted(self.cards)
 
     def get(self, name: str) -> TaskCard:
         """A card by name, or by the path of a card file."""
         if name in self.cards:
             return self.cards[name]
+        if name in self.broken:
+            raise self.broken[name]
         if name.endswith((".yaml", ".yml")) and Path(name).is_file():
             return load_card(name)
         close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.6) or [
@@ -107,6 +121,9 @@ class TaskRegistry:
         chosen: list[TaskCard] = []
         for pattern in patterns:
             if any(ch in pattern for ch in "*?["):
+                for name in sorted(self.broken):
+                    if fnmatch.fnmatch(name, pattern):
+                        raise self.broken[name]
                 matches = [self.cards[n] for n in self.names() if fnmatch.fnmatch(n, pattern)]
                 if not matches:
                     raise UserError(f"no task matches {pattern!r}", where="--task")
@@ -116,21 +133,28 @@ class TaskRegistry:
         return chosen
 
 
-def _cards_in(folder: Path) -> list[TaskCard]:
-    cards = []
+def _cards_in(folder: Path) -> list[tuple[str, Path, TaskCard | UnknownMetricCardError]]:
+    """(name, file, card) of every card file in ``folder``; a card naming an unknown metric
+    comes as its error instead (any other problem raises at once)."""
+    cards: list[tuple[str, Path, TaskCard | UnknownMetricCardError]] = []
     for path in sorted([*folder.rglob("*.yaml"), *folder.rglob("*.yml")]):
         if "data" in path.relative_to(folder).parts[:-1]:
             continue
         try:
             data = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError:
-            cards.append(load_card(path))  # raises the formatted error
+            load_card(path)  # raises the formatted error
             continue
         if isinstance(data, dict) and data.get("kind", "task") != "task":
             continue
         if isinstance(data, dict):
             data = {k: v for k, v in data.items() if k != "kind"}
-        cards.append(card_from_dict(data, source=path))
+        try:
+            card = card_from_dict(data, source=path)
+        except UnknownMetricCardError as exc:
+            cards.append((str(data["name"]), path, exc))
+            continue
+        cards.append((card.name, path, card))
     return cards
 
 
