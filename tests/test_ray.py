@@ -204,6 +204,45 @@ def test_ray_efficiency_merges_shards_and_replicas():
 @pytest.mark.usefixtures("ray_cluster")
 @pytest.mark.ray
 @pytest.mark.skipif(not HAS_RAY, reason="ray is not installed")
+def test_ray_probes_give_the_local_figures(tmp_path):
+    """--probes under Ray: the same bias, safety and robustness blocks as the local run; the
+    probes' new inputs are predicted (and embedded) by the replicas."""
+    from evalsuite.executors.ray_executor import run as run_on_ray
+    from evalsuite.probes import parse_probes
+
+    def config(out: str) -> RunConfig:
+        jobs = [Job(parse_spec(f"test-ray-embed:kw?name=kw&replicas=2&log={tmp_path / out}.log"),
+                    REGISTRY.select(["sentiment/starter", "similarity/starter"])),
+                Job(parse_spec("baseline:lead?k=2"), REGISTRY.select(["summarization/starter"]))]
+        probes = parse_probes("bias?n=12&permutations=50,safety?n=12,robustness?n=12")
+        return RunConfig(jobs=jobs, output_dir=tmp_path / out, resamples=50, limit=20,
+                         cache_path=None, probes=probes)
+
+    ray_run = run_on_ray(config("ray"))
+    local = run(config("local"))
+    local_records = by_pair(local.records)
+    for pair, rec in by_pair(ray_run.records).items():
+        assert rec["status"] == "ok", rec.get("reason")
+        mine = local_records[pair]
+        for block in ("bias", "safety", "robustness"):
+            assert rec[block] == mine[block], (pair, block)
+        for count in ("predicted", "computed", "embedded_texts"):
+            assert rec["probe_cost"][count] == mine["probe_cost"][count], (pair, count)
+    kw = by_pair(ray_run.records)[("kw", "similarity/starter")]
+    assert kw["probe_cost"]["embedded_texts"].get("bias")  # WEAT embeddings by a replica
+    assert any("retention" in figure for figure in kw["robustness"].values())
+    assert any("max_gap" in figure for figure in kw["bias"].values())
+    lead = by_pair(ray_run.records)[("baseline:lead", "summarization/starter")]
+    assert "rate" in lead["safety"]["toxicity"] and "rate" in lead["safety"]["pii_leakage"]
+    # the workers predicted the probes' inputs: far more than the task's 40 examples
+    predicted = Path(f"{tmp_path / 'ray'}.log").read_text().splitlines()
+    assert len(predicted) > 40 and len(predicted) == len(
+        Path(f"{tmp_path / 'local'}.log").read_text().splitlines())
+
+
+@pytest.mark.usefixtures("ray_cluster")
+@pytest.mark.ray
+@pytest.mark.skipif(not HAS_RAY, reason="ray is not installed")
 def test_ray_task_failure_keeps_the_other_tasks(tmp_path):
     from evalsuite.executors.ray_executor import run as run_on_ray
 

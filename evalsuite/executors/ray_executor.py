@@ -20,7 +20,7 @@ How the work is split and merged:
 * **The driver owns the prediction cache.**  Actors return outputs; the driver commits each
   shard to the SQLite file as it arrives.  One process writes the file, and workers need no
   access to the driver's disk.  Scoring and records use the local executor's own code
-  (:func:`evalsuite.runner.task_record`), so metrics match it to the last digit for
+  (:func:`evalsuite.runner.steps.task_record`), so metrics match it to the last digit for
   deterministic models, and the run folder has the same files.
 * A replica whose process dies (killed, out of memory, node lost) is restarted by Ray
   (``max_restarts``); the shard it was running goes back to the front of the queue and runs
@@ -40,7 +40,7 @@ wall-clock time from the task's first shard to its last, ``busy_s`` = summed rep
 with ``replicas``, the number of replicas that served the task.  Every block has the local
 executor's fields: ``split_s`` (seconds per phase, summed over shards and, at the top, over
 replicas, so its prediction phases add up to ``busy_s`` rather than ``wall_s``; ``metrics``
-and ``write`` are added by :func:`~evalsuite.runner.task_record`), ``overlapped_s``,
+and ``write`` are added by :func:`~evalsuite.runner.steps.task_record`), ``overlapped_s``,
 ``warmup_batches``/``warmup_s`` (each replica warms up once per task, untimed: outside
 ``busy_s`` but inside the wall-clock time), ``memory_source``/``memory_increase_mb`` and,
 where NVML measures it, ``energy_j`` (at the top only when no two replicas share a GPU).
@@ -61,6 +61,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
 
+import numpy as np
 import ray
 
 from evalsuite.efficiency.measurement import Measurement, ModelInfo
@@ -193,7 +194,8 @@ class ReplicaPredictor(TaskPredictor):
     def embed(self, sentences: Sequence[str]) -> Any:
         if self.actor is None:
             raise RunError("no replica of the model is alive to embed the probes' sentences")
-        return ray.get(self.actor.embed.remote(list(sentences)))
+        # a copy: Ray hands NumPy arrays over read-only (zero-copy from its object store)
+        return np.array(ray.get(self.actor.embed.remote(list(sentences))))
 
 
 # -- driver-side state -------------------------------------------------------------------------
