@@ -114,7 +114,7 @@ def plugin_error(name: str) -> str | None:
     try:
         METRICS.get(name)
     except UserError as exc:
-        return str(exc)
+        return str(exc).removeprefix(f"{exc.where}: ") if exc.where else str(exc)
     return None
 
 

@@ -97,8 +97,8 @@ class TaskCard(BaseModel):
                 broken = metric_registry.plugin_error(metric)
                 raise _FieldError(
                     "metrics",
-                    f"unknown metric {metric!r} for {self.family.value} "
-                    + (f"({broken})" if broken else f"(choose from: {', '.join(known)})"),
+                    f"unknown metric {metric!r} for {self.family.value}"
+                    + (f": {broken}" if broken else f" (choose from: {', '.join(known)})"),
                     unknown_metric=True,
                 )
         if self.family is Family.SENTIMENT:
