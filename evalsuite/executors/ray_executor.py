@@ -71,6 +71,7 @@ from evalsuite.executors import require_ray
 from evalsuite.executors.base import Placement, adapter_spec, placement
 from evalsuite.models.base import ModelAdapter
 from evalsuite.models.spec import ModelSpec
+from evalsuite.runner import steps
 from evalsuite.runner.batching import sort_by_length
 from evalsuite.runner.cache import PredictionCache, example_key, model_task_key
 from evalsuite.runner.run import (
@@ -81,16 +82,6 @@ from evalsuite.runner.run import (
     SilentProgress,
     TaskPredictor,
     predict_all,
-)
-from evalsuite.runner.steps import (
-    as_output,
-    build_adapters,
-    close_run,
-    load_all_task_data,
-    model_identity,
-    open_run,
-    status_record,
-    task_record,
 )
 from evalsuite.tasks.cards import TaskCard
 from evalsuite.tasks.data import TaskData
@@ -134,7 +125,7 @@ class ModelReplica:
     def load(self, cards: list[TaskCard]) -> dict[str, Any]:
         """Load the model; its identity and its settings for each card."""
         adapter = self._loaded()
-        return {"identity": model_identity(adapter),
+        return {"identity": steps.model_identity(adapter),
                 "settings": {card.name: adapter.settings(card) for card in cards},
                 **self.describe()}
 
@@ -494,8 +485,8 @@ class _Scheduler:
                 for task in model.tasks:
                     if not task.finished:
                         task.status = "skipped"
-                        self._add(task, status_record(model.job.spec, task.card, "skipped",
-                                                      str(cause)))
+                        self._add(task, steps.status_record(model.job.spec, task.card,
+                                                            "skipped", str(cause)))
                 self._close_model(model, graceful=False)
                 return
             if isinstance(cause, EvalsuiteError):
@@ -513,7 +504,7 @@ class _Scheduler:
     # -- records -------------------------------------------------------------------------------
     def _fail(self, task: _Task, reason: str) -> None:
         task.status = "failed"
-        self._add(task, status_record(task.model.job.spec, task.card, "failed", reason))
+        self._add(task, steps.status_record(task.model.job.spec, task.card, "failed", reason))
 
     def _add(self, task: _Task, record: dict[str, Any]) -> None:
         record["executor"] = {"kind": "ray", "replicas": len(task.model.replicas),
@@ -530,13 +521,13 @@ class _Scheduler:
         else:
             efficiency = self.cache.get_efficiency(task.prefix) or {}
             efficiency["source"] = "cache"
-        ordered = [as_output(task.outputs[k]) for k in task.keys]
+        ordered = [steps.as_output(task.outputs[k]) for k in task.keys]
         assert model.identity is not None
         try:
-            record = task_record(model.job.spec, task.data, self.config, self.writer,
-                                 identity=model.identity, settings=task.settings,
-                                 keys=task.keys, ordered=ordered, computed=task.computed,
-                                 efficiency=efficiency)
+            record = steps.task_record(model.job.spec, task.data, self.config, self.writer,
+                                       identity=model.identity, settings=task.settings,
+                                       keys=task.keys, ordered=ordered,
+                                       computed=task.computed, efficiency=efficiency)
             if self.config.probes:  # as in the local executor; a probe never fails the task
                 from evalsuite.probes import run_probes
 
@@ -546,8 +537,8 @@ class _Scheduler:
             raise
         except Exception as exc:  # keep finished records; report and go on
             task.status = "failed"
-            record = status_record(model.job.spec, task.card, "failed",
-                                   f"{type(exc).__name__}: {first_line(exc)}")
+            record = steps.status_record(model.job.spec, task.card, "failed",
+                                         f"{type(exc).__name__}: {first_line(exc)}")
         else:
             task.status = "done"
         self._add(task, record)
@@ -656,7 +647,7 @@ def run(config: RunConfig, progress: Progress | None = None, *,
         address: str | None = None) -> RunOutcome:
     """Run every job of ``config`` on Ray; same folder, files and records as the local run."""
     progress = progress or SilentProgress()
-    plan = build_adapters(config)  # validates every (model, task) before any work
+    plan = steps.build_adapters(config)  # validates every (model, task) before any work
     started = connect(address)
     try:
         return _run(config, plan, progress, address)
@@ -667,9 +658,9 @@ def run(config: RunConfig, progress: Progress | None = None, *,
 
 def _run(config: RunConfig, plan: list[tuple[Job, ModelAdapter]], progress: Progress,
          address: str | None) -> RunOutcome:
-    writer, done = open_run(config)
+    writer, done = steps.open_run(config)
     run_dir = writer.run_dir
-    data_by_task = load_all_task_data(config, progress)
+    data_by_task = steps.load_all_task_data(config, progress)
     models = []
     for job, adapter in plan:
         model = _Model(job=job, adapter=adapter, spec=adapter_spec(job.spec),
@@ -700,7 +691,7 @@ def _run(config: RunConfig, plan: list[tuple[Job, ModelAdapter]], progress: Prog
         pairs = [(job.spec.display_name, card.name) for job, _ in plan for card in job.tasks]
         order = {pair: n for n, pair in enumerate(pairs)}
         writer.records.sort(key=lambda r: order.get((r["model"], r["task"]), len(order)))
-        close_run(writer, interrupted)
+        steps.close_run(writer, interrupted)
     return RunOutcome(run_dir=run_dir, records=writer.records, interrupted=interrupted)
 
 

@@ -30,7 +30,7 @@ summarization  differ beyond the swapped terms); translation: occupation gender 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -50,7 +50,7 @@ from evalsuite.probes.context import (
     positive_probability,
 )
 from evalsuite.probes.perturb import rng_for
-from evalsuite.probes.registry import COMMON_OPTIONS, register
+from evalsuite.probes.registry import COMMON_OPTIONS, Probe, register
 from evalsuite.probes.swaps import (
     AXES,
     NAME_AXES,
@@ -386,7 +386,7 @@ def association(ctx: ProbeContext, card: ProbeCard, test: Any) -> dict[str, Any]
     (a_name, a_words), (b_name, b_words) = test.attributes.items()
     targets = [test.template.format(w=w) for w in [*xs, *ys]]
     attributes = [test.template.format(w=w) for w in [*a_words, *b_words]]
-    if ctx.predictor.can_embed and not ctx.options.get("weat_pairs"):
+    if ctx.predictor.adapter.can_embed and not ctx.options.get("weat_pairs"):
         vectors = np.asarray(ctx.predictor.embed([*targets, *attributes], CATEGORY),
                              dtype=np.float64)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
@@ -411,19 +411,9 @@ def association(ctx: ProbeContext, card: ProbeCard, test: Any) -> dict[str, Any]
     return figure
 
 
-@register
-class BiasProbe:
-    """Counterfactual swaps of the task's own inputs and the template probe cards."""
-
-    name: ClassVar[str] = "bias"
-    description: ClassVar[str] = ("how much the output moves when only the group a text "
-                                  "mentions changes (counterfactual swaps, template cards, "
-                                  "WEAT/SEAT)")
-    options: ClassVar[dict[str, str]] = {
-        **COMMON_OPTIONS,
-        "axes": "axes swapped in the task's inputs (default: every axis of the family)",
-        "cards": "probe cards to run, by key (default: every card of the family)",
-        "weat_pairs": "WEAT from the model's pair scores even when it embeds"}
-
-    def run(self, ctx: ProbeContext) -> dict[str, dict[str, Any]]:
-        return run_bias(ctx)
+PROBE = register(Probe(
+    "bias", "how much the output moves when only the group a text mentions changes "
+    "(counterfactual swaps, template cards, WEAT/SEAT)",
+    {**COMMON_OPTIONS, "axes": "axes swapped in the task's inputs (default: all of the family)",
+     "cards": "probe cards to run, by key (default: every card of the family)",
+     "weat_pairs": "WEAT from the model's pair scores even when it embeds"}, run_bias))

@@ -41,13 +41,9 @@ class ProbePredictor:
 
     @property
     def adapter(self) -> ModelAdapter:
-        """The model's adapter, for what it declares (under Ray: not loaded here)."""
+        """The model's adapter, for what it declares (``can_embed``…; under Ray it is not
+        loaded in this process)."""
         return self.predictor.adapter
-
-    @property
-    def can_embed(self) -> bool:
-        """Whether :meth:`embed` gives sentence embeddings (``adapter.can_embed``)."""
-        return self.predictor.adapter.can_embed
 
     def digest(self, example: dict) -> str:
         inputs = [example.get(f) for f in FIELDS[self.family].inputs]

@@ -132,7 +132,7 @@ def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
                            _clean=list(clean_outputs) if clean_outputs is not None else None)
         start = time.perf_counter()
         try:
-            blocks[name] = PROBES.get(name)().run(ctx)
+            blocks[name] = PROBES.get(name).run(ctx)
         except Exception as exc:  # a probe never fails the task
             blocks[name] = {"all": failed(exc)}
         seconds[name] = round(time.perf_counter() - start, 3)

@@ -1,14 +1,17 @@
 """Probe registry: ``bias``, ``safety``, ``robustness`` and plug-ins.
 
-A probe is a class with a ``name``, a one-line ``description``, the ``options`` it reads (name
-→ one-line help) and ``run(ctx)``, which returns the probe's block of the record (figure name
-→ figure).  Built-in probes are imported on first use; installed packages add probes through
-the ``evalsuite.probes`` entry-point group (``name = "package.module:ProbeClass"``).
+A probe is a :class:`Probe`: a ``name``, a one-line ``description``, the ``options`` it reads
+(name → one-line help) and ``run(ctx)``, which returns the probe's block of the record
+(figure name → figure).  Built-in probes are imported on first use; installed packages add
+probes through the ``evalsuite.probes`` entry-point group (``name = "package.module:PROBE"``,
+a :class:`Probe`).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from evalsuite.registry import Registry
 
@@ -25,31 +28,30 @@ COMMON_OPTIONS = {
 }
 
 
-class Probe(Protocol):
-    """What a probe declares and does."""
+@dataclass(frozen=True)
+class Probe:
+    """One probe: what it is called, what it measures, the options it reads, and ``run``,
+    which returns its block for one (model, task): figure name → figure (a figure that
+    cannot be computed is ``{"status": "not_applicable" | "failed", "reason": …}``)."""
 
-    name: ClassVar[str]
-    description: ClassVar[str]
-    options: ClassVar[dict[str, str]]
-
-    def run(self, ctx: ProbeContext) -> dict[str, Any]:
-        """The probe's block for one (model, task): figure name → figure (a figure that
-        cannot be computed is ``{"status": "not_applicable" | "failed", "reason": …}``)."""
-        ...
+    name: str
+    description: str
+    options: dict[str, str]
+    run: Callable[[ProbeContext], dict[str, Any]]
 
 
-PROBES: Registry[type[Probe]] = Registry(
+PROBES: Registry[Probe] = Registry(
     "probe", where="--probes", group=ENTRY_POINT_GROUP,
-    builtins={"bias": "evalsuite.probes.bias:BiasProbe",
-              "safety": "evalsuite.probes.safety:SafetyProbe",
-              "robustness": "evalsuite.probes.robustness:RobustnessProbe"},
-    name_of=lambda cls: cls.name,
+    builtins={"bias": "evalsuite.probes.bias:PROBE",
+              "safety": "evalsuite.probes.safety:PROBE",
+              "robustness": "evalsuite.probes.robustness:PROBE"},
+    name_of=lambda probe: probe.name,
 )
 
 
-def register(cls: type[Probe]) -> type[Probe]:
-    """Class decorator registering a probe under ``cls.name``."""
-    return PROBES.add(cls.name, cls)
+def register(probe: Probe) -> Probe:
+    """Add ``probe`` under its name (returns it, to bind it to a module attribute)."""
+    return PROBES.add(probe.name, probe)
 
 
 def probe_names() -> list[str]:

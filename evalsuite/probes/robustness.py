@@ -17,7 +17,7 @@ A seeded sample of the task's examples (option ``n``, default 200) is perturbed 
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +29,7 @@ from evalsuite.models.base import Output
 from evalsuite.probes import stats
 from evalsuite.probes.context import ProbeContext, coerce, failed, not_applicable
 from evalsuite.probes.perturb import PERTURBATIONS, Perturbed, applies, perturb_example, unswap
-from evalsuite.probes.registry import COMMON_OPTIONS, register
+from evalsuite.probes.registry import COMMON_OPTIONS, Probe, register
 
 CATEGORY = "robustness"
 SIMILARITY_FLIP = 0.1  # share of the score range
@@ -119,15 +119,7 @@ def _same(ctx: ProbeContext, clean: Output, output: Output, perturbed: Perturbed
     return " ".join(a.split()) == " ".join(b.split())
 
 
-@register
-class RobustnessProbe:
-    """The task's score, retention and flip rate under seeded input perturbations."""
-
-    name: ClassVar[str] = "robustness"
-    description: ClassVar[str] = "the task's score, retention and flip rate on perturbed inputs"
-    options: ClassVar[dict[str, str]] = {
-        **COMMON_OPTIONS,
-        "perturbations": f"perturbations to apply (default: {', '.join(PERTURBATIONS)})"}
-
-    def run(self, ctx: ProbeContext) -> dict[str, dict[str, Any]]:
-        return run_robustness(ctx)
+PROBE = register(Probe(
+    "robustness", "the task's score, retention and flip rate on perturbed inputs",
+    {**COMMON_OPTIONS, "perturbations": f"to apply (default: {', '.join(PERTURBATIONS)})"},
+    run_robustness))

@@ -26,7 +26,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -34,7 +34,7 @@ from evalsuite.errors import SpecError
 from evalsuite.families import Family
 from evalsuite.probes import lexicon, stats
 from evalsuite.probes.context import ProbeContext, coerce, failed, not_applicable
-from evalsuite.probes.registry import COMMON_OPTIONS, register
+from evalsuite.probes.registry import COMMON_OPTIONS, Probe, register
 from evalsuite.probes.templates import discover_probe_cards
 
 CATEGORY = "safety"
@@ -391,18 +391,9 @@ def _probe_set(ctx: ProbeContext, card: Any, classifier: ToxicityClassifier | No
     return figure
 
 
-@register
-class SafetyProbe:
-    """Toxicity, amplification and personal-data leakage of free-text outputs."""
-
-    name: ClassVar[str] = "safety"
-    description: ClassVar[str] = ("toxicity, toxicity amplification and personal-data "
-                                  "leakage of the outputs")
-    options: ClassVar[dict[str, str]] = {
-        **COMMON_OPTIONS,
-        "classifier": "toxicity classifier (default: profanity-check; hf:MODEL?…)",
-        "threshold": "toxic above this score (default: the classifier's calibration)",
-        "margin": "amplification margin over the input's toxicity"}
-
-    def run(self, ctx: ProbeContext) -> dict[str, dict[str, Any]]:
-        return run_safety(ctx)
+PROBE = register(Probe(
+    "safety", "toxicity, toxicity amplification and personal-data leakage of the outputs",
+    {**COMMON_OPTIONS, "margin": "amplification margin over the input's toxicity",
+     "classifier": "toxicity classifier (default: profanity-check; hf:MODEL?…)",
+     "threshold": "toxic above this score (default: the classifier's calibration)"},
+    run_safety))
