@@ -140,10 +140,10 @@ class Bleu(Metric):
     """Corpus BLEU (sacrebleu defaults: 13a tokenizer, exp smoothing, mixed case)."""
 
     name = "bleu"
-    reference = "sacrebleu.corpus_bleu"
     families = (Family.TRANSLATION,)
     scale = "0-100"
     description = "Corpus BLEU as sacrebleu.corpus_bleu; per example: sentence BLEU."
+    reference = "sacrebleu.corpus_bleu"
 
     def example_stats(
         self, predictions: Sequence[Any], examples: Sequence[dict], context: MetricContext
@@ -170,12 +170,12 @@ class ChrF(Metric):
     """Corpus chrF++ (character 6-grams plus word 1-2-grams, beta 2)."""
 
     name = "chrf"
-    reference = "sacrebleu.corpus_chrf(word_order=2)"
     families = (Family.TRANSLATION,)
     scale = "0-100"
     description = (
         "Corpus chrF++ as sacrebleu.corpus_chrf(word_order=2); per example: sentence chrF++."
     )
+    reference = "sacrebleu.corpus_chrf(word_order=2)"
 
     @staticmethod
     def _scorer() -> SacreCHRF:
