@@ -62,6 +62,13 @@ class Entry(Generic[T]):
         return self.value is not None
 
 
+def one_line(obj: Any) -> str:
+    """What a registered object says it is, in one line (for listings): its
+    ``description``, else the first line of its docstring."""
+    text = getattr(obj, "description", "") or (obj.__doc__ or "").strip()
+    return text.splitlines()[0].strip() if text else ""
+
+
 def import_target(target: str) -> Any:
     """The object a ``"package.module:attribute.path"`` string names."""
     module_name, _, attr = target.partition(":")

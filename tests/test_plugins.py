@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from evalsuite.errors import UserError
-from evalsuite.registry import Registry, UnknownNameError
+from evalsuite.registry import Registry, UnknownNameError, one_line
 from tests.conftest import REPO, write_jsonl
 
 PLUGIN = '''
@@ -137,6 +137,15 @@ def test_a_broken_card_does_not_break_its_folder(plugin, tmp_path):
 
 
 # -- the generic registry ----------------------------------------------------------------------
+class KeywordsLike:
+    """Finds words.
+
+    More detail.
+    """
+
+    description = ""
+
+
 def test_registry_imports_built_ins_lazily_and_lists_them(tmp_path, monkeypatch):
     pkg = tmp_path / "lazy_colours"
     pkg.mkdir()
@@ -153,6 +162,7 @@ def test_registry_imports_built_ins_lazily_and_lists_them(tmp_path, monkeypatch)
         name = "blue"
 
     assert colours.names() == ["red", "blue"] and colours.get("blue") is Blue
+    assert one_line(Blue) == "" and one_line(KeywordsLike) == "Finds words."
     with pytest.raises(UnknownNameError) as info:
         colours.get("green")
     assert str(info.value) == "--colour: unknown colour 'green'; available: blue, red"

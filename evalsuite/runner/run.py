@@ -4,8 +4,9 @@ Each model is loaded once and serves all its tasks.  For one (model, task) the r
 up every example in the prediction cache, predicts the rest in length-sorted batches
 (halving a batch that runs out of memory and retrying it, never the run), commits each
 batch to the cache, scores every metric with a bootstrap interval and writes the record and
-its per-example predictions.  A crash keeps every finished record and cached batch; running
-the same batch again recomputes nothing that finished.
+its per-example predictions (through :mod:`evalsuite.runner.steps`, which the Ray executor
+shares).  A crash keeps every finished record and cached batch; running the same batch again
+recomputes nothing that finished.
 """
 
 from __future__ import annotations
