@@ -17,6 +17,7 @@ from evalsuite.tasks.cards import TaskCard
 if TYPE_CHECKING:
     from evalsuite.runner.run import TaskPredictor
 
+
 class ProbePredictor:
     """Predicts probe examples through :class:`~evalsuite.runner.TaskPredictor` only.
 
