@@ -23,6 +23,7 @@ import numpy as np
 from evalsuite.families import Family
 from evalsuite.metrics.base import Metric, MetricContext
 from evalsuite.metrics.registry import register
+from evalsuite.results.records import Scale
 
 _SHARED_KEY = "squad_scores"
 _ARTICLES = re.compile(r"\b(a|an|the)\b", re.UNICODE)
@@ -77,7 +78,7 @@ def squad_scores(predictions: Sequence[Any], examples: Sequence[dict]) -> np.nda
 
 class _SquadMetric(Metric):
     families = (Family.QA,)
-    scale = "0-100"
+    scale = Scale.PERCENT
     _column: int  # 0 exact, 1 F1
     _split: str | None = None  # None (all), "has" (answerable), "no" (unanswerable)
 

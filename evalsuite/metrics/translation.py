@@ -22,6 +22,7 @@ from sacrebleu.metrics import CHRF as SacreCHRF
 from evalsuite.families import Family
 from evalsuite.metrics.base import Metric, MetricContext
 from evalsuite.metrics.registry import register
+from evalsuite.results.records import Scale
 
 logger = logging.getLogger(__name__)
 
@@ -141,7 +142,7 @@ class Bleu(Metric):
 
     name = "bleu"
     families = (Family.TRANSLATION,)
-    scale = "0-100"
+    scale = Scale.PERCENT
     description = "Corpus BLEU as sacrebleu.corpus_bleu; per example: sentence BLEU."
 
     def example_stats(
@@ -170,7 +171,7 @@ class ChrF(Metric):
 
     name = "chrf"
     families = (Family.TRANSLATION,)
-    scale = "0-100"
+    scale = Scale.PERCENT
     description = (
         "Corpus chrF++ as sacrebleu.corpus_chrf(word_order=2); per example: sentence chrF++."
     )

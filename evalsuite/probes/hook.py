@@ -2,7 +2,8 @@
 
 ``run_probes`` is called at the end of :func:`evalsuite.runner.run_task` when
 ``RunConfig.probes`` is not empty.  It returns ``{"bias": …, "safety": …, "robustness": …,
-"probe_cost": …}`` for the requested probes; the record is updated with it.  A probe that
+"probe_cost": …}`` for the requested probes, as the typed blocks of
+:mod:`evalsuite.results.records`; the record is updated with it.  A probe that
 cannot apply is recorded as ``{"status": "not_applicable", "reason": …}``, one that fails as
 ``{"status": "failed", "reason": …}`` — the task itself never fails because of a probe.
 
@@ -23,12 +24,13 @@ from urllib.parse import parse_qsl, urlencode
 from evalsuite.errors import UserError
 from evalsuite.models.base import Output
 from evalsuite.probes.context import ProbeContext, ProbePredictor, failed
+from evalsuite.results.records import PROBE_FIGURES, PROBE_SECTIONS, ProbeCost
 
 if TYPE_CHECKING:
     from evalsuite.runner.run import RunConfig, TaskPredictor
     from evalsuite.tasks.data import TaskData
 
-PROBE_KINDS: tuple[str, ...] = ("bias", "safety", "robustness")
+PROBE_KINDS: tuple[str, ...] = PROBE_SECTIONS  # a probe writes the section of its name
 _LIST_OPTIONS = frozenset({"axes", "perturbations", "cards"})
 _INT_OPTIONS = frozenset({"n", "permutations", "resamples"})
 _FLOAT_OPTIONS = frozenset({"threshold", "margin"})
@@ -117,7 +119,8 @@ def probe_options(entries: Sequence[str], card_options: dict[str, Any] | None
 
 def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
                clean_outputs: Sequence[Output] | None = None) -> dict[str, Any]:
-    """The ``bias``/``safety``/``robustness`` blocks and ``probe_cost`` for one task."""
+    """The ``bias``/``safety``/``robustness`` blocks (figure name → typed figure) and
+    ``probe_cost`` for one task."""
     from evalsuite.probes.bias import run_bias
     from evalsuite.probes.robustness import run_robustness
     from evalsuite.probes.safety import run_safety
@@ -138,19 +141,21 @@ def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
                            _clean=list(clean_outputs) if clean_outputs is not None else None)
         start = time.perf_counter()
         try:
-            blocks[name] = runners[name](ctx)
+            figures = runners[name](ctx)
         except Exception as exc:  # a probe never fails the task
-            blocks[name] = {"all": failed(exc)}
+            figures = {"all": failed(exc)}
+        blocks[name] = {key: PROBE_FIGURES[name].model_validate(figure)
+                        for key, figure in figures.items()}
         seconds[name] = round(time.perf_counter() - start, 3)
     n = len(examples)
     predicted = {k: int(v) for k, v in probe_predictor.predicted.items()}
-    blocks["probe_cost"] = {
-        "task_examples": n,
-        "predicted": predicted,
-        "computed": {k: int(v) for k, v in probe_predictor.computed.items()},
-        "embedded_texts": {k: int(v) for k, v in probe_predictor.embedded.items()},
-        "seconds": seconds,
-        "prediction_seconds": {k: round(v, 3) for k, v in probe_predictor.seconds.items()},
-        "multiple": (sum(v for k, v in predicted.items() if k != "clean") / n) if n else None,
-    }
+    blocks["probe_cost"] = ProbeCost(
+        task_examples=n,
+        predicted=predicted,
+        computed={k: int(v) for k, v in probe_predictor.computed.items()},
+        embedded_texts={k: int(v) for k, v in probe_predictor.embedded.items()},
+        seconds=seconds,
+        prediction_seconds={k: round(v, 3) for k, v in probe_predictor.seconds.items()},
+        multiple=(sum(v for k, v in predicted.items() if k != "clean") / n) if n else None,
+    )
     return blocks

@@ -32,7 +32,16 @@ from evalsuite.metrics.base import DEFAULT_RESAMPLES, MetricContext, score
 from evalsuite.models import registry as model_registry
 from evalsuite.models.base import ModelAdapter, Output
 from evalsuite.models.spec import ModelSpec
-from evalsuite.results.files import ResultWriter, write_predictions
+from evalsuite.results.files import ResultWriter, load_results, write_predictions
+from evalsuite.results.records import (
+    CacheCounts,
+    Efficiency,
+    MetricValue,
+    Percentiles,
+    Record,
+    ResultDocument,
+    RunInfo,
+)
 from evalsuite.runner.batching import fixed_size_batches, halves, sort_by_length
 from evalsuite.runner.cache import NON_OUTPUT_OPTIONS, PredictionCache, example_key, model_task_key
 from evalsuite.tasks.cards import TaskCard
@@ -70,7 +79,7 @@ class RunConfig:
 class Progress(Protocol):
     def task_started(self, model: str, task: str, total: int, cached: int) -> None: ...
     def advance(self, n: int) -> None: ...
-    def task_finished(self, record: dict[str, Any]) -> None: ...
+    def task_finished(self, record: Record) -> None: ...
     def message(self, text: str) -> None: ...
 
 
@@ -81,7 +90,7 @@ class SilentProgress:
     def advance(self, n: int) -> None:
         pass
 
-    def task_finished(self, record: dict[str, Any]) -> None:
+    def task_finished(self, record: Record) -> None:
         pass
 
     def message(self, text: str) -> None:
@@ -91,16 +100,16 @@ class SilentProgress:
 @dataclass
 class RunOutcome:
     run_dir: Path
-    records: list[dict[str, Any]]
+    records: list[Record]
     interrupted: bool = False
 
     @property
-    def failed(self) -> list[dict[str, Any]]:
-        return [r for r in self.records if r.get("status") == "failed"]
+    def failed(self) -> list[Record]:
+        return [r for r in self.records if r.status == "failed"]
 
     @property
-    def skipped(self) -> list[dict[str, Any]]:
-        return [r for r in self.records if r.get("status") == "skipped"]
+    def skipped(self) -> list[Record]:
+        return [r for r in self.records if r.status == "skipped"]
 
 
 # -- planning ----------------------------------------------------------------------------------
@@ -177,32 +186,32 @@ def open_run(config: RunConfig) -> tuple[ResultWriter, set[tuple[str, str]]]:
     from evalsuite.results import environment
 
     chash = config_hash(config)
-    existing: list[dict[str, Any]] = []
+    existing: list[Record] = []
     if config.resume_dir is not None:
         run_dir = config.resume_dir
-        existing = _resumable_records(run_dir)
-        run_meta = json.loads((run_dir / "results.json").read_text())["run"]
-        run_meta["resumed_at"] = _now()
+        resumed = _resumable(run_dir)
+        existing, run_meta = resumed.records, resumed.run
+        run_meta.resumed_at = _now()
     else:
         run_id = config.run_id or _fresh_run_id(config.output_dir, chash)
         run_dir = config.output_dir / run_id
         if (run_dir / "results.json").exists():
             raise UserError(f"run folder {run_dir} exists already (use --resume to continue it)",
                             where="--run-id")
-        run_meta = {"id": run_id, "created": _now(), "evalsuite_version": __version__,
-                    "config_hash": chash, "source": config.source, "seed": config.seed,
-                    "limit": config.limit, "sample": config.sample,
-                    "resamples": config.resamples, **environment.collect()}
-    run_meta["status"] = "running"
+        run_meta = RunInfo(id=run_id, created=_now(), evalsuite_version=__version__,
+                           config_hash=chash, source=config.source, seed=config.seed,
+                           limit=config.limit, sample=config.sample,
+                           resamples=config.resamples, **environment.collect())
+    run_meta.status = "running"
     writer = ResultWriter(run_dir, run_meta, existing)
-    done = {(r["model"], r["task"]) for r in existing if r.get("status") == "ok"}
+    done = {r.key for r in existing if r.ok}
     return writer, done
 
 
 def close_run(writer: ResultWriter, interrupted: bool) -> None:
     """Mark the run finished (or interrupted) and write the file a last time."""
-    writer.run["status"] = "interrupted" if interrupted else "finished"
-    writer.run["finished"] = _now()
+    writer.run.status = "interrupted" if interrupted else "finished"
+    writer.run.finished = _now()
     writer.flush()
 
 
@@ -226,8 +235,8 @@ def _run_model(job: Job, adapter: ModelAdapter, cards: list[TaskCard], config: R
         adapter.load()
     except BackendUnavailable as exc:
         for card in cards:
-            writer.add(_status_record(job.spec, card, "skipped", str(exc)))
-            progress.task_finished(writer.records[-1])
+            progress.task_finished(writer.add(_status_record(job.spec, card, "skipped",
+                                                             str(exc))))
         return
     except EvalsuiteError:
         raise
@@ -246,8 +255,7 @@ def _run_model(job: Job, adapter: ModelAdapter, cards: list[TaskCard], config: R
             except Exception as exc:  # keep finished records; report and go on
                 record = _status_record(job.spec, card, "failed",
                                         f"{type(exc).__name__}: {first_line(exc)}")
-            writer.add(record)
-            progress.task_finished(record)
+            progress.task_finished(writer.add(record))
     finally:
         adapter.close()
         gc.collect()
@@ -292,7 +300,7 @@ class TaskPredictor:
 
 def run_task(adapter: ModelAdapter, spec: ModelSpec, task_data: TaskData, config: RunConfig,
              writer: ResultWriter, cache: PredictionCache, progress: Progress,
-             *, load_s: float | None = None, profile: str | None = None) -> dict[str, Any]:
+             *, load_s: float | None = None, profile: str | None = None) -> Record:
     """Predict, score and write one (model, task); return its record (``profile="latency"``
     adds bs1 latency and a batch-size sweep, see :mod:`evalsuite.efficiency.profiling`)."""
     card, examples = task_data.card, task_data.examples
@@ -307,12 +315,11 @@ def run_task(adapter: ModelAdapter, spec: ModelSpec, task_data: TaskData, config
     ordered, computed = predictor.predict(examples, meter=meter, on_batch=progress.advance,
                                           keys=keys)
     if computed:
-        efficiency = meter.summary(adapter, load_s)
-        efficiency["source"] = "measured"
-        cache.put_efficiency(predictor.prefix, efficiency)
+        efficiency = Efficiency.model_validate(meter.summary(adapter, load_s))
+        efficiency.source = "measured"
+        cache.put_efficiency(predictor.prefix, efficiency.to_dict())
     else:
-        efficiency = cache.get_efficiency(predictor.prefix) or {}
-        efficiency["source"] = "cache"
+        efficiency = Efficiency.from_cache(cache.get_efficiency(predictor.prefix))
     if profile:  # after the cache write: profiles are measured anew on every run
         efficiency.update(_latency_profile(adapter, task_data, config))
 
@@ -328,8 +335,8 @@ def run_task(adapter: ModelAdapter, spec: ModelSpec, task_data: TaskData, config
 
 def task_record(spec: ModelSpec, task_data: TaskData, config: RunConfig, writer: ResultWriter,
                 *, identity: dict[str, Any], settings: dict[str, Any], keys: list[str],
-                ordered: list[Output], computed: set[str], efficiency: dict[str, Any]
-                ) -> dict[str, Any]:
+                ordered: list[Output], computed: set[str], efficiency: Efficiency
+                ) -> Record:
     """Score already-predicted outputs of one (model, task), write its predictions file and
     return its record (shared by the local and the Ray executor)."""
     card, examples = task_data.card, task_data.examples
@@ -337,7 +344,9 @@ def task_record(spec: ModelSpec, task_data: TaskData, config: RunConfig, writer:
                    for o, ex in zip(ordered, examples, strict=True)]
     started = time.perf_counter()
     metrics, stats = score_all(card, predictions, examples, config)
-    split = efficiency.setdefault("split_s", {})
+    if efficiency.split_s is None:
+        efficiency.split_s = {}
+    split = efficiency.split_s
     split["metrics"] = round(time.perf_counter() - started, 6)
     _add_generation_figures(efficiency, keys, ordered, computed)
     _add_request_figures(efficiency, ordered)
@@ -348,55 +357,60 @@ def task_record(spec: ModelSpec, task_data: TaskData, config: RunConfig, writer:
     pred_path = writer.predictions_path(spec.display_name, card.name)
     write_predictions(pred_path, _prediction_rows(card, examples, ordered, example_scores, stats))
     split["write"] = round(time.perf_counter() - started, 6)
-    return {
-        **({"variant_of": spec.variant_of} if spec.variant_of else {}),
-        "model": spec.display_name,
-        "model_spec": spec.to_string(),
-        "model_kind": spec.kind,
-        "model_identity": identity,
-        "task": card.name,
-        "family": card.family.value,
-        "task_version": card.version_id,
-        "smoke_set": card.smoke_set,
-        "dataset": task_data.info,
-        "status": "ok",
-        "n_examples": len(examples),
-        "primary_metric": card.primary_metric,
-        "metrics": metrics,
-        "efficiency": efficiency,
-        "settings": settings,
-        "cache": {"hits": len(examples) - len(computed), "computed": len(computed)},
-        "truncated": sum(bool(o.meta.get("truncated")) for o in ordered),
-        "predictions_file": str(pred_path.relative_to(writer.run_dir)),
-    }
+    return Record(
+        **_record_head(spec, card),
+        model_identity=identity,
+        dataset=task_data.info,
+        status="ok",
+        n_examples=len(examples),
+        metrics=metrics,
+        efficiency=efficiency,
+        settings=settings,
+        cache=CacheCounts(hits=len(examples) - len(computed), computed=len(computed)),
+        truncated=sum(bool(o.meta.get("truncated")) for o in ordered),
+        predictions_file=str(pred_path.relative_to(writer.run_dir)),
+    )
 
 
-def _add_generation_figures(efficiency: dict[str, Any], keys: list[str],
+def _record_head(spec: ModelSpec, card: TaskCard) -> dict[str, Any]:
+    """The fields of every record of (``spec``, ``card``), whatever its status
+    (``variant_of`` only for a precision variant)."""
+    head: dict[str, Any] = {
+        "model": spec.display_name, "model_spec": spec.to_string(), "model_kind": spec.kind,
+        "task": card.name, "family": card.family, "task_version": card.version_id,
+        "smoke_set": card.smoke_set, "primary_metric": card.primary_metric}
+    if spec.variant_of:
+        head["variant_of"] = spec.variant_of
+    return head
+
+
+def _add_generation_figures(efficiency: Efficiency, keys: list[str],
                             outputs: list[Output], fresh: set[str]) -> None:
     """Generated tokens/s and how often generation hit its length limit (when reported)."""
     metas = [o.meta for o in outputs]
     if not any("generated_tokens" in m for m in metas):
         return
-    efficiency["generated_tokens"] = int(sum(m.get("generated_tokens", 0) for m in metas))
-    efficiency["hit_length_limit_rate"] = (
+    efficiency.generated_tokens = int(sum(m.get("generated_tokens", 0) for m in metas))
+    efficiency.hit_length_limit_rate = (
         sum(bool(m.get("hit_length_limit")) for m in metas) / len(metas))
-    wall = efficiency.get("wall_s")
-    if wall and fresh and efficiency.get("source") == "measured":
+    wall = efficiency.wall_s
+    if wall and fresh and efficiency.source == "measured":
         new_tokens = sum(m.get("generated_tokens", 0)
                          for k, m in zip(keys, metas, strict=True) if k in fresh)
-        efficiency["generated_tokens_per_s"] = new_tokens / wall
+        efficiency.generated_tokens_per_s = new_tokens / wall
 
 
-def _add_request_figures(efficiency: dict[str, Any], outputs: list[Output]) -> None:
+def _add_request_figures(efficiency: Efficiency, outputs: list[Output]) -> None:
     """Client-side request latency, time to first token and retries (when reported)."""
     metas = [o.meta for o in outputs]
     for meta_key, figure in (("latency_ms", "request_latency_ms"), ("ttft_ms", "ttft_ms")):
         values = [float(m[meta_key]) for m in metas if m.get(meta_key) is not None]
         if values:
             p50, p90, p99 = np.percentile(np.asarray(values), [50, 90, 99])
-            efficiency[figure] = {"p50": float(p50), "p90": float(p90), "p99": float(p99)}
+            efficiency.update({figure: Percentiles(p50=float(p50), p90=float(p90),
+                                                   p99=float(p99))})
     if any("retries" in m for m in metas):
-        efficiency["retries"] = int(sum(m.get("retries", 0) for m in metas))
+        efficiency.retries = int(sum(m.get("retries", 0) for m in metas))
 
 
 def predict_all(adapter: ModelAdapter, card: TaskCard, todo: Sequence[tuple[str, dict]],
@@ -521,15 +535,15 @@ def _predict_with_backoff(adapter: ModelAdapter, card: TaskCard,
 
 # -- scoring -----------------------------------------------------------------------------------
 def score_all(card: TaskCard, predictions: list[Any], examples: list[dict],
-              config: RunConfig) -> tuple[dict[str, dict], dict[str, np.ndarray]]:
+              config: RunConfig) -> tuple[dict[str, MetricValue], dict[str, np.ndarray]]:
     context = MetricContext(labels=card.labels)
-    metrics: dict[str, dict] = {}
+    metrics: dict[str, MetricValue] = {}
     stats: dict[str, np.ndarray] = {}
     for name in card.metrics:
         metric = metric_registry.get(name, card.family)
         result, stats[name] = score(metric, predictions, examples, context,
                                     resamples=config.resamples, seed=config.seed)
-        metrics[name] = {**result.to_dict(), "scale": metric.scale}
+        metrics[name] = MetricValue(**result.to_dict(), scale=metric.scale)
     return metrics, stats
 
 
@@ -599,12 +613,9 @@ def _to_cacheable(value: Any) -> Any:
     return value
 
 
-def _status_record(spec: ModelSpec, card: TaskCard, status: str, reason: str) -> dict[str, Any]:
-    return {**({"variant_of": spec.variant_of} if spec.variant_of else {}),
-            "model": spec.display_name, "model_spec": spec.to_string(), "model_kind": spec.kind,
-            "task": card.name, "family": card.family.value, "task_version": card.version_id,
-            "smoke_set": card.smoke_set, "status": status, "reason": reason, "n_examples": 0,
-            "primary_metric": card.primary_metric, "metrics": {}}
+def _status_record(spec: ModelSpec, card: TaskCard, status: str, reason: str) -> Record:
+    return Record(**_record_head(spec, card), status=status, reason=reason, n_examples=0,
+                  metrics={})
 
 
 def _latency_profile(adapter: ModelAdapter, task_data: TaskData, config: RunConfig
@@ -623,11 +634,10 @@ def _latency_profile(adapter: ModelAdapter, task_data: TaskData, config: RunConf
                             "reason": f"{type(exc).__name__}: {first_line(exc)}"}}
 
 
-def _resumable_records(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / "results.json"
-    if not path.is_file():
+def _resumable(run_dir: Path) -> ResultDocument:
+    if not (run_dir / "results.json").is_file():
         raise UserError(f"no results.json in {run_dir}", where="--resume")
-    return json.loads(path.read_text(encoding="utf-8"))["records"]
+    return load_results(run_dir).document
 
 
 
