@@ -152,8 +152,8 @@ def test_ray_replicas_warm_up_once_per_task_untimed(tmp_path):
                                    limit=30, cache_path=None))
     load_results(outcome.run_dir)  # valid against the JSON Schema
     for record in outcome.records:
-        eff = record["efficiency"]
-        assert record["status"] == "ok" and eff["source"] == "measured"
+        eff = record.efficiency
+        assert record.status == "ok" and eff.source == "measured"
         assert_timing_split(eff)
         # every replica that served the task warmed up once for it, outside the timed batches
         assert eff.warmup_batches == eff.replicas == len(eff.per_replica)
@@ -264,8 +264,9 @@ def test_one_progress_bar_per_model_and_task():
         progress.advance_task("a", "t1", 4)
         bars = {task.description: task.completed for task in progress.progress.tasks}
         assert bars == {"a · t1": 4, "b · t2": 5}
-        progress.task_finished({"model": "a", "task": "t1", "status": "failed",
-                                "reason": "boom"})
+        progress.task_finished(Record(model="a", task="t1", family="sentiment",
+                                      status="failed", reason="boom", n_examples=0,
+                                      metrics={}))
         assert [task.description for task in progress.progress.tasks] == ["b · t2"]
     assert "failed" in out.getvalue()
 

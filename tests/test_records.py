@@ -108,6 +108,13 @@ def test_a_field_is_written_when_given_and_absent_when_not():
                                      "n_examples", "metrics"}
 
 
+def test_cached_efficiency_keeps_the_declared_fields():
+    cached = R.Efficiency.from_cache({"examples_per_s": 2.0, "source": "measured",
+                                      "from_a_newer_version": 1})
+    assert cached.to_dict() == {"examples_per_s": 2.0, "source": "cache"}
+    assert R.Efficiency.from_cache(None).to_dict() == {"source": "cache"}
+
+
 def test_files_written_before_typed_records_read_back_unchanged(tmp_path):
     raw = json.loads(SHAPES.read_text(encoding="utf-8"))
     run = load_results(_copy_run(SHAPES, tmp_path / "old"))

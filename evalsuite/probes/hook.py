@@ -24,7 +24,7 @@ from urllib.parse import parse_qsl, urlencode
 from evalsuite.errors import UserError
 from evalsuite.models.base import Output
 from evalsuite.probes.context import ProbeContext, ProbePredictor, failed
-from evalsuite.results.records import PROBE_FIGURES, PROBE_SECTIONS, ProbeCost
+from evalsuite.results.records import PROBE_FIGURES, PROBE_SECTIONS, ProbeCost, Section
 
 if TYPE_CHECKING:
     from evalsuite.runner.run import RunConfig, TaskPredictor
@@ -129,7 +129,7 @@ def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
     if not entries:
         return {}
     runners: dict[str, Callable[[ProbeContext], dict[str, Any]]] = {
-        "bias": run_bias, "safety": run_safety, "robustness": run_robustness}
+        Section.BIAS: run_bias, Section.SAFETY: run_safety, Section.ROBUSTNESS: run_robustness}
     examples = list(task_data.examples)
     probe_predictor = ProbePredictor(predictor, examples, clean_outputs)
     blocks: dict[str, Any] = {}

@@ -42,7 +42,17 @@ SCHEMA_ID = f"https://evalsuite.dev/schema/results-{SCHEMA_VERSION}.json"
 
 
 # -- names and scales ---------------------------------------------------------------------------
-class Section(str, Enum):
+class TextEnum(str, Enum):
+    """An enum whose members are their text: equal to it, hashed like it, printed as it."""
+
+    def __str__(self) -> str:
+        return self.value
+
+    def __format__(self, spec: str) -> str:
+        return format(self.value, spec)
+
+
+class Section(TextEnum):
     """The blocks of figures in a record that the gate and the report address by dotted path
     (``<task>.<section>.<key>…``)."""
 
@@ -52,12 +62,6 @@ class Section(str, Enum):
     SAFETY = "safety"
     ROBUSTNESS = "robustness"
 
-    def __str__(self) -> str:
-        return self.value
-
-    def __format__(self, spec: str) -> str:
-        return format(self.value, spec)
-
 
 SECTIONS: tuple[str, ...] = tuple(s.value for s in Section)
 """Every section name, in record order."""
@@ -66,7 +70,7 @@ PROBE_SECTIONS: tuple[str, ...] = (Section.BIAS.value, Section.SAFETY.value,
 """The sections written by probes (``--probes``); also the probes' names."""
 
 
-class Scale(str, Enum):
+class Scale(TextEnum):
     """The range a metric's value lives on, the scale its community quotes it in: ``0-1``
     (accuracy, F1, precision/recall, ROUGE), ``0-100`` (BLEU, chrF, SQuAD exact match and F1)
     or ``-1-1`` (Pearson/Spearman correlations, MCC)."""
@@ -74,12 +78,6 @@ class Scale(str, Enum):
     UNIT = "0-1"
     PERCENT = "0-100"
     SIGNED_UNIT = "-1-1"
-
-    def __str__(self) -> str:
-        return self.value
-
-    def __format__(self, spec: str) -> str:
-        return format(self.value, spec)
 
 
 def range_scale(low: float, high: float) -> str:
@@ -373,10 +371,8 @@ class Efficiency(EfficiencyFigures):
     def from_cache(cls, block: Mapping[str, Any] | None) -> Efficiency:
         """The block kept in the prediction cache, marked ``source: cache``; fields this
         version does not declare (a cache written by another version) are dropped."""
-        efficiency = cls.model_validate(dict(block or {}))
-        for name in list(efficiency.model_extra or {}):
-            del efficiency.model_extra[name]  # type: ignore[union-attr]
-            efficiency.model_fields_set.discard(name)
+        declared = {k: v for k, v in (block or {}).items() if k in cls.model_fields}
+        efficiency = cls.model_validate(declared)
         efficiency.source = "cache"
         return efficiency
 
@@ -865,10 +861,12 @@ def undeclared_fields(block: Any, path: str = "") -> Iterator[str]:
     """Dotted paths of the fields in ``block`` (a model, or dicts/lists of them) that no
     model declares (see the module docstring)."""
     if isinstance(block, Block):
-        for name in block.model_extra or {}:
-            yield f"{path}{name}"
-        for name in block.model_fields_set - set(block.model_extra or {}):
-            yield from undeclared_fields(getattr(block, name), f"{path}{name}.")
+        extra = block.model_extra or {}
+        for name, value in block.present().items():
+            if name in extra:
+                yield f"{path}{name}"
+            else:
+                yield from undeclared_fields(value, f"{path}{name}.")
     elif isinstance(block, Mapping):
         for key, value in block.items():
             yield from undeclared_fields(value, f"{path}{key}.")

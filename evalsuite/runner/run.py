@@ -41,6 +41,7 @@ from evalsuite.results.records import (
     Record,
     ResultDocument,
     RunInfo,
+    check_declared,
 )
 from evalsuite.runner.batching import fixed_size_batches, halves, sort_by_length
 from evalsuite.runner.cache import NON_OUTPUT_OPTIONS, PredictionCache, example_key, model_task_key
@@ -202,6 +203,7 @@ def open_run(config: RunConfig) -> tuple[ResultWriter, set[tuple[str, str]]]:
                            config_hash=chash, source=config.source, seed=config.seed,
                            limit=config.limit, sample=config.sample,
                            resamples=config.resamples, **environment.collect())
+        check_declared(run_meta, "run")
     run_meta.status = "running"
     writer = ResultWriter(run_dir, run_meta, existing)
     done = {r.key for r in existing if r.ok}
