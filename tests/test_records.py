@@ -30,6 +30,7 @@ DATA = Path(__file__).parent / "data"
 # Written by evalsuite at commit 2631610 (dict records, hand-written schema) from the batch of
 # write_shapes_run(): every kind of record and block the runner writes.
 SHAPES = DATA / "results-shapes-1.0.json"
+FIELDS_1_0 = DATA / "record-fields-1.0.txt"  # Class.field of the 1.0 records (frozen)
 RUN = {"id": "r", "created": "2026-01-01T00:00:00+00:00", "evalsuite_version": "0.1.0",
        "config_hash": "c0ffee"}
 
@@ -52,6 +53,16 @@ def test_committed_schema_is_generated_from_the_models():
     assert committed == R.schema_text(), (
         "results.schema.json differs from the models; regenerate it with "
         "'python -m evalsuite.results.records --schema --write'")
+
+
+def test_files_validate_against_the_generated_schema():
+    jsonschema = pytest.importorskip("jsonschema")
+    validator = jsonschema.Draft202012Validator(R.json_schema())
+    document = json.loads(SHAPES.read_text(encoding="utf-8"))
+    assert list(validator.iter_errors(document)) == []
+    document["records"][0]["metrics"]["accuracy"]["scale"] = "0-10"
+    del document["records"][1]["task"]
+    assert len(list(validator.iter_errors(document))) == 2
 
 
 def test_schema_command_prints_the_schema(capsys):
@@ -235,18 +246,49 @@ def key_paths(obj: Any, prefix: str = "") -> set[str]:
     return out
 
 
+def owners(node: Any, prefix: str = "") -> dict[str, str]:
+    """Dotted path of every field a typed record has → ``Class.field`` (keys of plain
+    mappings, such as metric names, are data, not fields)."""
+    out: dict[str, str] = {}
+    if isinstance(node, R.Block):
+        for name, value in node.present().items():
+            if name not in VALUE_DEPENDENT:
+                out[prefix + name] = f"{type(node).__name__}.{name}"
+                out.update(owners(value, f"{prefix}{name}."))
+    elif isinstance(node, dict):
+        for key, value in node.items():
+            out.update(owners(value, f"{prefix}{key}."))
+    elif isinstance(node, list):
+        for value in node:
+            out.update(owners(value, f"{prefix}*."))
+    return out
+
+
 @pytest.mark.timeout(600)
 def test_a_run_writes_the_keys_it_wrote_before_typed_records(tmp_path):
+    """Every key written before is still written, and no field of the 1.0 records that was
+    absent (left out, not null) is written now; fields added since are free to appear."""
     for package in ("spacy", "vaderSentiment", "profanity_check"):
         pytest.importorskip(package)
-    new = json.loads(write_shapes_run(tmp_path).read_text(encoding="utf-8"))
+    path = write_shapes_run(tmp_path)
+    new, typed = json.loads(path.read_text(encoding="utf-8")), load_results(path.parent)
     old = json.loads(SHAPES.read_text(encoding="utf-8"))
-    assert key_paths(new["run"]) == key_paths(old["run"])
+    fields_1_0 = {line for line in FIELDS_1_0.read_text(encoding="utf-8").splitlines()
+                  if line and not line.startswith("#")}
+
+    def same_keys(mine: dict, before: dict, model: R.Block, what: str) -> None:
+        now, then = key_paths(mine), key_paths(before)
+        assert then <= now, (what, sorted(then - now))
+        appeared = {p: o for p, o in owners(model).items() if p not in then}
+        assert not {p for p, o in appeared.items() if o in fields_1_0}, (what, appeared)
+
+    same_keys(new["run"], old["run"], typed.run, "run")
     assert [(r["model"], r["task"]) for r in new["records"]] == [
         (r["model"], r["task"]) for r in old["records"]]
-    for mine, before in zip(new["records"], old["records"], strict=True):
-        assert key_paths(mine) == key_paths(before), mine["model"]
-        assert mine["metrics"] == before["metrics"] or mine["model"].startswith("tiny")
+    for mine, before, model in zip(new["records"], old["records"], typed.records, strict=True):
+        same_keys(mine, before, model, mine["model"])
+        if not mine["model"].startswith("tiny"):  # random weights: the others are exact
+            assert {k: mine["metrics"][k] for k in before["metrics"]} == before["metrics"]
     # the same types too: an int stays an int, a null stays a null
     vader = new["records"][2]
     assert vader["efficiency"]["n_timed"] == 16 and vader["cache"] == {"hits": 0,

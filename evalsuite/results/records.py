@@ -895,7 +895,17 @@ def json_schema() -> dict[str, Any]:
 
     body = ResultDocument.model_json_schema(schema_generator=_NoFieldTitles)
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": SCHEMA_ID,
-            **body}
+            **_one_line_descriptions(body)}
+
+
+def _one_line_descriptions(node: Any) -> Any:
+    """The schema with each docstring's line breaks folded into spaces."""
+    if isinstance(node, dict):
+        return {k: " ".join(v.split()) if k == "description" and isinstance(v, str)
+                else _one_line_descriptions(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_one_line_descriptions(v) for v in node]
+    return node
 
 
 def schema_text() -> str:
