@@ -27,7 +27,7 @@ from evalsuite.results.files import (
 from tests import hf_fixtures as fx
 
 DATA = Path(__file__).parent / "data"
-# Written by evalsuite at commit 2631610 (dict records, hand-written schema) from the batch of
+# Written by evalsuite at commit f41d781 (dict records, hand-written schema) from the batch of
 # write_shapes_run(): every kind of record and block the runner writes.
 SHAPES = DATA / "results-shapes-1.0.json"
 FIELDS_1_0 = DATA / "record-fields-1.0.txt"  # Class.field of the 1.0 records (frozen)

@@ -4,7 +4,7 @@ This module is the documentation of the result file (DESIGN.md §4): every field
 docstring (unit, scale, meaning) that becomes its description in the JSON Schema
 ``evalsuite/results/schema/results.schema.json``, which is generated from these models::
 
-    python -m evalsuite.results.records --schema > evalsuite/results/schema/results.schema.json
+    python -m evalsuite.results.records --schema --write   # or --schema alone: print it
 
 (a test fails when the committed schema and the models differ).  The section names
 (:data:`SECTIONS`) and the metric scales (:class:`Scale`) are spelled here and nowhere else.
@@ -19,9 +19,10 @@ record with only the fields it has; never fill a figure with a made-up zero.
 a file written by a newer 1.x minor version still loads, and its extra fields are kept when
 the file is rewritten (a resumed run).  Writing is strict: :func:`undeclared_fields` lists
 every field of a record that no model declares, and the result writer refuses such a record
-(:class:`UndeclaredFieldError`), so a new field cannot reach a file without its docstring
-here.  Adding a field is one line and one docstring in the right model below (then
-regenerate the schema).  A change of meaning of an existing field bumps
+(:class:`UndeclaredFieldError`, a programming error raised in every run, so the tests that
+write the record catch it): a new field cannot reach a file without its docstring here.
+Adding a field is one line and one docstring in the right model below (then regenerate the
+schema).  A change of meaning of an existing field bumps
 :data:`SCHEMA_VERSION`'s minor number; a reader refuses files of another major version.
 """
 
@@ -61,6 +62,7 @@ class Section(TextEnum):
     BIAS = "bias"
     SAFETY = "safety"
     ROBUSTNESS = "robustness"
+    GENERALISATION = "generalisation"
 
 
 SECTIONS: tuple[str, ...] = tuple(s.value for s in Section)
@@ -175,7 +177,8 @@ class MetricValue(Block):
     ci_high: Number
     """Upper end of the 95% bootstrap interval."""
     signature: str | None = None
-    """BLEU and chrF: sacrebleu's signature of the settings (tokenizer, smoothing, version)."""
+    """BLEU and chrF: sacrebleu's signature of the settings (tokenizer, smoothing, version);
+    ROUGE: its tokenizer and stemmer."""
     per_type: dict[str, EntityTypeScores] | None = None
     """NER precision/recall/F1: the scores per entity type (a type only predicted, never in
     the references, has zeros)."""
@@ -597,6 +600,68 @@ class ProbeCost(Block):
     """Probe predictions / task examples (``clean`` excluded)."""
 
 
+# -- generalisation -------------------------------------------------------------------------------
+class Generalisation(ProbeStatus):
+    """``generalisation`` of a suite variant's record: how much of the model's primary metric
+    on the suite's reference task survives on this shifted task (another domain or language;
+    docs/generalisation.md).  Retention and gap come from the stored per-example statistics,
+    with bootstrap 95% intervals, paired over shared example ids when the suite is parallel.
+    ``status``/``reason`` instead when it could not be computed."""
+
+    suite: str | None = None
+    """The suite's name."""
+    reference_task: str | None = None
+    """The suite's reference task."""
+    metric: str | None = None
+    """The primary metric compared (the same for reference and variant)."""
+    reference_value: Number = None
+    """The metric on the reference task, on the metric's scale."""
+    value: Number = None
+    """The metric on this variant task, on the metric's scale."""
+    retention: Number = None
+    """value / reference_value (1 = nothing lost; turned round when lower is better); null
+    when the reference score is not positive or the model does not beat chance on it (see
+    ``retention_reason``)."""
+    ci_low: Number = None
+    """Lower end of the bootstrap 95% interval of ``retention``."""
+    ci_high: Number = None
+    """Upper end of that interval."""
+    gap: Number = None
+    """reference_value − value in the metric's units, positive when the variant is worse."""
+    gap_ci_low: Number = None
+    """Lower end of the bootstrap 95% interval of ``gap``."""
+    gap_ci_high: Number = None
+    """Upper end of that interval."""
+    p_value: Share = None
+    """Two-sided bootstrap p-value of "no gap"."""
+    paired: bool | None = None
+    """Whether the intervals resample the same examples for both tasks."""
+    pairing: str | None = None
+    """How the examples were drawn, in words."""
+    n_reference: Count | None = None
+    """Examples of the reference record."""
+    n_variant: Count | None = None
+    """Examples of this record."""
+    language: str | None = None
+    """This record's language."""
+    reference_language: str | None = None
+    """The reference record's language."""
+    domain: str | None = None
+    """This record's domain."""
+    reference_domain: str | None = None
+    """The reference record's domain."""
+    shift: str | None = None
+    """What changed from the reference: ``language``, ``domain``, ``language+domain`` or
+    ``dataset``."""
+    beats_chance: bool | None = None
+    """Whether the model beats chance on the reference task (null when the reference record
+    has no ``chance`` block)."""
+    retention_reason: str | None = None
+    """Why ``retention`` is null."""
+    resamples: Count | None = None
+    """Bootstrap resamples of the intervals."""
+
+
 # -- the record ---------------------------------------------------------------------------------
 class ModelIdentity(Block):
     """What makes two runs of "the same model" comparable and cacheable."""
@@ -704,6 +769,13 @@ class Record(Block):
     """Card version + hash of the card."""
     smoke_set: bool | None = None
     """Whether the task is a small smoke set (not for conclusions)."""
+    language: str | None = None
+    """Language of the compared texts (the output language of translation), as the card
+    names it (BCP 47); absent when the card names none."""
+    source_language: str | None = None
+    """Translation: the source language."""
+    domain: str | None = None
+    """The card's domain (e.g. ``movie reviews``, ``news``); absent when it names none."""
     dataset: DatasetInfo | None = None
     """Where the examples came from."""
     status: Literal["ok", "skipped", "failed"]
@@ -736,6 +808,8 @@ class Record(Block):
     """Perturbation → robustness figure (``--probes robustness``)."""
     probe_cost: ProbeCost | None = None
     """What the probes cost."""
+    generalisation: Generalisation | None = None
+    """Suite variants (``--suite``): retention and gap against the suite's reference task."""
     executor: RecordExecutor | None = None
     """Ray executor: replicas, shards and retried shards."""
 
@@ -790,6 +864,19 @@ class Hardware(Block):
     """CUDA version torch was built with."""
 
 
+class SuiteInfo(Block):
+    """A suite the run was asked for (``--suite``): a reference task and shifted variants."""
+
+    name: str
+    """The suite's name."""
+    reference: str | None = None
+    """The reference task."""
+    variants: list[str] | None = None
+    """The variant tasks."""
+    parallel: bool | None = None
+    """Whether the tasks hold the same examples (by id) in every variant."""
+
+
 class RunExecutor(Block):
     """Ray executor: the cluster a run used."""
 
@@ -832,6 +919,8 @@ class RunInfo(Block):
     """The machine."""
     git_commit: str | None = None
     """Commit of the evalsuite checkout (``-dirty`` when modified); null outside one."""
+    suites: list[SuiteInfo] | None = None
+    """The suites whose variants get ``generalisation`` figures."""
     resumed_at: str | None = None
     """When the run was last resumed (``--resume``), ISO 8601 UTC."""
     status: Literal["running", "finished", "interrupted"] | None = None

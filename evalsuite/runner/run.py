@@ -29,6 +29,7 @@ from evalsuite.errors import BackendUnavailable, EvalsuiteError, RunError, SpecE
 from evalsuite.families import FIELDS, Family
 from evalsuite.metrics import registry as metric_registry
 from evalsuite.metrics.base import DEFAULT_RESAMPLES, MetricContext, score
+from evalsuite.metrics.generalisation import annotate_records
 from evalsuite.models import registry as model_registry
 from evalsuite.models.base import ModelAdapter, Output
 from evalsuite.models.spec import ModelSpec
@@ -47,6 +48,7 @@ from evalsuite.runner.batching import fixed_size_batches, halves, sort_by_length
 from evalsuite.runner.cache import NON_OUTPUT_OPTIONS, PredictionCache, example_key, model_task_key
 from evalsuite.tasks.cards import TaskCard
 from evalsuite.tasks.data import TaskData, load_task_data
+from evalsuite.tasks.suites import Suite
 from evalsuite.utils import first_line
 
 
@@ -75,6 +77,7 @@ class RunConfig:
     profile: str | None = None  # "latency": bs1 latency and a batch-size sweep per record
     profile_repeats: int = 20
     profile_max_batch: int = 256
+    suites: list[Suite] = field(default_factory=list)  # generalisation figures for these
 
 
 class Progress(Protocol):
@@ -120,6 +123,7 @@ def config_hash(config: RunConfig) -> str:
                   "tasks": [(t.name, t.version_id) for t in j.tasks]} for j in config.jobs],
         "seed": config.seed, "limit": config.limit, "sample": config.sample,
         "resamples": config.resamples, "probes": config.probes,
+        **({"suites": [s.name for s in config.suites]} if config.suites else {}),
     }, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -203,6 +207,8 @@ def open_run(config: RunConfig) -> tuple[ResultWriter, set[tuple[str, str]]]:
                            config_hash=chash, source=config.source, seed=config.seed,
                            limit=config.limit, sample=config.sample,
                            resamples=config.resamples, **environment.collect())
+        if config.suites:
+            run_meta.suites = [suite.summary() for suite in config.suites]
         check_declared(run_meta, "run")
     run_meta.status = "running"
     writer = ResultWriter(run_dir, run_meta, existing)
@@ -211,7 +217,9 @@ def open_run(config: RunConfig) -> tuple[ResultWriter, set[tuple[str, str]]]:
 
 
 def close_run(writer: ResultWriter, interrupted: bool) -> None:
-    """Mark the run finished (or interrupted) and write the file a last time."""
+    """Add the generalisation figures of the run's suites, mark the run finished (or
+    interrupted) and write the file a last time."""
+    annotate_records(writer.run_dir, writer.run, writer.records)
     writer.run.status = "interrupted" if interrupted else "finished"
     writer.run.finished = _now()
     writer.flush()
@@ -254,6 +262,8 @@ def _run_model(job: Job, adapter: ModelAdapter, cards: list[TaskCard], config: R
                                   profile=job.profile or config.profile)
             except (UserError, KeyboardInterrupt):
                 raise
+            except BackendUnavailable as exc:  # e.g. an Apertium pair not installed
+                record = _status_record(job.spec, card, "skipped", str(exc))
             except Exception as exc:  # keep finished records; report and go on
                 record = _status_record(job.spec, card, "failed",
                                         f"{type(exc).__name__}: {first_line(exc)}")
@@ -361,6 +371,7 @@ def task_record(spec: ModelSpec, task_data: TaskData, config: RunConfig, writer:
     split["write"] = round(time.perf_counter() - started, 6)
     return Record(
         **_record_head(spec, card),
+        **card_place(card),
         model_identity=identity,
         dataset=task_data.info,
         status="ok",
@@ -384,6 +395,14 @@ def _record_head(spec: ModelSpec, card: TaskCard) -> dict[str, Any]:
     if spec.variant_of:
         head["variant_of"] = spec.variant_of
     return head
+
+
+def card_place(card: TaskCard) -> dict[str, Any]:
+    """A record's ``language`` (of the compared texts), ``source_language`` (translation) and
+    ``domain``, as the card names them (absent when it does not)."""
+    place = {"language": card.output_language, "source_language": card.source_lang,
+             "domain": card.domain}
+    return {k: v for k, v in place.items() if v is not None}
 
 
 def _add_generation_figures(efficiency: Efficiency, keys: list[str],
@@ -538,7 +557,7 @@ def _predict_with_backoff(adapter: ModelAdapter, card: TaskCard,
 # -- scoring -----------------------------------------------------------------------------------
 def score_all(card: TaskCard, predictions: list[Any], examples: list[dict],
               config: RunConfig) -> tuple[dict[str, MetricValue], dict[str, np.ndarray]]:
-    context = MetricContext(labels=card.labels)
+    context = MetricContext.for_card(card)
     metrics: dict[str, MetricValue] = {}
     stats: dict[str, np.ndarray] = {}
     for name in card.metrics:
