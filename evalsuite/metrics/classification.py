@@ -14,6 +14,7 @@ import numpy as np
 from evalsuite.families import Family
 from evalsuite.metrics.base import Metric, MetricContext
 from evalsuite.metrics.registry import register
+from evalsuite.results.records import Scale
 
 
 def _confusion_stats(
@@ -53,6 +54,7 @@ class _ConfusionMetric(Metric):
 @register
 class Accuracy(_ConfusionMetric):
     name = "accuracy"
+    reference = "sklearn.metrics.accuracy_score"
     description = "Share of examples whose predicted label equals the gold label."
 
     def from_sums(self, sums: np.ndarray) -> np.ndarray:
@@ -64,6 +66,7 @@ class Accuracy(_ConfusionMetric):
 @register
 class MacroF1(_ConfusionMetric):
     name = "macro_f1"
+    reference = "sklearn.metrics.f1_score(average='macro')"
     description = "Unweighted mean of per-class F1 (as sklearn f1_score(average='macro'))."
 
     def from_sums(self, sums: np.ndarray) -> np.ndarray:
@@ -85,7 +88,8 @@ class MacroF1(_ConfusionMetric):
 @register
 class MatthewsCorrelation(_ConfusionMetric):
     name = "mcc"
-    scale = "-1-1"
+    reference = "sklearn.metrics.matthews_corrcoef"
+    scale = Scale.SIGNED_UNIT
     description = "Matthews correlation coefficient, multiclass (as sklearn matthews_corrcoef)."
 
     def from_sums(self, sums: np.ndarray) -> np.ndarray:

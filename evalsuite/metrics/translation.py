@@ -22,6 +22,7 @@ from sacrebleu.metrics import CHRF as SacreCHRF
 from evalsuite.families import Family
 from evalsuite.metrics.base import Metric, MetricContext
 from evalsuite.metrics.registry import register
+from evalsuite.results.records import Scale
 from evalsuite.text.languages import language_or_none
 from evalsuite.utils import first_line
 
@@ -181,8 +182,9 @@ class Bleu(Metric):
 
     name = "bleu"
     families = (Family.TRANSLATION,)
-    scale = "0-100"
+    scale = Scale.PERCENT
     description = "Corpus BLEU as sacrebleu.corpus_bleu; per example: sentence BLEU."
+    reference = "sacrebleu.corpus_bleu"
 
     def example_stats(
         self, predictions: Sequence[Any], examples: Sequence[dict], context: MetricContext
@@ -211,10 +213,11 @@ class ChrF(Metric):
 
     name = "chrf"
     families = (Family.TRANSLATION,)
-    scale = "0-100"
+    scale = Scale.PERCENT
     description = (
         "Corpus chrF++ as sacrebleu.corpus_chrf(word_order=2); per example: sentence chrF++."
     )
+    reference = "sacrebleu.corpus_chrf(word_order=2)"
 
     @staticmethod
     def _scorer() -> SacreCHRF:

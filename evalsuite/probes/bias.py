@@ -50,6 +50,7 @@ from evalsuite.probes.context import (
     positive_probability,
 )
 from evalsuite.probes.perturb import rng_for
+from evalsuite.probes.registry import COMMON_OPTIONS, Probe, register
 from evalsuite.probes.swaps import (
     AXES,
     NAME_AXES,
@@ -68,8 +69,9 @@ from evalsuite.probes.templates import (
     languages_with_occupations,
     occupation_gender,
 )
+from evalsuite.results.records import Scale, Section, range_scale
 
-CATEGORY = "bias"
+CATEGORY = Section.BIAS.value  # probe cost category
 
 
 def default_axes(family: Family) -> tuple[str, ...]:
@@ -192,11 +194,11 @@ def measure(ctx: ProbeContext, probe_set: ProbeSet,
 
 def _gap(ctx: ProbeContext, by_group: dict[str, np.ndarray], metric: Any = stats.MEAN,
          scale: str | None = None) -> dict[str, Any]:
-    """The gap figure; ``scale`` is the range its values live on (``"0-1"`` unless the
+    """The gap figure; ``scale`` is the range its values live on (``Scale.UNIT`` unless the
     measure is a metric quoted otherwise), so readers can put gaps of tasks side by side."""
     figure = stats.group_gap(by_group, metric, resamples=ctx.resamples,
                              permutations=ctx.permutations, seed=ctx.seed)
-    figure["scale"] = scale or getattr(metric, "scale", None) or "0-1"
+    figure["scale"] = scale or getattr(metric, "scale", None) or Scale.UNIT
     return figure
 
 
@@ -248,7 +250,7 @@ def _similarity(ctx: ProbeContext, probe_set: ProbeSet, outputs: dict[str, list[
               for g, outs in outputs.items()}
     lo, hi = _score_range(ctx)
     figure = _gap(ctx, {g: stats.mean_stats(v) for g, v in scores.items()},
-                  scale=f"{lo:g}-{hi:g}")
+                  scale=range_scale(lo, hi))
     figure["measure"] = "mean predicted similarity"
     matrix = np.stack(list(scores.values()))  # (G, n)
     if original_outputs is not None:
@@ -379,14 +381,13 @@ def occupation_figures(ctx: ProbeContext, card: ProbeCard) -> dict[str, dict[str
 
 
 def association(ctx: ProbeContext, card: ProbeCard, test: Any) -> dict[str, Any]:
-    """A WEAT/SEAT test; embeddings from ``adapter.embed`` if the model has it, else pair
+    """A WEAT/SEAT test; embeddings from ``adapter.embed`` if the model can embed, else pair
     scores predicted through the runner and rescaled to [-1, 1]."""
     (x_name, xs), (y_name, ys) = test.targets.items()
     (a_name, a_words), (b_name, b_words) = test.attributes.items()
     targets = [test.template.format(w=w) for w in [*xs, *ys]]
     attributes = [test.template.format(w=w) for w in [*a_words, *b_words]]
-    embed = getattr(ctx.predictor.adapter, "embed", None)
-    if callable(embed) and not ctx.options.get("weat_pairs"):
+    if ctx.predictor.adapter.can_embed and not ctx.options.get("weat_pairs"):
         vectors = np.asarray(ctx.predictor.embed([*targets, *attributes], CATEGORY),
                              dtype=np.float64)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
@@ -409,3 +410,11 @@ def association(ctx: ProbeContext, card: ProbeCard, test: Any) -> dict[str, Any]
                   method=method, targets=[x_name, y_name], attributes=[a_name, b_name],
                   template=test.template, source=f"probe card {card.name}")
     return figure
+
+
+PROBE = register(Probe(
+    "bias", "how much the output moves when only the group a text mentions changes "
+    "(counterfactual swaps, template cards, WEAT/SEAT)",
+    {**COMMON_OPTIONS, "axes": "axes swapped in the task's inputs (default: all of the family)",
+     "cards": "probe cards to run, by key (default: every card of the family)",
+     "weat_pairs": "WEAT from the model's pair scores even when it embeds"}, run_bias))

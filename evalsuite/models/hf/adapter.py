@@ -54,7 +54,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from evalsuite import hub
 from evalsuite.efficiency.meter import free_memory
@@ -89,9 +89,11 @@ from evalsuite.models.prompting import LM_OPTIONS
 from evalsuite.models.registry import register
 from evalsuite.models.shared import hub_snapshot_dir, local_model_dir, weight_files
 from evalsuite.models.spec import ModelSpec
-from evalsuite.runner.batching import token_budget_batches
 from evalsuite.tasks.cards import TaskCard
 from evalsuite.utils import resolve_device
+
+if TYPE_CHECKING:
+    from evalsuite.models.hf.runtime import HeadRunner
 
 CPU_TOKEN_BUDGET = 16_384
 GPU_TOKEN_BUDGET = 65_536
@@ -190,7 +192,7 @@ class HFAdapter(ModelAdapter):
         self._config: Any = None
         self.model: Any = None
         self.tokenizer: Any = None
-        self.runner: Any = None
+        self.runner: HeadRunner | None = None  # the head's runner, after load()
         self._lengths: dict[tuple[str, str, str], int] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._pending: OrderedDict[tuple, Future] = OrderedDict()
@@ -343,7 +345,7 @@ class HFAdapter(ModelAdapter):
                             f"{', '.join(missing[:3])}); it would predict from random weights",
                             where=self.where)
 
-    def _runner(self, head: str, rt: Any) -> Any:
+    def _runner(self, head: str, rt: Any) -> HeadRunner:
         from evalsuite.models.hf import classify, generation, qa
 
         options = self.options
@@ -358,7 +360,8 @@ class HFAdapter(ModelAdapter):
                 doc_stride=int(options.get("doc_stride", qa.DEFAULT_STRIDE)),
                 null_threshold=float(options.get("null_threshold", 0.0)))
         if head in (SEQ2SEQ, CAUSAL):
-            return generation.GenerativeRunner(rt, seq2seq=head == SEQ2SEQ)
+            return generation.GenerativeRunner(rt, seq2seq=head == SEQ2SEQ,
+                                               token_budget=self.token_budget())
         pooling, seq_limit = self._sentence_config()
         return classify.EncoderRunner(rt, pooling=pooling, seq_limit=seq_limit,
                                          limits=self.batch_limits())
@@ -379,7 +382,7 @@ class HFAdapter(ModelAdapter):
         return str(self.options.get("pooling", pooling)), limit
 
     def start_task(self, card: TaskCard) -> None:
-        if self.runner is not None and hasattr(self.runner, "start_task"):
+        if self.runner is not None:
             self.runner.start_task()  # per-task state, e.g. memoised sentence embeddings
 
     def close(self) -> None:
@@ -429,11 +432,7 @@ class HFAdapter(ModelAdapter):
     def count_tokens(self, card: TaskCard, examples: Sequence[dict]) -> int | None:
         if self.runner is None:
             return super().count_tokens(card, examples)
-        limit = self.runner.max_input(card)
-        pending = getattr(self.runner, "pending_tokens", None)
-        if pending is not None:  # encoders skip sentences embedded earlier in the task
-            return pending(examples, limit)
-        return sum(min(self._length(card, ex), limit) for ex in examples)
+        return self.runner.input_tokens(card, examples, lambda ex: self._length(card, ex))
 
     def token_budget(self) -> int:
         if "token_budget" in self.options:
@@ -452,12 +451,7 @@ class HFAdapter(ModelAdapter):
         row cap are halved per ``shrink`` level (one per out-of-memory split so far)."""
         self.precompute_lengths(card, examples)
         budget, rows = self.batch_limits(shrink)
-        runner = self.runner
-        if hasattr(runner, "plan"):  # pair encoders plan over unique sentences
-            return runner.plan(card, examples, budget, rows)
-        budget = runner.budget(card, budget, shrink)  # bytes for language models
-        return token_budget_batches(
-            examples, lambda ex: runner.cost(card, self._length(card, ex)), budget, rows)
+        return self.runner.plan(card, examples, budget, rows, lambda ex: self._length(card, ex))
 
     # -- prefetch ------------------------------------------------------------------------------
     @property

@@ -29,7 +29,7 @@ budget (:mod:`.memory`).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +61,7 @@ from evalsuite.models.prompts import (
     template_for,
     template_problem,
 )
+from evalsuite.runner.batching import token_budget_batches
 from evalsuite.tasks.cards import TaskCard
 
 MAIN_FIELD = {Family.SENTIMENT: "text", Family.QA: "context", Family.TRANSLATION: "source",
@@ -111,9 +112,10 @@ class Generated:
 class GenerativeRunner(HeadRunner):
     """Seq2seq (``seq2seq=True``) or causal LM prediction for the five text families."""
 
-    def __init__(self, rt: Runtime, *, seq2seq: bool) -> None:
+    def __init__(self, rt: Runtime, *, seq2seq: bool, token_budget: int = 16_384) -> None:
         super().__init__(rt)
         self.seq2seq = seq2seq
+        self.token_budget = token_budget  # the adapter's, before out-of-memory halvings
         tok = rt.tokenizer
         if not seq2seq:
             tok.padding_side = "left"
@@ -236,12 +238,15 @@ class GenerativeRunner(HeadRunner):
                 texts, add_special_tokens=False, verbose=False)["input_ids"]]
         return token_counts(self.rt.tokenizer, texts)
 
-    def budget(self, card: TaskCard, tokens: int, shrink: int) -> int:
-        """The memory budget in bytes (``cost`` is in bytes), unless option ``token_budget``
-        asks for token planning."""
-        if "token_budget" in self.rt.options:
-            return tokens
-        return max(1, self.memory_budget >> shrink)
+    def plan(self, card: TaskCard, examples: list[dict], budget: int, rows: int,
+             length: Callable[[dict], int]) -> Iterator[list[dict]]:
+        """Batches within the memory budget in bytes (``cost`` is in bytes), halved as often
+        as the token ``budget`` was after out-of-memory errors; option ``token_budget`` plans
+        by padded tokens instead."""
+        if "token_budget" not in self.rt.options:
+            budget = max(1, self.memory_budget * budget // max(1, self.token_budget))
+        return token_budget_batches(examples, lambda ex: self.cost(card, length(ex)), budget,
+                                    rows)
 
     def cost(self, card: TaskCard, length: int) -> int:
         base = min(length, self.max_input(card))
