@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-SECTIONS = ("metrics", "efficiency", "bias", "safety", "robustness")
+SECTIONS = ("metrics", "chance", "efficiency", "bias", "safety", "robustness")
 BOUNDS = ("value", "ci_low", "ci_high")
 _SECTION_RE = re.compile(r"\.(" + "|".join(SECTIONS) + r")(?:\.|$)")
 _GLOB_CHARS = set("*?[")

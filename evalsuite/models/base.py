@@ -159,6 +159,12 @@ class ModelAdapter(ABC):
                     f"(they serve: {served})")
         return None
 
+    @classmethod
+    def measures_cost(cls) -> bool:
+        """Whether timing and memory describe a model computing its outputs; ``False`` for
+        fixed outputs read from a file, whose record then has ``efficiency: null``."""
+        return True
+
     # -- lifecycle ------------------------------------------------------------------------
     @abstractmethod
     def load(self) -> None:

@@ -64,6 +64,14 @@ def split_sentences(text: str) -> list[str]:
     return [p.strip() for p in pieces if p.strip()]
 
 
+def lead(document: str, k: int = 3) -> str:
+    """The first ``k`` sentences of ``document`` (the lead-k summary).
+
+    >>> lead("One. Two. Three. Four.", 2)
+    'One. Two.'
+    """
+    return " ".join(split_sentences(document)[:k])
+
 
 def _ratio(value: Any) -> float:
     number = float(value)
@@ -168,7 +176,7 @@ class BaselineAdapter(ModelAdapter):
             raise SpecError(reason, where=f"model {self.spec.display_name}")
         if self.system == "lead":
             k = int(self.options.get("k", 3))
-            return [" ".join(split_sentences(str(ex["document"]))[:k]) for ex in examples]
+            return [lead(str(ex["document"]), k) for ex in examples]
         if self.system == "textrank":
             return [self._textrank(str(ex["document"])) for ex in examples]
         if self.system == "vader":
@@ -186,7 +194,7 @@ class BaselineAdapter(ModelAdapter):
             summary = summarize(document, ratio=float(self.options.get("ratio", 0.2)),
                                 split=True)
         if not summary:
-            return " ".join(split_sentences(document)[:1])
+            return lead(document, 1)
         return " ".join(s.strip() for s in summary)
 
     def _vader_labels(self, card: TaskCard) -> dict[str, str]:

@@ -139,6 +139,10 @@ class PredictionsAdapter(ModelAdapter):
             out.append(Output(prediction, scores=scores) if scores else prediction)
         return out
 
+    @classmethod
+    def measures_cost(cls) -> bool:
+        return False  # fixed outputs: reading a file is no model's cost
+
     def count_tokens(self, card: TaskCard, examples: Sequence[dict]) -> int | None:
         return None  # no model runs; tokens/s would be meaningless
 

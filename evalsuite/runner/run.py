@@ -24,7 +24,13 @@ from typing import Any, Protocol
 import numpy as np
 
 from evalsuite import __version__
-from evalsuite.efficiency.meter import EfficiencyMeter, free_memory
+from evalsuite.efficiency.meter import (
+    EfficiencyMeter,
+    MemoryBefore,
+    free_memory,
+    memory_before_load,
+    model_memory,
+)
 from evalsuite.errors import BackendUnavailable, EvalsuiteError, RunError, SpecError, UserError
 from evalsuite.families import FIELDS, Family
 from evalsuite.metrics import registry as metric_registry
@@ -221,6 +227,7 @@ def _run_model(job: Job, adapter: ModelAdapter, cards: list[TaskCard], config: R
                writer: ResultWriter, cache: PredictionCache,
                data_by_task: dict[str, TaskData], progress: Progress) -> None:
     name = job.spec.display_name
+    before = memory_before_load()
     start = time.perf_counter()
     try:
         adapter.load()
@@ -240,7 +247,7 @@ def _run_model(job: Job, adapter: ModelAdapter, cards: list[TaskCard], config: R
             try:
                 record = run_task(adapter, job.spec, data_by_task[card.name], config, writer,
                                   cache, progress, load_s=load_s,
-                                  profile=job.profile or config.profile)
+                                  profile=job.profile or config.profile, memory_before=before)
             except (UserError, KeyboardInterrupt):
                 raise
             except Exception as exc:  # keep finished records; report and go on
@@ -292,9 +299,11 @@ class TaskPredictor:
 
 def run_task(adapter: ModelAdapter, spec: ModelSpec, task_data: TaskData, config: RunConfig,
              writer: ResultWriter, cache: PredictionCache, progress: Progress,
-             *, load_s: float | None = None, profile: str | None = None) -> dict[str, Any]:
+             *, load_s: float | None = None, profile: str | None = None,
+             memory_before: MemoryBefore | None = None) -> dict[str, Any]:
     """Predict, score and write one (model, task); return its record (``profile="latency"``
-    adds bs1 latency and a batch-size sweep, see :mod:`evalsuite.efficiency.profiling`)."""
+    adds bs1 latency and a batch-size sweep, see :mod:`evalsuite.efficiency.profiling`;
+    ``memory_before``: what the process held before the model was loaded)."""
     card, examples = task_data.card, task_data.examples
     adapter.start_task(card)
     predictor = TaskPredictor(adapter, card, cache)
@@ -308,6 +317,7 @@ def run_task(adapter: ModelAdapter, spec: ModelSpec, task_data: TaskData, config
                                           keys=keys)
     if computed:
         efficiency = meter.summary(adapter, load_s)
+        efficiency.update(model_memory(efficiency, memory_before))
         efficiency["source"] = "measured"
         cache.put_efficiency(predictor.prefix, efficiency)
     else:
@@ -337,6 +347,7 @@ def task_record(spec: ModelSpec, task_data: TaskData, config: RunConfig, writer:
                    for o, ex in zip(ordered, examples, strict=True)]
     started = time.perf_counter()
     metrics, stats = score_all(card, predictions, examples, config)
+    chance, chance_stats = chance_of(card, examples, stats[card.primary_metric], config)
     split = efficiency.setdefault("split_s", {})
     split["metrics"] = round(time.perf_counter() - started, 6)
     _add_generation_figures(efficiency, keys, ordered, computed)
@@ -346,8 +357,11 @@ def task_record(spec: ModelSpec, task_data: TaskData, config: RunConfig, writer:
 
     started = time.perf_counter()
     pred_path = writer.predictions_path(spec.display_name, card.name)
-    write_predictions(pred_path, _prediction_rows(card, examples, ordered, example_scores, stats))
+    write_predictions(pred_path, _prediction_rows(card, examples, ordered, example_scores, stats,
+                                                  chance_stats))
     split["write"] = round(time.perf_counter() - started, 6)
+    # Fixed outputs (a predictions file): nothing ran, so there is no cost to record.
+    measured = model_registry.adapter_class(spec.kind).measures_cost()
     return {
         **({"variant_of": spec.variant_of} if spec.variant_of else {}),
         "model": spec.display_name,
@@ -363,7 +377,8 @@ def task_record(spec: ModelSpec, task_data: TaskData, config: RunConfig, writer:
         "n_examples": len(examples),
         "primary_metric": card.primary_metric,
         "metrics": metrics,
-        "efficiency": efficiency,
+        "chance": chance,
+        "efficiency": efficiency if measured else None,
         "settings": settings,
         "cache": {"hits": len(examples) - len(computed), "computed": len(computed)},
         "truncated": sum(bool(o.meta.get("truncated")) for o in ordered),
@@ -533,6 +548,22 @@ def score_all(card: TaskCard, predictions: list[Any], examples: list[dict],
     return metrics, stats
 
 
+def chance_of(card: TaskCard, examples: list[dict], model_stats: np.ndarray,
+              config: RunConfig) -> tuple[dict[str, Any], np.ndarray | None]:
+    """The record's ``chance`` block (:mod:`evalsuite.metrics.chance`) and the baseline's
+    per-example statistics of the primary metric; a failure is noted, never fatal."""
+    from evalsuite.metrics import chance
+
+    try:
+        ref = chance.reference(card, examples, resamples=config.resamples, seed=config.seed)
+        return chance.chance_block(ref, model_stats, resamples=config.resamples,
+                                   seed=config.seed), ref.stats
+    except Exception as exc:  # the task's own metrics are fine; say why chance is missing
+        return {"baseline": None, "value": None, "ci_low": None, "ci_high": None,
+                "beats_chance": None, "p_value": None, "test": None,
+                "note": f"not computed: {type(exc).__name__}: {first_line(exc)}"}, None
+
+
 def check_prediction(card: TaskCard, prediction: Any, example: dict, spec: ModelSpec) -> Any:
     """Coerce a prediction to its family's type; refuse malformed ones with a clear error."""
     family = card.family
@@ -552,7 +583,8 @@ def check_prediction(card: TaskCard, prediction: Any, example: dict, spec: Model
 
 
 def _prediction_rows(card: TaskCard, examples: list[dict], outputs: list[Output],
-                     scores: np.ndarray, stats: dict[str, np.ndarray]) -> Iterator[dict]:
+                     scores: np.ndarray, stats: dict[str, np.ndarray],
+                     chance_stats: np.ndarray | None = None) -> Iterator[dict]:
     fields = FIELDS[card.family]
     for i, (ex, out) in enumerate(zip(examples, outputs, strict=True)):
         row: dict[str, Any] = {
@@ -563,6 +595,8 @@ def _prediction_rows(card: TaskCard, examples: list[dict], outputs: list[Output]
             "score": float(scores[i]),
             "stats": {name: s[i].tolist() for name, s in stats.items()},
         }
+        if chance_stats is not None:  # the chance baseline's statistics of the primary metric
+            row["chance_stats"] = chance_stats[i].tolist()
         if out.scores:
             row["scores"] = out.scores
         if out.meta:
