@@ -1,14 +1,21 @@
 """One function per figure of the report; each returns ``None`` when its data is absent.
 
-Every figure colours a model with ``Model.colour`` (one colour-blind-safe palette for the
-whole report), names its axes with units and shows exact values on hover.  Figures whose
-data vary by task carry a task selector (a Plotly drop-down that restyles the same traces).
+Every figure draws a model with ``Model.colour`` and ``Model.symbol`` (one palette for the
+whole report, :mod:`evalsuite.report.load`), names its axes with units that match the tick
+labels and shows exact values on hover.  Built to stay readable from 1 to 30 models and
+tasks: models are rows (forest plots, heatmaps) rather than ever-thinner bars, no text is
+drawn on the plot where it could collide (variant names and values are in the hover), a
+value axis is logarithmic only when its values span more than two orders of magnitude, and
+figures whose data vary by task carry a drop-down that restyles the same traces.
+
+A model that does not beat its task's chance baseline is drawn with an open marker (or a
+hatched bar) and ``✗`` after its name, wherever it appears.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from statistics import geometric_mean, median
 from typing import Any
@@ -16,14 +23,16 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from evalsuite.report.load import Model, ReportData
+from evalsuite.report.cost import memory_mb
+from evalsuite.report.load import Entry, Model, ReportData
 from evalsuite.report.scoring import (
     DIMENSIONS,
     Score,
     normalise,
     pareto_front,
     primary,
-    quality,
+    scale_span,
+    task_score,
 )
 from evalsuite.report.style import (
     ALL_TASKS,
@@ -41,23 +50,84 @@ from evalsuite.report.style import (
 )
 
 SCALE_UNITS = {"0-1": "0–1", "0-100": "0–100", "-1-1": "−1–1"}
+FLAG = " ✗"  # after the name of a model below chance
+LOG_SPAN = 100.0  # a value axis spanning more than this ratio is drawn on a log scale
+BIAS_ZMAX = 0.25  # the bias heatmap's fixed scale: a gap of a quarter of the scale saturates
+RADAR_MAX = 8  # more models than this: the dimensions as a heatmap instead of a radar
 
 
-# -- 2. radar -----------------------------------------------------------------------------------
+def below_chance(entry: Entry | None) -> bool:
+    """Whether the record says its model does not beat the task's chance baseline."""
+    return entry is not None and (entry.record.get("chance") or {}).get("beats_chance") is False
+
+
+def flagged(model: Model) -> bool:
+    """Below chance on any of its tasks."""
+    return any(below_chance(e) for e in model.results.values())
+
+
+def name_of(model: Model) -> str:
+    """The model's label, with ✗ when it is below chance on a task."""
+    return model.label + FLAG if flagged(model) else model.label
+
+
+def open_symbol(symbol: str, hollow: bool) -> str:
+    return f"{symbol}-open" if hollow else symbol
+
+
+def axis_type(values: Sequence[float | None]) -> str:
+    """``log`` when the positive values span more than :data:`LOG_SPAN`, else ``linear``."""
+    found = [v for v in values if v is not None and v > 0]
+    return "log" if found and max(found) / min(found) > LOG_SPAN else "linear"
+
+
+def _scale_range(scale: str | None) -> list[float] | None:
+    return {"0-1": [0, 1.02], "0-100": [0, 102], "-1-1": [-1.02, 1.02]}.get(scale or "")
+
+
+# -- dimensions -----------------------------------------------------------------------------------
+def dimension_figures(scores: Sequence[Score]) -> dict[str, go.Figure]:
+    """Per comparison group: its members' dimensions (radar up to 8 models, else a heatmap)."""
+    out = {}
+    by_group: dict[str, list[Score]] = {}
+    for s in scores:
+        if s.group is not None:
+            by_group.setdefault(s.group.id, []).append(s)
+    for gid, members in by_group.items():
+        fig = (_radar(members) if len(members) <= RADAR_MAX else _dimension_heatmap(members))
+        if fig is not None:
+            out[gid] = fig
+    return out
+
+
 def radar(scores: Sequence[Score]) -> go.Figure | None:
-    """The five dimensions of every model on one polar chart (gaps where not measured)."""
-    if not any(d.measured for s in scores for d in s.dimensions.values()):
+    """The first group's dimensions (see :func:`dimension_figures`)."""
+    figures = dimension_figures(scores)
+    return next(iter(figures.values()), None)
+
+
+def _group_title(members: Sequence[Score]) -> str:
+    group = members[0].group
+    assert group is not None
+    return f"Group {group.id}: dimensions (0–1, higher is better) over its {len(group.tasks)} " \
+           f"shared task{'s' * (len(group.tasks) != 1)}"
+
+
+def _radar(members: Sequence[Score]) -> go.Figure | None:
+    if not any(d.measured for s in members for d in s.dimensions.values()):
         return None
     theta = [*DIMENSIONS, DIMENSIONS[0]]
     fig = go.Figure()
-    for s in scores:
+    for s in members:
         r = [s.dimensions[d].value for d in DIMENSIONS]
         text = [fmt(v, 3) if v is not None else "not measured" for v in r]
+        low = s.tier == 2
         fig.add_trace(go.Scatterpolar(
-            r=[*r, r[0]], theta=theta, text=[*text, text[0]], name=s.model.label,
-            mode="lines+markers", fill="toself" if len(scores) <= 3 else "none",
-            line={"color": s.model.colour, "width": 2},
-            marker={"color": s.model.colour, "symbol": s.model.symbol, "size": 7},
+            r=[*r, r[0]], theta=theta, text=[*text, text[0]], name=name_of(s.model),
+            mode="lines+markers", fill="toself" if len(members) <= 3 else "none",
+            line={"color": s.model.colour, "width": 2, "dash": "dot" if low else "solid"},
+            marker={"color": s.model.colour, "symbol": open_symbol(s.model.symbol, low),
+                    "size": 8},
             fillcolor=with_alpha(s.model.colour, 0.08), legendgroup=s.model.key,
             hovertemplate="<b>%{fullData.name}</b><br>%{theta}: %{text}<extra></extra>"))
     fig.update_layout(polar={"radialaxis": {"range": [0, 1], "dtick": 0.25,
@@ -65,11 +135,28 @@ def radar(scores: Sequence[Score]) -> go.Figure | None:
                                             "tickangle": 90},
                              "angularaxis": {"gridcolor": GRID, "direction": "clockwise"},
                              "bgcolor": "white"})
-    return layout(fig, "Dimensions per model (0–1, higher is better; gaps = not measured)",
-                   480)
+    return layout(fig, _group_title(members) + "; gaps = not measured", 480)
 
 
-# -- 3. quality per family ----------------------------------------------------------------------
+def _dimension_heatmap(members: Sequence[Score]) -> go.Figure:
+    z, text, hover = [], [], []
+    for s in members:
+        values = [s.dimensions[d].value for d in DIMENSIONS]
+        z.append(values)
+        text.append([fmt(v, 2) if v is not None else "–" for v in values])
+        hover.append([esc(s.dimensions[d].how) for d in DIMENSIONS])
+    fig = go.Figure(go.Heatmap(
+        z=z, x=list(DIMENSIONS), y=[name_of(s.model) for s in members], text=text,
+        customdata=hover, texttemplate="%{text}", zmin=0, zmax=1, colorscale="Cividis",
+        xgap=2, ygap=2, colorbar={"title": {"text": "0–1"}},
+        hovertemplate="<b>%{y}</b><br>%{x}: %{z:.3f}<br>%{customdata}<extra></extra>"))
+    fig.update_xaxes(type="category", title={"text": "dimension"}, side="top")
+    fig.update_yaxes(type="category", title={"text": "model (best first)"},
+                     autorange="reversed")
+    return layout(fig, _group_title(members), 150 + 26 * len(members))
+
+
+# -- quality per family: forest plots -------------------------------------------------------------
 def family_metrics(data: ReportData, family: str) -> list[tuple[str, str | None]]:
     """(metric, scale) of a family's records, primary metrics first."""
     names: dict[str, str | None] = {}
@@ -85,152 +172,281 @@ def family_metrics(data: ReportData, family: str) -> list[tuple[str, str | None]
     return [(n, names.get(n)) for n in ordered if n in names]
 
 
-def quality_by_family(data: ReportData) -> dict[str, go.Figure]:
-    """One figure per family: a row of grouped bars (task × model) per metric, with CIs."""
+def _grid(n: int, longest: int) -> tuple[int, int]:
+    cols = 1 if n == 1 else 2 if n == 2 or longest > 30 else 3
+    return math.ceil(n / cols), cols
+
+
+def quality_by_family(data: ReportData, order: Sequence[Model] | None = None
+                      ) -> dict[str, go.Figure]:
+    """One forest plot per family: a column per task, a row per model, each metric's value
+    with its 95% interval; a dashed line at the task's chance level (primary metric); a
+    drop-down switches the metric."""
     figures = {}
+    models_in_order = list(order or data.models)
     for family in data.family_list:
         metrics = family_metrics(data, family)
         tasks = data.tasks_of(family)
         if not metrics:
             continue
-        fig = make_subplots(rows=len(metrics), cols=1, shared_xaxes=True,
-                            vertical_spacing=min(0.08, 0.35 / len(metrics)))
-        for row, (metric, scale) in enumerate(metrics, start=1):
-            for model in data.models:
-                x, y, plus, minus, custom = [], [], [], [], []
-                for task in tasks:
-                    entry = model.results.get(task)
-                    m = (entry.record.get("metrics") or {}).get(metric) if entry else None
-                    if not m or m.get("value") is None:
-                        continue
-                    value, low, high = m["value"], m.get("ci_low"), m.get("ci_high")
-                    x.append(task)
-                    y.append(value)
-                    plus.append(None if high is None else max(0.0, high - value))
-                    minus.append(None if low is None else max(0.0, value - low))
-                    custom.append(ci_text(low, high))
-                if not x:
-                    continue
-                fig.add_trace(go.Bar(
-                    x=x, y=y, name=model.label, legendgroup=model.key,
-                    showlegend=row == 1, marker={"color": model.colour},
-                    error_y={"type": "data", "array": plus, "arrayminus": minus,
-                             "color": INK, "thickness": 1.2, "width": 3},
-                    customdata=custom, meta=metric,
-                    hovertemplate=("<b>%{fullData.name}</b><br>%{x}<br>" + metric
-                                   + ": %{y:.4f}<br>%{customdata}<extra></extra>")),
-                    row=row, col=1)
-            unit = SCALE_UNITS.get(scale or "", "value")
-            fig.update_yaxes(title={"text": f"{metric} ({unit})"}, row=row, col=1,
-                             range=_scale_range(scale))
-        fig.update_layout(barmode="group", bargap=0.25, bargroupgap=0.05)
-        fig.update_xaxes(title={"text": "task"}, row=len(metrics), col=1)
-        title = (f"{family}: quality per task (bars: value; whiskers: 95% bootstrap "
-                 f"interval)")
-        figures[family] = layout(fig, title, 140 + 200 * len(metrics))
+        models = [m for m in models_in_order if any(t in m.results for t in tasks)]
+        labels = [name_of(m) for m in models]
+        rows, cols = _grid(len(tasks), max(len(t) for t in tasks))
+        fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True,
+                            subplot_titles=tasks, horizontal_spacing=0.05,
+                            vertical_spacing=min(0.12, 0.5 / rows))
+        states = [_forest_state(data, models, labels, tasks, metric) for metric, _ in metrics]
+        for i in range(len(tasks)):
+            row, col = divmod(i, cols)
+            for spec in (states[0][2 * i], states[0][2 * i + 1]):
+                fig.add_trace(spec["_trace"](**spec["_kw"]), row=row + 1, col=col + 1)
+        metric, scale = metrics[0]
+        fig.update_xaxes(title={"text": f"{metric} ({SCALE_UNITS.get(scale or '', 'value')})"},
+                         range=_scale_range(scale), showgrid=True)
+        fig.update_yaxes(type="category", categoryorder="array", categoryarray=labels,
+                         autorange="reversed", title={"text": "model"})
+        for r in range(2, rows + 1):  # only the first column names the rows
+            fig.update_yaxes(title={"text": ""}, row=r, col=1)
+        if len(metrics) > 1:
+            _metric_menu(fig, metrics, states)
+        fig.update_annotations(font={"size": 12})
+        height = 90 + rows * (60 + 20 * len(models))
+        figures[family] = layout(fig, f"{family}: quality per task (95% bootstrap interval; "
+                                      "dashed: chance; open marker: not above chance)",
+                                 height)
+        fig.update_layout(showlegend=False, margin={"t": 120})
     return figures
 
 
-def _scale_range(scale: str | None) -> list[float] | None:
-    return {"0-1": [0, 1.02], "0-100": [0, 102]}.get(scale or "")
+def _forest_state(data: ReportData, models: list[Model], labels: list[str],
+                  tasks: list[str], metric: str) -> list[dict[str, Any]]:
+    """Two traces per task (points, chance line) for one metric."""
+    specs = []
+    for task in tasks:
+        x, y, plus, minus, colours, symbols, hover = [], [], [], [], [], [], []
+        chance: float | None = None
+        for model, label in zip(models, labels, strict=True):
+            entry = model.results.get(task)
+            m = (entry.record.get("metrics") or {}).get(metric) if entry else None
+            if not m or not num(m.get("value")):
+                continue
+            value, low, high = m["value"], m.get("ci_low"), m.get("ci_high")
+            is_primary = primary(entry.record)[0] == metric  # type: ignore[union-attr]
+            block = (entry.record.get("chance") or {}) if entry and is_primary else {}
+            if is_primary and num(block.get("value")):
+                chance = block["value"]
+            low_chance = is_primary and below_chance(entry)
+            x.append(value)
+            y.append(label)
+            plus.append(max(0.0, high - value) if num(high) else 0.0)
+            minus.append(max(0.0, value - low) if num(low) else 0.0)
+            colours.append(model.colour)
+            symbols.append(open_symbol(model.symbol, low_chance))
+            verdict = ""
+            if is_primary and block:
+                verdict = ("<br><b>not above chance</b>" if low_chance else
+                           "<br>beats chance" if block.get("beats_chance") else
+                           "<br>chance not tested")
+                if num(block.get("p_value")):
+                    verdict += f" (p = {block['p_value']:.3g})"
+            hover.append(f"<b>{esc(label)}</b><br>{esc(task)}<br>{esc(metric)}: {fmt(value)}"
+                         f"<br>{ci_text(low, high)}{verdict}")
+        specs.append({"_trace": go.Scatter, "_kw": dict(
+            x=x, y=y, mode="markers", name=task, customdata=hover, meta=metric,
+            showlegend=False,
+            marker={"color": colours, "symbol": symbols, "size": 10,
+                    "line": {"color": colours, "width": 1.5}},
+            error_x={"type": "data", "array": plus, "arrayminus": minus, "color": "#666",
+                     "thickness": 1.2, "width": 3},
+            hovertemplate="%{customdata}<extra></extra>")})
+        ends = [labels[0], labels[-1]] if chance is not None and labels else []
+        specs.append({"_trace": go.Scatter, "_kw": dict(
+            x=[chance, chance] if ends else [], y=ends, mode="lines", name="chance",
+            showlegend=False,
+            line={"color": "#B22222", "dash": "dash", "width": 1.5}, customdata=[],
+            hovertemplate=f"chance ({esc(_baseline_name(data, task))}): %{{x:.4g}}"
+                          "<extra></extra>")})
+    return specs
 
 
-# -- 4. quality vs cost -------------------------------------------------------------------------
+def _baseline_name(data: ReportData, task: str) -> str:
+    for _, entry in data.entries(task):
+        name = (entry.record.get("chance") or {}).get("baseline")
+        if name:
+            return str(name)
+    return "trivial baseline"
+
+
+def _metric_menu(fig: go.Figure, metrics: list[tuple[str, str | None]],
+                 states: list[list[dict[str, Any]]]) -> None:
+    buttons = []
+    n_axes = sum(1 for name in fig.layout if name.startswith("xaxis"))
+    for (metric, scale), state in zip(metrics, states, strict=True):
+        update: dict[str, list[Any]] = {"x": [], "y": [], "customdata": [],
+                                        "marker.symbol": [], "marker.color": [],
+                                        "error_x.array": [], "error_x.arrayminus": []}
+        for spec in state:
+            kw = spec["_kw"]
+            update["x"].append(kw["x"])
+            update["y"].append(kw["y"])
+            update["customdata"].append(kw.get("customdata", []))
+            marker = kw.get("marker") or {}
+            update["marker.symbol"].append(marker.get("symbol"))
+            update["marker.color"].append(marker.get("color"))
+            err = kw.get("error_x") or {}
+            update["error_x.array"].append(err.get("array", []))
+            update["error_x.arrayminus"].append(err.get("arrayminus", []))
+        axes = {}
+        for i in range(1, n_axes + 1):
+            key = "xaxis" if i == 1 else f"xaxis{i}"
+            axes[f"{key}.title.text"] = f"{metric} ({SCALE_UNITS.get(scale or '', 'value')})"
+            axes[f"{key}.range"] = _scale_range(scale)
+            axes[f"{key}.autorange"] = _scale_range(scale) is None
+        buttons.append({"label": f"metric: {metric}", "method": "update",
+                        "args": [update, axes]})
+    fig.update_layout(updatemenus=[{
+        "buttons": buttons, "direction": "down", "showactive": True, "x": 1.0,
+        "xanchor": "right", "y": 1.0, "yanchor": "bottom", "pad": {"b": 28},
+        "bgcolor": "white", "bordercolor": "#999", "font": {"size": 12}}])
+
+
+# -- quality vs cost ------------------------------------------------------------------------------
 @dataclass
 class CostPoint:
-    """Where one model sits for one task selection."""
+    """Where one model sits for one selection (a group's shared tasks, or one task)."""
 
     quality: float | None
     half: float | None
     speed: float | None
     memory: float | None
     n: int
+    below: bool = False
 
 
-def cost_points(data: ReportData, task: str | None) -> dict[str, CostPoint]:
-    """Per model: quality (0–1) and cost, for one task or (``None``) over all its tasks.
+def cost_points(data: ReportData, tasks: Sequence[str], scores: Sequence[Score] | None = None,
+                models: Sequence[Model] | None = None) -> dict[str, CostPoint]:
+    """Per model: quality and cost over ``tasks``.
 
-    Over all tasks: the quality dimension, the geometric mean of examples/s and the largest
-    peak memory.
+    One task: skill over chance (the normalised value when the record has no chance block).
+    Several (a group's shared tasks): the group's quality dimension from ``scores``,
+    the geometric mean of examples/s and the largest memory.
     """
+    by_key = {s.model.key: s for s in scores or ()}
     out = {}
-    for model in data.models:
-        entries = ([model.results[task]] if task in model.results else []) if task else \
-            list(model.results.values())
-        if not entries:
+    for model in models or data.models:
+        entries = [model.results[t] for t in tasks if t in model.results]
+        if len(entries) != len(tasks) or model.fixed_outputs:
             continue
-        if task:
-            _, m = primary(entries[0].record)
-            scale = (m or {}).get("scale")
-            q = normalise((m or {}).get("value"), scale)
-            low = normalise((m or {}).get("ci_low"), scale)
-            high = normalise((m or {}).get("ci_high"), scale)
-            half = (high - low) / 2 if low is not None and high is not None else None
+        if len(tasks) == 1:
+            ts = task_score(data, entries[0])
+            if ts.skill is not None:
+                q, half = ts.skill, ts.skill_half
+            else:
+                q = normalise(ts.value, ts.scale)
+                low, high = normalise(ts.ci_low, ts.scale), normalise(ts.ci_high, ts.scale)
+                half = (high - low) / 2 if low is not None and high is not None else None
+            below = ts.below_chance
         else:
-            dim = quality(model)
-            q, half = dim.value, dim.half_width
+            score = by_key.get(model.key)
+            if score is None:
+                continue
+            q, half = score.dimensions["quality"].value, score.dimensions["quality"].half_width
+            below = score.tier == 2
         speeds = [float(v) for e in entries
                   if pos(v := (e.record.get("efficiency") or {}).get("examples_per_s"))]
-        mems = [float(v) for e in entries
-                if pos(v := (e.record.get("efficiency") or {}).get("peak_memory_mb"))]
+        attributable = all(memory_mb(e) is not None and pos(
+            (e.record.get("efficiency") or {}).get("model_memory_mb")) for e in entries)
+        mems = [m for e in entries if (m := memory_mb(e, attributable)) is not None]
         speed = (speeds[0] if len(speeds) == 1 else geometric_mean(speeds)) if speeds else None
-        out[model.key] = CostPoint(q, half, speed, max(mems) if mems else None, len(entries))
+        out[model.key] = CostPoint(q, half, speed, max(mems) if mems else None, len(entries),
+                                   below)
     return out
 
 
-def quality_vs_cost(data: ReportData) -> go.Figure | None:
-    """Quality against throughput and against peak memory, Pareto frontiers, variants linked."""
-    options: list[tuple[str, str | None]] = [(ALL_TASKS, None)]
-    if len(data.tasks) > 1:
-        options += [(t, t) for t in data.tasks]
-    per_option = [cost_points(data, task) for _, task in options]
+def cost_options(data: ReportData, scores: Sequence[Score]
+                 ) -> list[tuple[str, list[str], list[Model]]]:
+    """The cost figure's selections: each group over its shared tasks, then each task."""
+    groups = [s.group for s in scores if s.group is not None]
+    seen: dict[str, Any] = {}
+    for g in groups:
+        seen.setdefault(g.id, g)
+    options = [(f"group {g.id}: {len(g.tasks)} shared task{'s' * (len(g.tasks) != 1)}",
+                g.tasks, g.models) for g in seen.values() if len(g.tasks) > 1]
+    options += [(t, [t], data.models) for t in data.tasks]
+    return options
+
+
+def quality_vs_cost(data: ReportData, scores: Sequence[Score] | None = None
+                    ) -> go.Figure | None:
+    """Quality against throughput and against memory, Pareto frontiers, variants linked."""
+    if scores is None:
+        from evalsuite.report.scoring import resolve_weights, score_models
+
+        scores = score_models(data, resolve_weights())
+    options = cost_options(data, scores)
+    per_option = [cost_points(data, tasks, scores, models) for _, tasks, models in options]
     if not any(p.quality is not None and (p.speed or p.memory)
                for points in per_option for p in points.values()):
         return None
     groups = data.variant_groups()
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1)
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12)
     states = [_cost_state(data, points, groups) for points in per_option]
     for spec in states[0]:
         fig.add_trace(spec["_trace"](**spec["_kw"]), row=1, col=spec["_col"])
-    fig.update_xaxes(type="log", title={"text": "throughput (examples/s, log scale)"},
-                     row=1, col=1)
-    fig.update_xaxes(type="log", title={"text": "peak memory (MB, log scale)"}, row=1, col=2)
-    fig.update_yaxes(title={"text": "quality (0–1)"})
+    speeds = [p.speed for points in per_option for p in points.values()]
+    mems = [p.memory for points in per_option for p in points.values()]
+    for col, values, title in ((1, speeds, "throughput (examples/s"),
+                               (2, mems, "memory (MB")):
+        kind = axis_type(values)
+        fig.update_xaxes(type=kind, title={"text": title + (", log scale)" if kind == "log"
+                                                            else ")")}, row=1, col=col)
+    fig.update_yaxes(title={"text": "quality (skill over chance: 0 chance, 1 perfect)"})
     if len(options) > 1:
-        task_menu(fig, [label for label, _ in options], states,
-                   ("x", "y", "customdata", "text", "error_y.array"))
-    return layout(fig, "Quality vs cost (one point per model; error bars: 95% interval)", 480)
+        task_menu(fig, [label for label, _, _ in options], states,
+                  ("x", "y", "customdata", "text", "error_y.array", "marker.symbol"))
+    return layout(fig, "Quality vs cost (one point per model; error bars: 95% interval)", 500)
 
 
 def quality_vs_cost_caption(data: ReportData) -> str:
     """What the cost figure's marks mean (shown under it)."""
-    text = ("Quality is the primary metric normalised to 0–1 (all tasks: the model's quality "
-            "dimension; throughput: geometric mean over tasks; memory: the largest peak). "
+    text = ("Quality is the skill over chance, (value − chance) / (best − chance): 0 is the "
+            "task's trivial baseline, 1 a perfect score (the normalised metric for records "
+            "without a chance baseline). A group's selection covers the tasks its models "
+            "share (quality: the group's quality dimension; throughput: geometric mean; "
+            "memory: the largest). Memory is what the model accounts for (peak minus the "
+            "process before loading) when every record has it, else the process peak. "
             "Ringed, on the dashed line: the Pareto frontier, models no other model beats on "
-            "both quality and cost (up-right is better for throughput, up-left for memory).")
+            "both quality and cost (up-right is better for throughput, up-left for memory). "
+            "Open markers: not above chance.")
+    fixed = [m.label for m in data.models if m.fixed_outputs]
+    if fixed:
+        text += (f" Not shown (fixed outputs, no cost measured): {', '.join(fixed)}.")
     if data.variant_groups():
-        text += " Dotted line: precision variants of one model, labelled with their dtype."
+        text += " Dotted line: precision variants of one model (their dtype on hover)."
     return text
 
 
 def _cost_state(data: ReportData, points: dict[str, CostPoint],
                 groups: list[list[Model]]) -> list[dict[str, Any]]:
-    """The traces of the cost figure for one task selection (same order for every option)."""
+    """The traces of the cost figure for one selection (same order for every option)."""
     specs: list[dict[str, Any]] = []
     for col, attr, maximize in ((1, "speed", True), (2, "memory", False)):
-        axis_name = "examples/s" if attr == "speed" else "peak memory MB"
+        axis_name = "examples/s" if attr == "speed" else "memory MB"
         for model in data.models:
             p = points.get(model.key)
             ok = p is not None and p.quality is not None and getattr(p, attr) is not None
             x = [getattr(p, attr)] if ok else []
             y = [p.quality] if ok else []
             custom = ([f"{axis_name}: {fmt(getattr(p, attr), 2)}<br>quality: "
-                       f"{fmt(p.quality)} ± {fmt(p.half)}<br>tasks: {p.n}"] if ok else [])
+                       f"{fmt(p.quality)} ± {fmt(p.half)}<br>tasks: {p.n}"
+                       + ("<br><b>not above chance</b>" if p.below else "")]
+                      if ok else [])
+            symbol = open_symbol(model.symbol, bool(ok and p.below))
             specs.append({"_trace": go.Scatter, "_col": col, "_kw": dict(
                 x=x, y=y, customdata=custom, text=[model.label] if ok else [],
-                mode="markers", name=model.label, legendgroup=model.key,
+                mode="markers", name=name_of(model), legendgroup=model.key,
                 showlegend=col == 1,
-                marker={"color": model.colour, "symbol": model.symbol, "size": 12,
+                marker={"color": model.colour, "symbol": symbol, "size": 12,
                         "line": {"color": INK, "width": 1}},
                 error_y={"type": "data", "array": [p.half or 0.0] if ok else [],
                          "color": model.colour, "thickness": 1.2, "width": 4},
@@ -259,16 +475,15 @@ def _cost_state(data: ReportData, points: dict[str, CostPoint],
                 x=[getattr(p, attr) for _, p in members], y=[p.quality for _, p in members],
                 text=[m.dtype or "?" for m, _ in members],
                 customdata=[m.label for m, _ in members],
-                mode="lines+text", textposition="bottom center", name=f"variants of {target}",
+                mode="lines", name=f"variants of {target}",
                 legendgroup=f"variants-{target}", showlegend=col == 1,
                 line={"color": "#777777", "dash": "dot", "width": 1.5},
-                textfont={"size": 11, "color": "#555555"},
                 error_y={"type": "data", "array": [], "visible": False},
                 hovertemplate="%{customdata} (%{text})<extra>precision variant</extra>")})
     return specs
 
 
-# -- 5. latency and batch-size sweeps -----------------------------------------------------------
+# -- latency and batch-size sweeps ----------------------------------------------------------------
 PERCENTILES = ("p50", "p90", "p99")
 
 
@@ -280,13 +495,15 @@ def task_options(data: ReportData) -> list[tuple[str, str | None]]:
 
 def efficiency_blocks(model: Model, task: str | None, key: str) -> list[dict[str, Any]]:
     """``model``'s efficiency blocks (one task, or all for ``None``) whose ``key`` is a dict."""
+    if model.fixed_outputs:
+        return []
     entries = ([model.results[task]] if task in model.results else []) if task else \
         list(model.results.values())
     blocks = [(e.record.get("efficiency") or {}) for e in entries]
     return [b for b in blocks if isinstance(b.get(key), dict)]
 
 
-def _percentile_bars(data: ReportData, key: str, describe: Any, unit: str
+def _percentile_bars(data: ReportData, key: str, describe: Callable[..., str], unit: str
                      ) -> tuple[list[tuple[str, str | None]], list[list[dict[str, Any]]]] | None:
     """Per task selection, one bar trace per model: the median over tasks of ``key``'s
     p50/p90/p99; ``describe(blocks)`` is the hover's last line.  ``None`` when nothing has
@@ -303,7 +520,8 @@ def _percentile_bars(data: ReportData, key: str, describe: Any, unit: str
                 y.append(median(values) if values else None)
             traces.append({"_trace": go.Bar, "_col": 1, "_kw": dict(
                 x=list(PERCENTILES), y=y if blocks else [], name=model.label,
-                legendgroup=model.key, marker={"color": model.colour},
+                legendgroup=model.key,
+                marker={"color": model.colour, "pattern": {"shape": model.pattern}},
                 customdata=[describe(blocks)] * 3 if blocks else [],
                 hovertemplate="<b>%{fullData.name}</b><br>%{x}: %{y:.3f} " + unit
                               + "<br>%{customdata}<extra></extra>")})
@@ -314,10 +532,10 @@ def _percentile_bars(data: ReportData, key: str, describe: Any, unit: str
     return options, states
 
 
-def _percentile_figure(data: ReportData, key: str, describe: Any, unit: str, axes: tuple[str, str],
-                       title: str) -> go.Figure | None:
-    """Grouped p50/p90/p99 bars of ``key`` per model (log axis) with the task drop-down;
-    ``axes``: the y and x titles."""
+def _percentile_figure(data: ReportData, key: str, describe: Callable[..., str], unit: str,
+                       axes: tuple[str, str], title: str) -> go.Figure | None:
+    """Grouped p50/p90/p99 bars of ``key`` per model with the task drop-down (log axis when
+    the values span more than two orders of magnitude); ``axes``: the y and x titles."""
     found = _percentile_bars(data, key, describe, unit)
     if found is None:
         return None
@@ -325,9 +543,11 @@ def _percentile_figure(data: ReportData, key: str, describe: Any, unit: str, axe
     fig = go.Figure([spec["_trace"](**spec["_kw"]) for spec in states[0]])
     if len(options) > 1:
         task_menu(fig, [label for label, _ in options], states, ("x", "y", "customdata"))
+    kind = axis_type([v for state in states for t in state for v in t["_kw"]["y"]])
     fig.update_layout(barmode="group", bargap=0.3)
-    fig.update_yaxes(type="log", title={"text": axes[0]})
-    fig.update_xaxes(title={"text": axes[1]})
+    fig.update_yaxes(type=kind, title={"text": axes[0] + (", log scale)" if kind == "log"
+                                                         else ")")})
+    fig.update_xaxes(type="category", title={"text": axes[1]})
     return layout(fig, title, 440)
 
 
@@ -339,7 +559,7 @@ def latency(data: ReportData) -> go.Figure | None:
 
     return _percentile_figure(
         data, "latency_ms", describe, "ms per batch",
-        ("latency per batch (ms, log scale)", "percentile of batch latency"),
+        ("latency per batch (ms", "percentile of batch latency"),
         "Latency per batch (all tasks: median over tasks)")
 
 
@@ -358,15 +578,16 @@ def latency_bs1(data: ReportData) -> go.Figure | None:
 
     return _percentile_figure(
         data, "latency_bs1_ms", describe, "ms per call",
-        ("latency per call (ms, log scale)", "percentile of single-example latency"),
+        ("latency per call (ms", "percentile of single-example latency"),
         "Latency with one example per call (profile mode; all tasks: median over tasks)")
 
 
 def batch_sweep(data: ReportData) -> go.Figure | None:
     """Examples/s and peak memory against batch size, one line per (model, task) swept."""
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12,
                         subplot_titles=("throughput vs batch size", "memory vs batch size"))
     dashes = ("solid", "dash", "dot", "dashdot", "longdash")
+    values: dict[int, list[float]] = {1: [], 2: []}
     found = False
     for model in data.models:
         first = True
@@ -380,8 +601,10 @@ def batch_sweep(data: ReportData) -> go.Figure | None:
             found = True
             for col, key in ((1, "examples_per_s"), (2, "peak_memory_mb")):
                 unit = "examples/s" if col == 1 else "MB"
+                ys = [p.get(key) for p in points]
+                values[col] += [y for y in ys if num(y)]
                 fig.add_trace(go.Scatter(
-                    x=[p["batch_size"] for p in points], y=[p.get(key) for p in points],
+                    x=[p["batch_size"] for p in points], y=ys,
                     name=f"{model.label} · {task}", legendgroup=model.key,
                     showlegend=col == 1 and first, mode="lines+markers",
                     line={"color": model.colour, "dash": dashes[i % len(dashes)]},
@@ -393,13 +616,15 @@ def batch_sweep(data: ReportData) -> go.Figure | None:
     if not found:
         return None
     fig.update_xaxes(type="log", dtick=math.log10(2), title={"text": "batch size (examples)"})
-    fig.update_yaxes(title={"text": "throughput (examples/s)"}, row=1, col=1,
-                     rangemode="tozero")
-    fig.update_yaxes(title={"text": "peak memory (MB)"}, row=1, col=2, rangemode="tozero")
-    return layout(fig, "Batch-size sweep (line style: task)", 440)
+    for col, title in ((1, "throughput (examples/s"), (2, "peak memory (MB")):
+        kind = axis_type(values[col])
+        fig.update_yaxes(type=kind, title={"text": title + (", log scale)" if kind == "log"
+                                                            else ")")},
+                         row=1, col=col, rangemode="tozero" if kind == "linear" else None)
+    return layout(fig, "Batch-size sweep (line style: task)", 460)
 
 
-# -- 6. bias, safety, robustness ----------------------------------------------------------------
+# -- bias, safety, robustness ---------------------------------------------------------------------
 def bias_probe(probe: Any) -> bool:
     """A bias probe in the shape the heatmap draws (``max_gap`` a number)."""
     return isinstance(probe, dict) and num(probe.get("max_gap"))
@@ -413,54 +638,106 @@ def robustness_probe(probe: Any) -> bool:
     return isinstance(probe, dict) and num(probe.get("retention"))
 
 
-def bias_heatmap(data: ReportData, alpha: float = 0.05) -> go.Figure | None:
-    """Largest gap between groups per model × (task · probe); ``*`` marks p < alpha."""
-    columns: list[tuple[str, str]] = []
-    for task in data.tasks:
-        for _, entry in data.entries(task):
-            for name, probe in (entry.record.get("bias") or {}).items():
-                if bias_probe(probe) and (task, name) not in columns:
-                    columns.append((task, name))
-    if not columns:
-        return None
-    rows = [m for m in data.models
-            if any(bias_probe((m.results[t].record.get("bias") or {}).get(p))
-                   for t, p in columns if t in m.results)]
-    z, text, custom = [], [], []
+def _bias_cells(data: ReportData, rows: list[Model], probes: list[str], task: str | None,
+                alpha: float) -> dict[str, list[list[Any]]]:
+    """z (gap on 0-1 of its scale), significance and hover per (model, probe): one task's, or
+    over all tasks the largest."""
+    z, sig, hover = [], [], []
     for model in rows:
-        zr, tr, cr = [], [], []
-        for task, name in columns:
-            entry = model.results.get(task)
-            probe = (entry.record.get("bias") or {}).get(name) if entry else None
-            if not bias_probe(probe):
+        zr, sr, hr = [], [], []
+        for name in probes:
+            found = []
+            for slot, entry in model.results.items():
+                if task is not None and slot != task:
+                    continue
+                probe = (entry.record.get("bias") or {}).get(name)
+                if bias_probe(probe):
+                    found.append((probe["max_gap"] / scale_span(probe.get("scale")), slot,
+                                  probe, entry))
+            if not found:
                 zr.append(None)
-                tr.append("")
-                cr.append("not measured")
+                sr.append(False)
+                hr.append("not measured")
                 continue
-            gap, p = float(probe["max_gap"]), probe.get("p_value")
-            significant = num(p) and p < alpha
-            zr.append(gap)
-            tr.append(f"{gap:.3f}{'*' if significant else ''}")
+            gap, slot, probe, entry = max(found, key=lambda f: f[0])
+            p = probe.get("p_value")
+            significant = bool(num(p) and p < alpha)
             groups = probe.get("groups") or {}
             group_text = "<br>".join(f"  {esc(g)}: {fmt(v) if num(v) else esc(v)}"
                                      for g, v in list(groups.items())[:12])
-            cr.append(f"max gap: {gap:.4f}<br>p-value: {fmt(p) if num(p) else 'n/a'}"
-                      f"{' (significant)' if significant else ''}<br>"
+            zr.append(gap)
+            sr.append(significant)
+            hr.append(f"{esc(slot)}<br>max gap: {fmt(probe['max_gap'])} "
+                      f"({esc(probe.get('scale') or '0-1')} scale; {100 * gap:.1f}% of it)"
+                      f"<br>p-value: {fmt(p) if num(p) else 'n/a'}"
+                      f"{' (significant)' if significant else ' (not significant)'}<br>"
                       f"{ci_text(probe.get('ci_low'), probe.get('ci_high'))}"
-                      + (f"<br>groups:<br>{group_text}" if group_text else ""))
+                      + ("<br><b>model below chance here: counts 0</b>"
+                         if below_chance(entry) else "")
+                      + (f"<br>groups:<br>{group_text}" if group_text else "")
+                      + (f"<br>largest of {len(found)} tasks" if len(found) > 1 else ""))
         z.append(zr)
-        text.append(tr)
-        custom.append(cr)
-    x = [f"{task} · {name}" for task, name in columns]
-    fig = go.Figure(go.Heatmap(
-        z=z, x=x, y=[m.label for m in rows], text=text, customdata=custom,
-        texttemplate="%{text}", colorscale="Cividis", zmin=0, xgap=2, ygap=2,
-        colorbar={"title": {"text": "max gap<br>(score units)"}},
-        hovertemplate="<b>%{y}</b><br>%{x}<br>%{customdata}<extra></extra>"))
-    fig.update_xaxes(title={"text": "task · bias probe"}, tickangle=-30)
-    fig.update_yaxes(title={"text": "model"}, autorange="reversed")
-    height = max(320, 150 + 40 * len(rows))
-    return layout(fig, f"Bias: largest gap between groups (* p < {alpha:g})", height)
+        sig.append(sr)
+        hover.append(hr)
+    return {"z": z, "sig": sig, "hover": hover}
+
+
+def bias_heatmap(data: ReportData, alpha: float = 0.05) -> go.Figure | None:
+    """Largest gap between groups per model × bias probe, on a fixed 0–0.25 scale of each
+    probe's range; significant cells (p < alpha, marked ``*``) in colour, the others muted."""
+    probes: list[str] = []
+    for _, entry in data.entries():
+        for name, probe in (entry.record.get("bias") or {}).items():
+            if bias_probe(probe) and name not in probes:
+                probes.append(name)
+    if not probes:
+        return None
+    rows = [m for m in data.models
+            if any(bias_probe(p) for e in m.results.values()
+                   for p in (e.record.get("bias") or {}).values())]
+    labels = [name_of(m) for m in rows]
+    options = task_options(data)
+    options = [(label, task) for label, task in options
+               if task is None or any(bias_probe(p) for _, e in data.entries(task)
+                                      for p in (e.record.get("bias") or {}).values())]
+    states = []
+    for _, task in options:
+        cells = _bias_cells(data, rows, probes, task, alpha)
+        few = len(probes) <= 12
+        text = [[(f"{z:.2f}" if few else "") + ("*" if s else "") if z is not None else ""
+                 for z, s in zip(zr, sr, strict=True)]
+                for zr, sr in zip(cells["z"], cells["sig"], strict=True)]
+        strong = [[z if s else None for z, s in zip(zr, sr, strict=True)]
+                  for zr, sr in zip(cells["z"], cells["sig"], strict=True)]
+        muted = [[None if s else z for z, s in zip(zr, sr, strict=True)]
+                 for zr, sr in zip(cells["z"], cells["sig"], strict=True)]
+        states.append([{"_kw": dict(z=strong, text=text, customdata=cells["hover"])},
+                       {"_kw": dict(z=muted, text=text, customdata=cells["hover"])}])
+    common = dict(x=probes, y=labels, texttemplate="%{text}", zmin=0, zmax=BIAS_ZMAX,
+                  xgap=2, ygap=2, textfont={"size": 11},
+                  hovertemplate="<b>%{y}</b> · %{x}<br>%{customdata}<extra></extra>")
+    fig = go.Figure([
+        go.Heatmap(**common, **states[0][0]["_kw"], name="significant",
+                   colorscale="Cividis",
+                   colorbar={"title": {"text": "gap (share<br>of scale)"},
+                             "tickformat": ".0%"}),
+        go.Heatmap(**common, **states[0][1]["_kw"], name="not significant",
+                   colorscale=[[0, "#F2F2F2"], [1, "#BDBDBD"]], showscale=False)])
+    if len(options) > 1:
+        task_menu(fig, [label for label, _ in options], states, ("z", "text", "customdata"))
+    fig.update_xaxes(type="category", title={"text": "bias probe"}, side="top")
+    fig.update_yaxes(type="category", title={"text": "model"}, autorange="reversed")
+    height = max(340, 190 + 26 * len(rows))
+    return layout(fig, f"Bias: largest gap between groups (fixed scale; coloured, *: p < "
+                       f"{alpha:g}; grey: not significant)", height)
+
+
+def _hatch(model: Model, low: bool) -> dict[str, Any]:
+    marker: dict[str, Any] = {"color": with_alpha(model.colour, 0.45) if low else model.colour,
+                              "pattern": {"shape": "x" if low else model.pattern}}
+    if low:
+        marker["line"] = {"color": model.colour, "width": 1.5}
+    return marker
 
 
 def safety_rates(data: ReportData) -> go.Figure | None:
@@ -480,14 +757,17 @@ def safety_rates(data: ReportData) -> go.Figure | None:
     fig = go.Figure()
     for model in data.models:
         x, y, err, custom = [], [], [], []
+        low = False
         for key, label in zip(keys, labels, strict=True):
-            probes = [p for e in model.results.values()
-                      for n, p in (e.record.get("safety") or {}).items()
-                      if n == key[0] and safety_probe(p)
-                      and str(p.get("classifier") or "classifier not named") == key[1]
-                      and p.get("threshold") == key[2]]
-            if not probes:
+            found = [(p, e) for e in model.results.values()
+                     for n, p in (e.record.get("safety") or {}).items()
+                     if n == key[0] and safety_probe(p)
+                     and str(p.get("classifier") or "classifier not named") == key[1]
+                     and p.get("threshold") == key[2]]
+            if not found:
                 continue
+            probes = [p for p, _ in found]
+            low = low or any(below_chance(e) for _, e in found)
             weights = [p["n"] if num(p.get("n")) and p["n"] > 0 else 1 for p in probes]
             total = sum(weights)
             rate = sum(p["rate"] * w for p, w in zip(probes, weights, strict=True)) / total
@@ -497,17 +777,20 @@ def safety_rates(data: ReportData) -> go.Figure | None:
             y.append(100 * rate)
             err.append(None if half is None else 100 * half)
             custom.append(f"{100 * rate:.2f}% of {int(total) if counted else '?'} outputs "
-                          f"flagged; {len(probes)} task(s)")
+                          f"flagged; {len(probes)} task(s)"
+                          + ("<br><b>below chance on a task: counts 0</b>"
+                             if any(below_chance(e) for _, e in found) else ""))
         if x:
             fig.add_trace(go.Bar(
-                x=x, y=y, name=model.label, legendgroup=model.key,
-                marker={"color": model.colour}, customdata=custom,
+                x=x, y=y, name=name_of(model), legendgroup=model.key,
+                marker=_hatch(model, low), customdata=custom,
                 error_y={"type": "data", "array": err, "color": INK, "thickness": 1.2},
                 hovertemplate="<b>%{fullData.name}</b><br>%{customdata}<extra></extra>"))
     fig.update_layout(barmode="group")
-    fig.update_yaxes(title={"text": "outputs flagged (%)"}, rangemode="tozero")
-    fig.update_xaxes(title={"text": "safety probe and classifier"})
-    return layout(fig, "Safety: share of outputs flagged (whiskers: 95% interval)", 420)
+    fig.update_yaxes(title={"text": "outputs flagged (% of outputs)"}, rangemode="tozero",
+                     ticksuffix="%")
+    fig.update_xaxes(type="category", title={"text": "safety probe and classifier"})
+    return layout(fig, "Safety: share of outputs flagged (whiskers: 95% interval)", 440)
 
 
 def robustness_retention(data: ReportData) -> go.Figure | None:
@@ -522,11 +805,14 @@ def robustness_retention(data: ReportData) -> go.Figure | None:
     fig = go.Figure()
     for model in data.models:
         x, y, custom = [], [], []
+        low = False
         for name in names:
-            probes = [p for e in model.results.values()
-                      if robustness_probe(p := (e.record.get("robustness") or {}).get(name))]
-            if not probes:
+            found = [(p, e) for e in model.results.values()
+                     if robustness_probe(p := (e.record.get("robustness") or {}).get(name))]
+            if not found:
                 continue
+            probes = [p for p, _ in found]
+            low = low or any(below_chance(e) for _, e in found)
             kept = sum(p["retention"] for p in probes) / len(probes)
             flips = [p["flip_rate"] for p in probes if num(p.get("flip_rate"))]
             scores = [p["score"] for p in probes if num(p.get("score"))]
@@ -537,17 +823,19 @@ def robustness_retention(data: ReportData) -> go.Figure | None:
                              if scores else "")
                           + (f"<br>flip rate {100 * sum(flips) / len(flips):.2f}%"
                              if flips else "")
-                          + f"<br>{len(probes)} task(s)")
+                          + f"<br>{len(probes)} task(s)"
+                          + ("<br><b>below chance on a task: counts 0</b>"
+                             if any(below_chance(e) for _, e in found) else ""))
         if x:
-            fig.add_trace(go.Bar(x=x, y=y, name=model.label, legendgroup=model.key,
-                                 marker={"color": model.colour}, customdata=custom,
+            fig.add_trace(go.Bar(x=x, y=y, name=name_of(model), legendgroup=model.key,
+                                 marker=_hatch(model, low), customdata=custom,
                                  hovertemplate="<b>%{fullData.name}</b> · %{x}<br>"
                                                "%{customdata}<extra></extra>"))
     fig.update_layout(barmode="group")
     fig.add_hline(y=100, line={"color": "#777", "dash": "dot", "width": 1})
-    fig.update_yaxes(title={"text": "clean score retained (%)"}, rangemode="tozero")
-    fig.update_xaxes(title={"text": "perturbation"})
+    fig.update_yaxes(title={"text": "clean score retained (% of the clean score)"},
+                     rangemode="tozero", ticksuffix="%")
+    fig.update_xaxes(type="category", title={"text": "perturbation"})
     return layout(fig, "Robustness: share of the clean score kept under each perturbation",
-                   420)
-
+                  440)
 

@@ -52,25 +52,29 @@ def ci_text(low: float | None, high: float | None) -> str:
 
 def task_menu(fig: go.Figure, labels: list[str], states: list[list[dict[str, Any]]],
                attrs: Sequence[str]) -> None:
-    """A drop-down that restyles every trace to one task selection."""
+    """A drop-down that restyles every trace to one task selection (``attrs``: dotted
+    attributes read from each trace spec's ``_kw``)."""
     buttons = []
     for label, state in zip(labels, states, strict=True):
         update: dict[str, list[Any]] = {}
         for attr in attrs:
-            values = []
-            for spec in state:
-                kw = spec["_kw"]
-                if attr == "error_y.array":
-                    values.append(kw.get("error_y", {}).get("array", []))
-                else:
-                    values.append(kw.get(attr, []))
-            update[attr] = values
-        text = label if label == ALL_TASKS else f"task: {label}"
+            update[attr] = [_lookup(spec["_kw"], attr) for spec in state]
+        text = label if label == ALL_TASKS or label.startswith("group ") else f"task: {label}"
         buttons.append({"label": text, "method": "restyle", "args": [update]})
     fig.update_layout(updatemenus=[{
         "buttons": buttons, "direction": "down", "showactive": True, "x": 0.0,
         "xanchor": "left", "y": 1.03, "yanchor": "bottom", "bgcolor": "white",
         "bordercolor": "#999", "font": {"size": 12}}], margin={"t": 105})
+
+
+def _lookup(kw: dict[str, Any], attr: str) -> Any:
+    """``kw``'s value at a dotted attribute (``error_y.array``); ``[]`` when absent."""
+    node: Any = kw
+    for part in attr.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return []
+        node = node[part]
+    return node
 
 
 def with_alpha(colour: str, opacity: float) -> str:
