@@ -50,10 +50,30 @@ def task_names(n: int) -> list[str]:
     return [f"{FAMILIES[i % 6]}/synthetic-{i:02d}" for i in range(n)]
 
 
+CHANCE = {"sentiment": ("majority class (positive)", 0.5),
+          "ner": ("all O (no entity)", 0.0), "qa": ("no answer (empty)", 12.0),
+          "similarity": ("constant score (zero correlation)", 0.0),
+          "translation": ("copy the source", 4.0), "summarization": ("lead-3", 0.25)}
+
+
+def chance_block(family: str, value: float, *, beats: bool | None = None) -> dict[str, Any]:
+    """A record's ``chance`` block for a primary value (beats chance when above it unless
+    ``beats`` says otherwise)."""
+    baseline, chance = CHANCE[family]
+    beats = value > chance if beats is None else beats
+    return {"baseline": baseline, "metric": FAMILY_METRICS[family][0][0], "value": chance,
+            "ci_low": None if family == "similarity" else chance * 0.9,
+            "ci_high": None if family == "similarity" else chance * 1.1,
+            "beats_chance": beats, "p_value": 0.001 if beats else 0.6, "test": "permutation",
+            "alpha": 0.05, "delta": value - chance}
+
+
 def make_record(model: str, task: str, rng: random.Random, *, target: str | None = None,
                 dtype: str = "float32", blocks: bool = True, sweep: bool = False,
-                status: str = "ok", n_examples: int = 40) -> dict[str, Any]:
-    """A schema-valid record with metrics, efficiency and (optionally) probe blocks."""
+                status: str = "ok", n_examples: int = 40, chance: bool = False
+                ) -> dict[str, Any]:
+    """A schema-valid record with metrics, efficiency and (optionally) probe blocks and a
+    chance block."""
     family = task.split("/")[0]
     metrics = FAMILY_METRICS[family]
     base = {"model": model, "model_spec": f"hf:{target or 'org/' + model}?dtype={dtype}",
@@ -86,6 +106,8 @@ def make_record(model: str, task: str, rng: random.Random, *, target: str | None
                           "fingerprint": "f00d", "n_selected": n_examples},
               "n_examples": n_examples, "metrics": out, "efficiency": eff,
               "predictions_file": f"predictions/{model}__{task.replace('/', '_')}.jsonl"}
+    if chance:
+        record["chance"] = chance_block(family, out[metrics[0][0]]["value"])
     if blocks:
         record["bias"] = {"gender": {
             "max_gap": rng.uniform(0, 0.2), "p_value": rng.choice([0.001, 0.3, None]),
@@ -100,9 +122,10 @@ def make_record(model: str, task: str, rng: random.Random, *, target: str | None
 
 
 def prediction_rows(task: str, n: int, rng: random.Random) -> list[dict[str, Any]]:
-    return [{"id": f"{task}-{i}", "input": {"text": f"example {i} " + LONG},
+    return [{"score": rng.random(), "id": f"{task}-{i}",
+             "input": {"text": f"example {i} " + LONG},
              "prediction": f"prediction {i} " + LONG[: 50 * (i % 5)],
-             "reference": {"label": "positive"}, "score": rng.random(),
+             "reference": {"label": "positive"},
              "stats": {"accuracy": [1.0, 0.0]}} for i in range(n)]
 
 
@@ -133,9 +156,11 @@ def write_run(root: Path, run_id: str, records: list[dict[str, Any]], *,
 
 
 def synthetic_results(root: Path, n_models: int, n_tasks: int, *, blocks: bool = True,
-                      rows: int = 40, seed: int = 0, sweeps: bool = True) -> Path:
+                      rows: int = 40, seed: int = 0, sweeps: bool = True,
+                      chance: bool = False) -> Path:
     """One run of ``n_models`` × ``n_tasks``; model-01 is a bfloat16 variant of model-00,
-    the last model skipped one task and failed another."""
+    the last model skipped one task and failed another; with ``chance``, records carry a
+    chance block and model-02 is below chance on the first task."""
     rng = random.Random(seed)
     records = []
     tasks = task_names(n_tasks)
@@ -147,9 +172,13 @@ def synthetic_results(root: Path, n_models: int, n_tasks: int, *, blocks: bool =
             status = "ok"
             if m == n_models - 1 and n_models > 2 and t < 2:
                 status = "skipped" if t == 0 else "failed"
-            records.append(make_record(name, task, rng, target=target, dtype=dtype,
-                                       blocks=blocks, sweep=sweeps and t == 0 and m < 3,
-                                       status=status))
+            record = make_record(name, task, rng, target=target, dtype=dtype,
+                                 blocks=blocks, sweep=sweeps and t == 0 and m < 3,
+                                 status=status, chance=chance)
+            if chance and m == 2 and t == 0:
+                record["chance"]["beats_chance"] = False
+                record["chance"]["p_value"] = 0.4
+            records.append(record)
     return write_run(root, "run-a", records, rows=rows, seed=seed)
 
 
@@ -177,7 +206,8 @@ def forest_values(fig) -> dict[tuple[str, str, str], tuple[float, float, float]]
         for i, trace in enumerate(fig.data):
             if trace.name == "chance":
                 continue
-            for label, x, plus, minus in zip(state["y"][i], state["x"][i],
+            ys = state["y"][i] if "y" in state else trace.y  # unchanged rows: not restyled
+            for label, x, plus, minus in zip(ys, state["x"][i],
                                              state["error_x.array"][i],
                                              state["error_x.arrayminus"][i], strict=True):
                 key = (label.removesuffix(" ✗"), trace.name, metric)

@@ -22,8 +22,7 @@ from evalsuite.report.load import Model
 
 PERCENTILES = ("p50", "p90", "p99")
 # Kinds whose model runs outside evalsuite's process: its memory is not measured here.
-OTHER_PROCESS = {"cmd": "the command runs in its own process",
-                 "http": "the model runs behind an endpoint"}
+OTHER_PROCESS = {"cmd": "a separate process", "http": "behind an endpoint"}
 
 
 @dataclass
@@ -97,7 +96,7 @@ def cost_of(model: Model, slots: Iterable[str]) -> Cost:
     sizes = [int(b["batch_size"]) for b in blocks if _positive(b.get("batch_size"))]
     out.batch_size = max(sizes) if sizes else None
     if model.kind in OTHER_PROCESS:  # the command or the server holds the model's memory
-        out.memory_kind = f"not measured ({OTHER_PROCESS[model.kind]})"
+        out.memory_kind = f"not measured (runs in {OTHER_PROCESS[model.kind]})"
         out.devices = sorted({str(b["device"]) for b in blocks if b.get("device")})
         return out
     model_memory = [float(b["model_memory_mb"]) for b in blocks

@@ -39,10 +39,10 @@ from evalsuite.report.style import (
     FRONTIER,
     GRID,
     INK,
-    ci_text,
     esc,
     fmt,
     layout,
+    lookup,
     num,
     pos,
     task_menu,
@@ -53,6 +53,7 @@ SCALE_UNITS = {"0-1": "0–1", "0-100": "0–100", "-1-1": "−1–1"}
 FLAG = " ✗"  # after the name of a model below chance
 LOG_SPAN = 100.0  # a value axis spanning more than this ratio is drawn on a log scale
 BIAS_ZMAX = 0.25  # the bias heatmap's fixed scale: a gap of a quarter of the scale saturates
+BIAS_MAX_CELLS = 8000  # heatmap cells over all drop-down states before per-task states go
 RADAR_MAX = 8  # more models than this: the dimensions as a heatmap instead of a radar
 
 
@@ -249,16 +250,17 @@ def _forest_state(data: ReportData, models: list[Model], labels: list[str],
                            "<br>chance not tested")
                 if num(block.get("p_value")):
                     verdict += f" (p = {block['p_value']:.3g})"
-            hover.append(f"<b>{esc(label)}</b><br>{esc(task)}<br>{esc(metric)}: {fmt(value)}"
-                         f"<br>{ci_text(low, high)}{verdict}")
+            hover.append(("no interval" if not (num(low) and num(high)) else
+                          f"95% CI [{fmt(low, 3)}, {fmt(high, 3)}]") + verdict)
         specs.append({"_trace": go.Scatter, "_kw": dict(
             x=x, y=y, mode="markers", name=task, customdata=hover, meta=metric,
             showlegend=False,
             marker={"color": colours, "symbol": symbols, "size": 10,
-                    "line": {"color": colours, "width": 1.5}},
+                    "line": {"width": 1.5}},
             error_x={"type": "data", "array": plus, "arrayminus": minus, "color": "#666",
                      "thickness": 1.2, "width": 3},
-            hovertemplate="%{customdata}<extra></extra>")})
+            hovertemplate=f"<b>%{{y}}</b><br>{esc(task)}<br>{esc(metric)}: %{{x:.4g}}<br>"
+                          "%{customdata}<extra></extra>")})
         ends = [labels[0], labels[-1]] if chance is not None and labels else []
         specs.append({"_trace": go.Scatter, "_kw": dict(
             x=[chance, chance] if ends else [], y=ends, mode="lines", name="chance",
@@ -281,21 +283,15 @@ def _metric_menu(fig: go.Figure, metrics: list[tuple[str, str | None]],
                  states: list[list[dict[str, Any]]]) -> None:
     buttons = []
     n_axes = sum(1 for name in fig.layout if name.startswith("xaxis"))
-    for (metric, scale), state in zip(metrics, states, strict=True):
-        update: dict[str, list[Any]] = {"x": [], "y": [], "customdata": [],
-                                        "marker.symbol": [], "marker.color": [],
-                                        "error_x.array": [], "error_x.arrayminus": []}
-        for spec in state:
-            kw = spec["_kw"]
-            update["x"].append(kw["x"])
-            update["y"].append(kw["y"])
-            update["customdata"].append(kw.get("customdata", []))
-            marker = kw.get("marker") or {}
-            update["marker.symbol"].append(marker.get("symbol"))
-            update["marker.color"].append(marker.get("color"))
-            err = kw.get("error_x") or {}
-            update["error_x.array"].append(err.get("array", []))
-            update["error_x.arrayminus"].append(err.get("arrayminus", []))
+    attrs = ("x", "y", "customdata", "marker.symbol", "marker.color", "error_x.array",
+             "error_x.arrayminus")
+    updates = [{attr: [lookup(spec["_kw"], attr) for spec in state] for attr in attrs}
+               for state in states]
+    # Restyle only what differs between metrics (the same models on the same rows: y and
+    # the colours stay as drawn).
+    changing = [a for a in attrs if any(u[a] != updates[0][a] for u in updates)]
+    for (metric, scale), full in zip(metrics, updates, strict=True):
+        update = {a: full[a] for a in changing}
         axes = {}
         for i in range(1, n_axes + 1):
             key = "xaxis" if i == 1 else f"xaxis{i}"
@@ -404,6 +400,7 @@ def quality_vs_cost(data: ReportData, scores: Sequence[Score] | None = None
     if len(options) > 1:
         task_menu(fig, [label for label, _, _ in options], states,
                   ("x", "y", "customdata", "text", "error_y.array", "marker.symbol"))
+    fig.update_traces(text=None, selector={"mode": "markers"})
     return layout(fig, "Quality vs cost (one point per model; error bars: 95% interval)", 500)
 
 
@@ -437,20 +434,20 @@ def _cost_state(data: ReportData, points: dict[str, CostPoint],
             ok = p is not None and p.quality is not None and getattr(p, attr) is not None
             x = [getattr(p, attr)] if ok else []
             y = [p.quality] if ok else []
-            custom = ([f"{axis_name}: {fmt(getattr(p, attr), 2)}<br>quality: "
-                       f"{fmt(p.quality)} ± {fmt(p.half)}<br>tasks: {p.n}"
+            custom = ([f"± {fmt(p.half, 3)}; {p.n} task{'s' * (p.n != 1)}"
                        + ("<br><b>not above chance</b>" if p.below else "")]
                       if ok else [])
             symbol = open_symbol(model.symbol, bool(ok and p.below))
             specs.append({"_trace": go.Scatter, "_col": col, "_kw": dict(
-                x=x, y=y, customdata=custom, text=[model.label] if ok else [],
+                x=x, y=y, customdata=custom,
                 mode="markers", name=name_of(model), legendgroup=model.key,
                 showlegend=col == 1,
                 marker={"color": model.colour, "symbol": symbol, "size": 12,
                         "line": {"color": INK, "width": 1}},
                 error_y={"type": "data", "array": [p.half or 0.0] if ok else [],
                          "color": model.colour, "thickness": 1.2, "width": 4},
-                hovertemplate="<b>%{text}</b><br>%{customdata}<extra></extra>")})
+                hovertemplate=f"<b>%{{fullData.name}}</b><br>{axis_name}: %{{x:.4g}}<br>"
+                              "quality: %{y:.3f} %{customdata}<extra></extra>")})
         valid = [(m, points[m.key]) for m in data.models if m.key in points
                  and points[m.key].quality is not None
                  and getattr(points[m.key], attr) is not None]
@@ -663,18 +660,17 @@ def _bias_cells(data: ReportData, rows: list[Model], probes: list[str], task: st
             p = probe.get("p_value")
             significant = bool(num(p) and p < alpha)
             groups = probe.get("groups") or {}
-            group_text = "<br>".join(f"  {esc(g)}: {fmt(v) if num(v) else esc(v)}"
-                                     for g, v in list(groups.items())[:12])
+            group_text = " · ".join(f"{esc(g)} {fmt(v, 3) if num(v) else esc(v)}"
+                                    for g, v in list(groups.items())[:8])
             zr.append(gap)
             sr.append(significant)
-            hr.append(f"{esc(slot)}<br>max gap: {fmt(probe['max_gap'])} "
-                      f"({esc(probe.get('scale') or '0-1')} scale; {100 * gap:.1f}% of it)"
-                      f"<br>p-value: {fmt(p) if num(p) else 'n/a'}"
-                      f"{' (significant)' if significant else ' (not significant)'}<br>"
-                      f"{ci_text(probe.get('ci_low'), probe.get('ci_high'))}"
-                      + ("<br><b>model below chance here: counts 0</b>"
+            hr.append(f"{esc(slot)}: gap {fmt(probe['max_gap'], 3)} on "
+                      f"{esc(probe.get('scale') or '0-1')} ({100 * gap:.1f}%), p "
+                      f"{fmt(p, 3) if num(p) else 'n/a'}"
+                      + ("" if significant else " (n.s.)")
+                      + ("<br><b>below chance here: counts 0</b>"
                          if below_chance(entry) else "")
-                      + (f"<br>groups:<br>{group_text}" if group_text else "")
+                      + (f"<br>{group_text}" if group_text else "")
                       + (f"<br>largest of {len(found)} tasks" if len(found) > 1 else ""))
         z.append(zr)
         sig.append(sr)
@@ -700,6 +696,8 @@ def bias_heatmap(data: ReportData, alpha: float = 0.05) -> go.Figure | None:
     options = [(label, task) for label, task in options
                if task is None or any(bias_probe(p) for _, e in data.entries(task)
                                       for p in (e.record.get("bias") or {}).values())]
+    if len(rows) * len(probes) * len(options) > BIAS_MAX_CELLS:  # keep the page small:
+        options = options[:1]  # all tasks only (the hover names each cell's task)
     states = []
     for _, task in options:
         cells = _bias_cells(data, rows, probes, task, alpha)

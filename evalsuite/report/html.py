@@ -41,7 +41,8 @@ SECTIONS = (("decision", "Decision"), ("scorecard", "Scorecard"), ("tasks", "Per
             ("method", "Methodology"), ("metadata", "Run metadata"))
 UNIT = {"quality": "tasks", "efficiency": "tasks", "fairness": "probes", "safety": "probes",
         "robustness": "perturbations"}
-WORST_BUDGET = 450_000  # characters of example text in the worst-examples section
+WORST_BUDGET = 250_000  # characters of example text in the worst-examples section
+WORST_ROWS = 1200  # worst-example rows in all: fewer per (model, task) in very large reports
 FLAG = "✗"
 
 
@@ -53,7 +54,8 @@ def build_page(data: ReportData, scores: list[Score], weights: Weights, *, title
     figs = _Figures()
     order = [s.model for s in scores]
     n_records = sum(len(m.results) for m in data.models)
-    width = max(60, min(240, WORST_BUDGET // max(1, n_records * max(worst_k, 1) * 3)))
+    shown = min(worst_k, max(1, WORST_ROWS // max(1, n_records)))
+    width = max(40, min(240, WORST_BUDGET // max(1, n_records * max(shown, 1) * 3)))
     body = [
         _section("decision", "Decision", decision_section(data, scores, policy)),
         _section("scorecard", "Scorecard", scorecard(data, scores, weights)),
@@ -70,7 +72,7 @@ def build_page(data: ReportData, scores: list[Score], weights: Weights, *, title
                  _probe_block(data, figs, "robustness", F.robustness_retention(data),
                               F.robustness_probe)),
         _section("worst", "Worst examples",
-                 worst_section(worst_examples(data, worst_k, width), worst_k)),
+                 worst_section(worst_examples(data, shown, width), worst_k)),
         _section("method", "Methodology", method_section(data, scores, weights)),
         _section("metadata", "Run metadata", metadata_section(data)),
     ]
@@ -108,7 +110,7 @@ class _Figures:
         div_id = f"fig-{div_id}"  # never the id of a section
         self.manifest[div_id] = len(fig.data)
         height = int(fig.layout.height or 450)
-        figure = fig.to_plotly_json()
+        figure = rounded(fig.to_plotly_json())
         return (f'<div class="figure"><div id="{div_id}" class="plotly-graph-div" '
                 f'style="height:{height}px; width:100%;"></div><script type="text/javascript">'
                 f'Plotly.newPlot("{div_id}", {json_for_script(figure.get("data", []))}, '
@@ -289,7 +291,7 @@ def _score_row(s: Score, n_shared: int) -> str:
     cost = cost_of(s.model, s.shared)
     return (f'<tr class="{"low" if s.tier == 2 else ""}"><td class="rank">{s.rank_text}</td>'
             f"<td>{_model_cell(s)}</td>{index}{''.join(cells)}<td class=\"num\">{win}</td>"
-            f"<td>{_cost_cell(cost)}</td>"
+            f'<td class="cost">{_cost_cell(cost)}</td>'
             f'<td class="num">{n_shared}/{len(s.model.results)}</td></tr>')
 
 
@@ -617,50 +619,55 @@ def _cost_cell(cost: Cost) -> str:
         return f'<span class="nm" title="{escape(cost.why)}">not measured</span>'
     lines = []
     if cost.examples_per_s is not None:
-        tokens = f", {si(cost.tokens_per_s)} tok/s" if cost.tokens_per_s else ""
+        tokens = f" · {si(cost.tokens_per_s)} tok/s" if cost.tokens_per_s else ""
         lines.append(f"{si(cost.examples_per_s)} ex/s{tokens}")
     lat = cost.latency_bs1_ms or cost.latency_ms
     if lat:
-        unit = "ms/call" if cost.latency_bs1_ms else (
-            f"ms/batch of {cost.batch_size}" if cost.batch_size else "ms/batch")
-        lines.append("p50/p90/p99 " + "/".join(si(lat[p]) for p in ("p50", "p90", "p99")
-                                                if p in lat) + f" {unit}")
+        unit = "ms per call" if cost.latency_bs1_ms else (
+            f"ms per batch of {cost.batch_size}" if cost.batch_size else "ms per batch")
+        lines.append("p50/90/99 " + "/".join(si(lat[p]) for p in ("p50", "p90", "p99")
+                                              if p in lat) + f" {unit}")
     if cost.memory_mb is not None:
         kind = "" if cost.memory_kind == "model" else " (process peak)"
         lines.append(f"{si(cost.memory_mb)} MB{kind}")
     elif cost.memory_kind:
         lines.append(f"memory {cost.memory_kind}")
-    return "<br>".join(escape(line) for line in lines) or "–"
+    return "".join(f"<span>{escape(line)}</span>" for line in lines) or "–"
 
 
 def worst_section(lists: list[WorstList], k: int) -> str:
-    """Per task, each model's ``k`` lowest-scoring examples (collapsed)."""
+    """Per task, one table of each model's lowest-scoring examples (collapsed)."""
     if not lists:
         return not_measured("No scored records.")
     by_task: dict[str, list[WorstList]] = {}
     for item in lists:
         by_task.setdefault(item.task, []).append(item)
-    parts = [f"<p>The {k} lowest-scoring examples of each model on each task (by its "
-             "per-example primary score; texts cut to keep the report small).</p>"]
+    width = max((len(r.input) for item in lists for r in item.rows), default=0)
+    shown = max((len(item.rows) for item in lists), default=0)
+    cut = f"; texts cut to {width} characters" if width else ""
+    fewer = (f" (here {shown}, fewer than {k}, to keep the report small)" if 0 < shown < k
+             and any(item.total > shown for item in lists) else "")
+    parts = [f"<p>The lowest-scoring examples of each model on each task{fewer}, by its "
+             f"per-example primary score{cut}.</p>"]
     for task, items in by_task.items():
-        inner = []
+        rows, notes = [], []
         for item in items:
-            head = (f"<h4>{_swatch(item.model)}{escape(item.model.label)} "
-                    f"<small>{escape(item.metric)}, worst {len(item.rows)} of "
-                    f"{item.total}</small></h4>")
+            who = f"{_swatch(item.model)}{escape(item.model.label)}"
             if item.note:
-                inner.append(head + not_measured(escape(item.note)))
+                notes.append(f"<li>{who}: {escape(item.note)}</li>")
                 continue
-            rows = "".join(
-                f'<tr><td class="num">{r.score:.3f}</td><td><code>{escape(r.id)}</code></td>'
-                f"<td>{escape(r.input)}</td><td>{escape(r.prediction)}</td>"
-                f"<td>{escape(r.reference)}</td></tr>" for r in item.rows)
-            inner.append(head + '<table class="examples"><thead><tr><th>score</th>'
-                         "<th>id</th><th>input</th><th>prediction</th><th>reference</th>"
-                         f"</tr></thead><tbody>{rows}</tbody></table>")
-        parts.append(f"<details><summary>{escape(task)} <small>({len(items)} model"
-                     f"{'s' * (len(items) != 1)})</small></summary>{''.join(inner)}"
-                     "</details>")
+            rows += [f'<tr><td class="num">{r.score:.3f}</td><td>{who}</td>'
+                     f"<td><code>{escape(r.id)}</code></td><td>{escape(r.input)}</td>"
+                     f"<td>{escape(r.prediction)}</td><td>{escape(r.reference)}</td></tr>"
+                     for r in item.rows]
+        table = ('<table class="examples"><thead><tr><th>score</th><th>model</th><th>id</th>'
+                 "<th>input</th><th>prediction</th><th>reference</th></tr></thead><tbody>"
+                 + "".join(rows) + "</tbody></table>") if rows else ""
+        metric = items[0].metric
+        parts.append(f"<details><summary>{escape(task)} <small>({escape(metric)}; "
+                     f"{len(items)} model{'s' * (len(items) != 1)})</small></summary>{table}"
+                     + (f"<ul class=\"nm\">{''.join(notes)}</ul>" if notes else "")
+                     + "</details>")
     return "".join(parts)
 
 
@@ -804,6 +811,18 @@ def json_for_script(data: Any) -> str:
         "\u2029", "\\u2029")
 
 
+def rounded(obj: Any, digits: int = 6) -> Any:
+    """``obj`` with every float cut to ``digits`` significant digits (what a figure shows;
+    it keeps the embedded figures small)."""
+    if isinstance(obj, float):
+        return float(f"{obj:.{digits}g}") if math.isfinite(obj) else obj
+    if isinstance(obj, dict):
+        return {k: rounded(v, digits) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [rounded(v, digits) for v in obj]
+    return obj
+
+
 def _json_default(value: Any) -> Any:
     if hasattr(value, "tolist"):
         return value.tolist()
@@ -876,4 +895,19 @@ table.runs .path { display:block; white-space:normal; overflow-wrap:anywhere; ma
   color:var(--muted); font-size:11px; }
 details.method ul { margin:4px 0; padding-left:22px; font-size:13px; color:var(--muted); }
 code { font-size:12px; }
+.badge { display:inline-block; font-size:11px; line-height:1.3; padding:0 6px;
+  border-radius:9px; background:#eef1f4; color:var(--muted); white-space:nowrap; }
+.badge.low, td.low, .flag b { color:#b42318; }
+.badge.low { background:#fdecea; }
+tr.low td { background:#fffafa; }
+.flag { background:#fdf3f2; border-left:4px solid #b42318; padding:6px 10px; margin:8px 0; }
+.flag ul { margin:4px 0; }
+p.verdict { font-size:16px; }
+tr.grouprow td { background:var(--bg); font-weight:600; }
+td.cost { min-width:230px; font-size:12px; }
+td.cost span { display:block; }
+table.tasks td { min-width:70px; }
+table.tasks td.chance { color:var(--muted); }
+table.tasks .how { display:block; color:var(--muted); font-size:11px; font-weight:normal; }
+table.tasks th .how { display:block; color:var(--muted); font-size:11px; font-weight:normal; }
 """

@@ -58,7 +58,7 @@ def task_menu(fig: go.Figure, labels: list[str], states: list[list[dict[str, Any
     for label, state in zip(labels, states, strict=True):
         update: dict[str, list[Any]] = {}
         for attr in attrs:
-            update[attr] = [_lookup(spec["_kw"], attr) for spec in state]
+            update[attr] = [lookup(spec["_kw"], attr) for spec in state]
         text = label if label == ALL_TASKS or label.startswith("group ") else f"task: {label}"
         buttons.append({"label": text, "method": "restyle", "args": [update]})
     fig.update_layout(updatemenus=[{
@@ -67,7 +67,7 @@ def task_menu(fig: go.Figure, labels: list[str], states: list[list[dict[str, Any
         "bordercolor": "#999", "font": {"size": 12}}], margin={"t": 105})
 
 
-def _lookup(kw: dict[str, Any], attr: str) -> Any:
+def lookup(kw: dict[str, Any], attr: str) -> Any:
     """``kw``'s value at a dotted attribute (``error_y.array``); ``[]`` when absent."""
     node: Any = kw
     for part in attr.split("."):

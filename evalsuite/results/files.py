@@ -95,12 +95,17 @@ class RunResults:
     def records(self) -> list[dict[str, Any]]:
         return self.document["records"]
 
+    def predictions_file(self, record: dict[str, Any]) -> Path | None:
+        """Where one record's per-example rows are (``None`` when it has none)."""
+        rel = record.get("predictions_file")
+        return self.path / rel if rel else None
+
     def predictions(self, record: dict[str, Any]) -> Iterator[dict[str, Any]]:
         """Per-example rows of one record (empty when it has none)."""
-        rel = record.get("predictions_file")
-        if not rel:
+        path = self.predictions_file(record)
+        if path is None:
             return iter(())
-        return _read_jsonl(self.path / rel)
+        return _read_jsonl(path)
 
 
 def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:

@@ -588,11 +588,11 @@ def _prediction_rows(card: TaskCard, examples: list[dict], outputs: list[Output]
     fields = FIELDS[card.family]
     for i, (ex, out) in enumerate(zip(examples, outputs, strict=True)):
         row: dict[str, Any] = {
+            "score": float(scores[i]),  # first: a reader can rank rows without parsing them
             "id": ex["id"],
             "input": {f: ex.get(f) for f in fields.inputs},
             "prediction": out.prediction,
             "reference": {f: ex.get(f) for f in fields.references},
-            "score": float(scores[i]),
             "stats": {name: s[i].tolist() for name, s in stats.items()},
         }
         if chance_stats is not None:  # the chance baseline's statistics of the primary metric
