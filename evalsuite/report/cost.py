@@ -126,6 +126,8 @@ def si(value: float) -> str:
 
 def _geomean(values: Iterable[Any]) -> float | None:
     found = [float(v) for v in values if _positive(v)]
+    if len(found) == 1:
+        return found[0]
     return geometric_mean(found) if found else None
 
 

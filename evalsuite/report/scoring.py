@@ -310,6 +310,7 @@ def _efficiency(group: Group, scores: dict[str, dict[str, TaskScore]]
                 ) -> dict[str, Dimension]:
     """Per member: examples/s and memory relative to the best member, per shared slot."""
     per_model: dict[str, list[float]] = {m.key: [] for m in group.models}
+    has_figures: set[str] = set()
     for task in group.tasks:
         entries = {m.key: m.results[task] for m in group.models
                    if not m.fixed_outputs and task in m.results}
@@ -320,6 +321,7 @@ def _efficiency(group: Group, scores: dict[str, dict[str, TaskScore]]
                            if memory_mb(e, attributable=False) is not None)
         memory = {k: m for k, e in entries.items()
                   if (m := memory_mb(e, attributable)) is not None}
+        has_figures |= set(speeds) | set(memory)
         best_speed = max(speeds.values()) if len(speeds) > 1 else None
         best_memory = min(memory.values()) if len(memory) > 1 else None
         for key in set(speeds) | set(memory):
@@ -337,6 +339,9 @@ def _efficiency(group: Group, scores: dict[str, dict[str, TaskScore]]
         if model.fixed_outputs:
             out[model.key] = Dimension(None, how="fixed outputs (predictions file): no cost "
                                                  "measured")
+        elif not values and model.key in has_figures:
+            out[model.key] = Dimension(None, how=f"not compared: no other model of group "
+                                                 f"{group.id} has cost figures on its tasks")
         elif not values:
             out[model.key] = Dimension(None, how="no throughput or memory figures")
         else:
