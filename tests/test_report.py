@@ -466,18 +466,25 @@ def test_bias_heatmap_marks_significance(small: Path):
     fig = F.bias_heatmap(data)
     heat = fig.data[0]
     document = json.loads((small / "results.json").read_text())
-    for row, label in enumerate(heat.y):
-        for col, column in enumerate(heat.x):
-            task = column.split(" · ")[0]
-            rec = next((r for r in document["records"] if r["model"] == label
-                        and r["task"] == task and r["status"] == "ok"), None)
-            if rec is None:
-                assert heat.z[row][col] is None
-                continue
-            probe = rec["bias"]["gender"]
-            assert heat.z[row][col] == probe["max_gap"]
-            significant = probe["p_value"] is not None and probe["p_value"] < 0.05
-            assert heat.text[row][col].endswith("*") == significant
+    states = {b.label: b.args[0] for b in fig.layout.updatemenus[0].buttons}
+    checked = 0
+    for task in data.tasks:  # each task's state: its own gap, significant or muted
+        state = states[f"task: {task}"]
+        for row, label in enumerate(heat.y):
+            for col, name in enumerate(heat.x):
+                rec = next((r for r in document["records"] if r["model"] == label
+                            and r["task"] == task and r["status"] == "ok"), None)
+                z, text = state["z"][0][row][col], state["text"][0][row][col]
+                if rec is None:
+                    assert z is None
+                    continue
+                probe = rec["bias"][name]
+                significant = probe["p_value"] is not None and probe["p_value"] < 0.05
+                assert z == (probe["max_gap"] if significant else -max(probe["max_gap"],
+                                                                        1e-9))
+                assert text.endswith("*") == significant
+                checked += 1
+    assert checked == sum(1 for r in document["records"] if r["status"] == "ok")
 
 
 def test_worst_examples_are_bounded_sorted_and_truncated(small: Path):

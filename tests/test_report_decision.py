@@ -384,17 +384,17 @@ def test_bias_heatmap_has_a_fixed_scale_and_mutes_what_is_not_significant(tmp_pa
     records.append(qa)
     data = load_report_data([write_run(tmp_path, "r", records)])
     fig = F.bias_heatmap(data)
-    strong, muted = fig.data
-    assert strong.zmin == muted.zmin == 0 and strong.zmax == muted.zmax == F.BIAS_ZMAX
-    cells = {(y, x): (strong.z[r][c], muted.z[r][c], strong.text[r][c])
-             for r, y in enumerate(strong.y) for c, x in enumerate(strong.x)}
-    assert cells[("m0", "gender")] == (pytest.approx(0.1), None, "0.10*")  # 10 of 0-100
-    assert cells[("m1", "gender")] == (0.08, None, "0.08*")
-    assert cells[("m2", "gender")][:2] == (None, 0.5)  # large but not significant: muted
+    (heat,) = fig.data
+    assert heat.zmin == -F.BIAS_ZMAX and heat.zmax == F.BIAS_ZMAX  # fixed, symmetric
+    cells = {(y, x): (heat.z[r][c], heat.text[r][c])
+             for r, y in enumerate(heat.y) for c, x in enumerate(heat.x)}
+    assert cells[("m0", "gender")] == (pytest.approx(0.1), "0.10*")  # 10 on 0-100, largest
+    assert cells[("m1", "gender")] == (0.08, "0.08*")
+    assert cells[("m2", "gender")] == (-0.5, "0.50")  # large but not significant: grey side
     menu = {b.label: b.args[0] for b in fig.layout.updatemenus[0].buttons}
-    sentiment = menu["task: sentiment/a"]
-    row = list(strong.y).index("m0")
-    assert sentiment["z"][1][row][0] == pytest.approx(0.0001)  # its own task, muted
+    row = list(heat.y).index("m0")
+    assert menu["task: sentiment/a"]["z"][0][row][0] == pytest.approx(-0.0001)  # muted
+    assert menu["task: qa/b"]["z"][0][row][0] == pytest.approx(0.1)
 
 
 def test_probes_that_do_not_apply_collapse_to_one_line_each(tmp_path: Path):

@@ -53,6 +53,10 @@ SCALE_UNITS = {"0-1": "0–1", "0-100": "0–100", "-1-1": "−1–1"}
 FLAG = " ✗"  # after the name of a model below chance
 LOG_SPAN = 100.0  # a value axis spanning more than this ratio is drawn on a log scale
 BIAS_ZMAX = 0.25  # the bias heatmap's fixed scale: a gap of a quarter of the scale saturates
+# The bias heatmap's symmetric scale: greys below 0 (gaps that are not significant, drawn
+# as their negative), Cividis above (significant gaps).
+BIAS_COLOURS = [[0.0, "#8C8C8C"], [0.4999, "#F2F2F2"], [0.5, "#00224E"], [0.6, "#123570"],
+                [0.7, "#575D6D"], [0.8, "#8A8678"], [0.9, "#C3B369"], [1.0, "#FEE838"]]
 BIAS_MAX_CELLS = 8000  # heatmap cells over all drop-down states before per-task states go
 RADAR_MAX = 8  # more models than this: the dimensions as a heatmap instead of a radar
 
@@ -193,14 +197,19 @@ def quality_by_family(data: ReportData, order: Sequence[Model] | None = None
         models = [m for m in models_in_order if any(t in m.results for t in tasks)]
         labels = [name_of(m) for m in models]
         rows, cols = _grid(len(tasks), max(len(t) for t in tasks))
-        fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True,
+        specs = [[{} if r * cols + c < len(tasks) else None for c in range(cols)]
+                 for r in range(rows)]  # no axes for the empty cells of the last row
+        fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True, specs=specs,
                             subplot_titles=tasks, horizontal_spacing=0.05,
                             vertical_spacing=min(0.12, 0.5 / rows))
         states = [_forest_state(data, models, labels, tasks, metric) for metric, _ in metrics]
-        for i in range(len(tasks)):
-            row, col = divmod(i, cols)
-            for spec in (states[0][2 * i], states[0][2 * i + 1]):
-                fig.add_trace(spec["_trace"](**spec["_kw"]), row=row + 1, col=col + 1)
+        # a task's chance line only where some metric state draws it
+        keep = [j for j in range(2 * len(tasks))
+                if j % 2 == 0 or any(state[j]["_kw"]["x"] for state in states)]
+        states = [[state[j] for j in keep] for state in states]
+        for j, spec in zip(keep, states[0], strict=True):
+            row, col = divmod(j // 2, cols)
+            fig.add_trace(spec["_trace"](**spec["_kw"]), row=row + 1, col=col + 1)
         metric, scale = metrics[0]
         fig.update_xaxes(title={"text": f"{metric} ({SCALE_UNITS.get(scale or '', 'value')})"},
                          range=_scale_range(scale), showgrid=True)
@@ -282,7 +291,7 @@ def _baseline_name(data: ReportData, task: str) -> str:
 def _metric_menu(fig: go.Figure, metrics: list[tuple[str, str | None]],
                  states: list[list[dict[str, Any]]]) -> None:
     buttons = []
-    n_axes = sum(1 for name in fig.layout if name.startswith("xaxis"))
+    axis_names = sorted({t.xaxis or "x" for t in fig.data}, key=lambda a: int(a[1:] or 1))
     attrs = ("x", "y", "customdata", "marker.symbol", "marker.color", "error_x.array",
              "error_x.arrayminus")
     updates = [{attr: [lookup(spec["_kw"], attr) for spec in state] for attr in attrs}
@@ -293,8 +302,8 @@ def _metric_menu(fig: go.Figure, metrics: list[tuple[str, str | None]],
     for (metric, scale), full in zip(metrics, updates, strict=True):
         update = {a: full[a] for a in changing}
         axes = {}
-        for i in range(1, n_axes + 1):
-            key = "xaxis" if i == 1 else f"xaxis{i}"
+        for name in axis_names:
+            key = "xaxis" + name[1:]
             axes[f"{key}.title.text"] = f"{metric} ({SCALE_UNITS.get(scale or '', 'value')})"
             axes[f"{key}.range"] = _scale_range(scale)
             axes[f"{key}.autorange"] = _scale_range(scale) is None
@@ -679,8 +688,9 @@ def _bias_cells(data: ReportData, rows: list[Model], probes: list[str], task: st
 
 
 def bias_heatmap(data: ReportData, alpha: float = 0.05) -> go.Figure | None:
-    """Largest gap between groups per model × bias probe, on a fixed 0–0.25 scale of each
-    probe's range; significant cells (p < alpha, marked ``*``) in colour, the others muted."""
+    """Largest gap between groups per model × bias probe on one fixed symmetric scale:
+    significant gaps (p < alpha, marked ``*``) are coloured on the positive side, the others
+    are drawn as their negative on a muted grey side, so a gap of 0.0001 never glows."""
     probes: list[str] = []
     for _, entry in data.entries():
         for name, probe in (entry.record.get("bias") or {}).items():
@@ -699,34 +709,31 @@ def bias_heatmap(data: ReportData, alpha: float = 0.05) -> go.Figure | None:
     if len(rows) * len(probes) * len(options) > BIAS_MAX_CELLS:  # keep the page small:
         options = options[:1]  # all tasks only (the hover names each cell's task)
     states = []
+    few = len(probes) <= 12
     for _, task in options:
         cells = _bias_cells(data, rows, probes, task, alpha)
-        few = len(probes) <= 12
-        text = [[(f"{z:.2f}" if few else "") + ("*" if s else "") if z is not None else ""
-                 for z, s in zip(zr, sr, strict=True)]
-                for zr, sr in zip(cells["z"], cells["sig"], strict=True)]
-        strong = [[z if s else None for z, s in zip(zr, sr, strict=True)]
-                  for zr, sr in zip(cells["z"], cells["sig"], strict=True)]
-        muted = [[None if s else z for z, s in zip(zr, sr, strict=True)]
-                 for zr, sr in zip(cells["z"], cells["sig"], strict=True)]
-        states.append([{"_kw": dict(z=strong, text=text, customdata=cells["hover"])},
-                       {"_kw": dict(z=muted, text=text, customdata=cells["hover"])}])
-    common = dict(x=probes, y=labels, texttemplate="%{text}", zmin=0, zmax=BIAS_ZMAX,
-                  xgap=2, ygap=2, textfont={"size": 11},
-                  hovertemplate="<b>%{y}</b> · %{x}<br>%{customdata}<extra></extra>")
-    fig = go.Figure([
-        go.Heatmap(**common, **states[0][0]["_kw"], name="significant",
-                   colorscale="Cividis",
-                   colorbar={"title": {"text": "gap (share<br>of scale)"},
-                             "tickformat": ".0%"}),
-        go.Heatmap(**common, **states[0][1]["_kw"], name="not significant",
-                   colorscale=[[0, "#F2F2F2"], [1, "#BDBDBD"]], showscale=False)])
+        z = [[None if g is None else (g if s else -max(g, 1e-9)) for g, s in zip(gr, sr,
+                                                                                 strict=True)]
+             for gr, sr in zip(cells["z"], cells["sig"], strict=True)]
+        text = [[(f"{g:.2f}" if few else "") + ("*" if s else "") if g is not None else ""
+                 for g, s in zip(gr, sr, strict=True)]
+                for gr, sr in zip(cells["z"], cells["sig"], strict=True)]
+        states.append([{"_kw": dict(z=z, text=text, customdata=cells["hover"])}])
+    ticks = [-BIAS_ZMAX, -BIAS_ZMAX / 2, 0, BIAS_ZMAX / 2, BIAS_ZMAX]
+    fig = go.Figure(go.Heatmap(
+        **states[0][0]["_kw"], x=probes, y=labels, texttemplate="%{text}",
+        zmin=-BIAS_ZMAX, zmax=BIAS_ZMAX, colorscale=BIAS_COLOURS, xgap=2, ygap=2,
+        textfont={"size": 11},
+        colorbar={"title": {"text": "largest gap<br>(share of<br>the scale)"},
+                  "tickvals": ticks,
+                  "ticktext": [f"{abs(t):.0%}" + (" n.s." if t < 0 else "") for t in ticks]},
+        hovertemplate="<b>%{y}</b> · %{x}<br>%{customdata}<extra></extra>"))
     if len(options) > 1:
         task_menu(fig, [label for label, _ in options], states, ("z", "text", "customdata"))
     fig.update_xaxes(type="category", title={"text": "bias probe"}, side="top")
     fig.update_yaxes(type="category", title={"text": "model"}, autorange="reversed")
     height = max(340, 190 + 26 * len(rows))
-    return layout(fig, f"Bias: largest gap between groups (fixed scale; coloured, *: p < "
+    return layout(fig, f"Bias: largest gap between groups (fixed scale; colour, *: p < "
                        f"{alpha:g}; grey: not significant)", height)
 
 

@@ -33,8 +33,9 @@ def layout(fig: go.Figure, title: str, height: int) -> go.Figure:
     entries = {t.legendgroup or t.name for t in fig.data
                if t.showlegend is not False and t.type != "heatmap"}
     height = max(height, 250 + 28 * len(entries))
-    fig.update_layout(template=TEMPLATE, title={"text": title, "x": 0.01, "xanchor": "left"},
-                      height=height)
+    fig.update_layout(template=TEMPLATE, height=height,
+                      title={"text": title, "x": 0.01, "xanchor": "left", "yref": "container",
+                             "y": 1.0, "yanchor": "top", "pad": {"t": 14}})
     return fig
 
 
@@ -63,8 +64,8 @@ def task_menu(fig: go.Figure, labels: list[str], states: list[list[dict[str, Any
         buttons.append({"label": text, "method": "restyle", "args": [update]})
     fig.update_layout(updatemenus=[{
         "buttons": buttons, "direction": "down", "showactive": True, "x": 0.0,
-        "xanchor": "left", "y": 1.03, "yanchor": "bottom", "bgcolor": "white",
-        "bordercolor": "#999", "font": {"size": 12}}], margin={"t": 105})
+        "xanchor": "left", "y": 1.0, "yanchor": "bottom", "pad": {"b": 10},
+        "bgcolor": "white", "bordercolor": "#999", "font": {"size": 12}}], margin={"t": 105})
 
 
 def lookup(kw: dict[str, Any], attr: str) -> Any:
