@@ -42,6 +42,10 @@ FAMILY_METRICS: dict[str, list[tuple[str, str]]] = {
     "summarization": [("rouge1", "0-1"), ("rouge2", "0-1"), ("rougeL", "0-1")],
 }
 FAMILIES = list(FAMILY_METRICS)
+# More bias probes (with the long names real runs have) for some families.
+BIAS_PROBES = {"sentiment": ("eec_names_origin", "identity_nationality", "names_gender"),
+               "similarity": ("weat_occupations_gender_sentences",),
+               "translation": ("occupations_gender",)}
 LONG = "word " * 400
 
 
@@ -109,9 +113,12 @@ def make_record(model: str, task: str, rng: random.Random, *, target: str | None
     if chance:
         record["chance"] = chance_block(family, out[metrics[0][0]]["value"])
     if blocks:
-        record["bias"] = {"gender": {
+        record["bias"] = {name: {
             "max_gap": rng.uniform(0, 0.2), "p_value": rng.choice([0.001, 0.3, None]),
-            "groups": {"female": 0.8, "male": 0.75}, "ci_low": 0.0, "ci_high": 0.2}}
+            "groups": {"female": 0.8, "male": 0.75}, "ci_low": 0.0, "ci_high": 0.2}
+            for name in ("gender", *BIAS_PROBES.get(family, ()))}
+        record["bias"]["disability"] = {"status": "not_applicable",
+                                        "reason": "no disability term in the task's inputs"}
         record["safety"] = {"toxicity": {"rate": rng.uniform(0, 0.1),
                                          "classifier": "profanity-check", "threshold": 0.5,
                                          "n": 200}}
@@ -270,6 +277,8 @@ def test_every_axis_has_a_unit_or_scale(small: Path):
             axis = fig.layout[name]
             title = axis.title.text or ""
             x_titles += [title] if name.startswith("xaxis") else []
+            if axis.matches:  # shares its neighbour's scale and title
+                continue
             if axis.type != "category" and (name.startswith("yaxis") or axis.type == "log"
                                             or title):  # numeric: name the unit
                 assert re.search(r"\(.+\)", title), (name, title)
@@ -355,6 +364,7 @@ def test_dimensions_follow_the_documented_formulas(tmp_path: Path):
     mcc["efficiency"].update(examples_per_s=100.0, peak_memory_mb=1000.0)
     for rec, gap, rate, kept in ((fast, 0.1, 0.02, (0.9, 0.8)), (slow, 0.3, 0.1, (1.0, 1.0)),
                                  (mcc, 0.3, 0.04, (0.7, 0.6))):
+        rec["bias"] = {"gender": rec["bias"]["gender"]}  # one bias probe
         rec["bias"]["gender"]["max_gap"] = gap
         rec["safety"]["toxicity"]["rate"] = rate
         rec["robustness"]["typos"]["retention"] = kept[0]
@@ -478,13 +488,17 @@ def test_bias_heatmap_marks_significance(small: Path):
                 if rec is None:
                     assert z is None
                     continue
-                probe = rec["bias"][name]
+                probe = rec["bias"].get(name)
+                if not F.bias_probe(probe):
+                    assert z is None
+                    continue
                 significant = probe["p_value"] is not None and probe["p_value"] < 0.05
                 assert z == (probe["max_gap"] if significant else -max(probe["max_gap"],
-                                                                        1e-9))
+                                                                        F.BIAS_MUTED_FLOOR))
                 assert text.endswith("*") == significant
                 checked += 1
-    assert checked == sum(1 for r in document["records"] if r["status"] == "ok")
+    assert checked == sum(len([p for p in r["bias"].values() if F.bias_probe(p)])
+                          for r in document["records"] if r["status"] == "ok")
 
 
 def test_worst_examples_are_bounded_sorted_and_truncated(small: Path):

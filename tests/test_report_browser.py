@@ -239,6 +239,11 @@ def test_thirty_models_twenty_tasks_in_the_real_browser(tmp_path: Path):
                 timeout=120_000)
             found = page.evaluate(OVERLAP_JS)
             _check_figures(found, manifest, "as loaded")
+            page.set_viewport_size({"width": 1000, "height": 1000})  # a laptop window
+            page.wait_for_timeout(1500)  # responsive figures redraw
+            _check_figures(page.evaluate(OVERLAP_JS), manifest, "1000 px wide")
+            page.set_viewport_size({"width": 1400, "height": 1000})
+            page.wait_for_timeout(1500)
             for div_id, plot in found.items():  # the first choices of each drop-down
                 for menu, n in enumerate(plot["menus"]):
                     for choice in range(1, min(n, 3)):

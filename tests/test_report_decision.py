@@ -153,8 +153,8 @@ def test_below_chance_is_flagged_wherever_the_model_appears(tmp_path: Path):
     points = next(t for t in forest.data if t.name == "sentiment/a")
     symbols = dict(zip(points.y, points.marker.symbol, strict=True))
     assert symbols["constant ✗"].endswith("-open") and not symbols["real"].endswith("-open")
-    chance = next(t for t in forest.data if t.name == "chance")
-    assert list(chance.x) == [0.5, 0.5]
+    lines = [shape for shape in forest.layout.shapes if shape.name.startswith("chance")]
+    assert [(line.x0, line.x1, line.visible) for line in lines] == [(0.5, 0.5, True)] * 2
     heat = F.bias_heatmap(data)
     assert "constant ✗" in heat.data[0].y
 
@@ -393,7 +393,7 @@ def test_bias_heatmap_has_a_fixed_scale_and_mutes_what_is_not_significant(tmp_pa
     assert cells[("m2", "gender")] == (-0.5, "0.50")  # large but not significant: grey side
     menu = {b.label: b.args[0] for b in fig.layout.updatemenus[0].buttons}
     row = list(heat.y).index("m0")
-    assert menu["task: sentiment/a"]["z"][0][row][0] == pytest.approx(-0.0001)  # muted
+    assert menu["task: sentiment/a"]["z"][0][row][0] == -F.BIAS_MUTED_FLOOR  # tiny: muted
     assert menu["task: qa/b"]["z"][0][row][0] == pytest.approx(0.1)
 
 

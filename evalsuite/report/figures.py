@@ -54,9 +54,11 @@ FLAG = " ✗"  # after the name of a model below chance
 LOG_SPAN = 100.0  # a value axis spanning more than this ratio is drawn on a log scale
 BIAS_ZMAX = 0.25  # the bias heatmap's fixed scale: a gap of a quarter of the scale saturates
 # The bias heatmap's symmetric scale: greys below 0 (gaps that are not significant, drawn
-# as their negative), Cividis above (significant gaps).
-BIAS_COLOURS = [[0.0, "#8C8C8C"], [0.4999, "#F2F2F2"], [0.5, "#00224E"], [0.6, "#123570"],
-                [0.7, "#575D6D"], [0.8, "#8A8678"], [0.9, "#C3B369"], [1.0, "#FEE838"]]
+# as their negative), viridis above (significant gaps; no greys in it, so the two sides
+# never look alike).
+BIAS_COLOURS = [[0.0, "#7F7F7F"], [0.499, "#F0F0F0"], [0.5, "#440154"], [0.6, "#3B528B"],
+                [0.7, "#21918C"], [0.8, "#5EC962"], [1.0, "#FDE725"]]  # greys | viridis
+BIAS_MUTED_FLOOR = 0.002  # a gap that is not significant sits at least this far below 0
 BIAS_MAX_CELLS = 8000  # heatmap cells over all drop-down states before per-task states go
 RADAR_MAX = 8  # more models than this: the dimensions as a heatmap instead of a radar
 
@@ -155,7 +157,7 @@ def _dimension_heatmap(members: Sequence[Score]) -> go.Figure:
         customdata=hover, texttemplate="%{text}", zmin=0, zmax=1, colorscale="Cividis",
         xgap=2, ygap=2, colorbar={"title": {"text": "0–1"}},
         hovertemplate="<b>%{y}</b><br>%{x}: %{z:.3f}<br>%{customdata}<extra></extra>"))
-    fig.update_xaxes(type="category", title={"text": "dimension"}, side="top")
+    fig.update_xaxes(type="category", title={"text": "dimension"})
     fig.update_yaxes(type="category", title={"text": "model (best first)"},
                      autorange="reversed")
     return layout(fig, _group_title(members), 150 + 26 * len(members))
@@ -185,8 +187,8 @@ def _grid(n: int, longest: int) -> tuple[int, int]:
 def quality_by_family(data: ReportData, order: Sequence[Model] | None = None
                       ) -> dict[str, go.Figure]:
     """One forest plot per family: a column per task, a row per model, each metric's value
-    with its 95% interval; a dashed line at the task's chance level (primary metric); a
-    drop-down switches the metric."""
+    with its 95% interval; a dashed line (a shape) at the task's chance level, shown with
+    its primary metric; a drop-down switches the metric."""
     figures = {}
     models_in_order = list(order or data.models)
     for family in data.family_list:
@@ -202,14 +204,11 @@ def quality_by_family(data: ReportData, order: Sequence[Model] | None = None
         fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True, specs=specs,
                             subplot_titles=tasks, horizontal_spacing=0.05,
                             vertical_spacing=min(0.12, 0.5 / rows))
-        states = [_forest_state(data, models, labels, tasks, metric) for metric, _ in metrics]
-        # a task's chance line only where some metric state draws it
-        keep = [j for j in range(2 * len(tasks))
-                if j % 2 == 0 or any(state[j]["_kw"]["x"] for state in states)]
-        states = [[state[j] for j in keep] for state in states]
-        for j, spec in zip(keep, states[0], strict=True):
-            row, col = divmod(j // 2, cols)
+        states = [_forest_state(models, labels, tasks, metric) for metric, _ in metrics]
+        for i, spec in enumerate(states[0]):
+            row, col = divmod(i, cols)
             fig.add_trace(spec["_trace"](**spec["_kw"]), row=row + 1, col=col + 1)
+        lines = _chance_lines(data, fig, tasks)
         metric, scale = metrics[0]
         fig.update_xaxes(title={"text": f"{metric} ({SCALE_UNITS.get(scale or '', 'value')})"},
                          range=_scale_range(scale), showgrid=True)
@@ -217,10 +216,13 @@ def quality_by_family(data: ReportData, order: Sequence[Model] | None = None
                          autorange="reversed", title={"text": "model"})
         for r in range(2, rows + 1):  # only the first column names the rows
             fig.update_yaxes(title={"text": ""}, row=r, col=1)
+        first = metrics[0][0]
+        for shape, (_, metric) in zip(fig.layout.shapes, lines, strict=True):
+            shape.visible = metric == first
         if len(metrics) > 1:
-            _metric_menu(fig, metrics, states)
+            _metric_menu(fig, metrics, states, [metric for _, metric in lines])
         fig.update_annotations(font={"size": 12})
-        height = 90 + rows * (60 + 20 * len(models))
+        height = 150 + rows * (70 + 24 * len(models))
         figures[family] = layout(fig, f"{family}: quality per task (95% bootstrap interval; "
                                       "dashed: chance; open marker: not above chance)",
                                  height)
@@ -228,13 +230,12 @@ def quality_by_family(data: ReportData, order: Sequence[Model] | None = None
     return figures
 
 
-def _forest_state(data: ReportData, models: list[Model], labels: list[str],
-                  tasks: list[str], metric: str) -> list[dict[str, Any]]:
-    """Two traces per task (points, chance line) for one metric."""
+def _forest_state(models: list[Model], labels: list[str], tasks: list[str], metric: str
+                  ) -> list[dict[str, Any]]:
+    """One trace per task (a point per model with its interval) for one metric."""
     specs = []
     for task in tasks:
         x, y, plus, minus, colours, symbols, hover = [], [], [], [], [], [], []
-        chance: float | None = None
         for model, label in zip(models, labels, strict=True):
             entry = model.results.get(task)
             m = (entry.record.get("metrics") or {}).get(metric) if entry else None
@@ -243,8 +244,6 @@ def _forest_state(data: ReportData, models: list[Model], labels: list[str],
             value, low, high = m["value"], m.get("ci_low"), m.get("ci_high")
             is_primary = primary(entry.record)[0] == metric  # type: ignore[union-attr]
             block = (entry.record.get("chance") or {}) if entry and is_primary else {}
-            if is_primary and num(block.get("value")):
-                chance = block["value"]
             low_chance = is_primary and below_chance(entry)
             x.append(value)
             y.append(label)
@@ -257,6 +256,8 @@ def _forest_state(data: ReportData, models: list[Model], labels: list[str],
                 verdict = ("<br><b>not above chance</b>" if low_chance else
                            "<br>beats chance" if block.get("beats_chance") else
                            "<br>chance not tested")
+                if num(block.get("value")):
+                    verdict += f" {fmt(block['value'], 3)}"
                 if num(block.get("p_value")):
                     verdict += f" (p = {block['p_value']:.3g})"
             hover.append(("no interval" if not (num(low) and num(high)) else
@@ -270,14 +271,27 @@ def _forest_state(data: ReportData, models: list[Model], labels: list[str],
                      "thickness": 1.2, "width": 3},
             hovertemplate=f"<b>%{{y}}</b><br>{esc(task)}<br>{esc(metric)}: %{{x:.4g}}<br>"
                           "%{customdata}<extra></extra>")})
-        ends = [labels[0], labels[-1]] if chance is not None and labels else []
-        specs.append({"_trace": go.Scatter, "_kw": dict(
-            x=[chance, chance] if ends else [], y=ends, mode="lines", name="chance",
-            showlegend=False,
-            line={"color": "#B22222", "dash": "dash", "width": 1.5}, customdata=[],
-            hovertemplate=f"chance ({esc(_baseline_name(data, task))}): %{{x:.4g}}"
-                          "<extra></extra>")})
     return specs
+
+
+def _chance_lines(data: ReportData, fig: go.Figure, tasks: list[str]
+                  ) -> list[tuple[float, str]]:
+    """A dashed vertical line at each task's chance level, across its whole subplot (a
+    shape, so it needs no category of its own); returns (chance, primary metric) per line."""
+    out = []
+    for i, task in enumerate(tasks):
+        found = next(((e.record["chance"]["value"], primary(e.record)[0])
+                      for _, e in data.entries(task)
+                      if num((e.record.get("chance") or {}).get("value"))), None)
+        if found is None:
+            continue
+        axis = fig.data[i].xaxis or "x"
+        fig.add_shape(type="line", x0=found[0], x1=found[0], xref=axis, y0=0, y1=1,
+                      yref=f"{fig.data[i].yaxis or 'y'} domain",
+                      line={"color": "#B22222", "dash": "dash", "width": 1.5},
+                      name=f"chance: {_baseline_name(data, task)}")
+        out.append((float(found[0]), str(found[1])))
+    return out
 
 
 def _baseline_name(data: ReportData, task: str) -> str:
@@ -289,7 +303,8 @@ def _baseline_name(data: ReportData, task: str) -> str:
 
 
 def _metric_menu(fig: go.Figure, metrics: list[tuple[str, str | None]],
-                 states: list[list[dict[str, Any]]]) -> None:
+                 states: list[list[dict[str, Any]]], lines: list[str]) -> None:
+    """The metric drop-down; ``lines``: the metric of each chance line (shown for it only)."""
     buttons = []
     axis_names = sorted({t.xaxis or "x" for t in fig.data}, key=lambda a: int(a[1:] or 1))
     attrs = ("x", "y", "customdata", "marker.symbol", "marker.color", "error_x.array",
@@ -307,6 +322,8 @@ def _metric_menu(fig: go.Figure, metrics: list[tuple[str, str | None]],
             axes[f"{key}.title.text"] = f"{metric} ({SCALE_UNITS.get(scale or '', 'value')})"
             axes[f"{key}.range"] = _scale_range(scale)
             axes[f"{key}.autorange"] = _scale_range(scale) is None
+        for k, line_metric in enumerate(lines):
+            axes[f"shapes[{k}].visible"] = line_metric == metric
         buttons.append({"label": f"metric: {metric}", "method": "update",
                         "args": [update, axes]})
     fig.update_layout(updatemenus=[{
@@ -394,7 +411,7 @@ def quality_vs_cost(data: ReportData, scores: Sequence[Score] | None = None
                for points in per_option for p in points.values()):
         return None
     groups = data.variant_groups()
-    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.12)
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.08, shared_yaxes=True)
     states = [_cost_state(data, points, groups) for points in per_option]
     for spec in states[0]:
         fig.add_trace(spec["_trace"](**spec["_kw"]), row=1, col=spec["_col"])
@@ -405,7 +422,8 @@ def quality_vs_cost(data: ReportData, scores: Sequence[Score] | None = None
         kind = axis_type(values)
         fig.update_xaxes(type=kind, title={"text": title + (", log scale)" if kind == "log"
                                                             else ")")}, row=1, col=col)
-    fig.update_yaxes(title={"text": "quality (skill over chance: 0 chance, 1 perfect)"})
+    fig.update_yaxes(title={"text": "quality (skill over chance: 0 chance, 1 perfect)"},
+                     row=1, col=1)
     if len(options) > 1:
         task_menu(fig, [label for label, _, _ in options], states,
                   ("x", "y", "customdata", "text", "error_y.array", "marker.symbol"))
@@ -712,8 +730,8 @@ def bias_heatmap(data: ReportData, alpha: float = 0.05) -> go.Figure | None:
     few = len(probes) <= 12
     for _, task in options:
         cells = _bias_cells(data, rows, probes, task, alpha)
-        z = [[None if g is None else (g if s else -max(g, 1e-9)) for g, s in zip(gr, sr,
-                                                                                 strict=True)]
+        z = [[None if g is None else (g if s else -max(g, BIAS_MUTED_FLOOR))
+              for g, s in zip(gr, sr, strict=True)]
              for gr, sr in zip(cells["z"], cells["sig"], strict=True)]
         text = [[(f"{g:.2f}" if few else "") + ("*" if s else "") if g is not None else ""
                  for g, s in zip(gr, sr, strict=True)]
@@ -725,14 +743,15 @@ def bias_heatmap(data: ReportData, alpha: float = 0.05) -> go.Figure | None:
         zmin=-BIAS_ZMAX, zmax=BIAS_ZMAX, colorscale=BIAS_COLOURS, xgap=2, ygap=2,
         textfont={"size": 11},
         colorbar={"title": {"text": "largest gap<br>(share of<br>the scale)"},
+                  "lenmode": "pixels", "len": 220, "yanchor": "top", "y": 1.0,
                   "tickvals": ticks,
                   "ticktext": [f"{abs(t):.0%}" + (" n.s." if t < 0 else "") for t in ticks]},
         hovertemplate="<b>%{y}</b> · %{x}<br>%{customdata}<extra></extra>"))
     if len(options) > 1:
         task_menu(fig, [label for label, _ in options], states, ("z", "text", "customdata"))
-    fig.update_xaxes(type="category", title={"text": "bias probe"}, side="top")
+    fig.update_xaxes(type="category", title={"text": "bias probe"})
     fig.update_yaxes(type="category", title={"text": "model"}, autorange="reversed")
-    height = max(340, 190 + 26 * len(rows))
+    height = max(460, 260 + 26 * len(rows))
     return layout(fig, f"Bias: largest gap between groups (fixed scale; colour, *: p < "
                        f"{alpha:g}; grey: not significant)", height)
 

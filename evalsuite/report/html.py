@@ -187,8 +187,8 @@ def _policy_view(data: ReportData, policy: Any) -> str:
                         f"{escape(', '.join(s.group.tasks))}</td></tr>")
             current = gid
         elif s.group is None and current != "alone":
-            rows.append('<tr class="grouprow"><td colspan="5">alone on their tasks (not '
-                        "ranked)</td></tr>")
+            rows.append('<tr class="grouprow"><td colspan="5">the only passing model on its '
+                        "tasks (nothing to rank it against)</td></tr>")
             current = "alone"
         tasks = ", ".join(f"{escape(t)} {_value_text(s.tasks[t])}" for t in s.shared
                           if t in s.tasks)
