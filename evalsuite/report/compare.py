@@ -16,7 +16,7 @@ import json
 from typing import Any
 
 from evalsuite.errors import UserError
-from evalsuite.report.cost import cost_of, si
+from evalsuite.report.cost import cost_of, megabytes, si
 from evalsuite.report.load import ReportData
 from evalsuite.report.scoring import DIMENSIONS, Score, TaskScore, Weights
 
@@ -172,8 +172,8 @@ def _cost_text(c: dict[str, Any]) -> str:
     if c["examples_per_s"] is not None:
         parts.append(f"{si(c['examples_per_s'])} ex/s")
     if c["memory_mb"] is not None:
-        parts.append(f"{si(c['memory_mb'])} MB" + ("" if c["memory_kind"] == "model"
-                                                   else " (process peak)"))
+        parts.append(megabytes(c["memory_mb"]) + ("" if c["memory_kind"] == "model"
+                                                  else " (process peak)"))
     return ", ".join(parts) or "not measured"
 
 

@@ -22,7 +22,7 @@ from evalsuite.report.load import Model
 
 PERCENTILES = ("p50", "p90", "p99")
 # Kinds whose model runs outside evalsuite's process: its memory is not measured here.
-OTHER_PROCESS = {"cmd": "a separate process", "http": "behind an endpoint"}
+OTHER_PROCESS = {"cmd": "in its own process", "http": "behind an endpoint"}
 
 
 @dataclass
@@ -61,8 +61,8 @@ class Cost:
             unit = "ms" if self.latency_bs1_ms.get("p90") else "ms/batch"
             parts.append(f"p90 {si(p90)} {unit}")
         if self.memory_mb is not None:
-            parts.append(f"{si(self.memory_mb)} MB" + ("" if self.memory_kind == "model"
-                                                       else " (process peak)"))
+            parts.append(megabytes(self.memory_mb) + ("" if self.memory_kind == "model"
+                                                      else " (process peak)"))
         return " · ".join(parts) or "not measured"
 
 
@@ -96,7 +96,7 @@ def cost_of(model: Model, slots: Iterable[str]) -> Cost:
     sizes = [int(b["batch_size"]) for b in blocks if _positive(b.get("batch_size"))]
     out.batch_size = max(sizes) if sizes else None
     if model.kind in OTHER_PROCESS:  # the command or the server holds the model's memory
-        out.memory_kind = f"not measured (runs in {OTHER_PROCESS[model.kind]})"
+        out.memory_kind = f"not measured (runs {OTHER_PROCESS[model.kind]})"
         out.devices = sorted({str(b["device"]) for b in blocks if b.get("device")})
         return out
     model_memory = [float(b["model_memory_mb"]) for b in blocks
@@ -111,6 +111,11 @@ def cost_of(model: Model, slots: Iterable[str]) -> Cost:
             out.memory_mb, out.memory_kind = max(peaks), ("model" if cuda else "process peak")
     out.devices = sorted({str(b["device"]) for b in blocks if b.get("device")})
     return out
+
+
+def megabytes(value: float) -> str:
+    """``420 MB``; ``< 0.1 MB`` below what the resident-set sampling resolves."""
+    return "< 0.1 MB" if 0 <= value < 0.1 else f"{si(value)} MB"
 
 
 def si(value: float) -> str:

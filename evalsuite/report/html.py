@@ -25,7 +25,7 @@ from typing import Any
 from evalsuite import __version__
 from evalsuite.report import figures as F
 from evalsuite.report import time_split as T
-from evalsuite.report.cost import Cost, cost_of, si
+from evalsuite.report.cost import Cost, cost_of, megabytes, si
 from evalsuite.report.examples import WorstList, worst_examples
 from evalsuite.report.load import Model, ReportData
 from evalsuite.report.scoring import DIMENSIONS, Score, TaskScore, Weights
@@ -623,13 +623,13 @@ def _cost_cell(cost: Cost) -> str:
         lines.append(f"{si(cost.examples_per_s)} ex/s{tokens}")
     lat = cost.latency_bs1_ms or cost.latency_ms
     if lat:
-        unit = "ms per call" if cost.latency_bs1_ms else (
-            f"ms per batch of {cost.batch_size}" if cost.batch_size else "ms per batch")
-        lines.append("p50/90/99 " + "/".join(si(lat[p]) for p in ("p50", "p90", "p99")
-                                              if p in lat) + f" {unit}")
+        unit = "per call" if cost.latency_bs1_ms else (
+            f"per batch of {cost.batch_size}" if cost.batch_size else "per batch")
+        lines.append(" / ".join(si(lat[p]) for p in ("p50", "p90", "p99") if p in lat)
+                     + f" ms p50/90/99 {unit}")
     if cost.memory_mb is not None:
         kind = "" if cost.memory_kind == "model" else " (process peak)"
-        lines.append(f"{si(cost.memory_mb)} MB{kind}")
+        lines.append(f"{megabytes(cost.memory_mb)}{kind}")
     elif cost.memory_kind:
         lines.append(f"memory {cost.memory_kind}")
     return "".join(f"<span>{escape(line)}</span>" for line in lines) or "–"
@@ -865,13 +865,13 @@ th, td { border:1px solid var(--line); padding:4px 8px; vertical-align:top; text
 th { background:var(--bg); font-weight:600; }
 td.num, td.rank { text-align:right; font-variant-numeric:tabular-nums; }
 td.rank { font-weight:700; font-size:15px; }
-table.scorecard td { min-width:110px; }
+table.scorecard td { min-width:84px; }
 table.scorecard .val { font-weight:600; font-variant-numeric:tabular-nums; }
 table.scorecard .pm { color:var(--muted); font-size:12px; }
 table.scorecard .how { display:block; color:var(--muted); font-size:11px; line-height:1.3;
-  max-width:190px; font-weight:normal; }
+  max-width:150px; font-weight:normal; }
 .bar { display:block; height:5px; background:#e8ebef; border-radius:3px; margin:2px 0 3px;
-  max-width:140px; }
+  max-width:110px; }
 .bar span { display:block; height:100%; background:#6b7785; border-radius:3px; }
 .bar.strong span { background:#0b5cad; }
 td.nm, p.nm { color:var(--muted); font-style:italic; }
@@ -904,7 +904,7 @@ tr.low td { background:#fffafa; }
 .flag ul { margin:4px 0; }
 p.verdict { font-size:16px; }
 tr.grouprow td { background:var(--bg); font-weight:600; }
-td.cost { min-width:230px; font-size:12px; }
+td.cost { min-width:190px; font-size:12px; }
 td.cost span { display:block; }
 table.tasks td { min-width:70px; }
 table.tasks td.chance { color:var(--muted); }
