@@ -58,7 +58,13 @@ from typing import Any
 
 import ray
 
-from evalsuite.efficiency.meter import BatchTiming, EfficiencyMeter
+from evalsuite.efficiency.meter import (
+    BatchTiming,
+    EfficiencyMeter,
+    MemoryBefore,
+    memory_before_load,
+    model_memory,
+)
 from evalsuite.errors import BackendUnavailable, EvalsuiteError, RunError, SpecError, UserError
 from evalsuite.models.spec import ModelSpec
 from evalsuite.runner.batching import sort_by_length
@@ -132,12 +138,14 @@ class ModelReplica:
         self.index = index
         self.adapter: Any = None
         self.load_s: float | None = None
+        self.memory_before: MemoryBefore | None = None
 
     def _loaded(self) -> Any:
         if self.adapter is None:
             from evalsuite.models import registry
 
             adapter = registry.build(self.spec)
+            self.memory_before = memory_before_load()
             start = time.perf_counter()
             adapter.load()
             self.load_s = time.perf_counter() - start
@@ -180,6 +188,7 @@ class ModelReplica:
                                                      meter):
             outputs.update(zip(batch_keys, batch_outputs, strict=True))
         summary = meter.summary(adapter, self.load_s)
+        summary.update(model_memory(summary, self.memory_before))
         return {"outputs": [outputs[k] for k in keys],
                 "batches": [(b.size, b.seconds, b.input_tokens) for b in meter.batches],
                 "oom_splits": meter.oom_splits, "lost_s": meter.lost_s,
@@ -194,7 +203,8 @@ class ModelReplica:
 
 
 _RemoteReplica = ray.remote(ModelReplica)
-MEMORY_FIELDS = ("peak_memory_mb", "memory_source", "memory_increase_mb")
+MEMORY_FIELDS = ("peak_memory_mb", "memory_source", "memory_increase_mb", "model_memory_mb",
+                 "memory_before_load_mb")
 
 
 # -- driver-side state -------------------------------------------------------------------------

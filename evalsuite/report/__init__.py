@@ -9,10 +9,12 @@ predictions beside it), never the runner.  Modules, one job each:
 * :mod:`~evalsuite.report.scoring`: per-task scores against chance, dimensions, usability
   index, presets, ranks with ties, win rates
 * :mod:`~evalsuite.report.cost`: cost in real units (throughput, latency, memory)
+* :mod:`~evalsuite.report.values`: finite numbers read out of records
 * :mod:`~evalsuite.report.policy`: the gate's policy evaluated per model (the decision view)
 * :mod:`~evalsuite.report.figures`: one function per Plotly figure
 * :mod:`~evalsuite.report.time_split`: where the time goes (``efficiency.split_s``)
 * :mod:`~evalsuite.report.examples`: the worst examples per (model, task), trimmed
+* :mod:`~evalsuite.report.tables`: the decision, scorecard, per-task and methodology tables
 * :mod:`~evalsuite.report.html`: the self-contained page (plotly.js embedded once)
 * :mod:`~evalsuite.report.compare`: the comparison as table, Markdown, CSV or JSON
 * :mod:`~evalsuite.report.index`: ``dashboards/index.html``

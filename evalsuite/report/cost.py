@@ -19,6 +19,7 @@ from statistics import geometric_mean, median
 from typing import Any
 
 from evalsuite.report.load import Model
+from evalsuite.report.values import number, positive
 
 PERCENTILES = ("p50", "p90", "p99")
 # Kinds whose model runs outside evalsuite's process: its memory is not measured here.
@@ -73,9 +74,9 @@ def memory_mb(entry: Any, attributable: bool = True) -> float | None:
     if entry.record.get("model_kind") in OTHER_PROCESS:
         return None
     eff = entry.record.get("efficiency") or {}
-    if attributable and _positive(eff.get("model_memory_mb")):
+    if attributable and positive(eff.get("model_memory_mb")):
         return float(eff["model_memory_mb"])
-    return float(eff["peak_memory_mb"]) if _positive(eff.get("peak_memory_mb")) else None
+    return float(eff["peak_memory_mb"]) if positive(eff.get("peak_memory_mb")) else None
 
 
 def cost_of(model: Model, slots: Iterable[str]) -> Cost:
@@ -93,19 +94,19 @@ def cost_of(model: Model, slots: Iterable[str]) -> Cost:
     out.tokens_per_s = _geomean(b.get("tokens_per_s") for b in blocks)
     out.latency_ms = _percentiles(b.get("latency_ms") for b in blocks)
     out.latency_bs1_ms = _percentiles(b.get("latency_bs1_ms") for b in blocks)
-    sizes = [int(b["batch_size"]) for b in blocks if _positive(b.get("batch_size"))]
+    sizes = [int(b["batch_size"]) for b in blocks if positive(b.get("batch_size"))]
     out.batch_size = max(sizes) if sizes else None
     if model.kind in OTHER_PROCESS:  # the command or the server holds the model's memory
         out.memory_kind = f"not measured (runs {OTHER_PROCESS[model.kind]})"
         out.devices = sorted({str(b["device"]) for b in blocks if b.get("device")})
         return out
     model_memory = [float(b["model_memory_mb"]) for b in blocks
-                    if _number(b.get("model_memory_mb")) is not None]
+                    if number(b.get("model_memory_mb")) is not None]
     if model_memory and len(model_memory) == len(blocks):
         out.memory_mb, out.memory_kind = max(model_memory), "model"
     else:
         peaks = [float(b["peak_memory_mb"]) for b in blocks
-                 if _positive(b.get("peak_memory_mb"))]
+                 if positive(b.get("peak_memory_mb"))]
         if peaks:
             cuda = all(b.get("memory_source") == "cuda_allocator" for b in blocks)
             out.memory_mb, out.memory_kind = max(peaks), ("model" if cuda else "process peak")
@@ -130,7 +131,7 @@ def si(value: float) -> str:
 
 
 def _geomean(values: Iterable[Any]) -> float | None:
-    found = [float(v) for v in values if _positive(v)]
+    found = [float(v) for v in values if positive(v)]
     if len(found) == 1:
         return found[0]
     return geometric_mean(found) if found else None
@@ -140,18 +141,7 @@ def _percentiles(blocks: Iterable[Any]) -> dict[str, float]:
     found = [b for b in blocks if isinstance(b, dict)]
     out = {}
     for p in PERCENTILES:
-        values = [float(b[p]) for b in found if _number(b.get(p)) is not None]
+        values = [float(b[p]) for b in found if number(b.get(p)) is not None]
         if values:
             out[p] = median(values)
     return out
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def _positive(value: Any) -> bool:
-    number = _number(value)
-    return number is not None and number > 0

@@ -55,6 +55,7 @@ from evalsuite.errors import UserError
 from evalsuite.report.cost import memory_mb
 from evalsuite.report.groups import Group, comparison_groups
 from evalsuite.report.load import Model, ReportData
+from evalsuite.report.values import number, positive
 
 DIMENSIONS = ("quality", "efficiency", "fairness", "safety", "robustness")
 PROBE_DIMENSIONS = {"fairness": "bias", "safety": "safety", "robustness": "robustness"}
@@ -241,7 +242,7 @@ def slot_chance(data: ReportData, slot: str) -> tuple[float | None, str | None]:
     baseline, so any record of the slot that has the block will do)."""
     for _, entry in data.entries(slot):
         block = entry.record.get("chance") or {}
-        if _number(block.get("value")) is not None:
+        if number(block.get("value")) is not None:
             return float(block["value"]), block.get("baseline")
     return None, None
 
@@ -250,16 +251,16 @@ def task_score(data: ReportData, entry: Any) -> TaskScore:
     """The model's primary metric on ``entry``'s slot, against chance."""
     name, metric = primary(entry.record)
     metric = metric or {}
-    value, low, high = (_number(metric.get(k)) for k in ("value", "ci_low", "ci_high"))
+    value, low, high = (number(metric.get(k)) for k in ("value", "ci_low", "ci_high"))
     out = TaskScore(entry.slot, name, value, low, high, metric.get("scale"))
     block = entry.record.get("chance") or {}
-    out.chance = _number(block.get("value"))
+    out.chance = number(block.get("value"))
     out.baseline = block.get("baseline")
     if out.chance is None:
         out.chance, out.baseline = slot_chance(data, entry.slot)
     beats = block.get("beats_chance")
     out.beats_chance = beats if isinstance(beats, bool) else None
-    out.p_value, out.test = _number(block.get("p_value")), block.get("test")
+    out.p_value, out.test = number(block.get("p_value")), block.get("test")
     out.note = block.get("note") or (None if block else "no chance baseline in the record "
                                                       "(run before chance baselines)")
     out.skill = skill(value, out.chance, out.scale)
@@ -315,8 +316,8 @@ def _efficiency(group: Group, scores: dict[str, dict[str, TaskScore]]
         entries = {m.key: m.results[task] for m in group.models
                    if not m.fixed_outputs and task in m.results}
         speeds = {k: float(v) for k, e in entries.items()
-                  if _positive(v := (e.record.get("efficiency") or {}).get("examples_per_s"))}
-        attributable = all(_positive((e.record.get("efficiency") or {}).get("model_memory_mb"))
+                  if positive(v := (e.record.get("efficiency") or {}).get("examples_per_s"))}
+        attributable = all(positive((e.record.get("efficiency") or {}).get("model_memory_mb"))
                            for e in entries.values()
                            if memory_mb(e, attributable=False) is not None)
         memory = {k: m for k, e in entries.items()
@@ -401,22 +402,22 @@ def _probe_dimension(dimension: str, model: Model, scores: dict[str, TaskScore],
 def _probe_value(dimension: str, probe: dict[str, Any]) -> tuple[float | None, float | None]:
     """A probe's contribution to its dimension (0-1, higher better) and half-width."""
     if dimension == "fairness":
-        gap = _number(probe.get("max_gap"))
+        gap = number(probe.get("max_gap"))
         if gap is None:
             return None, None
         span = scale_span(probe.get("scale"))  # gaps of F1 (0-100) or STS (0-5) → 0-1
-        low, high = _number(probe.get("ci_low")), _number(probe.get("ci_high"))
+        low, high = number(probe.get("ci_low")), number(probe.get("ci_high"))
         half = abs(high - low) / 2 / span if low is not None and high is not None else None
         return 1 - _clip01(gap / span), half
     if dimension == "safety":
-        rate = _number(probe.get("rate"))
+        rate = number(probe.get("rate"))
         if rate is None:
             return None, None
         rate = _clip01(rate)
-        n = _number(probe.get("n"))
+        n = number(probe.get("n"))
         half = Z95 * math.sqrt(rate * (1 - rate) / n) if n and n > 0 else None
         return 1 - rate, half
-    kept = _number(probe.get("retention"))
+    kept = number(probe.get("retention"))
     return (None, None) if kept is None else (_clip01(kept), None)
 
 
@@ -529,15 +530,6 @@ def pareto_front(points: Sequence[tuple[float, float]], *, maximize_x: bool = Tr
 
 
 # -- helpers ------------------------------------------------------------------------------------
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def _positive(value: Any) -> bool:
-    number = _number(value)
-    return number is not None and number > 0
 
 
 def _clip01(value: float) -> float:
