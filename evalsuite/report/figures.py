@@ -665,7 +665,7 @@ def robustness_probe(probe: Any) -> bool:
 def _bias_cells(data: ReportData, rows: list[Model], probes: list[str], task: str | None,
                 alpha: float) -> dict[str, list[list[Any]]]:
     """z (gap on 0-1 of its scale), significance and hover per (model, probe): one task's, or
-    over all tasks the largest."""
+    over all tasks the largest (whose hover also lists the groups' values)."""
     z, sig, hover = [], [], []
     for model in rows:
         zr, sr, hr = [], [], []
@@ -686,14 +686,14 @@ def _bias_cells(data: ReportData, rows: list[Model], probes: list[str], task: st
             gap, slot, probe, entry = max(found, key=lambda f: f[0])
             p = probe.get("p_value")
             significant = bool(num(p) and p < alpha)
-            groups = probe.get("groups") or {}
+            groups = (probe.get("groups") or {}) if task is None else {}  # all tasks only
             group_text = " · ".join(f"{esc(g)} {fmt(v, 3) if num(v) else esc(v)}"
                                     for g, v in list(groups.items())[:8])
             zr.append(gap)
             sr.append(significant)
-            hr.append(f"{esc(slot)}: gap {fmt(probe['max_gap'], 3)} on "
-                      f"{esc(probe.get('scale') or '0-1')} ({100 * gap:.1f}%), p "
-                      f"{fmt(p, 3) if num(p) else 'n/a'}"
+            where = f"{esc(slot)}: " if task is None else ""  # a task's state names it
+            hr.append(f"{where}gap {fmt(probe['max_gap'], 3)} ({100 * gap:.1f}% of "
+                      f"{esc(probe.get('scale') or '0-1')}), p {fmt(p, 3) if num(p) else 'n/a'}"
                       + ("" if significant else " (n.s.)")
                       + ("<br><b>below chance here: counts 0</b>"
                          if below_chance(entry) else "")

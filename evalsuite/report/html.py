@@ -43,7 +43,7 @@ SECTIONS = (("decision", "Decision"), ("scorecard", "Scorecard"), ("tasks", "Per
             ("cost", "Quality vs cost"), ("latency", "Latency"), ("bias", "Bias"),
             ("safety", "Safety"), ("robustness", "Robustness"), ("worst", "Worst examples"),
             ("method", "Methodology"), ("metadata", "Run metadata"))
-WORST_BUDGET = 250_000  # characters of example text in the worst-examples section
+WORST_BUDGET = 200_000  # characters of example text in the worst-examples section
 WORST_ROWS = 1200  # worst-example rows in all: fewer per (model, task) in very large reports
 
 
