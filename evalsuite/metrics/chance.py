@@ -81,9 +81,10 @@ def _copy_source(card: TaskCard, examples: Sequence[dict]) -> tuple[str, list[An
 
 
 def _lead_3(card: TaskCard, examples: Sequence[dict]) -> tuple[str, list[Any]]:
-    from evalsuite.models.baselines import lead
+    from evalsuite.models.baselines import lead, sentence_joiner
 
-    return "lead-3", [lead(str(ex["document"]), 3) for ex in examples]
+    join = sentence_joiner(card)
+    return "lead-3", [lead(str(ex["document"]), 3, join) for ex in examples]
 
 
 def _no_answer(card: TaskCard, examples: Sequence[dict]) -> tuple[str, list[Any]]:
@@ -146,7 +147,7 @@ def reference(card: TaskCard, examples: Sequence[dict], *,
         return _MEMO[key]
     name, predictions = baseline_predictions(card, examples)
     metric = metric_registry.get(card.primary_metric, card.family)
-    result, stats = score(metric, predictions, examples, MetricContext(labels=card.labels),
+    result, stats = score(metric, predictions, examples, MetricContext.for_card(card),
                           resamples=resamples, seed=seed)
     correlation = metric.name in CORRELATIONS and card.family is Family.SIMILARITY
     if correlation:  # a constant has no correlation: chance is 0, without an interval

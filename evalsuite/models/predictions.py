@@ -102,6 +102,7 @@ class PredictionsAdapter(ModelAdapter):
     families: ClassVar[frozenset[Family]] = frozenset(Family)
     extra_options: ClassVar[dict[str, Any]] = {"field": str, "id_field": str}
     default_batch_size: ClassVar[int] = 256
+    replays_fixed_outputs: ClassVar[bool] = True
 
     def __init__(self, spec: Any) -> None:
         super().__init__(spec)
@@ -138,10 +139,6 @@ class PredictionsAdapter(ModelAdapter):
                     scores = {str(k): v for k, v in scores.items()}
             out.append(Output(prediction, scores=scores) if scores else prediction)
         return out
-
-    @classmethod
-    def measures_cost(cls) -> bool:
-        return False  # fixed outputs: reading a file is no model's cost
 
     def count_tokens(self, card: TaskCard, examples: Sequence[dict]) -> int | None:
         return None  # no model runs; tokens/s would be meaningless
