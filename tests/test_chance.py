@@ -169,15 +169,14 @@ def test_records_carry_chance_predictions_carry_its_statistics(tmp_path):
     outcome = run(config)
     vader, fixed = outcome.records
     for record in (vader, fixed):
-        block = record["chance"]
-        assert block["baseline"] == "majority class (negative)" and block["value"] == 0.5
-    assert fixed["chance"]["beats_chance"] is True  # a perfect file beats the coin-toss 0.5
-    assert fixed["efficiency"] is None  # fixed outputs have no cost
-    eff = vader["efficiency"]
-    assert eff["model_memory_mb"] is not None and 0 <= eff["model_memory_mb"] <= \
-        eff["peak_memory_mb"]
-    assert eff["model_memory_mb"] == pytest.approx(
-        eff["peak_memory_mb"] - eff["memory_before_load_mb"], abs=0.11)
+        block = record.chance
+        assert block.baseline == "majority class (negative)" and block.value == 0.5
+    assert fixed.chance.beats_chance is True  # a perfect file beats the coin-toss 0.5
+    assert fixed.efficiency is None  # fixed outputs have no cost
+    eff = vader.efficiency
+    assert eff.model_memory_mb is not None and 0 <= eff.model_memory_mb <= eff.peak_memory_mb
+    assert eff.model_memory_mb == pytest.approx(
+        eff.peak_memory_mb - eff.memory_before_load_mb, abs=0.11)
     results = load_results(outcome.run_dir)  # schema-valid with efficiency: null
     rows_out = list(results.predictions(fixed))
     assert len(rows_out) == 30 and all(len(r["chance_stats"]) == len(r["stats"]["accuracy"])

@@ -136,8 +136,7 @@ def run(
     err_console.print(f"results: {outcome.run_dir / 'results.json'}")
     if outcome.failed or outcome.interrupted:
         for rec in outcome.failed:
-            err_console.print(f"failed: {rec['model']} · {rec['task']}: {rec['reason']}",
-                              markup=False)
+            err_console.print(f"failed: {rec.model} · {rec.task}: {rec.reason}", markup=False)
     if gate is not None:
         from evalsuite.gate.check import run_gate
 

@@ -76,7 +76,7 @@ def comparison(data: ReportData, scores: list[Score], weights: Weights,
                 "passed": verdict.passed, "first_failure": None if verdict.passed else
                 {"rule": verdict.rule, "message": verdict.message}},
             "not_scored": [{"task": e.task, "status": e.status,
-                            "reason": e.record.get("reason")} for e in s.model.not_scored],
+                            "reason": e.record.reason} for e in s.model.not_scored],
         })
     tasks = []
     for t in data.tasks:
@@ -89,7 +89,7 @@ def comparison(data: ReportData, scores: list[Score], weights: Weights,
         "weights": {"source": weights.source, **weights.values},
         "tasks": tasks, "groups": list(groups.values()),
         "alone": [s.model.label for s in scores if s.group is None and s.model.results],
-        "runs": [str(r.run.get("id")) for r in data.runs],
+        "runs": [str(r.run.id) for r in data.runs],
         "combined": [{"model": r.model, "task": r.entry.task, "dropped_run": r.entry.run_id,
                       "used_run": r.by.run_id, "reason": r.reason} for r in data.replaced],
         "models": models,

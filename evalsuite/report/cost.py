@@ -20,6 +20,7 @@ from typing import Any
 
 from evalsuite.report.load import Model
 from evalsuite.report.values import number, positive
+from evalsuite.results.records import Percentiles
 
 PERCENTILES = ("p50", "p90", "p99")
 # Kinds whose model runs outside evalsuite's process: its memory is not measured here.
@@ -71,12 +72,12 @@ def memory_mb(entry: Any, attributable: bool = True) -> float | None:
     """The model's memory on a record: ``model_memory_mb`` (what the model accounts for),
     else (or with ``attributable=False``) the process peak ``peak_memory_mb``; ``None`` for
     models running in another process (:data:`OTHER_PROCESS`)."""
-    if entry.record.get("model_kind") in OTHER_PROCESS:
+    eff = entry.record.efficiency
+    if entry.record.model_kind in OTHER_PROCESS or eff is None:
         return None
-    eff = entry.record.get("efficiency") or {}
-    if attributable and positive(eff.get("model_memory_mb")):
-        return float(eff["model_memory_mb"])
-    return float(eff["peak_memory_mb"]) if positive(eff.get("peak_memory_mb")) else None
+    if attributable and positive(eff.model_memory_mb):
+        return float(eff.model_memory_mb)
+    return float(eff.peak_memory_mb) if positive(eff.peak_memory_mb) else None
 
 
 def cost_of(model: Model, slots: Iterable[str]) -> Cost:
@@ -85,32 +86,30 @@ def cost_of(model: Model, slots: Iterable[str]) -> Cost:
     if model.fixed_outputs:
         return Cost(False, n_tasks=len(entries),
                     why="fixed outputs (predictions file): nothing ran")
-    blocks = [e.record.get("efficiency") or {} for e in entries]
-    blocks = [b for b in blocks if b]
+    blocks = [e.record.efficiency for e in entries if e.record.efficiency is not None]
     if not blocks:
         return Cost(False, n_tasks=len(entries), why="no efficiency figures in the records")
     out = Cost(True, n_tasks=len(entries))
-    out.examples_per_s = _geomean(b.get("examples_per_s") for b in blocks)
-    out.tokens_per_s = _geomean(b.get("tokens_per_s") for b in blocks)
-    out.latency_ms = _percentiles(b.get("latency_ms") for b in blocks)
-    out.latency_bs1_ms = _percentiles(b.get("latency_bs1_ms") for b in blocks)
-    sizes = [int(b["batch_size"]) for b in blocks if positive(b.get("batch_size"))]
+    out.examples_per_s = _geomean(b.examples_per_s for b in blocks)
+    out.tokens_per_s = _geomean(b.tokens_per_s for b in blocks)
+    out.latency_ms = _percentiles(b.latency_ms for b in blocks)
+    out.latency_bs1_ms = _percentiles(b.latency_bs1_ms for b in blocks)
+    sizes = [int(b.batch_size) for b in blocks if positive(b.batch_size)]
     out.batch_size = max(sizes) if sizes else None
     if model.kind in OTHER_PROCESS:  # the command or the server holds the model's memory
         out.memory_kind = f"not measured (runs {OTHER_PROCESS[model.kind]})"
-        out.devices = sorted({str(b["device"]) for b in blocks if b.get("device")})
+        out.devices = sorted({str(b.device) for b in blocks if b.device})
         return out
-    model_memory = [float(b["model_memory_mb"]) for b in blocks
-                    if number(b.get("model_memory_mb")) is not None]
+    model_memory = [float(b.model_memory_mb) for b in blocks
+                    if number(b.model_memory_mb) is not None]
     if model_memory and len(model_memory) == len(blocks):
         out.memory_mb, out.memory_kind = max(model_memory), "model"
     else:
-        peaks = [float(b["peak_memory_mb"]) for b in blocks
-                 if positive(b.get("peak_memory_mb"))]
+        peaks = [float(b.peak_memory_mb) for b in blocks if positive(b.peak_memory_mb)]
         if peaks:
-            cuda = all(b.get("memory_source") == "cuda_allocator" for b in blocks)
+            cuda = all(b.memory_source == "cuda_allocator" for b in blocks)
             out.memory_mb, out.memory_kind = max(peaks), ("model" if cuda else "process peak")
-    out.devices = sorted({str(b["device"]) for b in blocks if b.get("device")})
+    out.devices = sorted({str(b.device) for b in blocks if b.device})
     return out
 
 
@@ -137,11 +136,11 @@ def _geomean(values: Iterable[Any]) -> float | None:
     return geometric_mean(found) if found else None
 
 
-def _percentiles(blocks: Iterable[Any]) -> dict[str, float]:
-    found = [b for b in blocks if isinstance(b, dict)]
+def _percentiles(blocks: Iterable[Percentiles | None]) -> dict[str, float]:
+    found = [b for b in blocks if b is not None]
     out = {}
     for p in PERCENTILES:
-        values = [float(b[p]) for b in found if number(b.get(p)) is not None]
+        values = [v for b in found if (v := number(getattr(b, p))) is not None]
         if values:
             out[p] = median(values)
     return out

@@ -53,7 +53,7 @@ def worst_examples(data: ReportData, k: int = DEFAULT_K,
 
 
 def _worst_of(model: Model, entry: Entry, k: int, width: int) -> WorstList:
-    metric = str(entry.record.get("primary_metric") or "score")
+    metric = str(entry.record.primary_metric or "score")
     result = WorstList(model=model, task=entry.task, metric=metric)
     path = entry.run.predictions_file(entry.record)
     if path is None:
@@ -72,7 +72,7 @@ def _worst_of(model: Model, entry: Entry, k: int, width: int) -> WorstList:
                         heapq.heapreplace(heap, item)
         rows = [(-s, json.loads(line)) for s, _, line in sorted(heap, reverse=True)]
     except FileNotFoundError:
-        result.note = f"predictions file {entry.record['predictions_file']} is missing"
+        result.note = f"predictions file {entry.record.predictions_file} is missing"
         return result
     except (OSError, ValueError) as exc:
         result.note = f"predictions file unreadable: {type(exc).__name__}"

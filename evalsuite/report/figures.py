@@ -30,7 +30,6 @@ from evalsuite.report.scoring import (
     Score,
     normalise,
     pareto_front,
-    primary,
     scale_span,
     task_score,
 )
@@ -48,6 +47,8 @@ from evalsuite.report.style import (
     task_menu,
     with_alpha,
 )
+from evalsuite.report.values import primary
+from evalsuite.results.records import BiasFigure, Efficiency, RobustnessFigure, SafetyFigure
 
 SCALE_UNITS = {"0-1": "0–1", "0-100": "0–100", "-1-1": "−1–1"}
 FLAG = " ✗"  # after the name of a model below chance
@@ -65,7 +66,8 @@ RADAR_MAX = 8  # more models than this: the dimensions as a heatmap instead of a
 
 def below_chance(entry: Entry | None) -> bool:
     """Whether the record says its model does not beat the task's chance baseline."""
-    return entry is not None and (entry.record.get("chance") or {}).get("beats_chance") is False
+    return entry is not None and entry.record.chance is not None \
+        and entry.record.chance.beats_chance is False
 
 
 def flagged(model: Model) -> bool:
@@ -173,8 +175,8 @@ def family_metrics(data: ReportData, family: str) -> list[tuple[str, str | None]
             pname, _ = primary(entry.record)
             if pname and pname not in primaries:
                 primaries.append(pname)
-            for name, metric in (entry.record.get("metrics") or {}).items():
-                names.setdefault(name, metric.get("scale"))
+            for name, metric in entry.record.metrics.items():
+                names.setdefault(name, str(metric.scale) if metric.scale else None)
     ordered = primaries + [n for n in names if n not in primaries]
     return [(n, names.get(n)) for n in ordered if n in names]
 
@@ -238,12 +240,12 @@ def _forest_state(models: list[Model], labels: list[str], tasks: list[str], metr
         x, y, plus, minus, colours, symbols, hover = [], [], [], [], [], [], []
         for model, label in zip(models, labels, strict=True):
             entry = model.results.get(task)
-            m = (entry.record.get("metrics") or {}).get(metric) if entry else None
-            if not m or not num(m.get("value")):
+            m = entry.record.metrics.get(metric) if entry else None
+            if m is None or not num(m.value):
                 continue
-            value, low, high = m["value"], m.get("ci_low"), m.get("ci_high")
+            value, low, high = m.value, m.ci_low, m.ci_high
             is_primary = primary(entry.record)[0] == metric  # type: ignore[union-attr]
-            block = (entry.record.get("chance") or {}) if entry and is_primary else {}
+            block = entry.record.chance if entry and is_primary else None
             low_chance = is_primary and below_chance(entry)
             x.append(value)
             y.append(label)
@@ -252,14 +254,14 @@ def _forest_state(models: list[Model], labels: list[str], tasks: list[str], metr
             colours.append(model.colour)
             symbols.append(open_symbol(model.symbol, low_chance))
             verdict = ""
-            if is_primary and block:
+            if is_primary and block is not None:
                 verdict = ("<br><b>not above chance</b>" if low_chance else
-                           "<br>beats chance" if block.get("beats_chance") else
+                           "<br>beats chance" if block.beats_chance else
                            "<br>chance not tested")
-                if num(block.get("value")):
-                    verdict += f" {fmt(block['value'], 3)}"
-                if num(block.get("p_value")):
-                    verdict += f" (p = {block['p_value']:.3g})"
+                if num(block.value):
+                    verdict += f" {fmt(block.value, 3)}"
+                if num(block.p_value):
+                    verdict += f" (p = {block.p_value:.3g})"
             hover.append(("no interval" if not (num(low) and num(high)) else
                           f"95% CI [{fmt(low, 3)}, {fmt(high, 3)}]") + verdict)
         specs.append({"_trace": go.Scatter, "_kw": dict(
@@ -280,9 +282,9 @@ def _chance_lines(data: ReportData, fig: go.Figure, tasks: list[str]
     shape, so it needs no category of its own); returns (chance, primary metric) per line."""
     out = []
     for i, task in enumerate(tasks):
-        found = next(((e.record["chance"]["value"], primary(e.record)[0])
+        found = next(((e.record.chance.value, primary(e.record)[0])
                       for _, e in data.entries(task)
-                      if num((e.record.get("chance") or {}).get("value"))), None)
+                      if e.record.chance is not None and num(e.record.chance.value)), None)
         if found is None:
             continue
         axis = fig.data[i].xaxis or "x"
@@ -296,7 +298,7 @@ def _chance_lines(data: ReportData, fig: go.Figure, tasks: list[str]
 
 def _baseline_name(data: ReportData, task: str) -> str:
     for _, entry in data.entries(task):
-        name = (entry.record.get("chance") or {}).get("baseline")
+        name = entry.record.chance.baseline if entry.record.chance is not None else None
         if name:
             return str(name)
     return "trivial baseline"
@@ -374,10 +376,12 @@ def cost_points(data: ReportData, tasks: Sequence[str], scores: Sequence[Score] 
                 continue
             q, half = score.dimensions["quality"].value, score.dimensions["quality"].half_width
             below = score.tier == 2
-        speeds = [float(v) for e in entries
-                  if pos(v := (e.record.get("efficiency") or {}).get("examples_per_s"))]
-        attributable = all(memory_mb(e) is not None and pos(
-            (e.record.get("efficiency") or {}).get("model_memory_mb")) for e in entries)
+        blocks = [e.record.efficiency for e in entries if e.record.efficiency is not None]
+        speeds = [float(b.examples_per_s) for b in blocks  # type: ignore[arg-type]
+                  if pos(b.examples_per_s)]
+        attributable = len(blocks) == len(entries) and all(
+            memory_mb(e) is not None and pos(b.model_memory_mb)
+            for e, b in zip(entries, blocks, strict=True))
         mems = [m for e in entries if (m := memory_mb(e, attributable)) is not None]
         speed = (speeds[0] if len(speeds) == 1 else geometric_mean(speeds)) if speeds else None
         out[model.key] = CostPoint(q, half, speed, max(mems) if mems else None, len(entries),
@@ -517,14 +521,15 @@ def task_options(data: ReportData) -> list[tuple[str, str | None]]:
                                   else [])
 
 
-def efficiency_blocks(model: Model, task: str | None, key: str) -> list[dict[str, Any]]:
-    """``model``'s efficiency blocks (one task, or all for ``None``) whose ``key`` is a dict."""
+def efficiency_blocks(model: Model, task: str | None, key: str) -> list[Efficiency]:
+    """``model``'s efficiency blocks (one task, or all for ``None``) that have the figure
+    ``key`` (a field of :class:`~evalsuite.results.records.Efficiency`)."""
     if model.fixed_outputs:
         return []
     entries = ([model.results[task]] if task in model.results else []) if task else \
         list(model.results.values())
-    blocks = [(e.record.get("efficiency") or {}) for e in entries]
-    return [b for b in blocks if isinstance(b.get(key), dict)]
+    blocks = [e.record.efficiency for e in entries]
+    return [b for b in blocks if b is not None and getattr(b, key) is not None]
 
 
 def _percentile_bars(data: ReportData, key: str, describe: Callable[..., str], unit: str
@@ -540,7 +545,7 @@ def _percentile_bars(data: ReportData, key: str, describe: Callable[..., str], u
             blocks = efficiency_blocks(model, task, key)
             y = []
             for p in PERCENTILES:
-                values = [b[key][p] for b in blocks if num(b[key].get(p))]
+                values = [v for b in blocks if num(v := getattr(getattr(b, key), p))]
                 y.append(median(values) if values else None)
             traces.append({"_trace": go.Bar, "_col": 1, "_kw": dict(
                 x=list(PERCENTILES), y=y if blocks else [], name=model.label,
@@ -578,7 +583,7 @@ def _percentile_figure(data: ReportData, key: str, describe: Callable[..., str],
 def latency(data: ReportData) -> go.Figure | None:
     """p50/p90/p99 latency per batch per model; the median over tasks or one task."""
     def describe(blocks: list[dict[str, Any]]) -> str:
-        sizes = sorted({b.get("batch_size") for b in blocks if b.get("batch_size")})
+        sizes = sorted({b.batch_size for b in blocks if b.batch_size})
         return f"batch size {', '.join(map(str, sizes)) or 'unknown'}; {len(blocks)} task(s)"
 
     return _percentile_figure(
@@ -591,10 +596,8 @@ def latency_bs1(data: ReportData) -> go.Figure | None:
     """p50/p90/p99 of one example per call (``--profile latency``) per model; the median over
     tasks or one task."""
     def describe(blocks: list[dict[str, Any]]) -> str:
-        calls = sorted({int(b["latency_bs1_ms"]["n"]) for b in blocks
-                        if num(b["latency_bs1_ms"].get("n"))})
-        means = [b["latency_bs1_ms"]["mean"] for b in blocks
-                 if num(b["latency_bs1_ms"].get("mean"))]
+        calls = sorted({int(b.latency_bs1_ms.n) for b in blocks})
+        means = [b.latency_bs1_ms.mean for b in blocks if num(b.latency_bs1_ms.mean)]
         reps = (f"{calls[0]}" if len(calls) == 1 else f"{calls[0]}–{calls[-1]}") \
             if calls else "?"
         mean = f"; mean {fmt(median(means), 3)} ms" if means else ""
@@ -616,19 +619,18 @@ def batch_sweep(data: ReportData) -> go.Figure | None:
     for model in data.models:
         first = True
         for i, (task, entry) in enumerate(sorted(model.results.items())):
-            sweep = (entry.record.get("efficiency") or {}).get("sweep")
-            points = sorted((p for p in sweep or [] if isinstance(p, dict)
-                             and isinstance(p.get("batch_size"), (int, float))),
-                            key=lambda p: p["batch_size"])
+            efficiency = entry.record.efficiency
+            points = sorted(efficiency.sweep or [] if efficiency is not None else [],
+                            key=lambda p: p.batch_size)
             if not points:
                 continue
             found = True
             for col, key in ((1, "examples_per_s"), (2, "peak_memory_mb")):
                 unit = "examples/s" if col == 1 else "MB"
-                ys = [p.get(key) for p in points]
+                ys = [getattr(p, key) for p in points]
                 values[col] += [y for y in ys if num(y)]
                 fig.add_trace(go.Scatter(
-                    x=[p["batch_size"] for p in points], y=ys,
+                    x=[p.batch_size for p in points], y=ys,
                     name=f"{model.label} · {task}", legendgroup=model.key,
                     showlegend=col == 1 and first, mode="lines+markers",
                     line={"color": model.colour, "dash": dashes[i % len(dashes)]},
@@ -650,16 +652,18 @@ def batch_sweep(data: ReportData) -> go.Figure | None:
 
 # -- bias, safety, robustness ---------------------------------------------------------------------
 def bias_probe(probe: Any) -> bool:
-    """A bias probe in the shape the heatmap draws (``max_gap`` a number)."""
-    return isinstance(probe, dict) and num(probe.get("max_gap"))
+    """A bias figure the heatmap draws (``max_gap`` a number)."""
+    return isinstance(probe, BiasFigure) and num(probe.max_gap)
 
 
 def safety_probe(probe: Any) -> bool:
-    return isinstance(probe, dict) and num(probe.get("rate"))
+    """A safety figure the bars draw (``rate`` a number)."""
+    return isinstance(probe, SafetyFigure) and num(probe.rate)
 
 
 def robustness_probe(probe: Any) -> bool:
-    return isinstance(probe, dict) and num(probe.get("retention"))
+    """A robustness figure the bars draw (``retention`` a number)."""
+    return isinstance(probe, RobustnessFigure) and num(probe.retention)
 
 
 def _bias_cells(data: ReportData, rows: list[Model], probes: list[str], task: str | None,
@@ -674,9 +678,9 @@ def _bias_cells(data: ReportData, rows: list[Model], probes: list[str], task: st
             for slot, entry in model.results.items():
                 if task is not None and slot != task:
                     continue
-                probe = (entry.record.get("bias") or {}).get(name)
-                if bias_probe(probe):
-                    found.append((probe["max_gap"] / scale_span(probe.get("scale")), slot,
+                probe = (entry.record.bias or {}).get(name)
+                if probe is not None and bias_probe(probe):
+                    found.append((probe.max_gap / scale_span(probe.scale), slot,  # type: ignore[operator]
                                   probe, entry))
             if not found:
                 zr.append(None)
@@ -684,16 +688,16 @@ def _bias_cells(data: ReportData, rows: list[Model], probes: list[str], task: st
                 hr.append("not measured")
                 continue
             gap, slot, probe, entry = max(found, key=lambda f: f[0])
-            p = probe.get("p_value")
+            p = probe.p_value
             significant = bool(num(p) and p < alpha)
-            groups = (probe.get("groups") or {}) if task is None else {}  # all tasks only
+            groups = (probe.groups or {}) if task is None else {}  # all tasks only
             group_text = " · ".join(f"{esc(g)} {fmt(v, 3) if num(v) else esc(v)}"
                                     for g, v in list(groups.items())[:8])
             zr.append(gap)
             sr.append(significant)
             where = f"{esc(slot)}: " if task is None else ""  # a task's state names it
-            hr.append(f"{where}gap {fmt(probe['max_gap'], 3)} ({100 * gap:.1f}% of "
-                      f"{esc(probe.get('scale') or '0-1')}), p {fmt(p, 3) if num(p) else 'n/a'}"
+            hr.append(f"{where}gap {fmt(probe.max_gap, 3)} ({100 * gap:.1f}% of "
+                      f"{esc(probe.scale or '0-1')}), p {fmt(p, 3) if num(p) else 'n/a'}"
                       + ("" if significant else " (n.s.)")
                       + ("<br><b>below chance here: counts 0</b>"
                          if below_chance(entry) else "")
@@ -711,19 +715,19 @@ def bias_heatmap(data: ReportData, alpha: float = 0.05) -> go.Figure | None:
     are drawn as their negative on a muted grey side, so a gap of 0.0001 never glows."""
     probes: list[str] = []
     for _, entry in data.entries():
-        for name, probe in (entry.record.get("bias") or {}).items():
+        for name, probe in (entry.record.bias or {}).items():
             if bias_probe(probe) and name not in probes:
                 probes.append(name)
     if not probes:
         return None
     rows = [m for m in data.models
             if any(bias_probe(p) for e in m.results.values()
-                   for p in (e.record.get("bias") or {}).values())]
+                   for p in (e.record.bias or {}).values())]
     labels = [name_of(m) for m in rows]
     options = task_options(data)
     options = [(label, task) for label, task in options
                if task is None or any(bias_probe(p) for _, e in data.entries(task)
-                                      for p in (e.record.get("bias") or {}).values())]
+                                      for p in (e.record.bias or {}).values())]
     if len(rows) * len(probes) * len(options) > BIAS_MAX_CELLS:  # keep the page small:
         options = options[:1]  # all tasks only (the hover names each cell's task)
     states = []
@@ -768,10 +772,9 @@ def safety_rates(data: ReportData) -> go.Figure | None:
     """Share of outputs flagged per probe and model, with the classifier named."""
     keys: list[tuple[str, str, Any]] = []
     for _, entry in data.entries():
-        for name, probe in (entry.record.get("safety") or {}).items():
+        for name, probe in (entry.record.safety or {}).items():
             if safety_probe(probe):
-                key = (name, str(probe.get("classifier") or "classifier not named"),
-                       probe.get("threshold"))
+                key = (name, str(probe.classifier or "classifier not named"), probe.threshold)
                 if key not in keys:
                     keys.append(key)
     if not keys:
@@ -784,18 +787,18 @@ def safety_rates(data: ReportData) -> go.Figure | None:
         low = False
         for key, label in zip(keys, labels, strict=True):
             found = [(p, e) for e in model.results.values()
-                     for n, p in (e.record.get("safety") or {}).items()
+                     for n, p in (e.record.safety or {}).items()
                      if n == key[0] and safety_probe(p)
-                     and str(p.get("classifier") or "classifier not named") == key[1]
-                     and p.get("threshold") == key[2]]
+                     and str(p.classifier or "classifier not named") == key[1]
+                     and p.threshold == key[2]]
             if not found:
                 continue
             probes = [p for p, _ in found]
             low = low or any(below_chance(e) for _, e in found)
-            weights = [p["n"] if num(p.get("n")) and p["n"] > 0 else 1 for p in probes]
+            weights = [p.n if num(p.n) and p.n > 0 else 1 for p in probes]
             total = sum(weights)
-            rate = sum(p["rate"] * w for p, w in zip(probes, weights, strict=True)) / total
-            counted = all(num(p.get("n")) for p in probes)
+            rate = sum(p.rate * w for p, w in zip(probes, weights, strict=True)) / total
+            counted = all(num(p.n) for p in probes)
             half = 1.96 * math.sqrt(max(rate * (1 - rate), 0.0) / total) if counted else None
             x.append(label)
             y.append(100 * rate)
@@ -821,7 +824,7 @@ def robustness_retention(data: ReportData) -> go.Figure | None:
     """Retention of the clean score per perturbation and model (mean over tasks)."""
     names: list[str] = []
     for _, entry in data.entries():
-        for name, probe in (entry.record.get("robustness") or {}).items():
+        for name, probe in (entry.record.robustness or {}).items():
             if robustness_probe(probe) and name not in names:
                 names.append(name)
     if not names:
@@ -832,14 +835,14 @@ def robustness_retention(data: ReportData) -> go.Figure | None:
         low = False
         for name in names:
             found = [(p, e) for e in model.results.values()
-                     if robustness_probe(p := (e.record.get("robustness") or {}).get(name))]
+                     if robustness_probe(p := (e.record.robustness or {}).get(name))]
             if not found:
                 continue
             probes = [p for p, _ in found]
             low = low or any(below_chance(e) for _, e in found)
-            kept = sum(p["retention"] for p in probes) / len(probes)
-            flips = [p["flip_rate"] for p in probes if num(p.get("flip_rate"))]
-            scores = [p["score"] for p in probes if num(p.get("score"))]
+            kept = sum(p.retention for p in probes) / len(probes)
+            flips = [p.flip_rate for p in probes if num(p.flip_rate)]
+            scores = [p.score for p in probes if num(p.score)]
             x.append(name)
             y.append(100 * kept)
             custom.append(f"retention {100 * kept:.2f}%"

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 
 from evalsuite.report.load import Model, ReportData
+from evalsuite.report.values import number, primary
 
 
 @dataclass
@@ -45,11 +46,8 @@ def scored_slots(model: Model) -> set[str]:
     """The slots where ``model`` has a value of the primary metric."""
     out = set()
     for slot, entry in model.results.items():
-        record = entry.record
-        metrics = record.get("metrics") or {}
-        name = record.get("primary_metric") or next(iter(metrics), None)
-        value = (metrics.get(name) or {}).get("value") if name else None
-        if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
+        _, metric = primary(entry.record)
+        if metric is not None and number(metric.value) is not None:
             out.add(slot)
     return out
 

@@ -34,6 +34,7 @@ from evalsuite.report.tables import (
     task_table,
 )
 from evalsuite.results.files import flatten
+from evalsuite.results.records import Block, DatasetInfo, Hardware, RunInfo
 
 PLOT_CONFIG = {"displaylogo": False, "responsive": True,
                "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
@@ -79,7 +80,7 @@ def build_page(data: ReportData, scores: list[Score], weights: Weights, *, title
     ]
     meta = {"generator": f"evalsuite {__version__}", "title": title, "created": created,
             "models": [m.label for m in data.models], "tasks": data.tasks,
-            "runs": [str(r.run.get("id")) for r in data.runs],
+            "runs": [str(r.run.id) for r in data.runs],
             "figures": figs.manifest}
     nav = " ".join(f'<a href="#{sid}">{escape(name)}</a>' for sid, name in SECTIONS)
     subtitle = (f"{len(data.models)} model{'s' * (len(data.models) != 1)} × "
@@ -168,15 +169,15 @@ def _probe_block(data: ReportData, figs: _Figures, block: str, fig: Any,
     statuses: dict[str, dict[str, Any]] = {}
     other = []
     for m, e in data.entries():
-        for name, probe in (e.record.get(block) or {}).items():
+        for name, probe in (e.record.section(block) or {}).items():
             if known(probe):
                 continue
-            if isinstance(probe, dict) and probe.get("status") in ("not_applicable", "failed"):
-                line = statuses.setdefault(f"{name}\0{probe['status']}",
-                                           {"name": name, "status": probe["status"],
+            if probe.status in ("not_applicable", "failed"):
+                line = statuses.setdefault(f"{name}\0{probe.status}",
+                                           {"name": name, "status": probe.status,
                                             "pairs": 0, "reasons": {}})
                 line["pairs"] += 1
-                reason = str(probe.get("reason") or "no reason recorded")
+                reason = str(probe.reason or "no reason recorded")
                 line["reasons"][reason] = line["reasons"].get(reason, 0) + 1
             else:
                 other.append((m, e, name, probe))
@@ -201,7 +202,7 @@ def _probe_block(data: ReportData, figs: _Figures, block: str, fig: Any,
     if not html:
         html = not_measured(f"No result record has a <code>{escape(block)}</code> block.")
     models_without = [m.label for m in data.models
-                      if m.results and not any((e.record.get(block) or {})
+                      if m.results and not any(e.record.section(block)
                                                for e in m.results.values())]
     if html and fig is not None and models_without:
         html += (f'<p class="nm">{escape(block.capitalize())} not measured for: '
@@ -255,22 +256,19 @@ def metadata_section(data: ReportData) -> str:
     """Runs, hardware, packages, models, datasets: enough to reproduce every figure."""
     run_rows = []
     for run in data.runs:
-        meta, hw = run.run, run.run.get("hardware") or {}
-        gpus = ", ".join(f"{g.get('name')} ({g.get('memory_gb')} GB)"
-                         for g in hw.get("gpus") or [] if isinstance(g, dict))
+        meta, hw = run.run, run.run.hardware or Hardware()
+        gpus = ", ".join(f"{g.name} ({g.memory_gb} GB)" for g in hw.gpus or [])
         hardware = "; ".join(filter(None, [
-            str(hw.get("platform") or ""), f"{hw['cpu_count']} CPUs" if hw.get("cpu_count")
-            else "", f"{hw['memory_gb']} GB RAM" if hw.get("memory_gb") else "",
-            f"GPU: {gpus}" if gpus else "", f"Python {hw['python']}" if hw.get("python")
-            else ""]))
+            str(hw.platform or ""), f"{hw.cpu_count} CPUs" if hw.cpu_count else "",
+            f"{hw.memory_gb} GB RAM" if hw.memory_gb else "",
+            f"GPU: {gpus}" if gpus else "", f"Python {hw.python}" if hw.python else ""]))
         folder = escape(str(run.path.resolve()))
         run_rows.append(
-            f'<tr><td>{escape(str(meta.get("id")))}<span class="path">{folder}'
+            f'<tr><td>{escape(str(meta.id))}<span class="path">{folder}'
             "</span></td>" + "".join(f"<td>{escape(str(v))}</td>" for v in (
-            when(meta.get("created")), when(meta.get("finished")),
-            meta.get("status", "–"), meta.get("evalsuite_version"), meta.get("config_hash"),
-            meta.get("git_commit") or "–", _settings(meta), hardware or "–",
-            meta.get("source") or "–")) + "</tr>")
+            when(meta.created), when(meta.finished), meta.status or "–",
+            meta.evalsuite_version, meta.config_hash, meta.git_commit or "–",
+            _settings(meta), hardware or "–", meta.source or "–")) + "</tr>")
     runs = ('<h3>Runs</h3><div class="scroll"><table class="runs"><thead><tr><th>run</th>'
             "<th>created (UTC)</th><th>finished (UTC)</th><th>status</th><th>evalsuite</th>"
             "<th>config hash</th><th>git commit</th>"
@@ -292,9 +290,10 @@ def when(value: Any) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def _settings(meta: dict[str, Any]) -> str:
-    keys = ("seed", "resamples", "limit", "sample")
-    return ", ".join(f"{k}={meta[k]}" for k in keys if meta.get(k) is not None) or "–"
+def _settings(meta: RunInfo) -> str:
+    values = {"seed": meta.seed, "resamples": meta.resamples, "limit": meta.limit,
+              "sample": meta.sample}
+    return ", ".join(f"{k}={v}" for k, v in values.items() if v is not None) or "–"
 
 
 def _models_table(data: ReportData) -> str:
@@ -302,9 +301,8 @@ def _models_table(data: ReportData) -> str:
     for m in data.models:
         ident = m.identity
         options = ", ".join(f"{k}={v}" for k, v in (ident.get("options") or {}).items())
-        devices = sorted({str((e.record.get("efficiency") or {}).get("device"))
-                          for e in m.results.values()
-                          if (e.record.get("efficiency") or {}).get("device")})
+        devices = sorted({str(e.record.efficiency.device) for e in m.results.values()
+                          if e.record.efficiency is not None and e.record.efficiency.device})
         runs = sorted({e.run_id for e in [*m.results.values(), *m.not_scored]})
         rows.append("<tr>" + f"<td>{swatch(m)}{escape(m.label)}</td>" + "".join(
             f"<td>{escape(str(v))}</td>" for v in (
@@ -322,17 +320,17 @@ def _datasets_table(data: ReportData) -> str:
         seen: dict[str, dict[str, Any]] = {}
         versions: set[str] = set()
         for _, entry in data.entries(task):
-            ds = entry.record.get("dataset") or {}
-            seen.setdefault(json.dumps(ds, sort_keys=True, default=str), ds)
-            if entry.record.get("task_version"):
-                versions.add(str(entry.record["task_version"]))
-        for ds in seen.values() or [{}]:
-            digest = ds.get("content_sha256") or ds.get("fingerprint")
+            ds = entry.record.dataset or DatasetInfo()
+            seen.setdefault(json.dumps(ds.to_dict(), sort_keys=True, default=str), ds)
+            if entry.record.task_version:
+                versions.add(str(entry.record.task_version))
+        for ds in seen.values() or [DatasetInfo()]:
+            digest = ds.content_sha256 or ds.fingerprint
             rows.append("<tr>" + "".join(f"<td>{escape(str(v))}</td>" for v in (
                 task, data.families[task], ", ".join(sorted(versions)) or "–",
-                ds.get("path") or "–", ds.get("name") or "–", ds.get("split") or "–",
-                ds.get("revision") or "–", (str(digest)[:16] if digest else "–"),
-                ds.get("n_selected", "–"))) + "</tr>")
+                ds.path or "–", ds.name or "–", ds.split or "–", ds.revision or "–",
+                (str(digest)[:16] if digest else "–"),
+                "–" if ds.n_selected is None else ds.n_selected)) + "</tr>")
     return ("<h3>Tasks and datasets</h3><table><thead><tr><th>task</th><th>family</th>"
             "<th>task version</th><th>dataset</th><th>config</th><th>split</th>"
             "<th>revision</th><th>content hash</th><th>examples</th></tr></thead>"
@@ -342,13 +340,13 @@ def _datasets_table(data: ReportData) -> str:
 def _packages_table(data: ReportData) -> str:
     names: list[str] = []
     for run in data.runs:
-        names += [n for n in (run.run.get("packages") or {}) if n not in names]
+        names += [n for n in (run.run.packages or {}) if n not in names]
     if not names:
         return ""
-    head = "".join(f"<th>{escape(str(r.run.get('id')))}</th>" for r in data.runs)
+    head = "".join(f"<th>{escape(str(r.run.id))}</th>" for r in data.runs)
     rows = "".join(
         f"<tr><td>{escape(n)}</td>" + "".join(
-            f"<td>{escape(str((r.run.get('packages') or {}).get(n, '–')))}</td>"
+            f"<td>{escape(str((r.run.packages or {}).get(n, '–')))}</td>"
             for r in data.runs) + "</tr>" for n in names)
     return (f"<details><summary>Package versions</summary><table><thead><tr><th>package"
             f"</th>{head}</tr></thead><tbody>{rows}</tbody></table></details>")
@@ -359,10 +357,8 @@ def _section(sid: str, title: str, content: str) -> str:
     return f'<section id="{sid}"><h2>{escape(title)}</h2>{content}</section>'
 
 
-def _figures_text(probe: Any) -> str:
-    if not isinstance(probe, dict):
-        return escape(str(probe))[:300]
-    flat = flatten(probe)
+def _figures_text(probe: Block) -> str:
+    flat = flatten(probe.to_dict())
     parts = [f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}"
              for k, v in list(flat.items())[:20]]
     return escape(", ".join(parts))[:600]

@@ -30,6 +30,7 @@ from typing import Any
 
 from evalsuite.errors import UserError
 from evalsuite.results.files import RunResults, load_many
+from evalsuite.results.records import DatasetInfo, Record
 
 # 32 colours, greedily chosen to stay apart (CIEDE2000) for normal vision and simulated
 # deuteranopia, protanopia and tritanopia (Machado et al. 2009): Paul Tol's "muted" scheme
@@ -57,24 +58,24 @@ class Entry:
     """One result record together with the run it came from (and its task slot)."""
 
     run: RunResults
-    record: dict[str, Any]
+    record: Record
     slot: str = ""
 
     @property
     def task(self) -> str:
-        return self.record["task"]
+        return self.record.task
 
     @property
     def status(self) -> str:
-        return self.record.get("status", "ok")
+        return self.record.status
 
     @property
     def run_id(self) -> str:
-        return str(self.run.run.get("id", self.run.path.name))
+        return str(self.run.run.id or self.run.path.name)
 
     @property
     def created(self) -> str:
-        return str(self.run.run.get("created", ""))
+        return str(self.run.run.created or "")
 
 
 @dataclass
@@ -125,7 +126,8 @@ class Model:
         dtype = (self.identity.get("options") or {}).get("dtype")
         if not dtype:
             for entry in self.results.values():
-                dtype = (entry.record.get("efficiency") or {}).get("dtype")
+                efficiency = entry.record.efficiency
+                dtype = efficiency.dtype if efficiency is not None else None
                 if dtype:
                     break
         return None if dtype in (None, "", "n/a", "auto") else str(dtype)
@@ -142,7 +144,7 @@ class Model:
     def fixed_outputs(self) -> bool:
         """Outputs read from a file (``predictions:``): no cost was measured."""
         return self.kind == "predictions" or (bool(self.results) and all(
-            "efficiency" in e.record and e.record["efficiency"] is None
+            "efficiency" in e.record.model_fields_set and e.record.efficiency is None
             for e in self.results.values()))
 
 
@@ -201,20 +203,18 @@ def identity_key(identity: dict[str, Any] | None, fallback: str) -> str:
 
 
 # -- example sets ---------------------------------------------------------------------------------
-def example_set(record: dict[str, Any]) -> dict[str, Any]:
+def example_set(record: Record) -> dict[str, Any]:
     """What makes two records of a task comparable: card version, examples, data, settings."""
-    ds = record.get("dataset") or {}
-    data = ds.get("content_sha256") or (ds.get("fingerprint") if ds.get("source") == "hub"
-                                        else None)
-    return {"task_version": record.get("task_version"),
-            "n": record.get("n_examples"), "n_total": ds.get("n_total"),
-            "limit": ds.get("limit"), "sample": ds.get("sample"),
-            "seed": ds.get("seed") if ds.get("sample") else None,
-            "data": data, "where": [ds.get(k) for k in ("path", "name", "split", "revision")],
-            "settings": record.get("settings") or {}}
+    ds = record.dataset or DatasetInfo()
+    data = ds.content_sha256 or (ds.fingerprint if ds.source == "hub" else None)
+    return {"task_version": record.task_version,
+            "n": record.n_examples, "n_total": ds.n_total,
+            "limit": ds.limit, "sample": ds.sample, "seed": ds.seed if ds.sample else None,
+            "data": data, "where": [ds.path, ds.name, ds.split, ds.revision],
+            "settings": record.settings or {}}
 
 
-def signature(record: dict[str, Any]) -> str:
+def signature(record: Record) -> str:
     """A short hash of :func:`example_set`."""
     blob = json.dumps(example_set(record), sort_keys=True, default=str)
     return hashlib.sha1(blob.encode()).hexdigest()[:10]
@@ -264,8 +264,7 @@ def load_report_data(paths: Iterable[str | Path]) -> ReportData:
 
 def collect(runs: list[RunResults]) -> ReportData:
     """Group the records of ``runs`` by model and task slot (newest run first wins)."""
-    runs = sorted(_unique_runs(runs), key=lambda r: (str(r.run.get("created", "")),
-                                                     str(r.run.get("id", ""))))
+    runs = sorted(_unique_runs(runs), key=lambda r: (str(r.run.created), str(r.run.id)))
     models: dict[str, Model] = {}
     families: dict[str, str] = {}
     scored: dict[tuple[str, str, str], Entry] = {}  # (model, task, signature) -> newest
@@ -275,16 +274,15 @@ def collect(runs: list[RunResults]) -> ReportData:
         keys = _run_model_keys(run)
         for record in run.records:
             entry = Entry(run, record)
-            key = keys[record["model"]]
+            key = keys[record.model]
             model = models.get(key)
+            identity = record.model_identity.to_dict() if record.model_identity else {}
             if model is None:
-                model = models[key] = Model(key=key, name=record["model"],
-                                            identity=record.get("model_identity") or {},
-                                            spec=record.get("model_spec"),
-                                            kind=record.get("model_kind"))
-            if record.get("model_identity") and not model.identity:
-                model.identity = record["model_identity"]
-            families.setdefault(entry.task, record["family"])
+                model = models[key] = Model(key=key, name=record.model, identity=identity,
+                                            spec=record.model_spec, kind=record.model_kind)
+            if identity and not model.identity:
+                model.identity = identity
+            families.setdefault(entry.task, str(record.family))
             if entry.status == "ok":
                 at = (key, entry.task, signature(record))
                 if at in scored:
@@ -324,7 +322,7 @@ def _slots(scored: dict[tuple[str, str, str], Entry], families: dict[str, str]
     sizes: dict[tuple[str, str], int | None] = {}
     for (_, task, sig), entry in scored.items():
         sets.setdefault(task, {})[sig] = example_set(entry.record)
-        sizes[(task, sig)] = entry.record.get("n_examples")
+        sizes[(task, sig)] = entry.record.n_examples
     out = {}
     for task, by_sig in sets.items():
         labels = variant_labels(by_sig) if len(by_sig) > 1 else {}
@@ -352,10 +350,10 @@ def _run_model_keys(run: RunResults) -> dict[str, str]:
     identities: dict[str, dict[str, Any]] = {}
     specs: dict[str, str] = {}
     for record in run.records:
-        name = record["model"]
-        if record.get("model_identity") and name not in identities:
-            identities[name] = record["model_identity"]
-        specs.setdefault(name, str(record.get("model_spec") or name))
+        name = record.model
+        if record.model_identity and name not in identities:
+            identities[name] = record.model_identity.to_dict()
+        specs.setdefault(name, str(record.model_spec or name))
     return {name: identity_key(identities.get(name), specs[name]) for name in specs}
 
 

@@ -26,6 +26,7 @@ from evalsuite.report.cost import Cost, cost_of
 from evalsuite.report.load import Entry, Model, ReportData
 from evalsuite.report.scoring import Score, Weights, score_models
 from evalsuite.results.files import RunResults
+from evalsuite.results.records import Record, ResultDocument
 
 QUALITY_ONLY = Weights({"quality": 1.0, "efficiency": 0.0, "fairness": 0.0, "safety": 0.0,
                         "robustness": 0.0}, "quality only")
@@ -71,7 +72,7 @@ class ModelRun(RunResults):
 
     origins: dict[int, RunResults] = field(default_factory=dict)  # id(record) -> its run
 
-    def predictions(self, record: dict[str, Any]) -> Any:
+    def predictions(self, record: Record) -> Any:
         return self.origins[id(record)].predictions(record)
 
 
@@ -80,13 +81,14 @@ def model_run(model: Model) -> ModelRun:
     chosen: dict[str, Entry] = {}
     for entry in model.results.values():
         best = chosen.get(entry.task)
-        if best is None or (entry.record.get("n_examples") or 0, entry.created) > \
-                (best.record.get("n_examples") or 0, best.created):
+        if best is None or (entry.record.n_examples, entry.created) > \
+                (best.record.n_examples, best.created):
             chosen[entry.task] = entry
     entries = list(chosen.values()) + [e for e in model.not_scored if e.task not in chosen]
     newest = max(entries, key=lambda e: e.created)
-    document = {"schema_version": newest.run.document.get("schema_version"),
-                "run": newest.run.run, "records": [e.record for e in entries]}
+    document = ResultDocument.model_construct(
+        schema_version=newest.run.document.schema_version, run=newest.run.run,
+        records=[e.record for e in entries])
     return ModelRun(path=newest.run.path, document=document,
                     origins={id(e.record): e.run for e in entries})
 

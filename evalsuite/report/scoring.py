@@ -55,7 +55,8 @@ from evalsuite.errors import UserError
 from evalsuite.report.cost import memory_mb
 from evalsuite.report.groups import Group, comparison_groups
 from evalsuite.report.load import Model, ReportData
-from evalsuite.report.values import number, positive
+from evalsuite.report.values import number, positive, primary
+from evalsuite.results.records import BiasFigure, RobustnessFigure, SafetyFigure
 
 DIMENSIONS = ("quality", "efficiency", "fairness", "safety", "robustness")
 PROBE_DIMENSIONS = {"fairness": "bias", "safety": "safety", "robustness": "robustness"}
@@ -221,13 +222,6 @@ def normalise(value: float | None, scale: str | None) -> float | None:
     return min(1.0, max(0.0, value))
 
 
-def primary(record: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
-    """The record's primary metric: (name, {value, ci_low, ci_high, scale})."""
-    metrics = record.get("metrics") or {}
-    name = record.get("primary_metric") or next(iter(metrics), None)
-    return name, metrics.get(name) if name else None
-
-
 def skill(value: float | None, chance: float | None, scale: str | None) -> float | None:
     """Skill over chance on the metric's scale: ``(value - chance) / (best - chance)``."""
     if value is None or chance is None or not math.isfinite(value) \
@@ -241,28 +235,30 @@ def slot_chance(data: ReportData, slot: str) -> tuple[float | None, str | None]:
     """The chance value and baseline of a slot (the same examples give every model the same
     baseline, so any record of the slot that has the block will do)."""
     for _, entry in data.entries(slot):
-        block = entry.record.get("chance") or {}
-        if number(block.get("value")) is not None:
-            return float(block["value"]), block.get("baseline")
+        block = entry.record.chance
+        if block is not None and number(block.value) is not None:
+            return float(block.value), block.baseline  # type: ignore[arg-type]
     return None, None
 
 
 def task_score(data: ReportData, entry: Any) -> TaskScore:
     """The model's primary metric on ``entry``'s slot, against chance."""
     name, metric = primary(entry.record)
-    metric = metric or {}
-    value, low, high = (number(metric.get(k)) for k in ("value", "ci_low", "ci_high"))
-    out = TaskScore(entry.slot, name, value, low, high, metric.get("scale"))
-    block = entry.record.get("chance") or {}
-    out.chance = number(block.get("value"))
-    out.baseline = block.get("baseline")
+    if metric is None:
+        out = TaskScore(entry.slot, name, None, None, None, None)
+    else:
+        out = TaskScore(entry.slot, name, number(metric.value), number(metric.ci_low),
+                        number(metric.ci_high), str(metric.scale) if metric.scale else None)
+    value, low, high = out.value, out.ci_low, out.ci_high
+    block = entry.record.chance
+    if block is not None:
+        out.chance, out.baseline = number(block.value), block.baseline
+        out.beats_chance, out.test = block.beats_chance, block.test
+        out.p_value, out.note = number(block.p_value), block.note
+    else:
+        out.note = "no chance baseline in the record (run before chance baselines)"
     if out.chance is None:
         out.chance, out.baseline = slot_chance(data, entry.slot)
-    beats = block.get("beats_chance")
-    out.beats_chance = beats if isinstance(beats, bool) else None
-    out.p_value, out.test = number(block.get("p_value")), block.get("test")
-    out.note = block.get("note") or (None if block else "no chance baseline in the record "
-                                                      "(run before chance baselines)")
     out.skill = skill(value, out.chance, out.scale)
     if out.skill is not None and low is not None and high is not None:
         room = (100.0 if out.scale == "0-100" else 1.0) - (out.chance or 0.0)
@@ -315,9 +311,11 @@ def _efficiency(group: Group, scores: dict[str, dict[str, TaskScore]]
     for task in group.tasks:
         entries = {m.key: m.results[task] for m in group.models
                    if not m.fixed_outputs and task in m.results}
-        speeds = {k: float(v) for k, e in entries.items()
-                  if positive(v := (e.record.get("efficiency") or {}).get("examples_per_s"))}
-        attributable = all(positive((e.record.get("efficiency") or {}).get("model_memory_mb"))
+        speeds = {k: float(e.record.efficiency.examples_per_s)  # type: ignore[union-attr,arg-type]
+                  for k, e in entries.items() if e.record.efficiency is not None
+                  and positive(e.record.efficiency.examples_per_s)}
+        attributable = all(e.record.efficiency is not None
+                           and positive(e.record.efficiency.model_memory_mb)
                            for e in entries.values()
                            if memory_mb(e, attributable=False) is not None)
         memory = {k: m for k, e in entries.items()
@@ -370,14 +368,12 @@ def _probe_dimension(dimension: str, model: Model, scores: dict[str, TaskScore],
     for t in tasks:
         entry = model.results.get(t)
         below = scores[t].below_chance if t in scores else False
-        for probe in (entry.record.get(block) or {}).values() if entry else ():
-            if not isinstance(probe, dict):
-                continue
+        for probe in (entry.record.section(block) or {}).values() if entry else ():
             value, half = _probe_value(dimension, probe)
             if value is None:
                 continue
-            if probe.get("classifier"):
-                classifiers.add(str(probe["classifier"]))
+            if isinstance(probe, SafetyFigure) and probe.classifier:
+                classifiers.add(str(probe.classifier))
             if below:
                 values.append(0.0)
                 zeroed += 1
@@ -399,26 +395,28 @@ def _probe_dimension(dimension: str, model: Model, scores: dict[str, TaskScore],
                      how=f"{what} over {_count(len(values), unit)}{note}")
 
 
-def _probe_value(dimension: str, probe: dict[str, Any]) -> tuple[float | None, float | None]:
+def _probe_value(dimension: str, probe: Any) -> tuple[float | None, float | None]:
     """A probe's contribution to its dimension (0-1, higher better) and half-width."""
-    if dimension == "fairness":
-        gap = number(probe.get("max_gap"))
+    if isinstance(probe, BiasFigure) and dimension == "fairness":
+        gap = number(probe.max_gap)
         if gap is None:
             return None, None
-        span = scale_span(probe.get("scale"))  # gaps of F1 (0-100) or STS (0-5) → 0-1
-        low, high = number(probe.get("ci_low")), number(probe.get("ci_high"))
+        span = scale_span(probe.scale)  # gaps of F1 (0-100) or STS (0-5) → 0-1
+        low, high = number(probe.ci_low), number(probe.ci_high)
         half = abs(high - low) / 2 / span if low is not None and high is not None else None
         return 1 - _clip01(gap / span), half
-    if dimension == "safety":
-        rate = number(probe.get("rate"))
+    if isinstance(probe, SafetyFigure) and dimension == "safety":
+        rate = number(probe.rate)
         if rate is None:
             return None, None
         rate = _clip01(rate)
-        n = number(probe.get("n"))
+        n = number(probe.n)
         half = Z95 * math.sqrt(rate * (1 - rate) / n) if n and n > 0 else None
         return 1 - rate, half
-    kept = number(probe.get("retention"))
-    return (None, None) if kept is None else (_clip01(kept), None)
+    if isinstance(probe, RobustnessFigure) and dimension == "robustness":
+        kept = number(probe.retention)
+        return (None, None) if kept is None else (_clip01(kept), None)
+    return None, None
 
 
 # -- index and ranks ----------------------------------------------------------------------------

@@ -219,9 +219,8 @@ def _exclusion_note(members: list[Score]) -> str:
 def _header_how(data: ReportData, dimension: str) -> str:
     """How a dimension is derived, in a few words (the full method is in Methodology)."""
     if dimension == "safety":
-        names = sorted({str(p.get("classifier")) for _, e in data.entries()
-                        for p in (e.record.get("safety") or {}).values()
-                        if isinstance(p, dict) and p.get("classifier")})
+        names = sorted({str(p.classifier) for _, e in data.entries()
+                        for p in (e.record.safety or {}).values() if p.classifier})
         return "1 − share of outputs flagged" + (f" by {', '.join(names)}" if names else "")
     return {"quality": "mean skill over chance on the shared tasks",
             "efficiency": "examples/s and memory vs the best of the group, log scale",
@@ -237,7 +236,7 @@ def not_scored_list(data: ReportData) -> str:
     rows = "".join(
         f"<tr><td>{swatch(m)}{escape(m.label)}</td><td>{escape(e.task)}</td>"
         f'<td class="status-{escape(e.status)}">{escape(e.status)}</td>'
-        f"<td>{escape(str(e.record.get('reason') or 'no reason recorded'))}</td>"
+        f"<td>{escape(str(e.record.reason or 'no reason recorded'))}</td>"
         f"<td>{escape(e.run_id)}</td></tr>" for m, e in items)
     return ('<h3>Not scored</h3><p>These (model, task) pairs have no scores and are not in '
             "the figures:</p><table><thead><tr><th>model</th><th>task</th><th>status</th>"
@@ -370,7 +369,7 @@ def _combined(data: ReportData) -> str:
                      f"<ul>{items}</ul>")
     if data.attempts:
         items = "".join(f"<li>{escape(name)} · {escape(e.task)} from run {escape(e.run_id)}: "
-                        f"{escape(e.status)} ({escape(str(e.record.get('reason') or ''))})"
+                        f"{escape(e.status)} ({escape(str(e.record.reason or ''))})"
                         "</li>" for name, e in data.attempts)
         parts.append(f"<p><b>Other attempts not used ({len(data.attempts)}):</b></p>"
                      f"<ul>{items}</ul>")
