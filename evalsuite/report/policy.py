@@ -52,7 +52,6 @@ class PolicyView:
     verdicts: list[Verdict]
     ranked: list[Score] = field(default_factory=list)  # passing models, group by group
     costs: dict[str, Cost] = field(default_factory=dict)  # model key -> over its shared slots
-    notes: list[str] = field(default_factory=list)
 
     @property
     def passing(self) -> list[Verdict]:
