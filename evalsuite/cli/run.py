@@ -54,9 +54,18 @@ def run(
              "sizes 1, 2, 4, … for every (model, task).")] = None,
     profile_repeats: Annotated[int | None, typer.Option(
         help="With --profile latency: batch-size-1 calls timed [default: 20].")] = None,
+    threads: Annotated[int | None, typer.Option(
+        help="torch intra-op threads [default: torch's, one per core]; 1 or 2 on small "
+             "shared machines (docs/efficiency.md).")] = None,
 ) -> None:
     """Run an evaluation batch (a batch file, or --model and --task)."""
-    from evalsuite.cli.console import RichProgress, err_console, out_console, summary_table
+    from evalsuite.cli.console import (
+        RichProgress,
+        err_console,
+        out_console,
+        probe_problems,
+        summary_table,
+    )
     from evalsuite.models.spec import expand_variants, parse_spec
     from evalsuite.runner.batch_file import load_batch
     from evalsuite.runner.cache import default_cache_path
@@ -111,6 +120,10 @@ def run(
             raise UserError(f"unknown profile {profile!r} (profiles: {', '.join(PROFILES)})",
                             where="--profile")
         config.profile = profile
+    if threads is not None:
+        if threads < 1:
+            raise UserError(f"must be at least 1, got {threads}", where="--threads")
+        config.threads = threads
     if profile_repeats is not None:
         if profile_repeats < 1:
             raise UserError(f"must be at least 1, got {profile_repeats}",
@@ -139,6 +152,8 @@ def run(
         with RichProgress() as progress:
             outcome = run_batch(config, progress)
     out_console.print(summary_table(outcome.records))
+    for status, line in probe_problems(outcome.records):
+        err_console.print(line, style="red" if status == "failed" else "yellow", markup=False)
     err_console.print(f"results: {outcome.run_dir / 'results.json'}")
     if outcome.failed or outcome.interrupted:
         for rec in outcome.failed:

@@ -9,7 +9,13 @@ cannot apply is recorded as ``{"status": "not_applicable", "reason": …}``, one
 Options come from, in increasing precedence, the defaults, the task card
 (``options: {probes: {robustness: {n: 100}}}``) and the probe entry itself
 (``robustness?n=100&perturbations=typo+casing``; list values are separated by spaces, ``+``
-or ``|``).
+or ``|``; ``all?budget=full`` gives its options to every probe).
+
+Template probe sets (``tasks/bias``, ``tasks/safety``) are sampled to the option ``budget``:
+at most that many predictions per set, by default the task's number of examples, so probes
+cost in proportion to the task; ``budget=full`` runs the full sets.  The budget is recorded
+in ``probe_cost.budget`` and each template figure records the ``sentences`` it used and the
+``sentences_full`` of its set.
 """
 
 from __future__ import annotations
@@ -17,7 +23,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlencode
 
 from evalsuite.errors import UserError
@@ -27,6 +33,14 @@ from evalsuite.probes.context import ProbeContext, ProbePredictor, failed
 if TYPE_CHECKING:
     from evalsuite.runner.run import RunConfig, TaskPredictor
     from evalsuite.tasks.data import TaskData
+
+
+class ProbeProgress(Protocol):
+    """What the probes tell a progress display (the runner's ``Progress`` has these)."""
+
+    def probes_started(self, model: str, task: str, total: int) -> None: ...
+    def probe_step(self, label: str) -> None: ...
+    def advance(self, n: int) -> None: ...
 
 PROBE_KINDS: tuple[str, ...] = ("bias", "safety", "robustness")
 _LIST_OPTIONS = frozenset({"axes", "perturbations", "cards"})
@@ -55,7 +69,9 @@ def parse_probes(value: str | Iterable[Any] | None, *, where: str = "--probes") 
         name, _, query = text.partition("?")
         name = name.strip().lower()
         if name in ("all", "*"):
-            out += [n for n in PROBE_KINDS if n not in _names(out)]
+            _options(query, where)
+            out += [n + (f"?{query}" if query else "") for n in PROBE_KINDS
+                    if n not in _names(out)]
             continue
         if name not in PROBE_KINDS:
             raise UserError(f"unknown probe {name!r} (choose from {', '.join(PROBE_KINDS)} "
@@ -95,11 +111,23 @@ def _options(query: str | dict[str, Any], where: str) -> dict[str, Any]:
                 out[key] = float(raw)
             elif key in _BOOL_OPTIONS:
                 out[key] = str(raw).lower() in ("1", "true", "yes", "on")
+            elif key == "budget":
+                out[key] = _budget(raw)
             else:
                 out[key] = raw
         except ValueError as exc:
             raise UserError(f"probe option {key}={raw!r}: {exc}", where=where) from None
     return out
+
+
+def _budget(raw: Any) -> int | str:
+    """``full`` (the whole template sets) or a positive number of predictions per set."""
+    if str(raw).strip().lower() in ("full", "all", "none"):
+        return "full"
+    value = int(raw)
+    if value < 1:
+        raise ValueError("must be a positive number of predictions per set, or 'full'")
+    return value
 
 
 def probe_options(entries: Sequence[str], card_options: dict[str, Any] | None
@@ -116,33 +144,53 @@ def probe_options(entries: Sequence[str], card_options: dict[str, Any] | None
 
 
 def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
-               clean_outputs: Sequence[Output] | None = None) -> dict[str, Any]:
-    """The ``bias``/``safety``/``robustness`` blocks and ``probe_cost`` for one task."""
-    from evalsuite.probes.bias import run_bias
-    from evalsuite.probes.robustness import run_robustness
-    from evalsuite.probes.safety import run_safety
+               clean_outputs: Sequence[Output] | None = None, *,
+               progress: ProbeProgress | None = None, model: str = "") -> dict[str, Any]:
+    """The ``bias``/``safety``/``robustness`` blocks and ``probe_cost`` for one task;
+    ``progress`` (for ``model``) is told the planned figures and each finished one."""
+    from evalsuite.probes import bias, robustness, safety
 
     entries = parse_probes(config.probes)
     if not entries:
         return {}
+    modules: dict[str, Any] = {"bias": bias, "safety": safety, "robustness": robustness}
     runners: dict[str, Callable[[ProbeContext], dict[str, Any]]] = {
-        "bias": run_bias, "safety": run_safety, "robustness": run_robustness}
+        "bias": bias.run_bias, "safety": safety.run_safety,
+        "robustness": robustness.run_robustness}
     examples = list(task_data.examples)
+    n = len(examples)
     probe_predictor = ProbePredictor(predictor, examples, clean_outputs)
+    contexts: dict[str, ProbeContext] = {}
+    for name, options in probe_options(entries, task_data.card.options).items():
+        budget = options.get("budget", n)
+        contexts[name] = ProbeContext(
+            probe_predictor, examples, options, seed=config.seed,
+            resamples=int(options.get("resamples", config.resamples)),
+            permutations=int(options.get("permutations", 1000)),
+            _clean=list(clean_outputs) if clean_outputs is not None else None,
+            budget=None if budget == "full" else int(budget))
+    planned = {name: _planned(modules[name], ctx) for name, ctx in contexts.items()}
+    if progress is not None:
+        progress.probes_started(model, task_data.card.name, sum(planned.values()))
     blocks: dict[str, Any] = {}
     seconds: dict[str, float] = {}
-    for name, options in probe_options(entries, task_data.card.options).items():
-        ctx = ProbeContext(probe_predictor, examples, options, seed=config.seed,
-                           resamples=int(options.get("resamples", config.resamples)),
-                           permutations=int(options.get("permutations", 1000)),
-                           _clean=list(clean_outputs) if clean_outputs is not None else None)
+    for name, ctx in contexts.items():
+        done: list[str] = []
+
+        def step(key: str, name: str = name, done: list[str] = done) -> None:
+            done.append(key)
+            if progress is not None and len(done) <= planned[name]:
+                progress.probe_step(f"{name}.{key}")
+
+        ctx.on_figure = step
         start = time.perf_counter()
         try:
             blocks[name] = runners[name](ctx)
         except Exception as exc:  # a probe never fails the task
             blocks[name] = {"all": failed(exc)}
         seconds[name] = round(time.perf_counter() - start, 3)
-    n = len(examples)
+        if progress is not None and len(done) < planned[name]:
+            progress.advance(planned[name] - len(done))
     predicted = {k: int(v) for k, v in probe_predictor.predicted.items()}
     blocks["probe_cost"] = {
         "task_examples": n,
@@ -152,5 +200,15 @@ def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
         "seconds": seconds,
         "prediction_seconds": {k: round(v, 3) for k, v in probe_predictor.seconds.items()},
         "multiple": (sum(v for k, v in predicted.items() if k != "clean") / n) if n else None,
+        "budget": {name: "full" if ctx.budget is None else ctx.budget  # template sets
+                   for name, ctx in contexts.items() if name != "robustness"},
     }
     return blocks
+
+
+def _planned(module: Any, ctx: ProbeContext) -> int:
+    """A probe's planned figure count (1 when planning itself fails: the run will say why)."""
+    try:
+        return max(1, int(module.planned_figures(ctx)))
+    except Exception:
+        return 1

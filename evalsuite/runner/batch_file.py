@@ -7,6 +7,7 @@ limit: 200               # optional: first N examples of every task
 probes: [bias, safety, robustness]   # optional: or "all", or {robustness: {n: 100}}
 tasks: [sentiment/*]     # tasks for models that list none of their own
 profile: latency         # optional: bs1 latency + batch-size sweep per record (profile_repeats: 20)
+threads: 1               # optional: torch intra-op threads (default: one per core)
 models:
   - spec: "hf:distilbert-base-uncased-finetuned-sst-2-english"
   - spec: "hf:./my-model"
@@ -33,7 +34,7 @@ from evalsuite.runner.run import Job, RunConfig
 from evalsuite.tasks.registry import TaskRegistry
 
 BATCH_KEYS = {"output", "seed", "limit", "sample", "resamples", "tasks", "models", "tasks_dirs",
-              "description", "run_id", "probes", "profile", "profile_repeats"}
+              "description", "run_id", "probes", "profile", "profile_repeats", "threads"}
 
 
 def load_batch(path: str | Path, *, tasks_dirs: list[str] | None = None) -> tuple[
@@ -89,7 +90,10 @@ def load_batch(path: str | Path, *, tasks_dirs: list[str] | None = None) -> tupl
         source=str(path),
         probes=parse_probes(data.get("probes"), where=f"{where}: field 'probes'"),
         profile=_profile(data.get("profile"), f"{where}: field 'profile'"),
+        threads=_opt_int(data.get("threads"), f"{where}: field 'threads'"),
     )
+    if config.threads is not None and config.threads < 1:
+        raise UserError("must be at least 1", where=f"{where}: field 'threads'")
     if data.get("profile_repeats") is not None:
         config.profile_repeats = _int(data["profile_repeats"], f"{where}: field "
                                                                f"'profile_repeats'")

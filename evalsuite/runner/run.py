@@ -25,6 +25,7 @@ import numpy as np
 
 from evalsuite import __version__
 from evalsuite.efficiency.meter import EfficiencyMeter, free_memory
+from evalsuite.efficiency.threads import set_threads, torch_threads
 from evalsuite.errors import BackendUnavailable, EvalsuiteError, RunError, SpecError, UserError
 from evalsuite.families import FIELDS, Family
 from evalsuite.metrics import registry as metric_registry
@@ -65,11 +66,14 @@ class RunConfig:
     profile: str | None = None  # "latency": bs1 latency and a batch-size sweep per record
     profile_repeats: int = 20
     profile_max_batch: int = 256
+    threads: int | None = None  # torch intra-op threads (None: torch's default)
 
 
 class Progress(Protocol):
     def task_started(self, model: str, task: str, total: int, cached: int) -> None: ...
     def advance(self, n: int) -> None: ...
+    def probes_started(self, model: str, task: str, total: int) -> None: ...
+    def probe_step(self, label: str) -> None: ...
     def task_finished(self, record: dict[str, Any]) -> None: ...
     def message(self, text: str) -> None: ...
 
@@ -79,6 +83,12 @@ class SilentProgress:
         pass
 
     def advance(self, n: int) -> None:
+        pass
+
+    def probes_started(self, model: str, task: str, total: int) -> None:
+        pass
+
+    def probe_step(self, label: str) -> None:
         pass
 
     def task_finished(self, record: dict[str, Any]) -> None:
@@ -150,6 +160,7 @@ def build_adapters(config: RunConfig) -> list[tuple[Job, ModelAdapter]]:
 def run(config: RunConfig, progress: Progress | None = None) -> RunOutcome:
     """Run every job of ``config``; return the run folder and its records."""
     progress = progress or SilentProgress()
+    set_threads(config.threads)
     plan = build_adapters(config)
     data_by_task = load_all_task_data(config, progress)  # data errors before any folder
     writer, done = open_run(config)
@@ -309,6 +320,7 @@ def run_task(adapter: ModelAdapter, spec: ModelSpec, task_data: TaskData, config
     if computed:
         efficiency = meter.summary(adapter, load_s)
         efficiency["source"] = "measured"
+        efficiency["threads"] = torch_threads()
         cache.put_efficiency(predictor.prefix, efficiency)
     else:
         efficiency = cache.get_efficiency(predictor.prefix) or {}
@@ -322,7 +334,8 @@ def run_task(adapter: ModelAdapter, spec: ModelSpec, task_data: TaskData, config
     if config.probes:  # bias/safety/robustness blocks; a probe never fails the task
         from evalsuite.probes import run_probes
 
-        record.update(run_probes(predictor, task_data, config, clean_outputs=ordered))
+        record.update(run_probes(predictor, task_data, config, clean_outputs=ordered,
+                                 progress=progress, model=spec.display_name))
     return record
 
 
