@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from evalsuite.cli.options import TasksDirOption
-from evalsuite.errors import EXIT_FAILED, UserError
+from evalsuite.errors import EXIT_FAILED, RunError, UserError
 
 
 def run(
@@ -57,6 +57,11 @@ def run(
     threads: Annotated[int | None, typer.Option(
         help="torch intra-op threads [default: torch's, one per core]; 1 or 2 on small "
              "shared machines (docs/efficiency.md).")] = None,
+    log_to: Annotated[list[str] | None, typer.Option(
+        "--log-to", metavar="TRACKER",
+        help="At the end, log the run to mlflow or wandb as 'evalsuite export' does "
+             "(MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_NAME, WANDB_PROJECT; repeatable).")
+                      ] = None,
 ) -> None:
     """Run an evaluation batch (a batch file, or --model and --task)."""
     from evalsuite.cli.console import (
@@ -141,6 +146,10 @@ def run(
         from evalsuite.gate.policy import load_policy
 
         load_policy(gate)
+    from evalsuite.cli.export import check_tracker, log_run
+
+    for tracker in log_to or []:
+        check_tracker(tracker)
 
     if executor == "ray":
         from evalsuite.executors.progress import MultiTaskProgress
@@ -155,6 +164,16 @@ def run(
     for status, line in probe_problems(outcome.records):
         err_console.print(line, style="red" if status == "failed" else "yellow", markup=False)
     err_console.print(f"results: {outcome.run_dir / 'results.json'}")
+    logging_failed = False
+    for tracker in log_to or []:
+        from evalsuite.results.files import load_results
+
+        try:
+            err_console.print(log_run(load_results(outcome.run_dir), tracker).line(),
+                              markup=False)
+        except RunError as exc:  # the results are kept; the run's exit code says so
+            logging_failed = True
+            err_console.print(f"error: {exc}", style="red", markup=False)
     if outcome.failed or outcome.interrupted:
         for rec in outcome.failed:
             err_console.print(f"failed: {rec['model']} · {rec['task']}: {rec['reason']}",
@@ -163,7 +182,7 @@ def run(
         from evalsuite.gate.check import run_gate
 
         code = run_gate(outcome.run_dir, gate)
-        if code or outcome.failed or outcome.interrupted:
+        if code or outcome.failed or outcome.interrupted or logging_failed:
             raise typer.Exit(max(code, EXIT_FAILED))
-    elif outcome.failed or outcome.interrupted:
+    elif outcome.failed or outcome.interrupted or logging_failed:
         raise typer.Exit(EXIT_FAILED)
