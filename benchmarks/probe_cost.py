@@ -63,7 +63,7 @@ def main() -> None:
             for probes in ("all?budget=full", "all"):
                 multiple = runs[probes][0][0]
                 ratio = statistics.median(p / t for _, p, t in runs[probes])
-                cells += [f"{multiple:.1f}×", f"{ratio:.1f}×"]
+                cells += [f"{multiple:.1f}×", f"{ratio:.2f}×"]
             rows.append((f"{task} ({spec})", *cells))
     print_table(f"Probe cost, {args.limit} examples, all probes — {machine()}, median of "
                 f"{args.repeats}", rows,
