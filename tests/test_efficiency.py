@@ -465,6 +465,10 @@ def test_threads_are_set_and_recorded(tmp_path, tiny, sentiment_card, capsys):
         assert main(["run", "-m", f"hf:{tiny}", "-t", "sentiment/starter", "--limit", "4",
                      "--threads", "0", "-o", str(tmp_path / "b")]) == 2
         assert "--threads" in capsys.readouterr().err
+        pytest.importorskip("ray")
+        assert main(["run", "-m", f"hf:{tiny}", "-t", "sentiment/starter", "--limit", "4",
+                     "--threads", "1", "--executor", "ray", "-o", str(tmp_path / "c")]) == 2
+        assert "--threads: Ray gives each replica" in capsys.readouterr().err
         batch = tmp_path / "batch.yaml"
         batch.write_text("threads: 1\nmodels: [{spec: 'baseline:vader'}]\n"
                          "tasks: [sentiment/starter]\n")

@@ -59,6 +59,7 @@ from typing import Any
 import ray
 
 from evalsuite.efficiency.meter import BatchTiming, EfficiencyMeter
+from evalsuite.efficiency.threads import torch_threads
 from evalsuite.errors import BackendUnavailable, EvalsuiteError, RunError, SpecError, UserError
 from evalsuite.models.spec import ModelSpec
 from evalsuite.runner.batching import sort_by_length
@@ -150,7 +151,8 @@ class ModelReplica:
                 "node": ray.util.get_node_ip_address(), "device": str(adapter.device),
                 "device_name": getattr(adapter, "device_name", None), "dtype": adapter.dtype,
                 "params": adapter.params, "weight_bytes": adapter.weight_bytes,
-                "load_s": self.load_s, "notes": list(getattr(adapter, "notes", None) or [])}
+                "load_s": self.load_s, "notes": list(getattr(adapter, "notes", None) or []),
+                "threads": torch_threads()}
 
     def load(self, cards: list[TaskCard]) -> dict[str, Any]:
         """Load the model; its identity and its settings for each card."""
@@ -646,6 +648,7 @@ def _summary(work: _Work, load_s: float | None) -> dict[str, Any]:
     if not work.memory.get("peak_memory_mb"):  # never measured: not the driver's memory
         block["peak_memory_mb"] = None
     block.update(work.memory)
+    block["threads"] = work.info.get("threads")  # Ray sets them from num_cpus
     if work.energy_j is not None and block["n_timed"]:
         block["energy_j"] = work.energy_j
         block["energy_per_example_j"] = work.energy_j / block["n_timed"]
@@ -719,6 +722,9 @@ def run(config: RunConfig, progress: Progress | None = None, *,
         address: str | None = None) -> RunOutcome:
     """Run every job of ``config`` on Ray; same folder, files and records as the local run."""
     progress = progress or SilentProgress()
+    if config.threads is not None:
+        raise UserError("Ray gives each replica the threads of its CPUs; set num_cpus= on "
+                        "the model instead", where="--threads")
     plan = build_adapters(config)  # validates every (model, task) before any work
     started = connect(address)
     try:
