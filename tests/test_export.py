@@ -82,9 +82,11 @@ def test_every_numeric_figure_gets_a_metric(run_dir):
 
 # -- MLflow --------------------------------------------------------------------------------------
 def test_mlflow_export_logs_one_run_per_record_and_updates_on_reexport(run_dir, tmp_path,
-                                                                       capsys):
+                                                                       capsys, monkeypatch):
     pytest.importorskip("mlflow")
     from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path)  # MLflow keeps a SQLite store's artifacts in ./mlruns
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     argv = ["export", str(run_dir), "--to", "mlflow", "--tracking-uri", uri,
@@ -149,6 +151,7 @@ def test_run_logs_to_mlflow_at_the_end(tmp_path, monkeypatch, capsys):
     from mlflow.tracking import MlflowClient
 
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    monkeypatch.chdir(tmp_path)  # MLflow keeps a SQLite store's artifacts in ./mlruns
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
     monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "nightly")
     assert main(["run", "-m", "baseline:vader", "-t", "sentiment/starter", "--limit", "8",
