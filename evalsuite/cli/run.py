@@ -21,6 +21,10 @@ def run(
     task: Annotated[list[str] | None, typer.Option(
         "--task", "-t", metavar="TASK",
         help="Task name or glob, e.g. 'sentiment/*' (repeatable).")] = None,
+    suite: Annotated[list[str] | None, typer.Option(
+        "--suite", "-s", metavar="SUITE",
+        help="Suite name or glob: its reference task and variants, with generalisation "
+             "figures (repeatable; see docs/generalisation.md).")] = None,
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Folder of run folders [default: results].")] = None,
     run_id: Annotated[str | None, typer.Option(help="Name of the run folder.")] = None,
@@ -78,8 +82,8 @@ def run(
     from evalsuite.runner.run import run as run_batch
     from evalsuite.tasks.registry import TaskRegistry
 
-    if batch is not None and (model or task):
-        raise UserError("give a batch file or --model/--task, not both", where="run")
+    if batch is not None and (model or task or suite):
+        raise UserError("give a batch file or --model/--task/--suite, not both", where="run")
     from evalsuite.executors import EXECUTORS, require_ray
 
     if executor not in EXECUTORS:
@@ -93,14 +97,15 @@ def run(
     if batch is not None:
         config, _ = load_batch(batch, tasks_dirs=[str(d) for d in tasks_dir or []])
     else:
-        if not model or not task:
-            raise UserError("name a batch file, or at least one --model and one --task",
-                            where="run")
+        if not model or not (task or suite):
+            raise UserError("name a batch file, or at least one --model and one --task or "
+                            "--suite", where="run")
         registry = TaskRegistry.discover(tasks_dir or [])
-        cards = registry.select(task)
+        suites = registry.select_suites(suite or [])
+        cards = registry.select([*(task or []), *(n for s in suites for n in s.tasks)])
         config = RunConfig(jobs=[Job(variant, cards) for m in model
                                  for variant in expand_variants(parse_spec(m))],
-                           source="evalsuite run " + " ".join(sys.argv[2:]))
+                           source="evalsuite run " + " ".join(sys.argv[2:]), suites=suites)
     for flag, value in (("--limit", limit), ("--sample", sample), ("--resamples", resamples)):
         if value is not None and value < (0 if flag == "--resamples" else 1):
             raise UserError(f"must be a positive number, got {value}", where=flag)

@@ -295,7 +295,7 @@ def _text(ctx: ProbeContext, probe_set: ProbeSet, outputs: dict[str, list[Output
     for g, outs in outputs.items():
         predictions = [coerce(family, o.prediction) for o in outs]
         by_group[g] = np.asarray(metric.example_stats(
-            predictions, probe_set.groups[g], MetricContext(labels=ctx.card.labels)), float)
+            predictions, probe_set.groups[g], MetricContext.for_card(ctx.card)), float)
     figure = _gap(ctx, by_group, metric)
     figure["measure"] = f"{metric.name} ({metric.scale})"
     ax = get_axis(probe_set.axis)

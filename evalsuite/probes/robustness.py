@@ -69,7 +69,7 @@ def _stats(ctx: ProbeContext, metric: Any, outputs: list[Output],
            examples: list[dict[str, Any]]) -> np.ndarray:
     predictions = [coerce(ctx.family, o.prediction) for o in outputs]
     return np.asarray(metric.example_stats(predictions, examples,
-                                           MetricContext(labels=ctx.card.labels)), float)
+                                           MetricContext.for_card(ctx.card)), float)
 
 
 def _one(ctx: ProbeContext, name: str, metric: Any, examples: list[dict[str, Any]],

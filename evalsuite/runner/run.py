@@ -30,6 +30,7 @@ from evalsuite.errors import BackendUnavailable, EvalsuiteError, RunError, SpecE
 from evalsuite.families import FIELDS, Family
 from evalsuite.metrics import registry as metric_registry
 from evalsuite.metrics.base import DEFAULT_RESAMPLES, MetricContext, score
+from evalsuite.metrics.generalisation import annotate_records
 from evalsuite.models import registry as model_registry
 from evalsuite.models.base import ModelAdapter, Output
 from evalsuite.models.spec import ModelSpec
@@ -38,6 +39,7 @@ from evalsuite.runner.batching import fixed_size_batches, halves, sort_by_length
 from evalsuite.runner.cache import NON_OUTPUT_OPTIONS, PredictionCache, example_key, model_task_key
 from evalsuite.tasks.cards import TaskCard
 from evalsuite.tasks.data import TaskData, load_task_data
+from evalsuite.tasks.suites import Suite
 from evalsuite.utils import first_line
 
 
@@ -67,6 +69,7 @@ class RunConfig:
     profile_repeats: int = 20
     profile_max_batch: int = 256
     threads: int | None = None  # torch intra-op threads (None: torch's default)
+    suites: list[Suite] = field(default_factory=list)  # generalisation figures for these
 
 
 class Progress(Protocol):
@@ -120,6 +123,7 @@ def config_hash(config: RunConfig) -> str:
                   "tasks": [(t.name, t.version_id) for t in j.tasks]} for j in config.jobs],
         "seed": config.seed, "limit": config.limit, "sample": config.sample,
         "resamples": config.resamples, "probes": config.probes,
+        **({"suites": [s.name for s in config.suites]} if config.suites else {}),
     }, sort_keys=True)
     return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -204,6 +208,8 @@ def open_run(config: RunConfig) -> tuple[ResultWriter, set[tuple[str, str]]]:
                     "config_hash": chash, "source": config.source, "seed": config.seed,
                     "limit": config.limit, "sample": config.sample,
                     "resamples": config.resamples, **environment.collect()}
+        if config.suites:
+            run_meta["suites"] = [suite.summary() for suite in config.suites]
     run_meta["status"] = "running"
     writer = ResultWriter(run_dir, run_meta, existing)
     done = {(r["model"], r["task"]) for r in existing if r.get("status") == "ok"}
@@ -211,7 +217,9 @@ def open_run(config: RunConfig) -> tuple[ResultWriter, set[tuple[str, str]]]:
 
 
 def close_run(writer: ResultWriter, interrupted: bool) -> None:
-    """Mark the run finished (or interrupted) and write the file a last time."""
+    """Add the generalisation figures of the run's suites, mark the run finished (or
+    interrupted) and write the file a last time."""
+    annotate_records(writer.run_dir, writer.run, writer.records)
     writer.run["status"] = "interrupted" if interrupted else "finished"
     writer.run["finished"] = _now()
     writer.flush()
@@ -254,6 +262,8 @@ def _run_model(job: Job, adapter: ModelAdapter, cards: list[TaskCard], config: R
                                   profile=job.profile or config.profile)
             except (UserError, KeyboardInterrupt):
                 raise
+            except BackendUnavailable as exc:  # e.g. an Apertium pair not installed
+                record = _status_record(job.spec, card, "skipped", str(exc))
             except Exception as exc:  # keep finished records; report and go on
                 record = _status_record(job.spec, card, "failed",
                                         f"{type(exc).__name__}: {first_line(exc)}")
@@ -371,6 +381,7 @@ def task_record(spec: ModelSpec, task_data: TaskData, config: RunConfig, writer:
         "family": card.family.value,
         "task_version": card.version_id,
         "smoke_set": card.smoke_set,
+        **card_place(card),
         "dataset": task_data.info,
         "status": "ok",
         "n_examples": len(examples),
@@ -382,6 +393,14 @@ def task_record(spec: ModelSpec, task_data: TaskData, config: RunConfig, writer:
         "truncated": sum(bool(o.meta.get("truncated")) for o in ordered),
         "predictions_file": str(pred_path.relative_to(writer.run_dir)),
     }
+
+
+def card_place(card: TaskCard) -> dict[str, Any]:
+    """A record's ``language`` (of the compared texts), ``source_language`` (translation) and
+    ``domain``, as the card names them (absent when it does not)."""
+    place = {"language": card.output_language, "source_language": card.source_lang,
+             "domain": card.domain}
+    return {k: v for k, v in place.items() if v is not None}
 
 
 def _add_generation_figures(efficiency: dict[str, Any], keys: list[str],
@@ -535,7 +554,7 @@ def _predict_with_backoff(adapter: ModelAdapter, card: TaskCard,
 # -- scoring -----------------------------------------------------------------------------------
 def score_all(card: TaskCard, predictions: list[Any], examples: list[dict],
               config: RunConfig) -> tuple[dict[str, dict], dict[str, np.ndarray]]:
-    context = MetricContext(labels=card.labels)
+    context = MetricContext.for_card(card)
     metrics: dict[str, dict] = {}
     stats: dict[str, np.ndarray] = {}
     for name in card.metrics:

@@ -5,7 +5,8 @@ the wheel), in the folders of ``EVALSUITE_TASKS_PATH`` (separated like ``PATH``)
 given with ``--tasks-dir``, and in folders that installed packages declare under the
 ``evalsuite.tasks`` entry-point group (an attribute holding a folder path, or a callable
 returning one or several).  Files under a ``data/`` folder, and YAML files whose top-level
-``kind`` is not ``task`` (probe cards), are not task cards.
+``kind`` is not ``task`` (probe cards, suites), are not task cards; ``kind: suite`` files
+are suites (:mod:`evalsuite.tasks.suites`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import difflib
 import fnmatch
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -22,6 +23,7 @@ import yaml
 
 from evalsuite.errors import CardError, UserError
 from evalsuite.tasks.cards import TaskCard, card_from_dict, load_card
+from evalsuite.tasks.suites import Suite, check_suite, select_suites, suite_from_dict
 
 TASKS_PATH_ENV = "EVALSUITE_TASKS_PATH"
 ENTRY_POINT_GROUP = "evalsuite.tasks"
@@ -71,21 +73,36 @@ def search_dirs(extra: Iterable[str | Path] = ()) -> list[Path]:
 
 @dataclass
 class TaskRegistry:
-    """All cards found, by name."""
+    """All cards found, by name, and the suites (``kind: suite`` files) over them."""
 
     cards: dict[str, TaskCard]
+    suites: dict[str, Suite] = field(default_factory=dict)
 
     @classmethod
     def discover(cls, extra_dirs: Iterable[str | Path] = ()) -> TaskRegistry:
         cards: dict[str, TaskCard] = {}
+        suites: dict[str, Suite] = {}
         for folder in search_dirs(extra_dirs):
-            for card in _cards_in(folder):
+            found_cards, found_suites = _cards_in(folder)
+            for card in found_cards:
                 if card.name in cards:
                     first = cards[card.name].source_file
                     raise CardError(f"field 'name': {card.name!r} is already defined in {first}",
                                     where=str(card.source_file))
                 cards[card.name] = card
-        return cls(cards)
+            for suite in found_suites:
+                if suite.name in suites:
+                    first = suites[suite.name].source_file
+                    raise CardError(f"field 'name': suite {suite.name!r} is already defined in "
+                                    f"{first}", where=str(suite.source_file))
+                suites[suite.name] = suite
+        for suite in suites.values():
+            check_suite(suite, cards)
+        return cls(cards, suites)
+
+    def select_suites(self, patterns: Iterable[str], *, where: str = "--suite") -> list[Suite]:
+        """Suites by name or glob (see :func:`evalsuite.tasks.suites.select_suites`)."""
+        return select_suites(self.suites, patterns, where=where)
 
     def names(self) -> list[str]:
         return sorted(self.cards)
@@ -116,8 +133,9 @@ class TaskRegistry:
         return chosen
 
 
-def _cards_in(folder: Path) -> list[TaskCard]:
-    cards = []
+def _cards_in(folder: Path) -> tuple[list[TaskCard], list[Suite]]:
+    """The task cards and the suites under ``folder``."""
+    cards, suites = [], []
     for path in sorted([*folder.rglob("*.yaml"), *folder.rglob("*.yml")]):
         if "data" in path.relative_to(folder).parts[:-1]:
             continue
@@ -126,12 +144,15 @@ def _cards_in(folder: Path) -> list[TaskCard]:
         except yaml.YAMLError:
             cards.append(load_card(path))  # raises the formatted error
             continue
+        if isinstance(data, dict) and data.get("kind") == "suite":
+            suites.append(suite_from_dict(data, source=path))
+            continue
         if isinstance(data, dict) and data.get("kind", "task") != "task":
             continue
         if isinstance(data, dict):
             data = {k: v for k, v in data.items() if k != "kind"}
         cards.append(card_from_dict(data, source=path))
-    return cards
+    return cards, suites
 
 
 def dataset_size(card: TaskCard) -> int | None:
