@@ -42,6 +42,7 @@ class ProbeProgress(Protocol):
     def probe_step(self, label: str) -> None: ...
     def advance(self, n: int) -> None: ...
 
+
 PROBE_KINDS: tuple[str, ...] = ("bias", "safety", "robustness")
 _LIST_OPTIONS = frozenset({"axes", "perturbations", "cards"})
 _INT_OPTIONS = frozenset({"n", "permutations", "resamples"})
@@ -153,10 +154,12 @@ def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
     entries = parse_probes(config.probes)
     if not entries:
         return {}
-    modules: dict[str, Any] = {"bias": bias, "safety": safety, "robustness": robustness}
     runners: dict[str, Callable[[ProbeContext], dict[str, Any]]] = {
         "bias": bias.run_bias, "safety": safety.run_safety,
         "robustness": robustness.run_robustness}
+    planners: dict[str, Callable[[ProbeContext], int]] = {
+        "bias": bias.planned_figures, "safety": safety.planned_figures,
+        "robustness": robustness.planned_figures}
     examples = list(task_data.examples)
     n = len(examples)
     probe_predictor = ProbePredictor(predictor, examples, clean_outputs)
@@ -169,7 +172,7 @@ def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
             permutations=int(options.get("permutations", 1000)),
             _clean=list(clean_outputs) if clean_outputs is not None else None,
             budget=None if budget == "full" else int(budget))
-    planned = {name: _planned(modules[name], ctx) for name, ctx in contexts.items()}
+    planned = {name: _planned(planners[name], ctx) for name, ctx in contexts.items()}
     if progress is not None:
         progress.probes_started(model, task_data.card.name, sum(planned.values()))
     blocks: dict[str, Any] = {}
@@ -206,9 +209,9 @@ def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
     return blocks
 
 
-def _planned(module: Any, ctx: ProbeContext) -> int:
+def _planned(planner: Callable[[ProbeContext], int], ctx: ProbeContext) -> int:
     """A probe's planned figure count (1 when planning itself fails: the run will say why)."""
     try:
-        return max(1, int(module.planned_figures(ctx)))
+        return max(1, int(planner(ctx)))
     except Exception:
         return 1
