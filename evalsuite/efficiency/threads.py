@@ -25,7 +25,6 @@ def set_threads(threads: int | None) -> None:
 
 
 def torch_threads() -> int | None:
-    """torch's intra-op thread count, or ``None`` when torch is not loaded (the model does
-    not use it)."""
+    """torch's intra-op thread count, or ``None`` when torch is not loaded."""
     torch = sys.modules.get("torch")
     return int(torch.get_num_threads()) if torch is not None else None

@@ -169,7 +169,7 @@ class ProbeSet:
     groups: dict[str, list[dict[str, Any]]]
     units: list[dict[str, Any]] = field(default_factory=list)  # per-unit metadata
     pronouns_agree: bool = False  # pronouns change with a name's gender (QA templates)
-    units_full: int | None = None  # units without the budget (None: no budget applied)
+    units_full: int | None = None  # units of the set without the budget (None: not sampled)
 
     @property
     def n_units(self) -> int:
