@@ -79,6 +79,9 @@ class RichProgress:
             self.progress.remove_task(self._task)
         self._task = None
         self._key = None
+    def advance_task(self, model: str, task: str, n: int) -> None:
+        """One bar at a time: the running task's (see ``MultiTaskProgress`` for several)."""
+        self.advance(n)
 
     def task_finished(self, record: dict[str, Any]) -> None:
         # The finished bar goes before its note is printed, so that after the last task no

@@ -79,21 +79,13 @@ def run(
     from evalsuite.runner.batch_file import load_batch
     from evalsuite.runner.cache import default_cache_path
     from evalsuite.runner.run import Job, RunConfig
-    from evalsuite.runner.run import run as run_batch
     from evalsuite.tasks.registry import TaskRegistry
 
     if batch is not None and (model or task or suite):
         raise UserError("give a batch file or --model/--task/--suite, not both", where="run")
-    from evalsuite.executors import EXECUTORS, require_ray
+    from evalsuite.executors import create
 
-    if executor not in EXECUTORS:
-        raise UserError(f"unknown executor {executor!r} (choose: {', '.join(EXECUTORS)})",
-                        where="--executor")
-    if executor == "ray":
-        require_ray()
-    elif address is not None:
-        raise UserError("only the ray executor joins a cluster; add --executor ray",
-                        where="--address")
+    runner = create(executor, address=address)  # unknown, not installed: refused at once
     if batch is not None:
         config, _ = load_batch(batch, tasks_dirs=[str(d) for d in tasks_dir or []])
     else:
@@ -139,14 +131,12 @@ def run(
             raise UserError(f"must be at least 1, got {profile_repeats}",
                             where="--profile-repeats")
         config.profile_repeats = profile_repeats
-    if executor == "ray" and (config.profile or any(j.profile for j in config.jobs)):
-        raise UserError("latency profiles run with the local executor; drop --executor ray",
-                        where="--profile")
     if probes is not None:
         from evalsuite.probes.hook import parse_probes
 
         config.probes = parse_probes(probes, where="--probes")
     config.cache_path = None if no_cache else (cache or default_cache_path())
+    runner.check(config)
     if gate is not None:  # a wrong policy is refused before the run, not after it
         from evalsuite.gate.policy import load_policy
 
@@ -156,15 +146,14 @@ def run(
     for tracker in log_to or []:
         check_tracker(tracker)
 
-    if executor == "ray":
+    if runner.concurrent_tasks:
         from evalsuite.executors.progress import MultiTaskProgress
-        from evalsuite.executors.ray_executor import run as run_on_ray
 
-        with MultiTaskProgress() as progress:
-            outcome = run_on_ray(config, progress, address=address)
+        progress: RichProgress = MultiTaskProgress()
     else:
-        with RichProgress() as progress:
-            outcome = run_batch(config, progress)
+        progress = RichProgress()
+    with progress:
+        outcome = runner.run(config, progress)
     out_console.print(summary_table(outcome.records))
     for status, line in probe_problems(outcome.records):
         err_console.print(line, style="red" if status == "failed" else "yellow", markup=False)

@@ -43,7 +43,8 @@ def tasks(
                       "" if size is None else str(size), ", ".join(card.metrics))
     out_console.print(table)
     suites = [s for name, s in sorted(registry.suites.items())
-              if not wanted or registry.cards[s.reference].family is wanted]
+              if not wanted or (s.reference in registry.cards
+                                and registry.cards[s.reference].family is wanted)]
     if suites:
         listing = Table(show_edge=False, header_style="bold", pad_edge=False)
         for col in ("suite", "reference", "variants", "pairing"):
@@ -52,3 +53,5 @@ def tasks(
             listing.add_row(suite.name, suite.reference, ", ".join(suite.variants),
                             "parallel (by id)" if suite.parallel else "unpaired")
         out_console.print(listing)
+    if registry.broken:  # the listed cards work; a card naming an unknown metric says why
+        raise registry.broken[min(registry.broken)]

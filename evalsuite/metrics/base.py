@@ -52,6 +52,7 @@ class Metric(ABC):
     scale: ClassVar[str] = "0-1"
     higher_is_better: ClassVar[bool] = True
     description: ClassVar[str] = ""
+    reference: ClassVar[str] = ""  # the implementation it reproduces (tests compare with it)
 
     @abstractmethod
     def example_stats(

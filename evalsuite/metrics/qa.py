@@ -129,6 +129,7 @@ def squad_scores(predictions: Sequence[Any], examples: Sequence[dict],
 
 class _SquadMetric(Metric):
     families = (Family.QA,)
+    reference = "the official SQuAD v2.0 evaluation script"
     scale = "0-100"
     _column: int  # 0 exact, 1 F1
     _split: str | None = None  # None (all), "has" (answerable), "no" (unanswerable)

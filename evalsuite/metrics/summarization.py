@@ -75,6 +75,7 @@ def rouge_f1(predictions: Sequence[Any], examples: Sequence[dict],
 
 class _Rouge(Metric):
     families = (Family.SUMMARIZATION,)
+    reference = "rouge-score RougeScorer(use_stemmer=True).score_multi"
     rouge_type: str
 
     def example_stats(

@@ -183,6 +183,7 @@ class Bleu(Metric):
     families = (Family.TRANSLATION,)
     scale = "0-100"
     description = "Corpus BLEU as sacrebleu.corpus_bleu; per example: sentence BLEU."
+    reference = "sacrebleu.corpus_bleu"
 
     def example_stats(
         self, predictions: Sequence[Any], examples: Sequence[dict], context: MetricContext
@@ -215,6 +216,7 @@ class ChrF(Metric):
     description = (
         "Corpus chrF++ as sacrebleu.corpus_chrf(word_order=2); per example: sentence chrF++."
     )
+    reference = "sacrebleu.corpus_chrf(word_order=2)"
 
     @staticmethod
     def _scorer() -> SacreCHRF:

@@ -102,6 +102,7 @@ class PredictionsAdapter(ModelAdapter):
     families: ClassVar[frozenset[Family]] = frozenset(Family)
     extra_options: ClassVar[dict[str, Any]] = {"field": str, "id_field": str}
     default_batch_size: ClassVar[int] = 256
+    replays_fixed_outputs: ClassVar[bool] = True
 
     def __init__(self, spec: Any) -> None:
         super().__init__(spec)

@@ -51,6 +51,7 @@ from evalsuite.probes.context import (
     positive_probability,
 )
 from evalsuite.probes.perturb import rng_for
+from evalsuite.probes.registry import BUDGET_HELP, COMMON_OPTIONS, Probe, register
 from evalsuite.probes.swaps import (
     AXES,
     NAME_AXES,
@@ -401,10 +402,9 @@ def occupation_figures(ctx: ProbeContext, card: ProbeCard) -> dict[str, dict[str
 
 
 def association(ctx: ProbeContext, card: ProbeCard, test: Any) -> dict[str, Any]:
-    """A WEAT/SEAT test; embeddings from ``adapter.embed`` if the model has it, else pair
+    """A WEAT/SEAT test; embeddings from ``adapter.embed`` if the model can embed, else pair
     scores predicted through the runner and rescaled to [-1, 1]."""
-    embed = getattr(ctx.predictor.adapter, "embed", None)
-    embedding = callable(embed) and not ctx.options.get("weat_pairs")
+    embedding = ctx.predictor.adapter.can_embed and not ctx.options.get("weat_pairs")
     words_full = sum(map(len, [*test.targets.values(), *test.attributes.values()]))
     per_set = association_words(ctx.budget, pairs=not embedding)
     (x_name, xs), (y_name, ys), (a_name, a_words), (b_name, b_words) = [
@@ -444,3 +444,12 @@ def association_words(budget: int | None, *, pairs: bool) -> int | None:
     if budget is None:
         return None
     return max(MIN_UNITS, math.isqrt(budget) // 2 if pairs else budget // 4)
+
+
+PROBE = register(Probe(
+    "bias", "how much the output moves when only the group a text mentions changes "
+    "(counterfactual swaps, template cards, WEAT/SEAT)",
+    {**COMMON_OPTIONS, "axes": "axes swapped in the task's inputs (default: all of the family)",
+     "cards": "probe cards to run, by key (default: every card of the family)",
+     "weat_pairs": "WEAT from the model's pair scores even when it embeds",
+     "budget": BUDGET_HELP}, run_bias, plan=planned_figures))

@@ -22,13 +22,14 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlencode
 
 from evalsuite.errors import UserError
 from evalsuite.models.base import Output
 from evalsuite.probes.context import ProbeContext, ProbePredictor, failed
+from evalsuite.probes.registry import PROBES, probe_names
 
 if TYPE_CHECKING:
     from evalsuite.runner.run import RunConfig, TaskPredictor
@@ -43,7 +44,7 @@ class ProbeProgress(Protocol):
     def advance(self, n: int) -> None: ...
 
 
-PROBE_KINDS: tuple[str, ...] = ("bias", "safety", "robustness")
+PROBE_KINDS: tuple[str, ...] = ("bias", "safety", "robustness")  # the built-in probes
 _LIST_OPTIONS = frozenset({"axes", "perturbations", "cards"})
 _INT_OPTIONS = frozenset({"n", "permutations", "resamples"})
 _FLOAT_OPTIONS = frozenset({"threshold", "margin"})
@@ -71,12 +72,11 @@ def parse_probes(value: str | Iterable[Any] | None, *, where: str = "--probes") 
         name = name.strip().lower()
         if name in ("all", "*"):
             _options(query, where)
-            out += [n + (f"?{query}" if query else "") for n in PROBE_KINDS
+            out += [n + (f"?{query}" if query else "") for n in probe_names()
                     if n not in _names(out)]
             continue
-        if name not in PROBE_KINDS:
-            raise UserError(f"unknown probe {name!r} (choose from {', '.join(PROBE_KINDS)} "
-                            f"or all)", where=where)
+        if name not in PROBES:
+            raise PROBES.unknown(name, where=where, available=[*probe_names(), "all"])
         _options(query, where)  # validate now, not mid-run
         out.append(name + (f"?{query}" if query else ""))
     return out
@@ -149,17 +149,9 @@ def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
                progress: ProbeProgress | None = None, model: str = "") -> dict[str, Any]:
     """The ``bias``/``safety``/``robustness`` blocks and ``probe_cost`` for one task;
     ``progress`` (for ``model``) is told the planned figures and each finished one."""
-    from evalsuite.probes import bias, robustness, safety
-
     entries = parse_probes(config.probes)
     if not entries:
         return {}
-    runners: dict[str, Callable[[ProbeContext], dict[str, Any]]] = {
-        "bias": bias.run_bias, "safety": safety.run_safety,
-        "robustness": robustness.run_robustness}
-    planners: dict[str, Callable[[ProbeContext], int]] = {
-        "bias": bias.planned_figures, "safety": safety.planned_figures,
-        "robustness": robustness.planned_figures}
     examples = list(task_data.examples)
     n = len(examples)
     probe_predictor = ProbePredictor(predictor, examples, clean_outputs)
@@ -172,7 +164,7 @@ def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
             permutations=int(options.get("permutations", 1000)),
             _clean=list(clean_outputs) if clean_outputs is not None else None,
             budget=None if budget == "full" else int(budget))
-    planned = {name: _planned(planners[name], ctx) for name, ctx in contexts.items()}
+    planned = {name: _planned(name, ctx) for name, ctx in contexts.items()}
     if progress is not None:
         progress.probes_started(model, task_data.card.name, sum(planned.values()))
     blocks: dict[str, Any] = {}
@@ -188,7 +180,7 @@ def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
         ctx.on_figure = step
         start = time.perf_counter()
         try:
-            blocks[name] = runners[name](ctx)
+            blocks[name] = PROBES.get(name).run(ctx)
         except Exception as exc:  # a probe never fails the task
             blocks[name] = {"all": failed(exc)}
         seconds[name] = round(time.perf_counter() - start, 3)
@@ -204,14 +196,23 @@ def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
         "prediction_seconds": {k: round(v, 3) for k, v in probe_predictor.seconds.items()},
         "multiple": (sum(v for k, v in predicted.items() if k != "clean") / n) if n else None,
         "budget": {name: "full" if ctx.budget is None else ctx.budget  # template sets
-                   for name, ctx in contexts.items() if name != "robustness"},
+                   for name, ctx in contexts.items() if _reads_budget(name)},
     }
     return blocks
 
 
-def _planned(planner: Callable[[ProbeContext], int], ctx: ProbeContext) -> int:
-    """A probe's planned figure count (1 when planning itself fails: the run will say why)."""
+def _planned(name: str, ctx: ProbeContext) -> int:
+    """A probe's planned figure count (1 without a plan, or when planning itself fails: the
+    run will say why)."""
     try:
-        return max(1, int(planner(ctx)))
+        plan = PROBES.get(name).plan
+        return 1 if plan is None else max(1, int(plan(ctx)))
     except Exception:
         return 1
+
+
+def _reads_budget(name: str) -> bool:
+    try:
+        return "budget" in PROBES.get(name).options
+    except Exception:
+        return False

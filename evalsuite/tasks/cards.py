@@ -115,10 +115,12 @@ class TaskCard(BaseModel):
         for metric in self.metrics:
             known = metric_registry.names_for(self.family)
             if metric not in known:
+                broken = metric_registry.plugin_error(metric)
                 raise _FieldError(
                     "metrics",
-                    f"unknown metric {metric!r} for {self.family.value} "
-                    f"(choose from: {', '.join(known)})",
+                    f"unknown metric {metric!r} for {self.family.value}"
+                    + (f": {broken}" if broken else f" (choose from: {', '.join(known)})"),
+                    unknown_metric=True,
                 )
         if self.family is Family.SENTIMENT:
             if not self.labels:
@@ -188,9 +190,15 @@ class TaskCard(BaseModel):
 
 
 class _FieldError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, *, unknown_metric: bool = False) -> None:
         self.field = field
+        self.unknown_metric = unknown_metric
         super().__init__(message)
+
+
+class UnknownMetricCardError(CardError):
+    """A card names a metric nobody registered: only that card is unusable (the registry
+    keeps the other cards of its folder and raises this when the card is asked for)."""
 
 
 def card_from_dict(data: Any, *, source: str | Path | None = None) -> TaskCard:
@@ -204,7 +212,8 @@ def card_from_dict(data: Any, *, source: str | Path | None = None) -> TaskCard:
         err = exc.errors()[0]
         ctx_error = (err.get("ctx") or {}).get("error")
         if isinstance(ctx_error, _FieldError):
-            raise CardError(f"field '{ctx_error.field}': {ctx_error}", where=where) from None
+            error = UnknownMetricCardError if ctx_error.unknown_metric else CardError
+            raise error(f"field '{ctx_error.field}': {ctx_error}", where=where) from None
         loc = ".".join(str(p) for p in err["loc"]) or "(card)"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
