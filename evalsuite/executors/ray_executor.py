@@ -648,9 +648,6 @@ def run(config: RunConfig, progress: Progress | None = None, *,
         address: str | None = None) -> RunOutcome:
     """Run every job of ``config`` on Ray; same folder, files and records as the local run."""
     progress = progress or SilentProgress()
-    if config.threads is not None:
-        raise UserError("Ray gives each replica the threads of its CPUs; set num_cpus= on "
-                        "the model instead", where="--threads")
     plan = steps.build_adapters(config)  # validates every (model, task) before any work
     started = connect(address)
     try:
@@ -715,6 +712,9 @@ class RayExecutor:
         if config.profile or any(job.profile for job in config.jobs):
             raise UserError("latency profiles run with the local executor; drop --executor "
                             "ray", where="--profile")
+        if config.threads is not None:
+            raise UserError("Ray gives each replica the threads of its CPUs; set num_cpus= "
+                            "on the model instead", where="--threads")
 
     def run(self, config: RunConfig, progress: Progress | None = None) -> RunOutcome:
         return run(config, progress, address=self.address)
