@@ -242,3 +242,94 @@ def test_run_lists_probes_that_failed_or_were_not_measured(capsys, tmp_path):
     skipped = err.index("probe not applicable: test-fragile-sentiment:x · sentiment/starter: "
                         "safety.toxicity, safety.amplification, safety.pii_leakage")
     assert failed < skipped < err.index("results:")
+
+
+# -- evalsuite list ------------------------------------------------------------------------------
+def _rows(out: str) -> dict[str, list[str]]:
+    """First cell → cells of each table row (rows folded over several lines are joined)."""
+    rows: dict[str, list[str]] = {}
+    last = None
+    for line in out.splitlines():
+        if "│" not in line:
+            continue
+        cells = [c.strip() for c in line.split("│")]
+        if cells[0]:
+            last = cells[0]
+            rows[last] = cells
+        elif last is not None:
+            rows[last] = [f"{a} {b}".strip() for a, b in zip(rows[last], cells, strict=False)]
+    return rows
+
+
+def test_list_tasks_is_the_tasks_command(capsys):
+    assert main(["tasks"]) == 0
+    tasks_out = capsys.readouterr().out
+    assert main(["list", "tasks"]) == 0
+    assert capsys.readouterr().out == tasks_out
+    assert main(["list", "colours"]) == 2
+
+
+def test_list_models_shows_families_options_and_registered_kinds(capsys):
+    from typing import ClassVar
+
+    from evalsuite.families import Family
+    from evalsuite.models.base import ModelAdapter
+    from evalsuite.models.registry import KINDS, register
+
+    @register
+    class Echo(ModelAdapter):
+        """Repeats its input (a test kind)."""
+
+        kind = "test-echo-listed"
+        families = frozenset({Family.SUMMARIZATION})
+        extra_options: ClassVar[dict] = {"times": int}
+
+        def load(self): ...
+
+        def predict_batch(self, card, examples): ...
+
+    assert main(["list", "models"]) == 0
+    rows = _rows(capsys.readouterr().out)
+    for kind in KINDS.names():
+        assert kind in rows, kind
+    assert rows["st"][1] == "similarity" and "normalize" in rows["st"][2]
+    assert rows["spacy"][1] == "ner, sentiment"
+    assert rows["hf"][1] == "ner, qa, sentiment, similarity, summarization, translation"
+    echo = rows["test-echo-listed"]
+    assert echo[1:4] == ["summarization", "times", "registered"]
+    assert echo[4] == "Repeats its input (a test kind)."
+    assert main(["list", "models", "--family", "similarity"]) == 0
+    assert "spacy" not in _rows(capsys.readouterr().out)
+
+
+def test_list_metrics_per_family_with_scale_and_reference(capsys):
+    from evalsuite.metrics.registry import METRICS, get
+
+    assert main(["list", "metrics"]) == 0
+    out = capsys.readouterr().out
+    rows = [[c.strip() for c in line.split("│")] for line in out.splitlines()
+            if "│" in line and line.split("│")[0].strip()]
+    listed = {(r[0], r[1]) for r in rows}
+    assert listed == {tuple(key.split("/", 1)) for key in METRICS.names()}
+    bleu = next(r for r in rows if r[:2] == ["translation", "bleu"])
+    assert bleu[2:5] == ["0-100", "higher", get("bleu").reference]
+    assert main(["list", "metrics", "--family", "qa"]) == 0
+    qa = _rows(capsys.readouterr().out)
+    assert set(qa) == {"qa"}  # one family: every row starts with it
+
+
+def test_list_probes_and_their_cards_and_executors(capsys):
+    from evalsuite.probes.templates import discover_probe_cards
+
+    assert main(["list", "probes"]) == 0
+    out = capsys.readouterr().out
+    rows = _rows(out)
+    assert {"bias", "safety", "robustness"} <= set(rows)
+    assert "budget:" in rows["bias"][1] and "perturbations:" in rows["robustness"][1]
+    for card in discover_probe_cards():
+        assert card.name in rows, card.name
+        assert rows[card.name][1] == card.probe
+    assert rows["safety/adversarial-inputs"][5] == "40 inputs"
+    assert main(["list", "executors"]) == 0
+    rows = _rows(capsys.readouterr().out)
+    assert rows["local"][1] == "one after another" and rows["ray"][1] == "at once"
