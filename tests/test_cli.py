@@ -163,11 +163,14 @@ QUICKSTART_ROWS = [  # (model, task, metric, value, low, high, scale, n, example
 ]
 
 
-def _records(rows=QUICKSTART_ROWS) -> list[dict]:
-    return [{"model": m, "task": t, "status": "ok", "primary_metric": metric,
-             "metrics": {metric: {"value": v, "ci_low": lo, "ci_high": hi, "scale": scale}},
-             "n_examples": n, "efficiency": {"examples_per_s": speed}}
-            for m, t, metric, v, lo, hi, scale, n, speed in rows]
+def _records(rows=QUICKSTART_ROWS) -> list:
+    from evalsuite.results.records import Record
+
+    return [Record.model_validate(
+        {"model": m, "task": t, "family": t.split("/")[0], "status": "ok",
+         "primary_metric": metric, "n_examples": n, "efficiency": {"examples_per_s": speed},
+         "metrics": {metric: {"value": v, "ci_low": lo, "ci_high": hi, "scale": scale}}})
+        for m, t, metric, v, lo, hi, scale, n, speed in rows]
 
 
 def test_summary_table_keeps_its_figures_at_80_columns():
@@ -177,21 +180,23 @@ def test_summary_table_keeps_its_figures_at_80_columns():
     from rich.console import Console
 
     from evalsuite.cli.console import format_metric, summary_table
+    from evalsuite.results.records import Record
 
     records = _records()
-    records.append({"model": "broken", "task": "ner/starter", "status": "failed",
-                    "reason": "RuntimeError: " + "a very long reason " * 8,
-                    "primary_metric": "f1", "metrics": {}})
+    records.append(Record.model_validate(
+        {"model": "broken", "task": "ner/starter", "family": "ner", "status": "failed",
+         "reason": "RuntimeError: " + "a very long reason " * 8, "n_examples": 0,
+         "primary_metric": "f1", "metrics": {}}))
     buf = io.StringIO()
     Console(file=buf, width=80, color_system=None).print(summary_table(records))
     lines = buf.getvalue().splitlines()
     assert max(map(len, lines)) <= 80
     assert lines[0].split("┃")[4].strip() == "n"
     for rec in records[:-1]:
-        metric = rec["metrics"][rec["primary_metric"]]
+        metric = rec.metrics[rec.primary_metric]
         row = next(line for line in lines if format_metric(metric) in line)
         cells = [c.strip() for c in row.split("│")]
-        assert cells[4] == str(rec["n_examples"]), row
+        assert cells[4] == str(rec.n_examples), row
         assert cells[5] and "…" not in cells[5], row
     assert any("broken" in line and "failed" in line for line in lines)
 
@@ -210,9 +215,9 @@ def test_progress_notes_end_on_their_own_line_before_the_table():
     (first, last) = _records()[4:6]
     with RichProgress(console) as progress:
         for rec in (first, last):
-            progress.task_started(rec["model"], rec["task"], rec["n_examples"], 0)
-            progress.advance(rec["n_examples"])
-            progress.probes_started(rec["model"], rec["task"], 3)
+            progress.task_started(rec.model, rec.task, rec.n_examples, 0)
+            progress.advance(rec.n_examples)
+            progress.probes_started(rec.model, rec.task, 3)
             progress.probe_step("bias.gender")
             progress.task_finished(rec)
         assert not progress.progress.tasks

@@ -183,6 +183,17 @@ def test_builder_with_local_data_files_is_recorded_as_local(tmp_path):
         update={"data_files": "data/nothing-*.jsonl"})})
     with pytest.raises(CardError, match=r"dataset\.data_files.*nothing"):
         load_task_data(missing)
+    # …and so it reaches the result file (a declared field, checked against the schema)
+    from evalsuite.models.spec import parse_spec
+    from evalsuite.results.files import load_results
+    from evalsuite.runner.run import Job, RunConfig, run
+
+    outcome = run(RunConfig(jobs=[Job(parse_spec("baseline:vader"), [one])],
+                            output_dir=tmp_path / "results", resamples=10))
+    (record,) = load_results(outcome.run_dir).records
+    assert record.dataset.source == "local"
+    assert [(f.path, f.sha256) for f in record.dataset.data_files] == [
+        ("data/part-1.jsonl", hashlib.sha256(first.read_bytes()).hexdigest())]
 
 
 def test_xsum_loads_from_a_mirror_of_its_parquet_conversion(tmp_path, monkeypatch):

@@ -51,7 +51,7 @@ def run_dir(tmp_path_factory) -> Path:
         outcome = run(config)
     finally:
         mp.undo()
-    assert [r["status"] for r in outcome.records] == ["ok", "ok", "failed"]
+    assert [r.status for r in outcome.records] == ["ok", "ok", "failed"]
     assert main(["report", str(outcome.run_dir), "-o",
                  str(outcome.run_dir / "report.html")]) == 0
     return outcome.run_dir
@@ -73,11 +73,11 @@ def test_metric_names_are_flat_and_valid_for_mlflow():
 def test_every_numeric_figure_gets_a_metric(run_dir):
     record = load_results(run_dir).records[0]
     metrics = record_metrics(record)
-    assert metrics["accuracy"] == record["metrics"]["accuracy"]["value"]
-    assert metrics["accuracy.ci_high"] == record["metrics"]["accuracy"]["ci_high"]
-    assert metrics["robustness/typo.retention"] == record["robustness"]["typo"]["retention"]
-    assert metrics["efficiency/examples_per_s"] == record["efficiency"]["examples_per_s"]
-    assert metrics["probe_cost/multiple"] == record["probe_cost"]["multiple"]
+    assert metrics["accuracy"] == record.metrics["accuracy"].value
+    assert metrics["accuracy.ci_high"] == record.metrics["accuracy"].ci_high
+    assert metrics["robustness/typo.retention"] == record.robustness["typo"].retention
+    assert metrics["efficiency/examples_per_s"] == record.efficiency.examples_per_s
+    assert metrics["probe_cost/multiple"] == record.probe_cost.multiple
 
 
 # -- MLflow --------------------------------------------------------------------------------------
@@ -102,18 +102,18 @@ def test_mlflow_export_logs_one_run_per_record_and_updates_on_reexport(run_dir, 
     for record in results.records:
         mlflow_run = by_key[export_key(results.run, record)]
         tags, params = mlflow_run.data.tags, mlflow_run.data.params
-        assert mlflow_run.info.run_name == f"{record['model']} · {record['task']}"
+        assert mlflow_run.info.run_name == f"{record.model} · {record.task}"
         assert tags["evalsuite.run_id"] == "r1"
-        assert tags["evalsuite.version"] == results.run["evalsuite_version"]
-        assert tags["hardware.cpu_count"] == str(results.run["hardware"]["cpu_count"])
-        if results.run.get("git_commit"):
-            assert tags["mlflow.source.git.commit"] == results.run["git_commit"].removesuffix(
+        assert tags["evalsuite.version"] == results.run.evalsuite_version
+        assert tags["hardware.cpu_count"] == str(results.run.hardware.cpu_count)
+        if results.run.git_commit:
+            assert tags["mlflow.source.git.commit"] == results.run.git_commit.removesuffix(
                 "-dirty")
-        assert params["model_spec"] == record["model_spec"]
-        assert params["task_version"] == record["task_version"] and params["seed"] == "0"
+        assert params["model_spec"] == record.model_spec
+        assert params["task_version"] == record.task_version and params["seed"] == "0"
         artifacts = {a.path for a in client.list_artifacts(mlflow_run.info.run_id)}
         assert {"results.json", "reports"} <= artifacts
-        if record["status"] != "ok":
+        if not record.ok:
             assert mlflow_run.info.status == "FAILED"
             assert "no prediction" in tags["evalsuite.reason"]
             assert not mlflow_run.data.metrics
@@ -121,17 +121,17 @@ def test_mlflow_export_logs_one_run_per_record_and_updates_on_reexport(run_dir, 
         assert mlflow_run.info.status == "FINISHED"
         metrics = mlflow_run.data.metrics
         assert metrics == pytest.approx(record_metrics(record))
-        accuracy = record["metrics"]["accuracy"]
+        accuracy = record.metrics["accuracy"]
         assert (metrics["accuracy"], metrics["accuracy.ci_low"], metrics["accuracy.ci_high"]) \
-            == pytest.approx((accuracy["value"], accuracy["ci_low"], accuracy["ci_high"]))
-        measured = [k for k, v in record["robustness"].items() if "flip_rate" in v]
+            == pytest.approx((accuracy.value, accuracy.ci_low, accuracy.ci_high))
+        measured = [k for k, v in record.robustness.items() if v.flip_rate is not None]
         assert measured
         for key in measured:
             assert metrics[f"robustness/{key}.flip_rate"] == pytest.approx(
-                record["robustness"][key]["flip_rate"])
-        assert params["batch_size"] == str(record["efficiency"]["batch_size"])
+                record.robustness[key].flip_rate)
+        assert params["batch_size"] == str(record.efficiency.batch_size)
         assert [a.path for a in client.list_artifacts(mlflow_run.info.run_id, "predictions")
-                ] == [record["predictions_file"]]
+                ] == [record.predictions_file]
         assert [a.path for a in client.list_artifacts(mlflow_run.info.run_id, "reports")
                 ] == ["reports/report.html"]
     sst2 = next(r for r in runs if r.data.tags["evalsuite.task"] == "sentiment/sst2")
@@ -234,16 +234,16 @@ def test_wandb_offline_export(run_dir, tmp_path, monkeypatch, capsys):
     for record in results.records:
         header, config, summary, artifacts = seen[export_key(results.run, record)]
         assert header.project == "nlp-evals" and header.run_group == "r1"
-        assert header.display_name == f"{record['model']} · {record['task']}"
-        assert config["model_spec"] == record["model_spec"]
-        assert config["evalsuite"]["evalsuite.version"] == results.run["evalsuite_version"]
+        assert header.display_name == f"{record.model} · {record.task}"
+        assert config["model_spec"] == record.model_spec
+        assert config["evalsuite"]["evalsuite.version"] == results.run.evalsuite_version
         paths = {c.path for c in artifacts[0].manifest.contents}
         assert {"results.json", "reports/report.html"} <= paths
-        if record["status"] == "ok":
-            assert summary["accuracy"] == pytest.approx(record["metrics"]["accuracy"]["value"])
+        if record.ok:
+            assert summary["accuracy"] == pytest.approx(record.metrics["accuracy"].value)
             assert summary["robustness/typo.retention"] == pytest.approx(
-                record["robustness"]["typo"]["retention"])
-            assert f"predictions/{Path(record['predictions_file']).name}" in paths
+                record.robustness["typo"].retention)
+            assert f"predictions/{Path(record.predictions_file).name}" in paths
     assert main(argv) == 0  # again: the same run ids, which W&B resumes
     ids = {f.name.rsplit("-", 1)[-1] for f in (tmp_path / "wandb").glob("offline-run-*")}
     assert ids == set(seen)
@@ -274,9 +274,9 @@ def test_model_index_for_one_model_parses_with_huggingface_hub(run_dir, capsys):
     assert sst2["f1"].metric_config == "macro" and sst2["f1"].metric_name == "Macro F1"
     assert (sst2["accuracy"].dataset_config, sst2["accuracy"].dataset_split) == (
         "sst2", "validation")
-    record = next(r for r in load_results(run_dir).records if r["task"] == "sentiment/sst2")
+    record = next(r for r in load_results(run_dir).records if r.task == "sentiment/sst2")
     assert sst2["accuracy"].metric_value == pytest.approx(
-        record["metrics"]["accuracy"]["value"], abs=1e-4)
+        record.metrics["accuracy"].value, abs=1e-4)
     assert "4 of 4 examples" not in captured.err  # the mirror has 4 rows, all evaluated
 
 

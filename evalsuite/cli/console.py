@@ -18,6 +18,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from evalsuite.results.records import PROBE_SECTIONS, MetricValue, Record, Scale
+
 # Outside a terminal (CI logs, pipes) rich would wrap at 80 columns; give tables room.
 err_console = Console(stderr=True, highlight=False,
                       width=None if sys.stderr.isatty() else 160, soft_wrap=True)
@@ -83,26 +85,25 @@ class RichProgress:
         """One bar at a time: the running task's (see ``MultiTaskProgress`` for several)."""
         self.advance(n)
 
-    def task_finished(self, record: dict[str, Any]) -> None:
+    def task_finished(self, record: Record) -> None:
         # The finished bar goes before its note is printed, so that after the last task no
         # bar is left for the live display to erase when the summary table follows.
-        if self._key == (record["model"], record["task"]):
+        if self._key == record.key:
             self._drop_bar()
-        status = record.get("status", "ok")
-        head = f"{record['model']} · {record['task']}"
+        status = record.status
+        head = f"{record.model} · {record.task}"
         if status != "ok":
             colour = "yellow" if status == "skipped" else "red"
             self.console.print(f"[{colour}]{status}[/] {escape(head)}: "
-                               f"{escape(record.get('reason', ''))}", soft_wrap=False)
+                               f"{escape(record.reason or '')}", soft_wrap=False)
             return
-        name = record["primary_metric"]
-        metric = record["metrics"].get(name, {})
-        cache = record.get("cache", {})
-        cached = f" ({cache['hits']} cached)" if cache.get("hits") else ""
+        name = record.primary_metric or ""
+        metric = record.metrics.get(name)
+        cached = f" ({record.cache.hits} cached)" if record.cache and record.cache.hits else ""
         # soft_wrap=False: rich wraps the note itself, so the live display below it knows
         # where the cursor is (a terminal-wrapped line would shift it).
         self.console.print(f"[green]done[/] {escape(head)}: {name} {format_metric(metric)}"
-                           f" on {record['n_examples']} examples{cached}", soft_wrap=False)
+                           f" on {record.n_examples} examples{cached}", soft_wrap=False)
 
     def message(self, text: str) -> None:
         self.console.print(escape(text), soft_wrap=False)
@@ -111,19 +112,21 @@ class RichProgress:
 def format_value(value: float | None, scale: str | None = None) -> str:
     if value is None:
         return "–"
-    return f"{value:.1f}" if scale == "0-100" else f"{value:.3f}"
+    return f"{value:.1f}" if scale == Scale.PERCENT else f"{value:.3f}"
 
 
-def format_metric(metric: dict[str, Any]) -> str:
-    scale = metric.get("scale")
-    text = format_value(metric.get("value"), scale)
-    if metric.get("ci_low") is not None and metric.get("ci_high") is not None:
-        text += (f" [{format_value(metric['ci_low'], scale)}, "
-                 f"{format_value(metric['ci_high'], scale)}]")
+def format_metric(metric: MetricValue | None) -> str:
+    """``value [ci_low, ci_high]`` with the digits its scale needs (``–`` when absent)."""
+    if metric is None:
+        return format_value(None)
+    scale = metric.scale
+    text = format_value(metric.value, scale)
+    if metric.ci_low is not None and metric.ci_high is not None:
+        text += f" [{format_value(metric.ci_low, scale)}, {format_value(metric.ci_high, scale)}]"
     return text
 
 
-def summary_table(records: list[dict[str, Any]]) -> Table:
+def summary_table(records: list[Record]) -> Table:
     """Headline figures: one row per (model, task).
 
     Figures never wrap or shrink; when the terminal is narrow, model and task names fold
@@ -132,15 +135,14 @@ def summary_table(records: list[dict[str, Any]]) -> Table:
     rows: list[tuple[str, ...]] = []
     dim: list[bool] = []
     for rec in records:
-        if rec.get("status", "ok") != "ok":
-            rows.append((rec["model"], rec["task"], rec.get("status", ""),
-                         _short(rec.get("reason", "")), "", ""))
+        if not rec.ok:
+            rows.append((rec.model, rec.task, rec.status, _short(rec.reason or ""), "", ""))
             dim.append(True)
             continue
-        name = rec["primary_metric"]
-        eff = rec.get("efficiency") or {}
-        rows.append((rec["model"], rec["task"], name, format_metric(rec["metrics"][name]),
-                     str(rec["n_examples"]), format_rate(eff.get("examples_per_s"))))
+        name = rec.primary_metric or ""
+        speed = rec.efficiency.examples_per_s if rec.efficiency else None
+        rows.append((rec.model, rec.task, name, format_metric(rec.metrics.get(name)),
+                     str(rec.n_examples), format_rate(speed)))
         dim.append(False)
     table = Table(show_edge=False, header_style="bold", pad_edge=False)
     for i, (column, justify) in enumerate((
@@ -162,23 +164,18 @@ def summary_table(records: list[dict[str, Any]]) -> Table:
     return table
 
 
-PROBE_SECTIONS = ("bias", "safety", "robustness")
-
-
-def probe_problems(records: list[dict[str, Any]]) -> list[tuple[str, str]]:
+def probe_problems(records: list[Record]) -> list[tuple[str, str]]:
     """(status, line) for every probe figure that failed or was not measured, one line per
     (model, task, status, reason) naming the figures: failures first."""
     groups: dict[tuple[str, str, str, str], list[str]] = {}
     for rec in records:
         for section in PROBE_SECTIONS:
-            for key, figure in (rec.get(section) or {}).items():
-                status = figure.get("status") if isinstance(figure, dict) else None
-                if status in (None, "ok"):
+            for key, figure in (rec.section(section) or {}).items():
+                if figure.status is None:
                     continue
-                head = f"{rec['model']} · {rec['task']}"
-                reason = str(figure.get("reason") or "")
-                groups.setdefault((status, head, reason, section), []).append(
-                    f"{section}.{key}")
+                head = f"{rec.model} · {rec.task}"
+                groups.setdefault((figure.status, head, figure.reason or "", section),
+                                  []).append(f"{section}.{key}")
     lines = [(status, f"probe {status.replace('_', ' ')}: {head}: {', '.join(keys)}"
                       + (f" ({reason})" if reason else ""))
              for (status, head, reason, _), keys in groups.items()]

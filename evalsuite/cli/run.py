@@ -170,8 +170,7 @@ def run(
             err_console.print(f"error: {exc}", style="red", markup=False)
     if outcome.failed or outcome.interrupted:
         for rec in outcome.failed:
-            err_console.print(f"failed: {rec['model']} · {rec['task']}: {rec['reason']}",
-                              markup=False)
+            err_console.print(f"failed: {rec.model} · {rec.task}: {rec.reason}", markup=False)
     if gate is not None:
         from evalsuite.gate.check import run_gate
 

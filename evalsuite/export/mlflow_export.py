@@ -31,6 +31,7 @@ from evalsuite.export.fields import (
     run_name,
 )
 from evalsuite.results.files import RunResults
+from evalsuite.results.records import Record
 from evalsuite.utils import first_line
 
 DEFAULT_EXPERIMENT = "evalsuite"
@@ -75,8 +76,8 @@ def _experiment(client: Any, name: str) -> str:
     return found.experiment_id
 
 
-def _export_record(client: Any, experiment_id: str, results: RunResults,
-                   record: dict[str, Any], summary: ExportSummary) -> None:
+def _export_record(client: Any, experiment_id: str, results: RunResults, record: Record,
+                   summary: ExportSummary) -> None:
     from mlflow.entities import Metric, Param, RunTag
 
     run = results.run
@@ -84,23 +85,23 @@ def _export_record(client: Any, experiment_id: str, results: RunResults,
     found = client.search_runs([experiment_id], filter_string=f"tags.`evalsuite.key` = '{key}'",
                                max_results=1)
     tags = record_tags(run, record)
-    commit = (run.get("git_commit") or "").removesuffix("-dirty")
+    commit = (run.git_commit or "").removesuffix("-dirty")
     if commit:
         tags["mlflow.source.git.commit"] = commit
     tags["mlflow.source.name"] = "evalsuite"
-    tags["mlflow.note.content"] = (f"{headline(record)}\n\nevalsuite run `{run.get('id')}`"
-                                   + (f": `{run['source']}`" if run.get("source") else ""))
+    tags["mlflow.note.content"] = (f"{headline(record)}\n\nevalsuite run `{run.id}`"
+                                   + (f": `{run.source}`" if run.source else ""))
     if found:
         mlflow_run = found[0]
         summary.updated += 1
     else:
-        mlflow_run = client.create_run(experiment_id, start_time=millis(run.get("created")),
+        mlflow_run = client.create_run(experiment_id, start_time=millis(run.created),
                                        tags={"evalsuite.key": key}, run_name=run_name(record))
         summary.created += 1
     run_id = mlflow_run.info.run_id
     logged_metrics = mlflow_run.data.metrics
     logged_params = mlflow_run.data.params
-    stamp = millis(run.get("finished") or run.get("created")) or int(time.time() * 1000)
+    stamp = millis(run.finished or run.created) or int(time.time() * 1000)
     metrics = [Metric(k, v, stamp, 0) for k, v in record_metrics(record).items()
                if logged_metrics.get(k) != v]
     params = []
@@ -118,5 +119,5 @@ def _export_record(client: Any, experiment_id: str, results: RunResults,
             client.log_batch(run_id, **{kind: items[start:start + size]})
     for path, folder in artifact_files(results, record):
         client.log_artifact(run_id, str(path), artifact_path=folder or None)
-    client.set_terminated(run_id, STATUS.get(record.get("status", "ok"), "FINISHED"),
-                          end_time=millis(run.get("finished")))
+    client.set_terminated(run_id, STATUS.get(record.status, "FINISHED"),
+                          end_time=millis(run.finished))

@@ -18,6 +18,7 @@ from typing import Any
 
 from evalsuite.errors import UserError
 from evalsuite.results.files import RunResults
+from evalsuite.results.records import DatasetInfo
 
 # family -> (hub task type, readable task name)
 HUB_TASKS = {
@@ -67,46 +68,44 @@ def build(results: RunResults, model: str) -> ModelIndex:
     """The ``model-index`` entries of ``model``'s finished records in ``results``."""
     from huggingface_hub import EvalResult
 
-    records = [r for r in results.records if model in (r["model"], r.get("model_spec"))]
+    records = [r for r in results.records if model in (r.model, r.model_spec)]
     if not records:
-        known = ", ".join(sorted({r["model"] for r in results.records}))
+        known = ", ".join(sorted({r.model for r in results.records}))
         raise UserError(f"no model {model!r} in {results.path} (models: {known})",
                         where="--model")
-    ok = [r for r in records if r.get("status", "ok") == "ok"]
-    index = ModelIndex(model_name=records[0]["model"], results=[])
+    index = ModelIndex(model_name=records[0].model, results=[])
     for rec in records:
-        if rec.get("status", "ok") != "ok":
-            index.notes.append(f"{rec['task']}: left out ({rec.get('status')}: "
-                               f"{rec.get('reason', '')})")
-    for rec in ok:
-        task_type, task_name = HUB_TASKS.get(rec["family"], (rec["family"], rec["family"]))
-        data = rec.get("dataset") or {}
-        on_hub = data.get("source") == "hub" or (  # or a local mirror of a hub dataset
-            data.get("source") == "local" and not data.get("content_sha256")
-            and _looks_like_hub_id(data.get("path")))
+        if not rec.ok:
+            index.notes.append(f"{rec.task}: left out ({rec.status}: {rec.reason or ''})")
+            continue
+        family = rec.family.value
+        task_type, task_name = HUB_TASKS.get(family, (family, family))
+        data = rec.dataset or DatasetInfo()
+        on_hub = data.source == "hub" or (  # or a local mirror of a hub dataset
+            data.source == "local" and not data.content_sha256
+            and _looks_like_hub_id(data.path))
         if not on_hub:
-            index.notes.append(f"{rec['task']}: a local dataset, named by its task "
+            index.notes.append(f"{rec.task}: a local dataset, named by its task "
                                f"(not a hub dataset id)")
-        if rec.get("smoke_set"):
-            index.notes.append(f"{rec['task']}: a smoke set, not a benchmark")
-        if data.get("n_total") and data.get("n_selected", data["n_total"]) < data["n_total"]:
-            index.notes.append(f"{rec['task']}: {data['n_selected']} of {data['n_total']} "
-                               f"examples (--limit/--sample): not the full benchmark")
-        for name, metric in (rec.get("metrics") or {}).items():
-            if metric.get("value") is None:
+        if rec.smoke_set:
+            index.notes.append(f"{rec.task}: a smoke set, not a benchmark")
+        if data.n_total and (data.n_selected or data.n_total) < data.n_total:
+            index.notes.append(f"{rec.task}: {data.n_selected} of {data.n_total} examples "
+                               f"(--limit/--sample): not the full benchmark")
+        for name, metric in rec.metrics.items():
+            if metric.value is None:
                 continue
             hub_type, pretty, config = HUB_METRICS.get(
-                f"{rec['family']}/{name}", HUB_METRICS.get(name, (name, name, None)))
+                f"{family}/{name}", HUB_METRICS.get(name, (name, name, None)))
             index.results.append(EvalResult(
                 task_type=task_type, task_name=task_name,
-                dataset_type=str(data.get("path")) if on_hub else rec["task"],
-                dataset_name=rec["task"], dataset_config=data.get("name") if on_hub else None,
-                dataset_split=data.get("split"),
-                dataset_revision=data.get("revision") if on_hub else None,
+                dataset_type=str(data.path) if on_hub else rec.task,
+                dataset_name=rec.task, dataset_config=data.name if on_hub else None,
+                dataset_split=data.split,
+                dataset_revision=data.revision if on_hub else None,
                 metric_type=hub_type, metric_name=pretty, metric_config=config,
-                metric_value=_rounded(metric["value"]),
-                metric_args={"signature": metric["signature"]} if metric.get("signature")
-                else None,
+                metric_value=_rounded(metric.value),
+                metric_args={"signature": metric.signature} if metric.signature else None,
                 verified=False))
     if not index.results:
         raise UserError(f"model {model!r} has no finished results to export", where="--model")

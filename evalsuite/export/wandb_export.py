@@ -31,6 +31,7 @@ from evalsuite.export.fields import (
     run_name,
 )
 from evalsuite.results.files import RunResults
+from evalsuite.results.records import Record
 from evalsuite.utils import first_line, slug
 
 DEFAULT_PROJECT = "evalsuite"
@@ -60,25 +61,23 @@ def export_run(results: RunResults, *, project: str | None = None) -> ExportSumm
     return summary
 
 
-def _export_record(wandb: Any, project: str, results: RunResults,
-                   record: dict[str, Any]) -> None:
+def _export_record(wandb: Any, project: str, results: RunResults, record: Record) -> None:
     run = results.run
     tags = record_tags(run, record)
-    status = record.get("status", "ok")
     config = {**record_params(run, record), "evalsuite": tags}
     wandb_run = wandb.init(project=project, id=export_key(run, record), resume="allow",
-                           name=run_name(record), group=str(run.get("id")),
-                           job_type="evaluation", config=config, notes=headline(record),
-                           tags=["evalsuite", str(record.get("family")), status],
+                           name=run_name(record), group=run.id, job_type="evaluation",
+                           config=config, notes=headline(record),
+                           tags=["evalsuite", record.family.value, record.status],
                            reinit="finish_previous")
     try:
         wandb_run.summary.update(record_metrics(record))
-        artifact = wandb.Artifact(f"evalsuite-{slug(str(run.get('id')))}-"
-                                  f"{slug(record['model'])}-{slug(record['task'])}"[:128],
+        artifact = wandb.Artifact(f"evalsuite-{slug(run.id)}-{slug(record.model)}-"
+                                  f"{slug(record.task)}"[:128],
                                   type="evaluation", metadata={"evalsuite.key": tags[
                                       "evalsuite.key"]})
         for path, folder in artifact_files(results, record):
             artifact.add_file(str(path), name=f"{folder}/{path.name}" if folder else path.name)
         wandb_run.log_artifact(artifact)
     finally:
-        wandb_run.finish(exit_code=0 if status == "ok" else 1)
+        wandb_run.finish(exit_code=0 if record.ok else 1)

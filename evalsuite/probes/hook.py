@@ -2,7 +2,8 @@
 
 ``run_probes`` is called at the end of :func:`evalsuite.runner.run_task` when
 ``RunConfig.probes`` is not empty.  It returns ``{"bias": …, "safety": …, "robustness": …,
-"probe_cost": …}`` for the requested probes; the record is updated with it.  A probe that
+"probe_cost": …}`` for the requested probes, as the typed blocks of
+:mod:`evalsuite.results.records`; the record is updated with it.  A probe that
 cannot apply is recorded as ``{"status": "not_applicable", "reason": …}``, one that fails as
 ``{"status": "failed", "reason": …}`` — the task itself never fails because of a probe.
 
@@ -30,6 +31,7 @@ from evalsuite.errors import UserError
 from evalsuite.models.base import Output
 from evalsuite.probes.context import ProbeContext, ProbePredictor, failed
 from evalsuite.probes.registry import PROBES, probe_names
+from evalsuite.results.records import PROBE_FIGURES, PROBE_SECTIONS, ProbeCost
 
 if TYPE_CHECKING:
     from evalsuite.runner.run import RunConfig, TaskPredictor
@@ -44,7 +46,7 @@ class ProbeProgress(Protocol):
     def advance(self, n: int) -> None: ...
 
 
-PROBE_KINDS: tuple[str, ...] = ("bias", "safety", "robustness")  # the built-in probes
+PROBE_KINDS: tuple[str, ...] = PROBE_SECTIONS  # built-in probes; each writes its own section
 _LIST_OPTIONS = frozenset({"axes", "perturbations", "cards"})
 _INT_OPTIONS = frozenset({"n", "permutations", "resamples"})
 _FLOAT_OPTIONS = frozenset({"threshold", "margin"})
@@ -147,8 +149,9 @@ def probe_options(entries: Sequence[str], card_options: dict[str, Any] | None
 def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
                clean_outputs: Sequence[Output] | None = None, *,
                progress: ProbeProgress | None = None, model: str = "") -> dict[str, Any]:
-    """The ``bias``/``safety``/``robustness`` blocks and ``probe_cost`` for one task;
-    ``progress`` (for ``model``) is told the planned figures and each finished one."""
+    """The ``bias``/``safety``/``robustness`` blocks (figure name → typed figure) and
+    ``probe_cost`` for one task; ``progress`` (for ``model``) is told the planned figures
+    and each finished one."""
     entries = parse_probes(config.probes)
     if not entries:
         return {}
@@ -179,25 +182,33 @@ def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
 
         ctx.on_figure = step
         start = time.perf_counter()
+        probe = PROBES.get(name)
         try:
-            blocks[name] = PROBES.get(name).run(ctx)
+            figures = probe.run(ctx)
         except Exception as exc:  # a probe never fails the task
-            blocks[name] = {"all": failed(exc)}
+            figures = {"all" if probe.section == name else name: failed(exc)}
+        block = blocks.setdefault(probe.section, {})
+        clash = sorted(set(block) & set(figures))
+        if clash:
+            raise UserError(f"probes {', '.join(sorted(seconds))} and {name} both write "
+                            f"{probe.section} figure {clash[0]!r}", where="--probes")
+        block.update({key: PROBE_FIGURES[probe.section].model_validate(figure)
+                      for key, figure in figures.items()})
         seconds[name] = round(time.perf_counter() - start, 3)
         if progress is not None and len(done) < planned[name]:
             progress.advance(planned[name] - len(done))
     predicted = {k: int(v) for k, v in probe_predictor.predicted.items()}
-    blocks["probe_cost"] = {
-        "task_examples": n,
-        "predicted": predicted,
-        "computed": {k: int(v) for k, v in probe_predictor.computed.items()},
-        "embedded_texts": {k: int(v) for k, v in probe_predictor.embedded.items()},
-        "seconds": seconds,
-        "prediction_seconds": {k: round(v, 3) for k, v in probe_predictor.seconds.items()},
-        "multiple": (sum(v for k, v in predicted.items() if k != "clean") / n) if n else None,
-        "budget": {name: "full" if ctx.budget is None else ctx.budget  # template sets
-                   for name, ctx in contexts.items() if _reads_budget(name)},
-    }
+    blocks["probe_cost"] = ProbeCost(
+        task_examples=n,
+        predicted=predicted,
+        computed={k: int(v) for k, v in probe_predictor.computed.items()},
+        embedded_texts={k: int(v) for k, v in probe_predictor.embedded.items()},
+        seconds=seconds,
+        prediction_seconds={k: round(v, 3) for k, v in probe_predictor.seconds.items()},
+        multiple=(sum(v for k, v in predicted.items() if k != "clean") / n) if n else None,
+        budget={name: "full" if ctx.budget is None else ctx.budget  # template sets
+                for name, ctx in contexts.items() if _reads_budget(name)},
+    )
     return blocks
 
 

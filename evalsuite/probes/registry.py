@@ -33,8 +33,13 @@ BUDGET_HELP = ("predictions per template probe set (default: the task's number o
 @dataclass(frozen=True)
 class Probe:
     """One probe: what it is called, what it measures, the options it reads, and ``run``,
-    which returns its block for one (model, task): figure name → figure (a figure that
+    which returns its figures for one (model, task): figure name → figure (a figure that
     cannot be computed is ``{"status": "not_applicable" | "failed", "reason": …}``).
+
+    ``section`` is the record section the figures go to — ``bias``, ``safety`` or
+    ``robustness`` — and decides their fields (:data:`evalsuite.results.records.PROBE_FIGURES`);
+    the built-in probes write the section of their name, a plug-in names the one it fits.
+    Figure names must not clash with another probe's in the same section.
 
     ``plan`` (optional) says how many figures ``run`` will produce, so the progress display
     can count them; ``run`` reports each finished one with ``ctx.figure_done(key)``.
@@ -45,7 +50,17 @@ class Probe:
     description: str
     options: dict[str, str]
     run: Callable[[ProbeContext], dict[str, Any]]
+    section: str = ""
     plan: Callable[[ProbeContext], int] | None = None
+
+    def __post_init__(self) -> None:
+        from evalsuite.results.records import PROBE_SECTIONS
+
+        section = self.section or self.name
+        if section not in PROBE_SECTIONS:
+            raise ValueError(f"probe {self.name!r} writes section {section!r}; a probe writes "
+                             f"one of: {', '.join(PROBE_SECTIONS)} (set section=)")
+        object.__setattr__(self, "section", section)
 
 
 PROBES: Registry[Probe] = Registry(

@@ -30,7 +30,17 @@ from evalsuite.metrics.generalisation import annotate_records
 from evalsuite.models import registry as model_registry
 from evalsuite.models.base import ModelAdapter, Output
 from evalsuite.models.spec import ModelSpec
-from evalsuite.results.files import ResultWriter, write_predictions
+from evalsuite.results.files import ResultWriter, load_results, write_predictions
+from evalsuite.results.records import (
+    CacheCounts,
+    Efficiency,
+    MetricValue,
+    Percentiles,
+    Record,
+    ResultDocument,
+    RunInfo,
+    check_declared,
+)
 from evalsuite.runner.cache import NON_OUTPUT_OPTIONS
 from evalsuite.tasks.cards import TaskCard
 from evalsuite.tasks.data import TaskData, load_task_data
@@ -77,27 +87,28 @@ def open_run(config: RunConfig) -> tuple[ResultWriter, set[tuple[str, str]]]:
     from evalsuite.results import environment
 
     chash = config_hash(config)
-    existing: list[dict[str, Any]] = []
+    existing: list[Record] = []
     if config.resume_dir is not None:
         run_dir = config.resume_dir
-        existing = _resumable_records(run_dir)
-        run_meta = json.loads((run_dir / "results.json").read_text())["run"]
-        run_meta["resumed_at"] = _now()
+        resumed = _resumable(run_dir)
+        existing, run_meta = resumed.records, resumed.run
+        run_meta.resumed_at = _now()
     else:
         run_id = config.run_id or _fresh_run_id(config.output_dir, chash)
         run_dir = config.output_dir / run_id
         if (run_dir / "results.json").exists():
             raise UserError(f"run folder {run_dir} exists already (use --resume to continue it)",
                             where="--run-id")
-        run_meta = {"id": run_id, "created": _now(), "evalsuite_version": __version__,
-                    "config_hash": chash, "source": config.source, "seed": config.seed,
-                    "limit": config.limit, "sample": config.sample,
-                    "resamples": config.resamples, **environment.collect()}
+        run_meta = RunInfo(id=run_id, created=_now(), evalsuite_version=__version__,
+                           config_hash=chash, source=config.source, seed=config.seed,
+                           limit=config.limit, sample=config.sample,
+                           resamples=config.resamples, **environment.collect())
         if config.suites:
-            run_meta["suites"] = [suite.summary() for suite in config.suites]
-    run_meta["status"] = "running"
+            run_meta.suites = [suite.summary() for suite in config.suites]
+        check_declared(run_meta, "run")
+    run_meta.status = "running"
     writer = ResultWriter(run_dir, run_meta, existing)
-    done = {(r["model"], r["task"]) for r in existing if r.get("status") == "ok"}
+    done = {r.key for r in existing if r.ok}
     return writer, done
 
 
@@ -105,8 +116,8 @@ def close_run(writer: ResultWriter, interrupted: bool) -> None:
     """Add the generalisation figures of the run's suites, mark the run finished (or
     interrupted) and write the file a last time."""
     annotate_records(writer.run_dir, writer.run, writer.records)
-    writer.run["status"] = "interrupted" if interrupted else "finished"
-    writer.run["finished"] = _now()
+    writer.run.status = "interrupted" if interrupted else "finished"
+    writer.run.finished = _now()
     writer.flush()
 
 
@@ -124,8 +135,8 @@ def load_all_task_data(config: RunConfig, progress: Progress) -> dict[str, TaskD
 # -- records -------------------------------------------------------------------------------------
 def task_record(spec: ModelSpec, task_data: TaskData, config: RunConfig, writer: ResultWriter,
                 *, identity: dict[str, Any], settings: dict[str, Any], keys: list[str],
-                ordered: list[Output], computed: set[str], efficiency: dict[str, Any]
-                ) -> dict[str, Any]:
+                ordered: list[Output], computed: set[str], efficiency: Efficiency
+                ) -> Record:
     """Score already-predicted outputs of one (model, task), write its predictions file and
     return its record (shared by the local and the Ray executor)."""
     card, examples = task_data.card, task_data.examples
@@ -133,7 +144,9 @@ def task_record(spec: ModelSpec, task_data: TaskData, config: RunConfig, writer:
                    for o, ex in zip(ordered, examples, strict=True)]
     started = time.perf_counter()
     metrics, stats = score_all(card, predictions, examples, config)
-    split = efficiency.setdefault("split_s", {})
+    if efficiency.split_s is None:
+        efficiency.split_s = {}
+    split = efficiency.split_s
     split["metrics"] = round(time.perf_counter() - started, 6)
     _add_generation_figures(efficiency, keys, ordered, computed)
     _add_request_figures(efficiency, ordered)
@@ -144,29 +157,32 @@ def task_record(spec: ModelSpec, task_data: TaskData, config: RunConfig, writer:
     pred_path = writer.predictions_path(spec.display_name, card.name)
     write_predictions(pred_path, _prediction_rows(card, examples, ordered, example_scores, stats))
     split["write"] = round(time.perf_counter() - started, 6)
-    return {
-        **({"variant_of": spec.variant_of} if spec.variant_of else {}),
-        "model": spec.display_name,
-        "model_spec": spec.to_string(),
-        "model_kind": spec.kind,
-        "model_identity": identity,
-        "task": card.name,
-        "family": card.family.value,
-        "task_version": card.version_id,
-        "smoke_set": card.smoke_set,
+    return Record(
+        **_record_head(spec, card),
         **card_place(card),
-        "dataset": task_data.info,
-        "status": "ok",
-        "n_examples": len(examples),
-        "primary_metric": card.primary_metric,
-        "metrics": metrics,
-        "efficiency": efficiency,
-        "settings": settings,
-        "cache": {"hits": len(examples) - len(computed), "computed": len(computed)},
-        "truncated": sum(bool(o.meta.get("truncated")) for o in ordered),
-        "predictions_file": str(pred_path.relative_to(writer.run_dir)),
-    }
+        model_identity=identity,
+        dataset=task_data.info,
+        status="ok",
+        n_examples=len(examples),
+        metrics=metrics,
+        efficiency=efficiency,
+        settings=settings,
+        cache=CacheCounts(hits=len(examples) - len(computed), computed=len(computed)),
+        truncated=sum(bool(o.meta.get("truncated")) for o in ordered),
+        predictions_file=str(pred_path.relative_to(writer.run_dir)),
+    )
 
+
+def _record_head(spec: ModelSpec, card: TaskCard) -> dict[str, Any]:
+    """The fields of every record of (``spec``, ``card``), whatever its status
+    (``variant_of`` only for a precision variant)."""
+    head: dict[str, Any] = {
+        "model": spec.display_name, "model_spec": spec.to_string(), "model_kind": spec.kind,
+        "task": card.name, "family": card.family, "task_version": card.version_id,
+        "smoke_set": card.smoke_set, "primary_metric": card.primary_metric}
+    if spec.variant_of:
+        head["variant_of"] = spec.variant_of
+    return head
 
 
 def card_place(card: TaskCard) -> dict[str, Any]:
@@ -176,44 +192,46 @@ def card_place(card: TaskCard) -> dict[str, Any]:
              "domain": card.domain}
     return {k: v for k, v in place.items() if v is not None}
 
-def _add_generation_figures(efficiency: dict[str, Any], keys: list[str],
+
+def _add_generation_figures(efficiency: Efficiency, keys: list[str],
                             outputs: list[Output], fresh: set[str]) -> None:
     """Generated tokens/s and how often generation hit its length limit (when reported)."""
     metas = [o.meta for o in outputs]
     if not any("generated_tokens" in m for m in metas):
         return
-    efficiency["generated_tokens"] = int(sum(m.get("generated_tokens", 0) for m in metas))
-    efficiency["hit_length_limit_rate"] = (
+    efficiency.generated_tokens = int(sum(m.get("generated_tokens", 0) for m in metas))
+    efficiency.hit_length_limit_rate = (
         sum(bool(m.get("hit_length_limit")) for m in metas) / len(metas))
-    wall = efficiency.get("wall_s")
-    if wall and fresh and efficiency.get("source") == "measured":
+    wall = efficiency.wall_s
+    if wall and fresh and efficiency.source == "measured":
         new_tokens = sum(m.get("generated_tokens", 0)
                          for k, m in zip(keys, metas, strict=True) if k in fresh)
-        efficiency["generated_tokens_per_s"] = new_tokens / wall
+        efficiency.generated_tokens_per_s = new_tokens / wall
 
 
-def _add_request_figures(efficiency: dict[str, Any], outputs: list[Output]) -> None:
+def _add_request_figures(efficiency: Efficiency, outputs: list[Output]) -> None:
     """Client-side request latency, time to first token and retries (when reported)."""
     metas = [o.meta for o in outputs]
     for meta_key, figure in (("latency_ms", "request_latency_ms"), ("ttft_ms", "ttft_ms")):
         values = [float(m[meta_key]) for m in metas if m.get(meta_key) is not None]
         if values:
             p50, p90, p99 = np.percentile(np.asarray(values), [50, 90, 99])
-            efficiency[figure] = {"p50": float(p50), "p90": float(p90), "p99": float(p99)}
+            efficiency.update({figure: Percentiles(p50=float(p50), p90=float(p90),
+                                                   p99=float(p99))})
     if any("retries" in m for m in metas):
-        efficiency["retries"] = int(sum(m.get("retries", 0) for m in metas))
+        efficiency.retries = int(sum(m.get("retries", 0) for m in metas))
 
 
 def score_all(card: TaskCard, predictions: list[Any], examples: list[dict],
-              config: RunConfig) -> tuple[dict[str, dict], dict[str, np.ndarray]]:
+              config: RunConfig) -> tuple[dict[str, MetricValue], dict[str, np.ndarray]]:
     context = MetricContext.for_card(card)
-    metrics: dict[str, dict] = {}
+    metrics: dict[str, MetricValue] = {}
     stats: dict[str, np.ndarray] = {}
     for name in card.metrics:
         metric = metric_registry.get(name, card.family)
         result, stats[name] = score(metric, predictions, examples, context,
                                     resamples=config.resamples, seed=config.seed)
-        metrics[name] = {**result.to_dict(), "scale": metric.scale}
+        metrics[name] = MetricValue(**result.to_dict(), scale=metric.scale)
     return metrics, stats
 
 
@@ -283,19 +301,16 @@ def to_cacheable(value: Any) -> Any:
     return value
 
 
-def status_record(spec: ModelSpec, card: TaskCard, status: str, reason: str) -> dict[str, Any]:
-    return {**({"variant_of": spec.variant_of} if spec.variant_of else {}),
-            "model": spec.display_name, "model_spec": spec.to_string(), "model_kind": spec.kind,
-            "task": card.name, "family": card.family.value, "task_version": card.version_id,
-            "smoke_set": card.smoke_set, "status": status, "reason": reason, "n_examples": 0,
-            "primary_metric": card.primary_metric, "metrics": {}}
+def status_record(spec: ModelSpec, card: TaskCard, status: str, reason: str) -> Record:
+    """The record of a (model, task) that was skipped or failed: no figures, a reason."""
+    return Record(**_record_head(spec, card), status=status, reason=reason, n_examples=0,
+                  metrics={})
 
 
-def _resumable_records(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / "results.json"
-    if not path.is_file():
+def _resumable(run_dir: Path) -> ResultDocument:
+    if not (run_dir / "results.json").is_file():
         raise UserError(f"no results.json in {run_dir}", where="--resume")
-    return json.loads(path.read_text(encoding="utf-8"))["records"]
+    return load_results(run_dir).document
 
 
 def _fresh_run_id(output_dir: Path, chash: str) -> str:
