@@ -187,7 +187,7 @@ def _wandb_records(path: Path):
     from wandb.proto import wandb_internal_pb2
 
     data = path.read_bytes()
-    assert data[:4] == b":W&B"
+    assert data[:4] == b":W&B", (path, data[:16])
     pos, pending = 7, b""
     while pos + 7 <= len(data):
         left = 32768 - pos % 32768
@@ -207,6 +207,25 @@ def _wandb_records(path: Path):
             yield record
 
 
+def _finished_wandb_records(path: Path, wait_s: float = 60.0) -> list:
+    """The records of an offline run file once W&B's writer (a separate process) has
+    written its ``exit`` record."""
+    import time
+
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            records = list(_wandb_records(path))
+        except Exception:  # half written: not finished yet
+            if time.monotonic() > deadline:
+                raise
+            records = []
+        if any(r.WhichOneof("record_type") == "exit" for r in records) or \
+                time.monotonic() > deadline:
+            return records
+        time.sleep(0.5)
+
+
 def test_wandb_offline_export(run_dir, tmp_path, monkeypatch, capsys):
     pytest.importorskip("wandb")
     for name, sub in (("WANDB_DIR", ""), ("WANDB_DATA_DIR", "data"),
@@ -223,7 +242,7 @@ def test_wandb_offline_export(run_dir, tmp_path, monkeypatch, capsys):
     assert len(files) == 3
     seen = {}
     for file in files:
-        records = list(_wandb_records(file))
+        records = _finished_wandb_records(file)
         (header,) = [r.run for r in records if r.WhichOneof("record_type") == "run"]
         config = {u.key: json.loads(u.value_json) for u in header.config.update}
         summary = {u.key: json.loads(u.value_json) for r in records
