@@ -8,13 +8,14 @@ A built-in whose Python package is missing is listed with the command that insta
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Iterator
 from typing import Annotated, Any
 
 import typer
 
 from evalsuite.cli import tasks as tasks_command
 from evalsuite.errors import UserError
+from evalsuite.registry import Entry, Registry
 
 app = typer.Typer(help="List what this installation has: tasks, model kinds, metrics, probes "
                        "or executors.", no_args_is_help=True, add_completion=False,
@@ -33,8 +34,7 @@ def models(family: FamilyOption = None) -> None:
 
     wanted = _family(family)
     table = _table("kind", "serves", "options", "from", "about")
-    for entry in KINDS.entries():
-        cls, missing = _load(lambda e=entry: KINDS.get(e.name))
+    for entry, cls, missing in _entries(KINDS):
         if cls is None:
             table.add_row(entry.name, "–", "–", entry.origin, f"not available: {missing}")
             continue
@@ -56,9 +56,8 @@ def metrics(family: FamilyOption = None) -> None:
     table = _table("family", "metric", "scale", "better", "reference implementation", "from",
                    "about")
     rows = []
-    for entry in METRICS.entries():
+    for entry, cls, missing in _entries(METRICS):
         fam, _, name = entry.name.rpartition("/")
-        cls, missing = _load(lambda e=entry: METRICS.get(e.name))
         if wanted and fam and fam != wanted:
             continue
         if cls is None:
@@ -80,8 +79,7 @@ def probes() -> None:
     from evalsuite.probes.templates import discover_probe_cards
 
     table = _table("probe", "options", "from", "about")
-    for entry in PROBES.entries():
-        probe, missing = _load(lambda e=entry: PROBES.get(e.name))
+    for entry, probe, missing in _entries(PROBES):
         if probe is None:
             table.add_row(entry.name, "–", entry.origin, f"not available: {missing}")
             continue
@@ -111,8 +109,7 @@ def executors() -> None:
     from evalsuite.executors import EXECUTORS
 
     table = _table("executor", "runs tasks", "from", "about")
-    for entry in EXECUTORS.entries():
-        cls, missing = _load(lambda e=entry: EXECUTORS.get(e.name))
+    for entry, cls, missing in _entries(EXECUTORS):
         if cls is None:
             table.add_row(entry.name, "–", entry.origin, f"not available: {missing}")
             continue
@@ -128,12 +125,14 @@ def _family(value: str | None) -> str | None:
     return parse_family(value, where="--family").value if value else None
 
 
-def _load(get: Callable[[], Any]) -> tuple[Any, str | None]:
-    """An entry's object, or ``None`` and why it cannot be loaded here."""
-    try:
-        return get(), None
-    except UserError as exc:
-        return None, str(exc).split(": ", 1)[-1]
+def _entries(registry: Registry[Any]) -> Iterator[tuple[Entry[Any], Any, str | None]]:
+    """Every entry of ``registry`` with its object, or ``None`` and why it cannot be loaded
+    here (a missing package, a broken plug-in)."""
+    for entry in registry.entries():
+        try:
+            yield entry, registry.get(entry.name), None
+        except UserError as exc:
+            yield entry, None, str(exc).split(": ", 1)[-1]
 
 
 def _about(obj: Any) -> str:
