@@ -264,8 +264,9 @@ def test_wandb_offline_export(run_dir, tmp_path, monkeypatch, capsys):
                 record.robustness["typo"].retention)
             assert f"predictions/{Path(record.predictions_file).name}" in paths
     assert main(argv) == 0  # again: the same run ids, which W&B resumes
-    ids = {f.name.rsplit("-", 1)[-1] for f in (tmp_path / "wandb").glob("offline-run-*")}
-    assert ids == set(seen)
+    files = sorted((tmp_path / "wandb").glob("offline-run-*/run-*.wandb"))
+    assert len(files) == 6  # (W&B suffixes a folder whose name is taken: "…-ID-1")
+    assert {f.name.removeprefix("run-").removesuffix(".wandb") for f in files} == set(seen)
 
 
 # -- model-index ---------------------------------------------------------------------------------
