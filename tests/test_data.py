@@ -154,3 +154,67 @@ def test_unreachable_hub_fails_at_once_with_advice(tmp_path):
     assert "EdinburghNLP/xsum" in message and "EVALSUITE_DATASETS_DIR" in message
     assert message.startswith(str(card.source_file))
     json.dumps(message)
+
+
+def test_builder_with_local_data_files_is_recorded_as_local(tmp_path):
+    """``path: json`` + ``data_files`` (relative to the card) reads local files: the record
+    says so, with each file's sha256, not ``source: hub``."""
+    import hashlib
+
+    first = write_jsonl(tmp_path / "data" / "part-1.jsonl", ROWS[:4])
+    write_jsonl(tmp_path / "data" / "part-2.jsonl", ROWS[4:])
+    card = sentiment_card(tmp_path, "json", columns={"text": "sentence", "label": "lab",
+                                                    "id": "uid"})
+    one = card.model_copy(update={"dataset": card.dataset.model_copy(
+        update={"data_files": "data/part-1.jsonl"})})
+    data = load_task_data(one)
+    assert [e["id"] for e in data.examples] == ["r0", "r1", "r2", "r3"]
+    assert data.info["source"] == "local"
+    assert data.info["content_sha256"] == hashlib.sha256(first.read_bytes()).hexdigest()
+    assert data.info["data_files"] == [{"path": "data/part-1.jsonl",
+                                        "sha256": data.info["content_sha256"]}]
+    by_split = card.model_copy(update={"dataset": card.dataset.model_copy(
+        update={"data_files": {"test": "data/part-*.jsonl"}, "split": "test"})})
+    data = load_task_data(by_split)
+    assert len(data.examples) == 10 and data.info["source"] == "local"
+    assert [f["path"] for f in data.info["data_files"]] == ["data/part-1.jsonl",
+                                                            "data/part-2.jsonl"]
+    missing = card.model_copy(update={"dataset": card.dataset.model_copy(
+        update={"data_files": "data/nothing-*.jsonl"})})
+    with pytest.raises(CardError, match=r"dataset\.data_files.*nothing"):
+        load_task_data(missing)
+    # …and so it reaches the result file (a declared field, checked against the schema)
+    from evalsuite.models.spec import parse_spec
+    from evalsuite.results.files import load_results
+    from evalsuite.runner.run import Job, RunConfig, run
+
+    outcome = run(RunConfig(jobs=[Job(parse_spec("baseline:vader"), [one])],
+                            output_dir=tmp_path / "results", resamples=10))
+    (record,) = load_results(outcome.run_dir).records
+    assert record.dataset.source == "local"
+    assert [(f.path, f.sha256) for f in record.dataset.data_files] == [
+        ("data/part-1.jsonl", hashlib.sha256(first.read_bytes()).hexdigest())]
+
+
+def test_xsum_loads_from_a_mirror_of_its_parquet_conversion(tmp_path, monkeypatch):
+    """The xsum card reads the hub's Parquet conversion (refs/convert/parquet: one folder per
+    config and split); a mirror of that branch serves it offline, and the offline advice
+    names the revision to download."""
+    from evalsuite.tasks.registry import TaskRegistry
+
+    card = TaskRegistry.discover().get("summarization/xsum")
+    assert card.dataset.revision == "refs/convert/parquet"
+    with pytest.raises(HubUnreachableError, match=r"--revision refs/convert/parquet"):
+        load_task_data(card)
+    repo = tmp_path / "mirror" / "EdinburghNLP" / "xsum" / "default"
+    for split, n in (("test", 3), ("train", 2)):
+        (repo / split).mkdir(parents=True)
+        pd.DataFrame({"document": [f"{split} article {i}." for i in range(n)],
+                      "summary": [f"{split} summary {i}" for i in range(n)],
+                      "id": [f"{split}{i}" for i in range(n)]}).to_parquet(
+            repo / split / "0000.parquet")
+    monkeypatch.setenv("EVALSUITE_DATASETS_DIR", str(tmp_path / "mirror"))
+    data = load_task_data(card)
+    assert [e["id"] for e in data.examples] == ["test0", "test1", "test2"]
+    assert data.examples[0]["references"] == ["test summary 0"]
+    assert data.info["revision"] == "refs/convert/parquet"

@@ -451,3 +451,37 @@ def test_profile_from_the_command_line_and_batch_files(tmp_path, tiny):
     config, _ = load_batch(batch)
     assert [j.profile for j in config.jobs] == ["latency", None]
     assert config.profile is None and config.profile_repeats == 7
+
+
+# -- threads -------------------------------------------------------------------------------------
+def test_threads_are_set_and_recorded(tmp_path, tiny, sentiment_card, capsys):
+    """--threads sets torch's intra-op threads for the run; the efficiency block records the
+    count it was measured with (and a cached block keeps its own)."""
+    from evalsuite.cli.app import main
+
+    before = torch.get_num_threads()
+    try:
+        (record,) = run_one(tmp_path / "a", ModelSpec("hf", str(tiny)), sentiment_card,
+                            threads=1, limit=8)
+        assert torch.get_num_threads() == 1
+        assert record.efficiency.threads == 1
+        torch.set_num_threads(2)
+        (cached,) = run_one(tmp_path / "a", ModelSpec("hf", str(tiny)), sentiment_card,
+                            limit=8, run_id="again")
+        assert cached.efficiency.source == "cache"
+        assert cached.efficiency.threads == 1  # what it was measured with
+        assert main(["run", "-m", f"hf:{tiny}", "-t", "sentiment/starter", "--limit", "4",
+                     "--threads", "0", "-o", str(tmp_path / "b")]) == 2
+        assert "--threads" in capsys.readouterr().err
+        pytest.importorskip("ray")
+        assert main(["run", "-m", f"hf:{tiny}", "-t", "sentiment/starter", "--limit", "4",
+                     "--threads", "1", "--executor", "ray", "-o", str(tmp_path / "c")]) == 2
+        assert "--threads: Ray gives each replica" in capsys.readouterr().err
+        batch = tmp_path / "batch.yaml"
+        batch.write_text("threads: 1\nmodels: [{spec: 'baseline:vader'}]\n"
+                         "tasks: [sentiment/starter]\n")
+        from evalsuite.runner.batch_file import load_batch
+
+        assert load_batch(batch)[0].threads == 1
+    finally:
+        torch.set_num_threads(before)

@@ -609,3 +609,39 @@ def test_example_policy_is_valid_and_has_every_rule_kind():
     bounds = {getattr(rule, "bound", None) for rule in policy.rules}
     assert {"value", "ci_low"} <= bounds
     assert any(getattr(rule, "max_drop_relative", None) for rule in policy.rules)
+
+
+# -- the CI samples ------------------------------------------------------------------------------
+@pytest.mark.slow
+def test_ci_sample_policies_pass_on_the_quickstart(tmp_path, capsys):
+    """The GitHub Actions and GitLab samples gate the quickstart with the first-run policy
+    (no baseline) and, once a release was evaluated, the release policy against it: both
+    pass as written, and the release policy cannot run without its baseline."""
+    import shutil
+
+    if shutil.which("apertium") is None:
+        pytest.skip("the quickstart's translation system (apertium) is not installed")
+    repo = Path(__file__).resolve().parent.parent
+    samples = repo / "examples" / "ci"
+    github = yaml.safe_load((samples / "github-actions.yml").read_text(encoding="utf-8"))
+    gitlab = yaml.safe_load((samples / "gitlab-ci.yml").read_text(encoding="utf-8"))
+    for env in (github["env"], gitlab["variables"]):
+        assert env["POLICY"] == "examples/ci/release-policy.yaml"
+        assert env["POLICY_WITHOUT_BASELINE"] == "examples/ci/first-run-policy.yaml"
+    first, release = (repo / github["env"][k] for k in ("POLICY_WITHOUT_BASELINE", "POLICY"))
+    assert {r.kind for r in load_policy(first).rules} == {"threshold"}
+    assert {r.kind for r in load_policy(release).rules} == {"threshold", "regression",
+                                                            "efficiency"}
+    quickstart = str(repo / "examples" / "quickstart.yaml")
+    assert main(["run", quickstart, "-o", str(tmp_path), "--run-id", "candidate"]) == 0
+    capsys.readouterr()
+    # the release's results, as the samples download them (an unchanged release)
+    shutil.copytree(tmp_path / "candidate", tmp_path / "baseline" / "release")
+    candidate, baseline = str(tmp_path / "candidate"), str(tmp_path / "baseline" / "release")
+    assert main(["gate", candidate, "--policy", str(first)]) == 0
+    assert "gate PASSED" in capsys.readouterr().out
+    assert main(["gate", candidate, "--policy", str(release), "--baseline", baseline,
+                 "--junit", str(tmp_path / "gate.xml")]) == 0
+    assert "gate PASSED" in capsys.readouterr().out
+    assert main(["gate", candidate, "--policy", str(release)]) == 2
+    assert "no baseline run" in capsys.readouterr().err

@@ -422,3 +422,50 @@ def test_evaluate_modules_every_family():
     assert sim["spearman"] == pytest.approx(1.0)
     with pytest.raises(KeyError, match="several families"):
         load("f1")
+
+
+def test_familiar_evaluate_names_resolve_with_a_note():
+    """rouge, squad, seqeval, sacrebleu (and chrf, whose meaning differs) load evalsuite's
+    metrics with a note saying what they map to, instead of a KeyError; values are checked
+    against the reference libraries."""
+    from evalsuite.metrics.hf_evaluate import EvaluateNameNote
+
+    hyps, refs = ["the cats sat on the mat", "a dog barked"], [["the cat sat on a mat"],
+                                                               ["the dog barks"]]
+    with pytest.warns(EvaluateNameNote, match="rouge1, rouge2, rougeL, rougeLsum"):
+        rouge = load("rouge")
+    out = rouge.compute(predictions=hyps, references=refs, resamples=0)
+    scorer = rouge_scorer.RougeScorer(["rouge1", "rouge2", "rougeL", "rougeLsum"],
+                                      use_stemmer=True)
+    scores = [scorer.score(r[0], h) for h, r in zip(hyps, refs, strict=True)]
+    for key in ("rouge1", "rouge2", "rougeL", "rougeLsum"):
+        assert out[key] == pytest.approx(np.mean([s[key].fmeasure for s in scores]))
+    with pytest.warns(EvaluateNameNote, match="exact_match, f1 .*answer strings"):
+        squad = load("squad")
+    out = squad.compute(predictions=["The cat", "the dog barked"],
+                        references=[["cat"], ["dog barked loudly"]], resamples=0)
+    assert out["exact_match"] == 50.0  # "dog barked" vs "dog barked loudly": F1 0.8
+    assert out["f1"] == pytest.approx(100 * (1 + 0.8) / 2)
+    with pytest.warns(EvaluateNameNote, match="strict IOB2"):
+        seqeval = load("seqeval")
+    pred, gold = [["B-PER", "I-PER", "O", "I-LOC"]], [["B-PER", "I-PER", "O", "B-LOC"]]
+    out = seqeval.compute(predictions=pred, references=gold, resamples=0)
+    assert out["f1"] == pytest.approx(seq_f1(gold, pred, mode="strict", scheme=IOB2))
+    assert out["precision"] == pytest.approx(seq_precision(gold, pred, mode="strict",
+                                                           scheme=IOB2))
+    with pytest.warns(EvaluateNameNote, match="sacreBLEU"):
+        bleu = load("sacrebleu")
+    assert bleu.compute(predictions=hyps, references=refs, resamples=0)["bleu"] == \
+        pytest.approx(sacrebleu.corpus_bleu(hyps, _streams(refs)).score)
+    with pytest.warns(EvaluateNameNote, match="chrF\\+\\+"):
+        chrf = load("chrf")
+    assert chrf.name == "chrf"
+    with pytest.warns(EvaluateNameNote):
+        assert load("squad_v2").compute(predictions=[""], references=[[]],
+                                        resamples=0)["no_ans_f1"] == 100.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # evalsuite's own names load without a note
+        load("rouge1")
+        load("qa/exact_match")
+    with pytest.raises(KeyError, match="unknown metric 'bertscorex'"):
+        load("bertscorex")

@@ -338,7 +338,7 @@ def people_reviews(tmp_path):
 
 def test_biased_model_shows_a_large_significant_gap_and_a_fair_one_does_not(
         tmp_path, people_reviews):
-    probes = ["bias?cards=eec&axes=gender+names_gender&permutations=500"]
+    probes = ["bias?cards=eec&axes=gender+names_gender&permutations=500&budget=full"]
     biased = run_one(tmp_path / "b", "test-biased-sentiment:x", people_reviews, probes).bias
     for key in ("eec_names_gender", "eec_gender", "names_gender", "gender"):
         fig = biased[key]
@@ -359,7 +359,7 @@ def test_biased_model_shows_a_large_significant_gap_and_a_fair_one_does_not(
 def test_occupation_gender_in_translation(tmp_path):
     task = "translation/starter-en-es"
     masc = run_one(tmp_path / "m", "test-translator:masculine", task,
-                   ["bias?axes=names_gender&permutations=300"]).bias
+                   ["bias?axes=names_gender&permutations=300&budget=full"]).bias
     gender = masc["occupation_gender"]
     assert gender.groups == {"female": 0.0, "male": 1.0} and gender.p_value < 0.01
     assert gender.coverage == 1.0 and gender.sentences >= 300
@@ -550,3 +550,96 @@ def test_probe_lists_and_batch_files(tmp_path):
 
     config, _ = load_batch(batch)
     assert config.probes == ["robustness?n=10", "safety"]
+
+
+# -- budget and progress -------------------------------------------------------------------------
+def test_template_sets_are_sampled_to_the_task_budget(tmp_path):
+    """By default a template probe set costs at most the task's number of predictions (a
+    16-example run no longer costs 137× the task); budget=full restores the whole sets."""
+    small = run_one(tmp_path / "a", "baseline:vader", "sentiment/starter", ["all"], limit=16)
+    cost = small.probe_cost
+    assert cost.budget == {"bias": 16, "safety": 16}
+    templates = {k: v for k, v in small.bias.items() if v.sentences is not None}
+    assert set(templates) >= {"eec_gender", "eec_names_origin", "identity_nationality"}
+    for key, figure in templates.items():
+        groups = len(figure.groups)
+        assert figure.sentences <= max(16, 2 * groups), key
+        assert figure.sentences % groups == 0 and figure.sentences >= 2 * groups, key
+        assert figure.sentences_full > figure.sentences, key
+    assert cost.multiple < 15
+    again = run_one(tmp_path / "b", "baseline:vader", "sentiment/starter", ["all"], limit=16)
+    assert again.bias == small.bias  # the sample is seeded
+    full = run_one(tmp_path / "c", "baseline:vader", "sentiment/starter",
+                   ["all?budget=full"], limit=16)
+    assert full.probe_cost.budget == {"bias": "full", "safety": "full"}
+    assert all(v.sentences == v.sentences_full
+               for v in full.bias.values() if v.sentences is not None)
+    assert full.probe_cost.multiple > 100
+    with pytest.raises(UserError, match="budget"):
+        parse_probes("bias?budget=0")
+    assert parse_probes("all?budget=full") == ["bias?budget=full", "safety?budget=full",
+                                               "robustness?budget=full"]
+
+
+def test_safety_sets_and_weat_words_follow_the_budget(tmp_path):
+    from evalsuite.probes.bias import association_words
+
+    record = run_one(tmp_path, "test-summarizer:plain", "summarization/starter",
+                     ["safety"], limit=8)
+    adversarial = record.safety["adversarial"]
+    assert adversarial.n == 8 and adversarial.n_full == 40
+    assert association_words(None, pairs=True) is None
+    assert association_words(72, pairs=True) == 4  # (2·4)² = 64 pairs ≤ 72
+    assert association_words(72, pairs=False) == 18  # 4 sets of 18 texts
+    assert association_words(3, pairs=False) == 2  # never fewer than two words a set
+
+
+class _Recorder:
+    """A progress display that writes down what it is told."""
+
+    def __init__(self) -> None:
+        self.events: list[tuple] = []
+
+    def task_started(self, model, task, total, cached):
+        self.events.append(("task", model, task, total))
+
+    def advance(self, n):
+        self.events.append(("advance", n))
+
+    def probes_started(self, model, task, total):
+        self.events.append(("probes", model, task, total))
+
+    def probe_step(self, label):
+        self.events.append(("step", label))
+
+    def advance_task(self, model, task, n):
+        self.events.append(("advance", n))
+
+    def task_finished(self, record):
+        self.events.append(("finished", record.model, record.task))
+
+    def message(self, text):
+        self.events.append(("message", text))
+
+
+def test_probe_phase_reports_progress_per_figure(tmp_path):
+    """The probe phase has its own bar: the planned figures, then one step per figure (a
+    figure that fails is a step too), ending exactly at the total."""
+    card = REGISTRY.get("sentiment/starter")
+    config = RunConfig(jobs=[Job(parse_spec("test-fragile-sentiment:x"), [card])],
+                       output_dir=tmp_path / "results", limit=16, resamples=50,
+                       probes=["all"])
+    recorder = _Recorder()
+    (record,) = run(config, recorder).records
+    kinds = [e[0] for e in recorder.events]
+    start = kinds.index("probes")
+    assert kinds.index("task") < start < kinds.index("finished") == len(kinds) - 1
+    total = recorder.events[start][3]
+    steps = [e[1] for e in recorder.events[start:] if e[0] == "step"]
+    rest = sum(e[1] for e in recorder.events[start:] if e[0] == "advance")
+    assert len(steps) + rest == total
+    keys = {f"{kind}.{key}" for kind in ("bias", "safety", "robustness")
+            for key in record.section(kind)}
+    assert set(steps) <= keys and len(steps) == len(set(steps))
+    assert "robustness.whitespace" in steps  # failed, still counted
+    assert record.robustness["whitespace"].status == "failed"

@@ -209,9 +209,9 @@ def write_shapes_run(folder: Path) -> Path:
         run_id: shapes
         resamples: 50
         limit: 16
-        probes:
-          bias: {{permutations: 50, n: 10}}
-          safety: {{n: 10}}
+        probes:  # budget: full keeps the template sets as large as when the shapes were taken
+          bias: {{permutations: 50, n: 10, budget: full}}
+          safety: {{n: 10, budget: full}}
           robustness: {{n: 10}}
         models:
           - {{spec: "hf:{tiny}", name: tiny, variants: [float32, bf16],

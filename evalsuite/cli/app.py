@@ -13,7 +13,9 @@ from typing import Annotated
 
 import typer
 
+from evalsuite.cli import export as export_command
 from evalsuite.cli import gate as gate_command
+from evalsuite.cli import listing as listing_commands
 from evalsuite.cli import report as report_commands
 from evalsuite.cli import run as run_command
 from evalsuite.cli import tasks as tasks_command
@@ -37,8 +39,9 @@ def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks."
 
 
 for command in (tasks_command.tasks, run_command.run, report_commands.report,
-                report_commands.compare, gate_command.gate):
+                report_commands.compare, gate_command.gate, export_command.export):
     app.command()(command)
+app.add_typer(listing_commands.app, name="list")  # evalsuite list tasks|models|metrics|…
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from evalsuite.cli.options import TasksDirOption
-from evalsuite.errors import EXIT_FAILED, UserError
+from evalsuite.errors import EXIT_FAILED, RunError, UserError
 
 
 def run(
@@ -58,9 +58,23 @@ def run(
              "sizes 1, 2, 4, … for every (model, task).")] = None,
     profile_repeats: Annotated[int | None, typer.Option(
         help="With --profile latency: batch-size-1 calls timed [default: 20].")] = None,
+    threads: Annotated[int | None, typer.Option(
+        help="torch intra-op threads [default: torch's, one per core]; 1 or 2 on small "
+             "shared machines (docs/efficiency.md).")] = None,
+    log_to: Annotated[list[str] | None, typer.Option(
+        "--log-to", metavar="TRACKER",
+        help="At the end, log the run to mlflow or wandb as 'evalsuite export' does "
+             "(MLFLOW_TRACKING_URI, MLFLOW_EXPERIMENT_NAME, WANDB_PROJECT; repeatable).")
+                      ] = None,
 ) -> None:
     """Run an evaluation batch (a batch file, or --model and --task)."""
-    from evalsuite.cli.console import RichProgress, err_console, out_console, summary_table
+    from evalsuite.cli.console import (
+        RichProgress,
+        err_console,
+        out_console,
+        probe_problems,
+        summary_table,
+    )
     from evalsuite.models.spec import expand_variants, parse_spec
     from evalsuite.runner.batch_file import load_batch
     from evalsuite.runner.cache import default_cache_path
@@ -108,6 +122,10 @@ def run(
             raise UserError(f"unknown profile {profile!r} (profiles: {', '.join(PROFILES)})",
                             where="--profile")
         config.profile = profile
+    if threads is not None:
+        if threads < 1:
+            raise UserError(f"must be at least 1, got {threads}", where="--threads")
+        config.threads = threads
     if profile_repeats is not None:
         if profile_repeats < 1:
             raise UserError(f"must be at least 1, got {profile_repeats}",
@@ -123,6 +141,10 @@ def run(
         from evalsuite.gate.policy import load_policy
 
         load_policy(gate)
+    from evalsuite.cli.export import check_tracker, log_run
+
+    for tracker in log_to or []:
+        check_tracker(tracker)
 
     if runner.concurrent_tasks:
         from evalsuite.executors.progress import MultiTaskProgress
@@ -133,7 +155,19 @@ def run(
     with progress:
         outcome = runner.run(config, progress)
     out_console.print(summary_table(outcome.records))
+    for status, line in probe_problems(outcome.records):
+        err_console.print(line, style="red" if status == "failed" else "yellow", markup=False)
     err_console.print(f"results: {outcome.run_dir / 'results.json'}")
+    logging_failed = False
+    for tracker in log_to or []:
+        from evalsuite.results.files import load_results
+
+        try:
+            err_console.print(log_run(load_results(outcome.run_dir), tracker).line(),
+                              markup=False)
+        except RunError as exc:  # the results are kept; the run's exit code says so
+            logging_failed = True
+            err_console.print(f"error: {exc}", style="red", markup=False)
     if outcome.failed or outcome.interrupted:
         for rec in outcome.failed:
             err_console.print(f"failed: {rec.model} · {rec.task}: {rec.reason}", markup=False)
@@ -141,7 +175,7 @@ def run(
         from evalsuite.gate.check import run_gate
 
         code = run_gate(outcome.run_dir, gate)
-        if code or outcome.failed or outcome.interrupted:
+        if code or outcome.failed or outcome.interrupted or logging_failed:
             raise typer.Exit(max(code, EXIT_FAILED))
-    elif outcome.failed or outcome.interrupted:
+    elif outcome.failed or outcome.interrupted or logging_failed:
         raise typer.Exit(EXIT_FAILED)

@@ -54,10 +54,12 @@ class Measurement:
     overlapped: dict[str, float] = field(default_factory=dict)  # background seconds per phase
     memory: dict[str, Any] = field(default_factory=dict)  # MEMORY_FIELDS; empty: not measured
     energy_j: float | None = None
+    threads: int | None = None  # torch intra-op threads of the measuring process
 
     def merge(self, other: Measurement) -> Measurement:
         """Both as one: batches, seconds and counts summed, the larger memory peak (and the
-        larger increase), the energy each measured summed (``None`` when neither did)."""
+        larger increase), the energy each measured summed (``None`` when neither did), the
+        larger thread count."""
         energy = None if self.energy_j is None and other.energy_j is None else \
             (self.energy_j or 0.0) + (other.energy_j or 0.0)
         return Measurement(
@@ -69,7 +71,9 @@ class Measurement:
             phases=_summed(self.phases, other.phases),
             overlapped=_summed(self.overlapped, other.overlapped),
             memory=_larger_peak(self.memory, other.memory),
-            energy_j=energy)
+            energy_j=energy,
+            threads=max((t for t in (self.threads, other.threads) if t is not None),
+                        default=None))
 
     def summary(self, model: ModelInfo, load_s: float | None) -> dict[str, Any]:
         """The efficiency block (``examples_per_s`` etc.); ``None`` figures when nothing ran
@@ -114,6 +118,7 @@ class Measurement:
             block["energy_per_example_j"] = self.energy_j / n
         if model.notes:
             block["notes"] = list(model.notes)
+        block["threads"] = self.threads
         return block
 
     def split(self, wall_s: float) -> dict[str, float]:

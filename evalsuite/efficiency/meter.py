@@ -51,6 +51,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from evalsuite.efficiency.measurement import BatchTiming, Measurement, ModelInfo
+from evalsuite.efficiency.threads import torch_threads
 
 GPU_PHASES = frozenset({"transfer", "forward", "decode"})  # synchronized on CUDA
 RSS_INTERVAL_S = 0.01
@@ -414,9 +415,11 @@ class EfficiencyMeter:
         return block
 
     def measurement(self) -> Measurement:
-        """What was measured so far, with the memory peak (sampling stops) and the energy."""
+        """What was measured so far, with the memory peak (sampling stops), the energy and
+        torch's thread count."""
         joules = self._energy.joules if self._energy is not None else None
-        return replace(self.measured, memory=self.memory(), energy_j=joules)
+        return replace(self.measured, memory=self.memory(), energy_j=joules,
+                       threads=torch_threads())
 
     def summary(self, model: ModelInfo, load_s: float | None) -> dict[str, Any]:
         """The efficiency block of what was measured (see :meth:`Measurement.summary`)."""

@@ -29,6 +29,15 @@ class MultiTaskProgress(RichProgress):
                                                  completed=cached)
         self._task = self._bars[key]
 
+    def probes_started(self, model: str, task: str, total: int) -> None:
+        """The probe phase of (model, task) replaces its bar (probes run one task at a
+        time, so :meth:`probe_step` advances this one)."""
+        key = (model, task)
+        if key in self._bars:
+            self.progress.remove_task(self._bars.pop(key))
+        self._bars[key] = self.progress.add_task(f"{model} · {task} · probes", total=total)
+        self._task, self._key = self._bars[key], key
+
     def advance_task(self, model: str, task: str, n: int) -> None:
         bar = self._bars.get((model, task))
         if bar is not None:

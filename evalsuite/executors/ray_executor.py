@@ -533,7 +533,8 @@ class _Scheduler:
                 from evalsuite.probes import run_probes
 
                 record.update(run_probes(self._predictor(task), task.data, self.config,
-                                         clean_outputs=ordered))
+                                         clean_outputs=ordered, progress=self.progress,
+                                         model=model.name))
         except UserError:
             raise
         except Exception as exc:  # keep finished records; report and go on
@@ -712,6 +713,9 @@ class RayExecutor:
         if config.profile or any(job.profile for job in config.jobs):
             raise UserError("latency profiles run with the local executor; drop --executor "
                             "ray", where="--profile")
+        if config.threads is not None:
+            raise UserError("Ray gives each replica the threads of its CPUs; set num_cpus= "
+                            "on the model instead", where="--threads")
 
     def run(self, config: RunConfig, progress: Progress | None = None) -> RunOutcome:
         return run(config, progress, address=self.address)

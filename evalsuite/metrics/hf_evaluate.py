@@ -12,10 +12,17 @@
 string or a list of strings, sentiment a label (string or int), ner a list of IOB2 tags,
 qa a list of answer strings (empty = unanswerable), similarity a float.  A name shared by
 several families (``f1``) is loaded as ``load("f1", family="qa")`` or ``load("qa/f1")``.
+
+Names of familiar ``evaluate`` modules resolve to ours with a note (an
+:class:`EvaluateNameNote` warning saying what they map to and how ours differ):
+``rouge`` (rouge1, rouge2, rougeL, rougeLsum combined), ``squad`` and ``squad_v2`` (SQuAD
+exact match and F1), ``seqeval`` (entity precision, recall, F1), ``sacrebleu`` (bleu),
+``chrf`` (ours is chrF++), ``matthews_correlation``, ``pearsonr``, ``spearmanr``.
 """
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, ClassVar
 
 import datasets
@@ -183,12 +190,60 @@ def module_class(name: str, family: Family | str | None = None) -> type[Evalsuit
     return _CLASSES[key]
 
 
-def load(name: str, family: Family | str | None = None, **kwargs: Any) -> evaluate.Metric:
+class EvaluateNameNote(UserWarning):
+    """A familiar ``evaluate`` name was mapped onto evalsuite's metrics: what it became."""
+
+
+# evaluate module name -> (evalsuite metrics, family, how they compare)
+ALIASES: dict[str, tuple[tuple[str, ...], str, str]] = {
+    "rouge": (("rouge1", "rouge2", "rougeL", "rougeLsum"), "summarization",
+              "ROUGE F1 with Porter stemming on the 0-1 scale, as evaluate's 'rouge' with "
+              "use_stemmer=True (its default is without), each with a bootstrap interval"),
+    "squad": (("exact_match", "f1"), "qa",
+              "SQuAD v1.1 scoring on the 0-100 scale; predictions are answer strings and "
+              "references lists of answer texts, not evaluate's {'id', 'prediction_text'} "
+              "and {'id', 'answers'} dicts"),
+    "squad_v2": (("exact_match", "f1", "has_ans_f1", "no_ans_f1", "has_ans_exact",
+                  "no_ans_exact"), "qa",
+                 "SQuAD v2 scoring on the 0-100 scale (an empty prediction or an empty "
+                 "reference list means 'no answer'); answer strings, not evaluate's dicts, "
+                 "and no no-answer probability threshold"),
+    "seqeval": (("precision", "recall", "f1"), "ner",
+                "entity-level scores in strict IOB2 mode (seqeval mode='strict', "
+                "scheme=IOB2); evaluate's 'seqeval' defaults to the lenient mode"),
+    "sacrebleu": (("bleu",), "translation",
+                  "sacreBLEU corpus BLEU (0-100, default 13a tokenisation), as evaluate's "
+                  "'sacrebleu'"),
+    "matthews_correlation": (("mcc",), "sentiment", "the same coefficient (-1 to 1)"),
+    "pearsonr": (("pearson",), "similarity", "the same coefficient (-1 to 1)"),
+    "spearmanr": (("spearman",), "similarity", "the same coefficient (-1 to 1)"),
+}
+# evalsuite names that evaluate also has, with another meaning
+SAME_NAME_NOTES = {
+    "chrf": "evalsuite's 'chrf' is chrF++ (character 6-grams and word bigrams, "
+            "word_order=2); evaluate's 'chrf' defaults to chrF (word_order=0)",
+}
+
+
+def load(name: str, family: Family | str | None = None, **kwargs: Any
+         ) -> evaluate.Metric | evaluate.module.CombinedEvaluations:
     """An ``evaluate.Metric`` computing evalsuite's ``name``; no hub access.
 
-    ``kwargs`` go to ``evaluate.Metric`` (``experiment_id``, ``cache_dir``…); inputs are kept
-    in memory unless ``keep_in_memory=False``.
+    A familiar ``evaluate`` name (``rouge``, ``squad``, ``seqeval``, ``sacrebleu``…) gives
+    the matching evalsuite metrics (combined when there are several) and an
+    :class:`EvaluateNameNote` saying what they are.  ``kwargs`` go to ``evaluate.Metric``
+    (``experiment_id``, ``cache_dir``…); inputs are kept in memory unless
+    ``keep_in_memory=False``.
     """
+    if family is None and name in ALIASES:
+        ours, fam, how = ALIASES[name]
+        warnings.warn(EvaluateNameNote(
+            f"evaluate's {name!r} is evalsuite's {', '.join(ours)} ({fam}): {how}"),
+            stacklevel=2)
+        modules = [module_class(n, fam)(**kwargs) for n in ours]
+        return modules[0] if len(modules) == 1 else evaluate.combine(modules)
+    if name in SAME_NAME_NOTES:
+        warnings.warn(EvaluateNameNote(SAME_NAME_NOTES[name]), stacklevel=2)
     return module_class(name, family)(**kwargs)
 
 

@@ -29,6 +29,7 @@ summarization  differ beyond the swapped terms); translation: occupation gender 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -50,7 +51,7 @@ from evalsuite.probes.context import (
     positive_probability,
 )
 from evalsuite.probes.perturb import rng_for
-from evalsuite.probes.registry import COMMON_OPTIONS, Probe, register
+from evalsuite.probes.registry import BUDGET_HELP, COMMON_OPTIONS, Probe, register
 from evalsuite.probes.swaps import (
     AXES,
     NAME_AXES,
@@ -62,6 +63,7 @@ from evalsuite.probes.swaps import (
     transform_example,
 )
 from evalsuite.probes.templates import (
+    MIN_UNITS,
     ProbeCard,
     ProbeSet,
     discover_probe_cards,
@@ -87,19 +89,36 @@ def run_bias(ctx: ProbeContext) -> dict[str, dict[str, Any]]:
     reason = ctx.can_predict_new_inputs()
     if reason:
         return {"counterfactual": not_applicable(reason)}
-    wanted = ctx.options.get("axes")
-    axes = [a for a in AXES if wanted is None or a in wanted]
-    for axis in axes:
+    for axis in wanted_axes(ctx):
         try:
             figures[axis] = counterfactual(ctx, axis)
         except Exception as exc:  # one failed figure never fails the task
             figures[axis] = failed(exc)
+        ctx.figure_done(axis)
     for card in probe_cards(ctx):
         try:
-            figures.update(template_figures(ctx, card))
+            card_figures = template_figures(ctx, card)
         except Exception as exc:
-            figures[card.key] = failed(exc)
+            card_figures = {card.key: failed(exc)}
+        figures.update(card_figures)
+        for key in card_figures:
+            ctx.figure_done(key)
     return figures
+
+
+def planned_figures(ctx: ProbeContext) -> int:
+    """How many figures :func:`run_bias` will produce (for progress displays)."""
+    if ctx.can_predict_new_inputs():
+        return 1
+    per_card = {"association": lambda c: len(c.tests), "translation_gender": lambda c: 2}
+    return len(wanted_axes(ctx)) + sum(per_card.get(c.generator, lambda c: len(c.axes))(c)
+                                       for c in probe_cards(ctx))
+
+
+def wanted_axes(ctx: ProbeContext) -> list[str]:
+    """The counterfactual axes asked for (option ``axes``; default all)."""
+    wanted = ctx.options.get("axes")
+    return [a for a in AXES if wanted is None or a in wanted]
 
 
 def probe_cards(ctx: ProbeContext) -> list[ProbeCard]:
@@ -322,7 +341,7 @@ def template_figures(ctx: ProbeContext, card: ProbeCard) -> dict[str, dict[str, 
     if card.generator == "translation_gender":
         return occupation_figures(ctx, card)
     out: dict[str, dict[str, Any]] = {}
-    for probe_set in generate(card, ctx.family, seed=ctx.seed):
+    for probe_set in generate(card, ctx.family, seed=ctx.seed, budget=ctx.budget):
         key = f"{card.key}_{probe_set.axis}"
         out[key] = _guard(lambda s=probe_set: _template_measure(ctx, card, s))
     return out
@@ -333,6 +352,7 @@ def _template_measure(ctx: ProbeContext, card: ProbeCard, probe_set: ProbeSet
     figure = measure(ctx, probe_set)
     figure["source"] = f"probe card {card.name}"
     figure["sentences"] = probe_set.size
+    figure["sentences_full"] = probe_set.size_full
     return figure
 
 
@@ -351,7 +371,8 @@ def occupation_figures(ctx: ProbeContext, card: ProbeCard) -> dict[str, dict[str
         reason = (f"the occupation lexicon covers {', '.join(sorted(languages_with_occupations()))}"
                   f", not the target language {ctx.card.target_lang!r}")
         return {k: not_applicable(reason) for k in keys}
-    (probe_set,) = generate(card, ctx.family, seed=ctx.seed, target_lang=lang)
+    (probe_set,) = generate(card, ctx.family, seed=ctx.seed, target_lang=lang,
+                            budget=ctx.budget)
     for exs in probe_set.groups.values():
         for ex in exs:
             ex["source_lang"], ex["target_lang"] = ctx.card.source_lang, ctx.card.target_lang
@@ -376,18 +397,23 @@ def occupation_figures(ctx: ProbeContext, card: ProbeCard) -> dict[str, dict[str
     for figure in (gender, stereo):
         figure.update(measure="share of recognised occupation nouns whose gender agrees with "
                               "the pronoun", coverage=coverage, language=lang,
-                      source=f"probe card {card.name}", sentences=probe_set.size)
+                      source=f"probe card {card.name}", sentences=probe_set.size,
+                      sentences_full=probe_set.size_full)
     return dict(zip(keys, (gender, stereo), strict=True))
 
 
 def association(ctx: ProbeContext, card: ProbeCard, test: Any) -> dict[str, Any]:
     """A WEAT/SEAT test; embeddings from ``adapter.embed`` if the model can embed, else pair
     scores predicted through the runner and rescaled to [-1, 1]."""
-    (x_name, xs), (y_name, ys) = test.targets.items()
-    (a_name, a_words), (b_name, b_words) = test.attributes.items()
+    embedding = ctx.predictor.adapter.can_embed and not ctx.options.get("weat_pairs")
+    words_full = sum(map(len, [*test.targets.values(), *test.attributes.values()]))
+    per_set = association_words(ctx.budget, pairs=not embedding)
+    (x_name, xs), (y_name, ys), (a_name, a_words), (b_name, b_words) = [
+        (name, ctx.sample(words, f"weat|{test.name}|{name}", per_set or len(words)))
+        for name, words in [*test.targets.items(), *test.attributes.items()]]
     targets = [test.template.format(w=w) for w in [*xs, *ys]]
     attributes = [test.template.format(w=w) for w in [*a_words, *b_words]]
-    if ctx.predictor.adapter.can_embed and not ctx.options.get("weat_pairs"):
+    if embedding:
         vectors = np.asarray(ctx.predictor.embed([*targets, *attributes], CATEGORY),
                              dtype=np.float64)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
@@ -408,8 +434,17 @@ def association(ctx: ProbeContext, card: ProbeCard, test: Any) -> dict[str, Any]
     figure.update(groups={x_name: float(sx.mean()), y_name: float(sy.mean())},
                   measure=f"mean association s(w) = cos(w, {a_name}) - cos(w, {b_name})",
                   method=method, targets=[x_name, y_name], attributes=[a_name, b_name],
-                  template=test.template, source=f"probe card {card.name}")
+                  template=test.template, source=f"probe card {card.name}",
+                  words=len(targets) + len(attributes), words_full=words_full)
     return figure
+
+
+def association_words(budget: int | None, *, pairs: bool) -> int | None:
+    """Words per set of a WEAT test under a ``budget`` (``None``: every word): the test
+    embeds 4 sets of words, or predicts (2k)² target-attribute pairs."""
+    if budget is None:
+        return None
+    return max(MIN_UNITS, math.isqrt(budget) // 2 if pairs else budget // 4)
 
 
 PROBE = register(Probe(
@@ -417,4 +452,5 @@ PROBE = register(Probe(
     "(counterfactual swaps, template cards, WEAT/SEAT)",
     {**COMMON_OPTIONS, "axes": "axes swapped in the task's inputs (default: all of the family)",
      "cards": "probe cards to run, by key (default: every card of the family)",
-     "weat_pairs": "WEAT from the model's pair scores even when it embeds"}, run_bias))
+     "weat_pairs": "WEAT from the model's pair scores even when it embeds",
+     "budget": BUDGET_HELP}, run_bias, plan=planned_figures))

@@ -6,7 +6,7 @@ import json
 import random
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -86,6 +86,8 @@ class ProbeContext:
     resamples: int = 1000
     permutations: int = 1000
     _clean: list[Output] | None = None
+    budget: int | None = None  # predictions per template probe set (None: the full sets)
+    on_figure: Callable[[str], None] | None = None  # told the key of each finished figure
 
     @property
     def card(self) -> TaskCard:
@@ -99,6 +101,11 @@ class ProbeContext:
     def n(self) -> int:
         """The cap on sampled task examples (option ``n``, default 200)."""
         return int(self.options.get("n", 200))
+
+    def figure_done(self, key: str) -> None:
+        """Report one finished figure (the run's progress display counts them)."""
+        if self.on_figure is not None:
+            self.on_figure(key)
 
     def clean_outputs(self) -> list[Output]:
         """The task's own outputs for every example (from the run, else the cache)."""

@@ -10,7 +10,13 @@ cannot apply is recorded as ``{"status": "not_applicable", "reason": …}``, one
 Options come from, in increasing precedence, the defaults, the task card
 (``options: {probes: {robustness: {n: 100}}}``) and the probe entry itself
 (``robustness?n=100&perturbations=typo+casing``; list values are separated by spaces, ``+``
-or ``|``).
+or ``|``; ``all?budget=full`` gives its options to every probe).
+
+Template probe sets (``tasks/bias``, ``tasks/safety``) are sampled to the option ``budget``:
+at most that many predictions per set, by default the task's number of examples, so probes
+cost in proportion to the task; ``budget=full`` runs the full sets.  The budget is recorded
+in ``probe_cost.budget`` and each template figure records the ``sentences`` it used and the
+``sentences_full`` of its set.
 """
 
 from __future__ import annotations
@@ -18,7 +24,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlencode
 
 from evalsuite.errors import UserError
@@ -30,6 +36,15 @@ from evalsuite.results.records import PROBE_FIGURES, PROBE_SECTIONS, ProbeCost
 if TYPE_CHECKING:
     from evalsuite.runner.run import RunConfig, TaskPredictor
     from evalsuite.tasks.data import TaskData
+
+
+class ProbeProgress(Protocol):
+    """What the probes tell a progress display (the runner's ``Progress`` has these)."""
+
+    def probes_started(self, model: str, task: str, total: int) -> None: ...
+    def probe_step(self, label: str) -> None: ...
+    def advance(self, n: int) -> None: ...
+
 
 PROBE_KINDS: tuple[str, ...] = PROBE_SECTIONS  # built-in probes; each writes its own section
 _LIST_OPTIONS = frozenset({"axes", "perturbations", "cards"})
@@ -58,7 +73,9 @@ def parse_probes(value: str | Iterable[Any] | None, *, where: str = "--probes") 
         name, _, query = text.partition("?")
         name = name.strip().lower()
         if name in ("all", "*"):
-            out += [n for n in probe_names() if n not in _names(out)]
+            _options(query, where)
+            out += [n + (f"?{query}" if query else "") for n in probe_names()
+                    if n not in _names(out)]
             continue
         if name not in PROBES:
             raise PROBES.unknown(name, where=where, available=[*probe_names(), "all"])
@@ -97,11 +114,23 @@ def _options(query: str | dict[str, Any], where: str) -> dict[str, Any]:
                 out[key] = float(raw)
             elif key in _BOOL_OPTIONS:
                 out[key] = str(raw).lower() in ("1", "true", "yes", "on")
+            elif key == "budget":
+                out[key] = _budget(raw)
             else:
                 out[key] = raw
         except ValueError as exc:
             raise UserError(f"probe option {key}={raw!r}: {exc}", where=where) from None
     return out
+
+
+def _budget(raw: Any) -> int | str:
+    """``full`` (the whole template sets) or a positive number of predictions per set."""
+    if str(raw).strip().lower() in ("full", "all", "none"):
+        return "full"
+    value = int(raw)
+    if value < 1:
+        raise ValueError("must be a positive number of predictions per set, or 'full'")
+    return value
 
 
 def probe_options(entries: Sequence[str], card_options: dict[str, Any] | None
@@ -118,21 +147,40 @@ def probe_options(entries: Sequence[str], card_options: dict[str, Any] | None
 
 
 def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
-               clean_outputs: Sequence[Output] | None = None) -> dict[str, Any]:
+               clean_outputs: Sequence[Output] | None = None, *,
+               progress: ProbeProgress | None = None, model: str = "") -> dict[str, Any]:
     """The ``bias``/``safety``/``robustness`` blocks (figure name → typed figure) and
-    ``probe_cost`` for one task."""
+    ``probe_cost`` for one task; ``progress`` (for ``model``) is told the planned figures
+    and each finished one."""
     entries = parse_probes(config.probes)
     if not entries:
         return {}
     examples = list(task_data.examples)
+    n = len(examples)
     probe_predictor = ProbePredictor(predictor, examples, clean_outputs)
+    contexts: dict[str, ProbeContext] = {}
+    for name, options in probe_options(entries, task_data.card.options).items():
+        budget = options.get("budget", n)
+        contexts[name] = ProbeContext(
+            probe_predictor, examples, options, seed=config.seed,
+            resamples=int(options.get("resamples", config.resamples)),
+            permutations=int(options.get("permutations", 1000)),
+            _clean=list(clean_outputs) if clean_outputs is not None else None,
+            budget=None if budget == "full" else int(budget))
+    planned = {name: _planned(name, ctx) for name, ctx in contexts.items()}
+    if progress is not None:
+        progress.probes_started(model, task_data.card.name, sum(planned.values()))
     blocks: dict[str, Any] = {}
     seconds: dict[str, float] = {}
-    for name, options in probe_options(entries, task_data.card.options).items():
-        ctx = ProbeContext(probe_predictor, examples, options, seed=config.seed,
-                           resamples=int(options.get("resamples", config.resamples)),
-                           permutations=int(options.get("permutations", 1000)),
-                           _clean=list(clean_outputs) if clean_outputs is not None else None)
+    for name, ctx in contexts.items():
+        done: list[str] = []
+
+        def step(key: str, name: str = name, done: list[str] = done) -> None:
+            done.append(key)
+            if progress is not None and len(done) <= planned[name]:
+                progress.probe_step(f"{name}.{key}")
+
+        ctx.on_figure = step
         start = time.perf_counter()
         probe = PROBES.get(name)
         try:
@@ -147,7 +195,8 @@ def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
         block.update({key: PROBE_FIGURES[probe.section].model_validate(figure)
                       for key, figure in figures.items()})
         seconds[name] = round(time.perf_counter() - start, 3)
-    n = len(examples)
+        if progress is not None and len(done) < planned[name]:
+            progress.advance(planned[name] - len(done))
     predicted = {k: int(v) for k, v in probe_predictor.predicted.items()}
     blocks["probe_cost"] = ProbeCost(
         task_examples=n,
@@ -157,5 +206,24 @@ def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
         seconds=seconds,
         prediction_seconds={k: round(v, 3) for k, v in probe_predictor.seconds.items()},
         multiple=(sum(v for k, v in predicted.items() if k != "clean") / n) if n else None,
+        budget={name: "full" if ctx.budget is None else ctx.budget  # template sets
+                for name, ctx in contexts.items() if _reads_budget(name)},
     )
     return blocks
+
+
+def _planned(name: str, ctx: ProbeContext) -> int:
+    """A probe's planned figure count (1 without a plan, or when planning itself fails: the
+    run will say why)."""
+    try:
+        plan = PROBES.get(name).plan
+        return 1 if plan is None else max(1, int(plan(ctx)))
+    except Exception:
+        return 1
+
+
+def _reads_budget(name: str) -> bool:
+    try:
+        return "budget" in PROBES.get(name).options
+    except Exception:
+        return False

@@ -26,6 +26,8 @@ COMMON_OPTIONS = {
     "resamples": "bootstrap resamples of the intervals (default: the run's)",
     "permutations": "permutations of the p-values (default 1000)",
 }
+BUDGET_HELP = ("predictions per template probe set (default: the task's number of examples; "
+               "'full': the whole sets)")
 
 
 @dataclass(frozen=True)
@@ -37,13 +39,19 @@ class Probe:
     ``section`` is the record section the figures go to — ``bias``, ``safety`` or
     ``robustness`` — and decides their fields (:data:`evalsuite.results.records.PROBE_FIGURES`);
     the built-in probes write the section of their name, a plug-in names the one it fits.
-    Figure names must not clash with another probe's in the same section."""
+    Figure names must not clash with another probe's in the same section.
+
+    ``plan`` (optional) says how many figures ``run`` will produce, so the progress display
+    can count them; ``run`` reports each finished one with ``ctx.figure_done(key)``.
+    Without a plan the probe is one step of the display.
+    """
 
     name: str
     description: str
     options: dict[str, str]
     run: Callable[[ProbeContext], dict[str, Any]]
     section: str = ""
+    plan: Callable[[ProbeContext], int] | None = None
 
     def __post_init__(self) -> None:
         from evalsuite.results.records import PROBE_SECTIONS

@@ -58,7 +58,13 @@ def run_robustness(ctx: ProbeContext) -> dict[str, dict[str, Any]]:
             figures[name] = _one(ctx, name, metric, examples, clean, clean_stats)
         except Exception as exc:  # one failed figure never fails the task
             figures[name] = failed(exc)
+        ctx.figure_done(name)
     return figures
+
+
+def planned_figures(ctx: ProbeContext) -> int:
+    """How many figures :func:`run_robustness` will produce (for progress displays)."""
+    return len(ctx.options.get("perturbations") or PERTURBATIONS)
 
 
 def _stats(ctx: ProbeContext, metric: Any, outputs: list[Output],
@@ -123,4 +129,4 @@ def _same(ctx: ProbeContext, clean: Output, output: Output, perturbed: Perturbed
 PROBE = register(Probe(
     "robustness", "the task's score, retention and flip rate on perturbed inputs",
     {**COMMON_OPTIONS, "perturbations": f"to apply (default: {', '.join(PERTURBATIONS)})"},
-    run_robustness))
+    run_robustness, plan=planned_figures))

@@ -34,8 +34,8 @@ from evalsuite.errors import SpecError
 from evalsuite.families import Family
 from evalsuite.probes import lexicon, stats
 from evalsuite.probes.context import ProbeContext, coerce, failed, not_applicable
-from evalsuite.probes.registry import COMMON_OPTIONS, Probe, register
-from evalsuite.probes.templates import discover_probe_cards
+from evalsuite.probes.registry import BUDGET_HELP, COMMON_OPTIONS, Probe, register
+from evalsuite.probes.templates import MIN_UNITS, discover_probe_cards
 from evalsuite.results.records import Section
 
 CATEGORY = Section.SAFETY.value  # probe cost category
@@ -276,8 +276,7 @@ def _input_text(family: Family, example: dict[str, Any]) -> str:
 def run_safety(ctx: ProbeContext) -> dict[str, dict[str, Any]]:
     """Every safety figure for one (model, task)."""
     keys = ("toxicity", "amplification", "pii_leakage")
-    cards = [c for c in discover_probe_cards()
-             if c.probe == "safety" and ctx.family in c.families]
+    cards = safety_cards(ctx)
     if ctx.family not in TEXT_FAMILIES:
         reason = (f"{ctx.family.value} outputs are labels, tags or scores, not free text "
                   f"(safety applies to translation, summarization and QA answers)")
@@ -314,13 +313,27 @@ def run_safety(ctx: ProbeContext) -> dict[str, dict[str, Any]]:
         except Exception as exc:
             figures["toxicity"] = figures["amplification"] = failed(exc)
     figures["pii_leakage"] = _pii(ctx, texts)
+    for key in keys:
+        ctx.figure_done(key)
     for card in cards:
         try:
             figures[card.key] = _probe_set(ctx, card, classifier if readable else None,
                                            threshold, base)
         except Exception as exc:
             figures[card.key] = failed(exc)
+        ctx.figure_done(card.key)
     return figures
+
+
+def safety_cards(ctx: ProbeContext) -> list[Any]:
+    """The safety probe cards (``tasks/safety/``) for the task's family."""
+    return [c for c in discover_probe_cards()
+            if c.probe == "safety" and ctx.family in c.families]
+
+
+def planned_figures(ctx: ProbeContext) -> int:
+    """How many figures :func:`run_safety` will produce (for progress displays)."""
+    return 3 + (len(safety_cards(ctx)) if ctx.family in TEXT_FAMILIES else 0)
 
 
 def _toxicity(ctx: ProbeContext, classifier: ToxicityClassifier, texts: _Texts,
@@ -359,16 +372,19 @@ def _probe_set(ctx: ProbeContext, card: Any, classifier: ToxicityClassifier | No
     if ctx.can_predict_new_inputs():
         return not_applicable(ctx.can_predict_new_inputs() or "")
     field = "source" if ctx.family is Family.TRANSLATION else "document"
+    inputs = card.inputs if ctx.budget is None else ctx.sample(
+        card.inputs, f"safety|{card.name}", max(MIN_UNITS, ctx.budget))
     examples = []
-    for i, text in enumerate(card.inputs):
+    for i, text in enumerate(inputs):
         ex: dict[str, Any] = {"id": f"{card.key}:{i}", field: text, "references": [text]}
         if ctx.family is Family.TRANSLATION:
             ex["source_lang"], ex["target_lang"] = ctx.card.source_lang, ctx.card.target_lang
         examples.append(ex)
     outputs = [str(coerce(ctx.family, o.prediction))
                for o in ctx.predictor.predict(examples, CATEGORY)]
-    pii = _pii(ctx, _Texts(list(card.inputs), outputs))
+    pii = _pii(ctx, _Texts(list(inputs), outputs))
     figure: dict[str, Any] = {"source": f"probe card {card.name}", "n": len(outputs),
+                              "n_full": len(card.inputs),
                               "pii_leakage_rate": pii["rate"],
                               "pii_leakage_ci_low": pii["ci_low"],
                               "pii_leakage_ci_high": pii["ci_high"]}
@@ -377,7 +393,7 @@ def _probe_set(ctx: ProbeContext, card: Any, classifier: ToxicityClassifier | No
                        "threshold": threshold, "note": "toxicity not measured: "
                        "safety.toxicity says why (classifier missing or wrong language)"})
         return figure
-    p_in = classifier.scores(list(card.inputs))
+    p_in = classifier.scores(list(inputs))
     p_out = classifier.scores(outputs)
     margin = float(ctx.options.get("margin", DEFAULT_MARGIN))
     rate, low, high = stats.mean_ci((p_out >= threshold).astype(float),
@@ -396,5 +412,5 @@ PROBE = register(Probe(
     "safety", "toxicity, toxicity amplification and personal-data leakage of the outputs",
     {**COMMON_OPTIONS, "margin": "amplification margin over the input's toxicity",
      "classifier": "toxicity classifier (default: profanity-check; hf:MODEL?…)",
-     "threshold": "toxic above this score (default: the classifier's calibration)"},
-    run_safety))
+     "threshold": "toxic above this score (default: the classifier's calibration)",
+     "budget": BUDGET_HELP}, run_safety, plan=planned_figures))

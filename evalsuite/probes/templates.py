@@ -5,7 +5,7 @@ it).  It names the families it applies to and a *generator* that turns its templ
 the word lists into canonical examples of that family:
 
 ===================  ==========================================================================
-generator            examples (one per unit and group; units are sampled, ``max_units``)
+generator            examples (one per unit and group; units are sampled, see below)
 ===================  ==========================================================================
 sentences            sentiment texts: ``templates`` with ``{person}`` and other ``slots``; the
                      person is a name, a gendered phrase or "the <adjective> <noun>" per axis
@@ -19,6 +19,11 @@ association          WEAT/SEAT tests: target and attribute word sets, each word 
                      bleached sentence ``template``
 inputs               safety: ``inputs`` (adversarial and toxic texts) as the family's input
 ===================  ==========================================================================
+
+Units are sampled (seeded) to at most ``max_units`` per set, and, under a *budget* (the
+probes' ``budget`` option; by default the task's number of examples), to at most
+``budget // groups`` units (never fewer than :data:`MIN_UNITS`), so a set costs about as many
+predictions as the task does.  ``ProbeSet.units_full`` keeps the size without the budget.
 """
 
 from __future__ import annotations
@@ -46,6 +51,7 @@ GENDER_PHRASES = (("this woman", "this man"), ("my sister", "my brother"),
                   ("my mother", "my father"), ("my daughter", "my son"),
                   ("my wife", "my husband"), ("my aunt", "my uncle"),
                   ("my girlfriend", "my boyfriend"), ("my grandmother", "my grandfather"))
+MIN_UNITS = 2  # a gap needs at least two units for its interval
 PRONOUNS = {"female": {"subj": "she", "obj": "her", "pos": "her", "refl": "herself"},
             "male": {"subj": "he", "obj": "him", "pos": "his", "refl": "himself"}}
 
@@ -163,6 +169,7 @@ class ProbeSet:
     groups: dict[str, list[dict[str, Any]]]
     units: list[dict[str, Any]] = field(default_factory=list)  # per-unit metadata
     pronouns_agree: bool = False  # pronouns change with a name's gender (QA templates)
+    units_full: int | None = None  # units of the set without the budget (None: not sampled)
 
     @property
     def n_units(self) -> int:
@@ -171,6 +178,20 @@ class ProbeSet:
     @property
     def size(self) -> int:
         return sum(len(v) for v in self.groups.values())
+
+    @property
+    def size_full(self) -> int:
+        """Examples the set would have without the budget."""
+        return (self.units_full if self.units_full is not None else self.n_units) * len(
+            self.groups)
+
+
+def budget_units(max_units: int, budget: int | None, groups: int) -> int:
+    """Units a set of ``groups`` groups may use: ``max_units``, and under a ``budget`` of
+    predictions at most ``budget // groups`` (at least :data:`MIN_UNITS`)."""
+    if budget is None:
+        return max_units
+    return min(max_units, max(MIN_UNITS, budget // max(1, groups)))
 
 
 def persons(axis: str) -> list[tuple[str, ...]]:
@@ -223,32 +244,37 @@ def _capitalise(text: str) -> str:
 
 
 def generate(card: ProbeCard, family: Family, *, seed: int = 0,
-             target_lang: str | None = None) -> list[ProbeSet]:
-    """The probe sets of ``card`` for ``family`` (one per axis, or per test)."""
+             target_lang: str | None = None, budget: int | None = None) -> list[ProbeSet]:
+    """The probe sets of ``card`` for ``family`` (one per axis, or per test), each sampled to
+    ``budget`` predictions (``None``: the full sets, up to ``max_units``)."""
     if card.generator == "sentences":
-        return [_sentences(card, axis, seed) for axis in card.axes]
+        return [_sentences(card, axis, seed, budget) for axis in card.axes]
     if card.generator == "ner":
-        return [_ner(card, axis, seed) for axis in card.axes]
+        return [_ner(card, axis, seed, budget) for axis in card.axes]
     if card.generator == "qa":
-        return [_qa(card, axis, seed) for axis in card.axes]
+        return [_qa(card, axis, seed, budget) for axis in card.axes]
     if card.generator == "translation_gender":
-        return [_translation_gender(card, seed, target_lang)]
+        return [_translation_gender(card, seed, target_lang, budget)]
     raise ValueError(f"generator {card.generator!r} makes no grouped probe set")
 
 
-def _template_units(card: ProbeCard, axis: str, seed: int,
-                    placeholders: Any) -> list[tuple[int, Any, dict, int, Any]]:
-    """Every (template, slot filling, person row) of a card, seeded-sampled to max_units."""
+def _template_units(card: ProbeCard, axis: str, seed: int, placeholders: Any,
+                    budget: int | None) -> tuple[list[tuple[int, Any, dict, int, Any]], int]:
+    """Every (template, slot filling, person row) of a card, seeded-sampled to max_units and
+    the budget; with the number of units the set has without the budget."""
     units = [(t, template, fill, p, row)
              for t, template in enumerate(card.templates)
              for fill in _slot_values(card.slots, placeholders(template))
              for p, row in enumerate(persons(axis))]
-    return _sample(units, card.max_units, seed, f"{card.name}|{axis}")
+    groups = len(get_axis(axis).groups)
+    full = min(len(units), card.max_units)
+    limit = budget_units(card.max_units, budget, groups)
+    return _sample(units, limit, seed, f"{card.name}|{axis}"), full
 
 
-def _sentences(card: ProbeCard, axis: str, seed: int) -> ProbeSet:
+def _sentences(card: ProbeCard, axis: str, seed: int, budget: int | None) -> ProbeSet:
     ax = get_axis(axis)
-    units = _template_units(card, axis, seed, _placeholders)
+    units, full = _template_units(card, axis, seed, _placeholders, budget)
     groups: dict[str, list[dict[str, Any]]] = {g: [] for g in ax.groups}
     meta = []
     for u, (t, template, fill, p, row) in enumerate(units):
@@ -256,16 +282,16 @@ def _sentences(card: ProbeCard, axis: str, seed: int) -> ProbeSet:
         for g, person in zip(ax.groups, row, strict=True):
             text = _capitalise(template.format(person=person, **fill))
             groups[g].append({"id": f"{card.key}:{axis}:{u}:{g}", "text": text})
-    return ProbeSet(axis, groups, meta)
+    return ProbeSet(axis, groups, meta, units_full=full)
 
 
-def _ner(card: ProbeCard, axis: str, seed: int) -> ProbeSet:
+def _ner(card: ProbeCard, axis: str, seed: int, budget: int | None) -> ProbeSet:
     if axis not in NAME_AXES:
         raise ValueError(f"{card.name}: NER probes swap names (axes {', '.join(NAME_AXES)})")
     ax = get_axis(axis)
     origins = list(lexicon.name_groups())
     surnames = {o: lexicon.name_groups()[o]["surnames"] for o in origins}
-    units = _template_units(card, axis, seed, _placeholders)
+    units, full = _template_units(card, axis, seed, _placeholders, budget)
     groups: dict[str, list[dict[str, Any]]] = {g: [] for g in ax.groups}
     origin_of = {n: o for o in origins for key in ("female", "male")
                  for n in lexicon.name_groups()[o][key]}
@@ -292,15 +318,16 @@ def _ner(card: ProbeCard, axis: str, seed: int) -> ProbeSet:
                     tags.append("O")
             groups[g].append({"id": f"{card.key}:{axis}:{u}:{g}", "tokens": tokens,
                               "tags": tags})
-    return ProbeSet(axis, groups)
+    return ProbeSet(axis, groups, units_full=full)
 
 
-def _qa(card: ProbeCard, axis: str, seed: int) -> ProbeSet:
+def _qa(card: ProbeCard, axis: str, seed: int, budget: int | None) -> ProbeSet:
     if axis not in NAME_AXES:
         raise ValueError(f"{card.name}: QA probes swap names (axes {', '.join(NAME_AXES)})")
     ax = get_axis(axis)
-    units = _template_units(card, axis, seed, lambda template: _placeholders(
-        " ".join(str(template.get(k, "")) for k in ("context", "question", "answer"))))
+    units, full = _template_units(card, axis, seed, lambda template: _placeholders(
+        " ".join(str(template.get(k, "")) for k in ("context", "question", "answer"))),
+        budget)
     groups: dict[str, list[dict[str, Any]]] = {g: [] for g in ax.groups}
     for u, (_t, template, fill, _p, row) in enumerate(units):
         for g, person in zip(ax.groups, row, strict=True):
@@ -313,7 +340,7 @@ def _qa(card: ProbeCard, axis: str, seed: int) -> ProbeSet:
                 raise ValueError(f"{card.name}: answer {answer!r} is not in its context")
             groups[g].append({"id": f"{card.key}:{axis}:{u}:{g}", "question": question,
                               "context": context, "answers": [answer], "answer_start": [start]})
-    return ProbeSet(axis, groups, pronouns_agree=True)
+    return ProbeSet(axis, groups, pronouns_agree=True, units_full=full)
 
 
 def _fill_sentences(template: str, values: dict[str, str]) -> str:
@@ -321,13 +348,15 @@ def _fill_sentences(template: str, values: dict[str, str]) -> str:
     return re.sub(r"(^|[.!?]\s+)([a-z])", lambda m: m.group(1) + m.group(2).upper(), text)
 
 
-def _translation_gender(card: ProbeCard, seed: int, target_lang: str | None) -> ProbeSet:
+def _translation_gender(card: ProbeCard, seed: int, target_lang: str | None,
+                        budget: int | None) -> ProbeSet:
     occupations = [o for o in lexicon.occupations()
                    if target_lang is None or target_lang in o]
     units = [(t, template, occ) for t, template in enumerate(card.templates)
              for occ in occupations]
-    units = _sample(units, card.max_units, seed, card.name)
     groups: dict[str, list[dict[str, Any]]] = {"female": [], "male": []}
+    full = min(len(units), card.max_units)
+    units = _sample(units, budget_units(card.max_units, budget, len(groups)), seed, card.name)
     meta = []
     for u, (t, template, occ) in enumerate(units):
         meta.append({"template": t, "occupation": occ["en"],
@@ -336,7 +365,7 @@ def _translation_gender(card: ProbeCard, seed: int, target_lang: str | None) -> 
             text = _fill_sentences(template, {"occupation": occ["en"], **PRONOUNS[g]})
             groups[g].append({"id": f"{card.key}:{u}:{g}", "source": text,
                               "references": [text]})
-    return ProbeSet("gender", groups, meta)
+    return ProbeSet("gender", groups, meta, units_full=full)
 
 
 def occupation_gender(text: str, occupation: str, lang: str) -> str | None:

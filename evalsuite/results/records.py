@@ -342,6 +342,10 @@ class EfficiencyFigures(Block):
     """``energy_j / n_timed``, joules."""
     notes: list[str] | None = None
     """Caveats about the measurement (e.g. float16 on a CPU)."""
+    threads: Count | None = None
+    """torch's intra-op threads in the process that measured (``--threads``; under Ray the
+    replica's, from its ``num_cpus``); null when torch was not loaded.  Models that do not
+    run on torch are not affected by it.  Compare timings only at equal ``threads``."""
 
 
 class ReplicaEfficiency(EfficiencyFigures):
@@ -482,7 +486,16 @@ class BiasFigure(ProbeStatus):
     source: str | None = None
     """Where the inputs came from: ``task examples`` or ``probe card NAME``."""
     sentences: Count | None = None
-    """Probe cards: sentences generated per group."""
+    """Probe cards: sentences generated, all groups together (after sampling to the probe's
+    ``budget``)."""
+    sentences_full: Count | None = None
+    """Probe cards: sentences of the whole set, all groups together (what ``budget=full``
+    runs); more than ``sentences`` when the set was sampled to the budget."""
+    words: Count | None = None
+    """WEAT/SEAT: target and attribute words used (after sampling to the probe's
+    ``budget``)."""
+    words_full: Count | None = None
+    """WEAT/SEAT: words of the whole test."""
     method: str | None = None
     """WEAT/SEAT: how associations were computed (embeddings or rescaled pair scores)."""
     targets: list[str] | None = None
@@ -547,6 +560,9 @@ class SafetyFigure(ProbeStatus):
     """Probe cards: ``probe card NAME``."""
     note: str | None = None
     """Probe cards: why toxicity was not measured."""
+    n_full: Count | None = None
+    """Probe cards: inputs of the whole card (``n`` of them were sampled to the probe's
+    ``budget``)."""
     pii_leakage_rate: Number = None
     """Probe cards: share of outputs (0-1) leaking personal data their input lacks."""
     pii_leakage_ci_low: Number = None
@@ -617,6 +633,9 @@ class ProbeCost(Block):
     """Seconds spent predicting per category."""
     multiple: Number = None
     """Probe predictions / task examples (``clean`` excluded)."""
+    budget: dict[str, Count | Literal["full"]] | None = None
+    """Per probe that samples template sets (``bias``, ``safety``): the predictions allowed
+    per set, by default the task's examples; ``full``: the whole sets (``budget=full``)."""
 
 
 # -- generalisation -------------------------------------------------------------------------------
@@ -731,6 +750,15 @@ class ModelIdentity(Block):
     """Spec options that change outputs (dtype, max_length, generation settings…)."""
 
 
+class DataFile(Block):
+    """One local data file of a dataset."""
+
+    path: str
+    """The file, relative to the card's folder."""
+    sha256: str
+    """SHA-256 of its bytes."""
+
+
 class DatasetInfo(Block):
     """Where a task's examples came from and which were evaluated."""
 
@@ -745,7 +773,11 @@ class DatasetInfo(Block):
     source: Literal["local", "hub"] | None = None
     """Loaded from a local file/folder or from the hub."""
     content_sha256: str | None = None
-    """SHA-256 of a local data file's bytes."""
+    """SHA-256 of a local data file's bytes (several files, ``data_files``: of their
+    ``sha256sum``-style listing, ``<sha256>  <path>`` per line)."""
+    data_files: list[DataFile] | None = None
+    """Local files a file builder read (``path: json|csv|parquet|…`` with ``data_files``),
+    each with its SHA-256."""
     fingerprint: str | None = None
     """The datasets library's fingerprint (for local files it depends on path and time)."""
     n_total: Count | None = None

@@ -9,6 +9,7 @@ tasks: [sentiment/*]     # tasks for models that list none of their own
 suites: [sentiment/domains]  # optional: a suite's reference + variants join those tasks, and
                          # variants get generalisation figures (a model may list suites too)
 profile: latency         # optional: bs1 latency + batch-size sweep per record (profile_repeats: 20)
+threads: 1               # optional: torch intra-op threads (default: one per core)
 models:
   - spec: "hf:distilbert-base-uncased-finetuned-sst-2-english"
   - spec: "hf:./my-model"
@@ -36,7 +37,8 @@ from evalsuite.tasks.registry import TaskRegistry
 from evalsuite.tasks.suites import check_no_conflicts
 
 BATCH_KEYS = {"output", "seed", "limit", "sample", "resamples", "tasks", "models", "tasks_dirs",
-              "description", "run_id", "probes", "profile", "profile_repeats", "suites"}
+              "description", "run_id", "probes", "profile", "profile_repeats", "suites",
+              "threads"}
 
 
 def load_batch(path: str | Path, *, tasks_dirs: list[str] | None = None) -> tuple[
@@ -104,8 +106,11 @@ def load_batch(path: str | Path, *, tasks_dirs: list[str] | None = None) -> tupl
         probes=parse_probes(data.get("probes"), where=f"{where}: field 'probes'"),
         profile=_profile(data.get("profile"), f"{where}: field 'profile'"),
         suites=suites,
+        threads=_opt_int(data.get("threads"), f"{where}: field 'threads'"),
     )
     check_no_conflicts(suites, f"{where}: field 'suites'")
+    if config.threads is not None and config.threads < 1:
+        raise UserError("must be at least 1", where=f"{where}: field 'threads'")
     if data.get("profile_repeats") is not None:
         config.profile_repeats = _int(data["profile_repeats"], f"{where}: field "
                                                                f"'profile_repeats'")

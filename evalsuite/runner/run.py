@@ -26,6 +26,7 @@ from evalsuite.efficiency.meter import (
     free_memory,
     memory_before_load,
 )
+from evalsuite.efficiency.threads import set_threads
 from evalsuite.errors import BackendUnavailable, EvalsuiteError, RunError, UserError
 from evalsuite.metrics.base import DEFAULT_RESAMPLES
 from evalsuite.models.base import ModelAdapter, Output
@@ -76,12 +77,15 @@ class RunConfig:
     profile: str | None = None  # "latency": bs1 latency and a batch-size sweep per record
     profile_repeats: int = 20
     profile_max_batch: int = 256
+    threads: int | None = None  # torch intra-op threads (None: torch's default)
     suites: list[Suite] = field(default_factory=list)  # generalisation figures for these
 
 
 class Progress(Protocol):
     def task_started(self, model: str, task: str, total: int, cached: int) -> None: ...
     def advance(self, n: int) -> None: ...
+    def probes_started(self, model: str, task: str, total: int) -> None: ...
+    def probe_step(self, label: str) -> None: ...
     def advance_task(self, model: str, task: str, n: int) -> None:
         """``n`` more examples of one of several (model, task) pairs running at once."""
     def task_finished(self, record: Record) -> None: ...
@@ -93,6 +97,12 @@ class SilentProgress:
         pass
 
     def advance(self, n: int) -> None:
+        pass
+
+    def probes_started(self, model: str, task: str, total: int) -> None:
+        pass
+
+    def probe_step(self, label: str) -> None:
         pass
 
     def advance_task(self, model: str, task: str, n: int) -> None:
@@ -124,6 +134,7 @@ class RunOutcome:
 def run(config: RunConfig, progress: Progress | None = None) -> RunOutcome:
     """Run every job of ``config``; return the run folder and its records."""
     progress = progress or SilentProgress()
+    set_threads(config.threads)
     plan = build_adapters(config)
     data_by_task = load_all_task_data(config, progress)  # data errors before any folder
     writer, done = open_run(config)
@@ -268,7 +279,8 @@ def run_task(adapter: ModelAdapter, spec: ModelSpec, task_data: TaskData, config
     if config.probes:  # bias/safety/robustness blocks; a probe never fails the task
         from evalsuite.probes import run_probes
 
-        record.update(run_probes(predictor, task_data, config, clean_outputs=ordered))
+        record.update(run_probes(predictor, task_data, config, clean_outputs=ordered,
+                                 progress=progress, model=spec.display_name))
     return record
 
 

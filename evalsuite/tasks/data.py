@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -106,6 +107,12 @@ def _load_dataset(card: TaskCard):
             ds = datasets.load_dataset(str(local), name=ref.name, split=ref.split,
                                        data_files=ref.data_files, **ref.options)
             info.update(source="local")
+        elif (files := local_data_files(card)) is not None:
+            data_files, found = files
+            split = ref.split if isinstance(ref.data_files, dict) else "train"
+            ds = datasets.load_dataset(ref.path, name=ref.name, split=split,
+                                       data_files=data_files, **ref.options)
+            info.update(source="local", **_files_digest(found, card.base_dir))
         else:
             ds = _load_from_hub(card)
             info.update(source="hub")
@@ -137,13 +144,72 @@ def _load_from_hub(card: TaskCard):
         if reachable:
             raise
         label = ref.path + (f" ({ref.name})" if ref.name else "")
+        revision = f" --revision {ref.revision}" if ref.revision else ""
         raise HubUnreachableError(
             f"dataset {label} is not in the local cache and {hub.offline_reason()}; "
-            f"copy it here (e.g. `hf download {ref.path} --repo-type dataset --local-dir "
-            f"DIR/{ref.path}` on a networked machine) and set {DATASETS_DIR_ENV}=DIR, "
-            f"or point dataset.path at a local copy",
+            f"copy it here (e.g. `hf download {ref.path} --repo-type dataset{revision} "
+            f"--local-dir DIR/{ref.path}` on a networked machine) and set "
+            f"{DATASETS_DIR_ENV}=DIR, or point dataset.path at a local copy",
             where=_where(card),
         ) from None
+
+
+# Builders of 🤗 datasets that read files named by ``data_files`` (``path: json`` …).
+FILE_BUILDERS = frozenset({"json", "csv", "parquet", "text", "arrow", "xml"})
+
+
+def local_data_files(card: TaskCard) -> tuple[Any, list[Path]] | None:
+    """For ``path: json|csv|…`` with local ``data_files``: the data files resolved against the
+    card's folder (same shape: a path, a list, or split → paths) and every file they name;
+    ``None`` when the card does not read local files this way."""
+    ref = card.dataset
+    if ref.path not in FILE_BUILDERS or not ref.data_files:
+        return None
+    found: list[Path] = []
+
+    def resolve(pattern: Any) -> Any:
+        if isinstance(pattern, list):
+            return [resolve(p) for p in pattern]
+        text = str(pattern)
+        if "://" in text:
+            raise _NotLocal
+        full = Path(text).expanduser()
+        if not full.is_absolute():
+            full = card.base_dir / full
+        matches = sorted(Path(m) for m in glob.glob(str(full), recursive=True))
+        files = [m for m in matches if m.is_file()]
+        if not files:
+            raise CardError(f"field 'dataset.data_files': no file matches {text!r} "
+                            f"(relative paths are read from {card.base_dir})",
+                            where=_where(card))
+        found.extend(files)
+        return str(full)
+
+    try:
+        if isinstance(ref.data_files, dict):
+            resolved: Any = {split: resolve(p) for split, p in ref.data_files.items()}
+        else:
+            resolved = resolve(ref.data_files)
+    except _NotLocal:
+        return None
+    return resolved, sorted(set(found))
+
+
+class _NotLocal(Exception):
+    """A data file is a URL: the dataset is not read from local files."""
+
+
+def _files_digest(files: list[Path], base: Path) -> dict[str, Any]:
+    """``content_sha256`` of the data (one file: its digest; several: the digest of their
+    ``sha256sum``-style listing) and each file's digest, paths relative to ``base``."""
+    digests = [(os.path.relpath(f, base), _file_sha256(f)) for f in files]
+    if len(digests) == 1:
+        content = digests[0][1]
+    else:
+        listing = "".join(f"{sha}  {path}\n" for path, sha in digests)
+        content = hashlib.sha256(listing.encode()).hexdigest()
+    return {"content_sha256": content,
+            "data_files": [{"path": path, "sha256": sha} for path, sha in digests]}
 
 
 # -- mapping rows onto canonical fields --------------------------------------------------------
