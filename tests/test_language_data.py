@@ -106,3 +106,28 @@ def parse_language_or_none(code: str):
         return parse_language(code) if "_" in code else None
     except ValueError:
         return None
+
+
+def test_language_suite_cards_name_a_resource_level_that_is_a_label_not_a_task_change():
+    from evalsuite.errors import CardError
+    from evalsuite.runner.steps import card_place
+    from evalsuite.tasks.cards import card_from_dict
+
+    registry = TaskRegistry.discover()
+    for name in ("ner/wikiann-languages", "qa/xquad-languages", "qa/mlqa-languages",
+                 "summarization/xlsum-languages", "translation/flores-from-english",
+                 "translation/flores-into-english", "similarity/stsb-multi-languages"):
+        suite = registry.suites[name]
+        for task in [suite.reference, *suite.variants]:
+            assert registry.get(task).resource_level in ("high", "mid", "low"), task
+    assert registry.get("translation/flores-eng-amh").resource_level == "low"
+    assert registry.get("translation/flores-hin-eng").resource_level == "mid"
+    card = {"name": "x/s", "family": "sentiment", "labels": ["a", "b"], "language": "yo",
+            "dataset": {"path": "d.jsonl"}, "metrics": ["accuracy"]}
+    plain = card_from_dict(card)
+    labelled = card_from_dict({**card, "resource_level": "low"})
+    assert labelled.version_id == plain.version_id  # results and caches stay comparable
+    assert card_place(labelled) == {"language": "yo", "resource_level": "low"}
+    with pytest.raises(CardError) as err:
+        card_from_dict({**card, "resource_level": "tiny"}, source="x.yaml")
+    assert "resource_level" in str(err.value) and len(str(err.value).splitlines()) == 1

@@ -879,12 +879,8 @@ def generalisation_figures(data: ReportData, order: Sequence[Model] | None = Non
     variant, a dotted line at 100%; language variants grouped by resource level or script.
     Up to :data:`RETENTION_GROUPED` models side by side, more through a model drop-down.
     Models with nothing to retain (below chance on the reference) are not drawn."""
-    per_suite: dict[str, list[G.ModelSuite]] = {}
-    for model in order or data.models:
-        for ms in G.model_suites(data, model):
-            per_suite.setdefault(ms.suite, []).append(ms)
     figures = {}
-    for suite, items in per_suite.items():
+    for suite, items in G.by_suite(data, list(order or data.models)).items():
         drawn = [ms for ms in items if ms.retained]
         if drawn:
             figures[suite] = _retention_figure(suite, drawn)

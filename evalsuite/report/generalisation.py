@@ -170,6 +170,16 @@ def model_suites(data: ReportData, model: Model) -> list[ModelSuite]:
     return list(out.values())
 
 
+def by_suite(data: ReportData, order: list[Model] | None = None
+             ) -> dict[str, list[ModelSuite]]:
+    """Suite name (sorted) -> each model's :class:`ModelSuite` on it, models in ``order``."""
+    out: dict[str, list[ModelSuite]] = {}
+    for model in order or data.models:
+        for ms in model_suites(data, model):
+            out.setdefault(ms.suite, []).append(ms)
+    return dict(sorted(out.items()))
+
+
 def _reference_entry(model: Model, entry: Entry, task: str) -> Entry | None:
     """The model's record of the reference task: from the variant's run when it has one."""
     found = [e for e in model.results.values() if e.task == task]

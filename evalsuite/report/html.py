@@ -148,10 +148,7 @@ def _generalisation(data: ReportData, order: list[Model], figs: _Figures) -> str
         return not_measured("No record has a <code>generalisation</code> block: run a suite "
                             "(<code>evalsuite run --suite NAME</code>, see "
                             "docs/generalisation.md).")
-    per_suite: dict[str, list[G.ModelSuite]] = {}
-    for model in order:
-        for ms in G.model_suites(data, model):
-            per_suite.setdefault(ms.suite, []).append(ms)
+    per_suite = G.by_suite(data, order)
     charts = F.generalisation_figures(data, order)
     parts = ['<p>How much of each model\'s score on a suite\'s reference task it keeps on '
              "each shifted variant (retention, 95% interval; red: the whole interval below "

@@ -274,10 +274,16 @@ def retention_cell(cell: G.Retention) -> str:
             f"</span><span class=\"how\">over {n} variant{'s' * (n != 1)}</span></td>")
 
 
+SENTENCES_SHOWN = 8  # per suite; the others behind "more"
+
+
 def retention_sentences(items: list[G.ModelSuite]) -> str:
     """Per model and suite, one sentence: what it keeps and its worst-served variant."""
-    lines = "".join(f"<li>{swatch(ms.model)}{escape(G.sentence(ms))}</li>" for ms in items)
-    return f'<ul class="gen">{lines}</ul>'
+    lines = [f"<li>{swatch(ms.model)}{escape(G.sentence(ms))}</li>" for ms in items]
+    shown, rest = lines[:SENTENCES_SHOWN], lines[SENTENCES_SHOWN:]
+    more = (f'<details><summary>{len(rest)} more model{"s" * (len(rest) != 1)}</summary>'
+            f'<ul class="gen">{"".join(rest)}</ul></details>' if rest else "")
+    return f'<ul class="gen">{"".join(shown)}</ul>{more}'
 
 
 def retention_table(items: list[G.ModelSuite]) -> str:
