@@ -45,8 +45,12 @@ def test_builtin_suites_cover_domains_and_languages():
     suites = TaskRegistry.discover().suites
     for name in ("sentiment/domains", "sentiment/starter-domains", "ner/starter-domains",
                  "ner/wikiann-languages", "qa/xquad-languages", "summarization/xlsum-languages",
-                 "translation/flores-from-english", "translation/flores-into-english"):
+                 "translation/flores-from-english", "translation/flores-into-english",
+                 "ner/news-to-social", "qa/mlqa-languages", "qa/squad-shift",
+                 "similarity/stsb-multi-languages"):
         assert name in suites
+    assert suites["ner/news-to-social"].variants == ["ner/wnut17"]
+    assert suites["qa/squad-shift"].variants == ["qa/tydiqa-goldp-en", "qa/mlqa-en"]
     assert suites["translation/flores-from-english"].parallel
     assert suites["qa/xquad-languages"].parallel
 
@@ -131,3 +135,13 @@ def test_language_suite_cards_name_a_resource_level_that_is_a_label_not_a_task_c
     with pytest.raises(CardError) as err:
         card_from_dict({**card, "resource_level": "tiny"}, source="x.yaml")
     assert "resource_level" in str(err.value) and len(str(err.value).splitlines()) == 1
+
+
+def test_wnut17_types_map_onto_conll_types_in_the_dataset_id_order():
+    registry = TaskRegistry.discover()
+    wnut, conll = registry.get("ner/wnut17"), registry.get("ner/conll2003")
+    assert len(wnut.tag_names) == 13 and wnut.tag_names[0] == "O"  # 6 types, B-/I- each
+    assert [t[:2] for t in wnut.tag_names[1:]] == ["B-", "I-"] * 6
+    assert {t[2:] for t in wnut.tag_names[1:]} == {t[2:] for t in conll.tag_names[1:]}
+    # person (ids 9, 10) -> PER, location (7, 8) -> LOC, as the card says
+    assert wnut.tag_names[9:11] == ["B-PER", "I-PER"] and wnut.tag_names[7] == "B-LOC"
