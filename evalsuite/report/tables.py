@@ -304,9 +304,9 @@ def retention_table(items: list[G.ModelSuite]) -> str:
         v = rows[slot]
         cells = "".join(_retention_td(next((x for x in ms.variants if x.slot == slot), None))
                         for ms in items)
-        body.append(f"<tr><th>{escape(v.label)}<span class=\"how\">{escape(v.name)} · "
-                    f"{escape(v.task)}</span></th><td>{escape(v.group or v.shift)}</td>"
-                    f"{cells}</tr>")
+        about = v.task if v.name == v.label else f"{v.name} · {v.task}"
+        body.append(f"<tr><th>{escape(v.label)}<span class=\"how\">{escape(about)}</span>"
+                    f"</th><td>{escape(v.group or v.shift)}</td>{cells}</tr>")
     return ('<div class="scroll"><table class="tasks gen"><thead><tr><th>variant</th>'
             f"<th>group</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
 
