@@ -111,10 +111,6 @@ class Retention:
     variants: list[Variant]
     why: str = ""  # when there is no value: nothing to retain, or not measured
 
-    @property
-    def measured(self) -> bool:
-        return self.value is not None
-
 
 # -- reading the blocks -------------------------------------------------------------------------
 def any_generalisation(data: ReportData) -> bool:
