@@ -1,7 +1,8 @@
 """Building the report of 30 models × 20 tasks: time and size, against reading the results.
 
 The result files are the generated set of the report's browser test (30 models, 20 tasks over
-the six families, 100 predictions per record, chance blocks and probe figures).  In alternating
+the six families, 100 predictions per record, chance blocks, probe figures and, with 20 tasks
+or more, three generalisation suites).  In alternating
 rounds it times reading them (``load_report_data``: parsing and schema validation, the floor
 any report pays) and building the whole page (``build_report``); prints the medians, their
 ratio and the page's size.
@@ -38,7 +39,8 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = synthetic_results(Path(tmp) / "results", args.models, args.tasks,
-                                   rows=args.rows, chance=True)
+                                   rows=args.rows, chance=True,
+                                   generalisation=args.tasks >= 20)
         out = Path(tmp) / "report.html"
         found = median_times({"read the results": lambda: load_report_data([folder]),
                               "build the report": lambda: build_report([folder], out)},

@@ -45,8 +45,12 @@ def test_builtin_suites_cover_domains_and_languages():
     suites = TaskRegistry.discover().suites
     for name in ("sentiment/domains", "sentiment/starter-domains", "ner/starter-domains",
                  "ner/wikiann-languages", "qa/xquad-languages", "summarization/xlsum-languages",
-                 "translation/flores-from-english", "translation/flores-into-english"):
+                 "translation/flores-from-english", "translation/flores-into-english",
+                 "ner/news-to-social", "qa/mlqa-languages", "qa/squad-shift",
+                 "similarity/stsb-multi-languages"):
         assert name in suites
+    assert suites["ner/news-to-social"].variants == ["ner/wnut17"]
+    assert suites["qa/squad-shift"].variants == ["qa/tydiqa-goldp-en", "qa/mlqa-en"]
     assert suites["translation/flores-from-english"].parallel
     assert suites["qa/xquad-languages"].parallel
 
@@ -106,3 +110,38 @@ def parse_language_or_none(code: str):
         return parse_language(code) if "_" in code else None
     except ValueError:
         return None
+
+
+def test_language_suite_cards_name_a_resource_level_that_is_a_label_not_a_task_change():
+    from evalsuite.errors import CardError
+    from evalsuite.runner.steps import card_place
+    from evalsuite.tasks.cards import card_from_dict
+
+    registry = TaskRegistry.discover()
+    for name in ("ner/wikiann-languages", "qa/xquad-languages", "qa/mlqa-languages",
+                 "summarization/xlsum-languages", "translation/flores-from-english",
+                 "translation/flores-into-english", "similarity/stsb-multi-languages"):
+        suite = registry.suites[name]
+        for task in [suite.reference, *suite.variants]:
+            assert registry.get(task).resource_level in ("high", "mid", "low"), task
+    assert registry.get("translation/flores-eng-amh").resource_level == "low"
+    assert registry.get("translation/flores-hin-eng").resource_level == "mid"
+    card = {"name": "x/s", "family": "sentiment", "labels": ["a", "b"], "language": "yo",
+            "dataset": {"path": "d.jsonl"}, "metrics": ["accuracy"]}
+    plain = card_from_dict(card)
+    labelled = card_from_dict({**card, "resource_level": "low"})
+    assert labelled.version_id == plain.version_id  # results and caches stay comparable
+    assert card_place(labelled) == {"language": "yo", "resource_level": "low"}
+    with pytest.raises(CardError) as err:
+        card_from_dict({**card, "resource_level": "tiny"}, source="x.yaml")
+    assert "resource_level" in str(err.value) and len(str(err.value).splitlines()) == 1
+
+
+def test_wnut17_types_map_onto_conll_types_in_the_dataset_id_order():
+    registry = TaskRegistry.discover()
+    wnut, conll = registry.get("ner/wnut17"), registry.get("ner/conll2003")
+    assert len(wnut.tag_names) == 13 and wnut.tag_names[0] == "O"  # 6 types, B-/I- each
+    assert [t[:2] for t in wnut.tag_names[1:]] == ["B-", "I-"] * 6
+    assert {t[2:] for t in wnut.tag_names[1:]} == {t[2:] for t in conll.tag_names[1:]}
+    # person (ids 9, 10) -> PER, location (7, 8) -> LOC, as the card says
+    assert wnut.tag_names[9:11] == ["B-PER", "I-PER"] and wnut.tag_names[7] == "B-LOC"

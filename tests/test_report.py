@@ -138,7 +138,7 @@ def prediction_rows(task: str, n: int, rng: random.Random) -> list[dict[str, Any
 
 def write_run(root: Path, run_id: str, records: list[dict[str, Any]], *,
               created: str = "2026-01-01T00:00:00+00:00", rows: int = 40,
-              seed: int = 0) -> Path:
+              seed: int = 0, suites: list[dict[str, Any]] | None = None) -> Path:
     """A run folder with results.json (schema-checked) and a predictions file per record."""
     rng = random.Random(seed)
     folder = root / run_id
@@ -155,7 +155,7 @@ def write_run(root: Path, run_id: str, records: list[dict[str, Any]], *,
                         "packages": {"evalsuite": "0.1.0", "torch": "2.13.0"},
                         "hardware": {"platform": "Linux", "cpu_count": 2, "memory_gb": 16,
                                      "gpus": [{"name": "H100", "memory_gb": 80}]},
-                        "git_commit": "abc123"},
+                        "git_commit": "abc123", **({"suites": suites} if suites else {})},
                 "records": records}
     validate_document(document, where="synthetic")
     (folder / "results.json").write_text(json.dumps(document), encoding="utf-8")
@@ -164,10 +164,11 @@ def write_run(root: Path, run_id: str, records: list[dict[str, Any]], *,
 
 def synthetic_results(root: Path, n_models: int, n_tasks: int, *, blocks: bool = True,
                       rows: int = 40, seed: int = 0, sweeps: bool = True,
-                      chance: bool = False) -> Path:
+                      chance: bool = False, generalisation: bool = False) -> Path:
     """One run of ``n_models`` × ``n_tasks``; model-01 is a bfloat16 variant of model-00,
     the last model skipped one task and failed another; with ``chance``, records carry a
-    chance block and model-02 is below chance on the first task."""
+    chance block and model-02 is below chance on the first task; with ``generalisation``
+    (needs ``chance`` and 20 tasks), the suites of :data:`SYNTHETIC_SUITES`."""
     rng = random.Random(seed)
     records = []
     tasks = task_names(n_tasks)
@@ -186,7 +187,80 @@ def synthetic_results(root: Path, n_models: int, n_tasks: int, *, blocks: bool =
                 record["chance"]["beats_chance"] = False
                 record["chance"]["p_value"] = 0.4
             records.append(record)
-    return write_run(root, "run-a", records, rows=rows, seed=seed)
+    suites = add_generalisation(records, rng) if generalisation else None
+    return write_run(root, "run-a", records, rows=rows, seed=seed, suites=suites)
+
+
+# Suites over the synthetic tasks (20 of them): (name, reference, variants, models, places):
+# a language suite for every model (more than the chart draws at once: a model drop-down),
+# a domain suite for five (model-02 below chance on its reference: nothing to retain), and a
+# language suite without resource levels for three (grouped by script).
+SYNTHETIC_SUITES = [
+    ("translation/synthetic-languages", "translation/synthetic-04",
+     ["translation/synthetic-10", "translation/synthetic-16"], None,
+     {"translation/synthetic-04": {"source_language": "en", "language": "de",
+                                   "resource_level": "high"},
+      "translation/synthetic-10": {"source_language": "en", "language": "swh_Latn",
+                                   "resource_level": "mid"},
+      "translation/synthetic-16": {"source_language": "en", "language": "amh_Ethi",
+                                   "resource_level": "low"}}),
+    ("sentiment/synthetic-domains", "sentiment/synthetic-00",
+     ["sentiment/synthetic-06", "sentiment/synthetic-12", "sentiment/synthetic-18"], 5,
+     {"sentiment/synthetic-00": {"language": "en", "domain": "reviews/movies"},
+      "sentiment/synthetic-06": {"language": "en", "domain": "social"},
+      "sentiment/synthetic-12": {"language": "en", "domain": "reviews/products"},
+      "sentiment/synthetic-18": {"language": "en", "domain": "news"}}),
+    ("ner/synthetic-languages", "ner/synthetic-01",
+     ["ner/synthetic-07", "ner/synthetic-13", "ner/synthetic-19"], 3,
+     {"ner/synthetic-01": {"language": "en"}, "ner/synthetic-07": {"language": "zh"},
+      "ner/synthetic-13": {"language": "hi"}, "ner/synthetic-19": {"language": "yo"}}),
+]
+
+
+def add_generalisation(records: list[dict[str, Any]], rng: random.Random
+                       ) -> list[dict[str, Any]]:
+    """Give the records of :data:`SYNTHETIC_SUITES` their places and generalisation blocks
+    (retention = variant / reference primary value); returns the run's ``suites``."""
+    by_key = {(r["model"], r["task"]): r for r in records}
+    models = sorted({r["model"] for r in records})
+    for name, reference, variants, n_models, places in SYNTHETIC_SUITES:
+        for model in models[:n_models]:
+            ref = by_key.get((model, reference))
+            for task in [reference, *variants]:
+                if (model, task) in by_key:
+                    by_key[(model, task)].update(places[task])
+            if ref is None or ref["status"] != "ok":
+                continue
+            for task in variants:
+                var = by_key.get((model, task))
+                if var is None or var["status"] != "ok":
+                    continue
+                metric = ref["primary_metric"]
+                r, v = ref["metrics"][metric]["value"], var["metrics"][metric]["value"]
+                half = rng.uniform(0.03, 0.15)
+                beats = ref["chance"]["beats_chance"]
+                shift = "language" if "language" in name else "domain"
+                block = {"suite": name, "reference_task": reference, "metric": metric,
+                         "reference_value": r, "value": v, "retention": v / r,
+                         "ci_low": v / r - half, "ci_high": v / r + half, "gap": r - v,
+                         "gap_ci_low": r - v - half * r, "gap_ci_high": r - v + half * r,
+                         "p_value": rng.choice([0.001, 0.04, 0.3]),
+                         "paired": shift == "language",
+                         "pairing": "paired over 40 shared example ids",
+                         "n_reference": 40, "n_variant": 40, "shift": shift,
+                         "language": places[task].get("language"),
+                         "reference_language": places[reference].get("language"),
+                         "domain": places[task].get("domain"),
+                         "reference_domain": places[reference].get("domain"),
+                         "beats_chance": beats, "resamples": 1000}
+                if beats is False:
+                    block.update(retention=None, ci_low=None, ci_high=None,
+                                 retention_reason=f"the model does not beat chance on "
+                                                  f"{reference}: nothing to retain")
+                var["generalisation"] = block
+    return [{"name": name, "reference": reference, "variants": variants,
+             "parallel": "language" in name} for name, reference, variants, _, _ in
+            SYNTHETIC_SUITES]
 
 
 @pytest.fixture()

@@ -212,7 +212,8 @@ def test_thirty_models_twenty_tasks_in_the_real_browser(tmp_path: Path):
     import time
 
     sync_api = _playwright_chromium()
-    results = synthetic_results(tmp_path / "results", 30, 20, rows=100, chance=True)
+    results = synthetic_results(tmp_path / "results", 30, 20, rows=100, chance=True,
+                                generalisation=True)
     start = time.perf_counter()
     report = build_report([results], tmp_path / "dashboards" / "big.html")
     seconds = time.perf_counter() - start
@@ -239,6 +240,14 @@ def test_thirty_models_twenty_tasks_in_the_real_browser(tmp_path: Path):
                 timeout=120_000)
             found = page.evaluate(OVERLAP_JS)
             _check_figures(found, manifest, "as loaded")
+            # the generalisation section: a chart per suite (the translation suite of all
+            # 30 models one model at a time), sentences naming the worst variant, tables
+            charts = sorted(k for k in manifest if k.startswith("fig-generalisation-"))
+            assert len(charts) == 3, charts
+            assert [found[k]["menus"] for k in charts] == [[], [], [30]]  # suites by name
+            section = page.locator("section#generalisation").text_content()
+            assert section.count("worst:") >= 30 and "nothing to retain" in section
+            assert page.locator("section#generalisation table.gen").count() == 3
             page.set_viewport_size({"width": 1000, "height": 1000})  # a laptop window
             page.wait_for_timeout(1500)  # responsive figures redraw
             _check_figures(page.evaluate(OVERLAP_JS), manifest, "1000 px wide")

@@ -444,7 +444,8 @@ def test_thirty_models_by_twenty_tasks_is_fast_small_and_everyone_has_a_place(tm
 
     from test_report import synthetic_results
 
-    folder = synthetic_results(tmp_path / "results", 30, 20, rows=100, chance=True)
+    folder = synthetic_results(tmp_path / "results", 30, 20, rows=100, chance=True,
+                               generalisation=True)
     start = time.perf_counter()
     out = build_report([folder], tmp_path / "big.html")
     seconds = time.perf_counter() - start

@@ -174,10 +174,6 @@ class CommandAdapter(ModelAdapter):
                         "not name")
         return reason
 
-    def settings(self, card: TaskCard) -> dict[str, Any]:
-        """The command line run for ``card`` when it depends on the card's languages."""
-        return {"command": shlex.join(self.argv_for(card))} if self.templated else {}
-
     def input_fields(self, card: TaskCard) -> tuple[str, ...]:
         return self.options.get("input_field") or DEFAULT_INPUT_FIELDS[card.family]
 

@@ -12,6 +12,8 @@ predictions beside it), never the runner.  Modules, one job each:
 * :mod:`~evalsuite.report.values`: finite numbers read out of records
 * :mod:`~evalsuite.report.policy`: the gate's policy evaluated per model (the decision view)
 * :mod:`~evalsuite.report.figures`: one function per Plotly figure
+* :mod:`~evalsuite.report.generalisation`: retention per suite variant, its words, the
+  scorecard's generalisation column
 * :mod:`~evalsuite.report.time_split`: where the time goes (``efficiency.split_s``)
 * :mod:`~evalsuite.report.examples`: the worst examples per (model, task), trimmed
 * :mod:`~evalsuite.report.tables`: the decision, scorecard, per-task and methodology tables

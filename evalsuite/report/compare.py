@@ -3,9 +3,11 @@
 One row per model: group by group (models ranked only against models scored on the same
 tasks), then the models alone on their tasks.  Per model: rank within its group, usability
 index with interval, the five dimensions, win rate, cost in real units, whether it beats
-chance, and per task the primary metric with its interval, the chance baseline and the skill
-over chance.  ``--format json`` writes :func:`comparison` as it is; its shape is documented
-in ``docs/report.md`` and kept stable for scripts (fields are only ever added).
+chance, its generalisation (mean retention over the suite variants its group shares), and per
+task the primary metric with its interval, the chance baseline, the skill over chance and,
+on a suite variant, its retention.  ``--format json`` writes :func:`comparison` as it is;
+its shape is documented in ``docs/report.md`` and kept stable for scripts (fields are only
+ever added).
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import json
 from typing import Any
 
 from evalsuite.errors import UserError
+from evalsuite.report import generalisation as G
 from evalsuite.report.cost import cost_of, megabytes, si
 from evalsuite.report.load import ReportData
 from evalsuite.report.scoring import DIMENSIONS, Score, TaskScore, Weights
@@ -50,7 +53,10 @@ def comparison(data: ReportData, scores: list[Score], weights: Weights,
     ``policy``: a :class:`~evalsuite.report.policy.PolicyView`."""
     groups: dict[str, Any] = {}
     models = []
+    retention = _retention_cells(data, scores)
     for s in scores:
+        variants = {v.slot: v for v in G.variants_of(data, s.model)}
+        cell = retention.get(s.model.key)
         if s.group is not None and s.group.id not in groups:
             groups[s.group.id] = {"id": s.group.id, "tasks": s.group.tasks,
                                   "models": [m.label for m in s.group.models],
@@ -69,8 +75,11 @@ def comparison(data: ReportData, scores: list[Score], weights: Weights,
             "dimensions": {d: {"value": dim.value, "half_width": dim.half_width,
                                "derived": dim.how, "n": dim.n, "in_index": d in s.weights}
                            for d, dim in s.dimensions.items()},
-            "tasks": {t: {**task_entry(ts), "cost": cost_of(s.model, [t]).to_dict()}
+            "tasks": {t: {**task_entry(ts), "cost": cost_of(s.model, [t]).to_dict(),
+                          "generalisation": (G.variant_entry(variants[t]) if t in variants
+                                             else None)}
                       for t, ts in s.tasks.items()},
+            "generalisation": None if cell is None else G.retention_entry(cell),
             "cost": cost.to_dict(),
             "policy": None if verdict is None else {
                 "passed": verdict.passed, "first_failure": None if verdict.passed else
@@ -93,6 +102,10 @@ def comparison(data: ReportData, scores: list[Score], weights: Weights,
         "combined": [{"model": r.model, "task": r.entry.task, "dropped_run": r.entry.run_id,
                       "used_run": r.by.run_id, "reason": r.reason} for r in data.replaced],
         "models": models,
+        "generalisation": [{"model": ms.model.label, "suite": ms.suite,
+                            "reference_task": ms.reference_task, "metric": ms.metric,
+                            "sentence": G.sentence(ms)}
+                           for s in scores for ms in G.model_suites(data, s.model)],
     }
     if policy is not None:
         out["policy"] = {
@@ -106,6 +119,22 @@ def comparison(data: ReportData, scores: list[Score], weights: Weights,
             "failing": [{"model": v.model.label, "rule": v.rule, "message": v.message}
                         for v in policy.failing]}
     return out
+
+
+def _retention_cells(data: ReportData, scores: list[Score]) -> dict[str, G.Retention]:
+    """The generalisation column per model key: over its group's shared variants, or over
+    its own when alone; absent for a model without suite variants."""
+    if not G.any_generalisation(data):
+        return {}
+    out: dict[str, G.Retention] = {}
+    done: set[str] = set()
+    for s in scores:
+        if s.group is not None and s.group.id not in done:
+            done.add(s.group.id)
+            out.update(G.group_retention(data, s.group.models, s.group.tasks))
+        elif s.group is None and s.model.results:
+            out.update(G.group_retention(data, [s.model], None))
+    return {k: c for k, c in out.items() if c.variants or c.why != "no suite variant"}
 
 
 def resolve_format(fmt: str | None, output: str | None) -> str:
@@ -178,13 +207,26 @@ def _cost_text(c: dict[str, Any]) -> str:
 
 
 def _rows(result: dict[str, Any]) -> tuple[list[str], list[list[str]]]:
-    head = ["rank", "model", "index [interval]", *DIMENSIONS, "win rate", "cost", "tasks"]
+    general = any(m.get("generalisation") for m in result["models"])
+    head = ["rank", "model", "index [interval]", *DIMENSIONS,
+            *(["generalisation"] if general else []), "win rate", "cost", "tasks"]
     rows = [[_rank_text(m), _model_text(m), _index_text(m),
              *[_num(m["dimensions"][d]["value"]) if m["dimensions"][d]["value"] is not None
                else "not measured" for d in DIMENSIONS],
+             *([_retention_text(m.get("generalisation"))] if general else []),
              _num(m["win_rate"], 2), _cost_text(m["cost"]),
              f"{len(m['shared_tasks'])}/{len(m['tasks'])}"] for m in result["models"]]
     return head, rows
+
+
+def _retention_text(g: dict[str, Any] | None) -> str:
+    """``94% (worst en→gl 94%)``; ``nothing to retain``; ``–``."""
+    if not g:
+        return "–"
+    if g["value"] is None:
+        return "nothing to retain" if g["nothing_to_retain"] else "–"
+    worst = g["worst"]
+    return f"{G.percent(g['value'])} (worst {worst['label']} {G.percent(worst['retention'])})"
 
 
 def notes(result: dict[str, Any]) -> list[str]:
@@ -212,6 +254,9 @@ def notes(result: dict[str, Any]) -> list[str]:
     if missing:
         out.append("Left out of a group's index because not every member has them: "
                    f"{', '.join(missing)}.")
+    if result.get("generalisation"):
+        out.append(f"Generalisation column: {G.RULE} (not in the index).")
+        out += [g["sentence"] for g in result["generalisation"]]
     for c in result["combined"]:
         out.append(f"combined: {c['model']} · {c['task']}: run {c['used_run']} used, "
                    f"run {c['dropped_run']} replaced (same settings and examples).")
@@ -287,7 +332,8 @@ def to_csv(result: dict[str, Any]) -> str:
     writer = csv.writer(buffer, lineterminator="\n")
     writer.writerow(["group", "rank", "tied", "model", "index", "index_low", "index_high",
                      *DIMENSIONS, "win_rate", "examples_per_s", "memory_mb", *tasks,
-                     *(f"{t}:chance" for t in tasks), *(f"{t}:beats_chance" for t in tasks)])
+                     *(f"{t}:chance" for t in tasks), *(f"{t}:beats_chance" for t in tasks),
+                     "generalisation"])
     for m in result["models"]:
         cells = [(m["tasks"].get(t) or {}) for t in tasks]
         writer.writerow([
@@ -296,7 +342,8 @@ def to_csv(result: dict[str, Any]) -> str:
             *(_csv(m["dimensions"][d]["value"]) for d in DIMENSIONS), _csv(m["win_rate"]),
             _csv(m["cost"]["examples_per_s"]), _csv(m["cost"]["memory_mb"]),
             *(_csv(c.get("value")) for c in cells), *(_csv(c.get("chance")) for c in cells),
-            *("" if c.get("beats_chance") is None else c["beats_chance"] for c in cells)])
+            *("" if c.get("beats_chance") is None else c["beats_chance"] for c in cells),
+            _csv((m.get("generalisation") or {}).get("value"))])
     return buffer.getvalue()
 
 

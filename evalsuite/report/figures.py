@@ -23,6 +23,7 @@ from typing import Any
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
+from evalsuite.report import generalisation as G
 from evalsuite.report.cost import memory_mb
 from evalsuite.report.load import Entry, Model, ReportData
 from evalsuite.report.scoring import (
@@ -866,3 +867,104 @@ def robustness_retention(data: ReportData) -> go.Figure | None:
     return layout(fig, "Robustness: share of the clean score kept under each perturbation",
                   440)
 
+
+
+# -- generalisation -------------------------------------------------------------------------------
+RETENTION_GROUPED = 6  # more models than this on a suite: one model at a time (drop-down)
+
+
+def generalisation_figures(data: ReportData, order: Sequence[Model] | None = None
+                           ) -> dict[str, go.Figure]:
+    """Per suite, a dot-and-interval chart of retention (% of the reference score kept) per
+    variant, a dotted line at 100%; language variants grouped by resource level or script.
+    Up to :data:`RETENTION_GROUPED` models side by side, more through a model drop-down.
+    Models with nothing to retain (below chance on the reference) are not drawn."""
+    figures = {}
+    for suite, items in G.by_suite(data, list(order or data.models)).items():
+        drawn = [ms for ms in items if ms.retained]
+        if drawn:
+            figures[suite] = _retention_figure(suite, drawn)
+    return figures
+
+
+def _retention_figure(suite: str, drawn: list[G.ModelSuite]) -> go.Figure:
+    rows: dict[str, G.Variant] = {}
+    for ms in drawn:
+        for v in ms.variants:
+            rows.setdefault(v.slot, v)
+    slots = sorted(rows, key=lambda s: (rows[s].group_rank, rows[s].position, s))
+    grouped = any(rows[s].group for s in slots)
+    y: Any = ([[rows[s].group or "" for s in slots], [rows[s].label for s in slots]]
+              if grouped else [rows[s].label for s in slots])
+    states = [_retention_state(ms, slots) for ms in drawn]
+    one_at_a_time = len(drawn) > RETENTION_GROUPED
+    fig = go.Figure()
+    for state in states[:1] if one_at_a_time else states:
+        fig.add_trace(go.Scatter(y=y, orientation="h", mode="markers", **state["_kw"],
+                                 hovertemplate="%{customdata}<extra></extra>"))
+    if one_at_a_time:
+        fig.data[0].showlegend = False
+        task_menu(fig, [ms.model.label for ms in drawn], [[s] for s in states],
+                  ("x", "error_x.array", "error_x.arrayminus", "marker.color",
+                   "marker.symbol", "name", "customdata", "legendgroup"), prefix="model: ")
+    else:
+        fig.update_layout(scattermode="group", scattergap=0.35)
+    highs = [100 * (v.ci_high if v.ci_high is not None else v.retention or 0)
+             for ms in drawn for v in ms.retained]
+    fig.add_vline(x=100, line={"color": "#777", "dash": "dot", "width": 1.5})
+    first = drawn[0]
+    fig.update_xaxes(title={"text": f"retention: % of the reference's {first.metric} kept "
+                                    f"({first.reference_label} = 100%)"},
+                     ticksuffix="%", range=[0, max(110.0, max(highs, default=0) + 8)])
+    fig.update_yaxes(type="multicategory" if grouped else "category", autorange="reversed",
+                     title={"text": "variant"})
+    per_row = 26 if one_at_a_time else max(26, 10 + 11 * len(drawn))
+    title = f"{suite}: share of the reference score kept (95% interval)"
+    fig = layout(fig, title, 190 + per_row * len(slots))
+    if one_at_a_time:
+        fig.update_layout(margin={"t": 110})
+    return fig
+
+
+def _retention_state(ms: G.ModelSuite, slots: list[str]) -> dict[str, Any]:
+    """One model's points over every row of the chart (``None`` where it has none)."""
+    found = {v.slot: v for v in ms.variants}
+    x, plus, minus, hover = [], [], [], []
+    for slot in slots:
+        v = found.get(slot)
+        if v is None or v.retention is None:
+            x.append(None)
+            plus.append(0.0)
+            minus.append(0.0)
+            hover.append("")
+            continue
+        value = 100 * v.retention
+        x.append(value)
+        plus.append(max(0.0, 100 * v.ci_high - value) if v.ci_high is not None else 0.0)
+        minus.append(max(0.0, value - 100 * v.ci_low) if v.ci_low is not None else 0.0)
+        hover.append(_retention_hover(ms, v))
+    model = ms.model
+    return {"_kw": dict(x=x, name=name_of(model), legendgroup=model.key, customdata=hover,
+                        marker={"color": model.colour, "symbol": model.symbol, "size": 10,
+                                "line": {"width": 1}},
+                        error_x={"type": "data", "array": plus, "arrayminus": minus,
+                                 "color": model.colour, "thickness": 1.5, "width": 4})}
+
+
+def _retention_hover(ms: G.ModelSuite, v: G.Variant) -> str:
+    scale = v.scale
+    lines = [f"<b>{esc(ms.model.label)}</b> · {esc(v.name)}"
+             + (f" ({esc(v.group)})" if v.group else ""),
+             f"retention {G.percent(v.retention)}{esc(G.interval(v))}",
+             f"{esc(v.metric)} {G.metric_value(v.value, scale)} vs "
+             f"{G.metric_value(v.reference_value, scale)} on {esc(ms.reference_label)}"]
+    if v.gap is not None:
+        gap = f"gap {G.metric_value(v.gap, scale)}"
+        if v.gap_ci_low is not None and v.gap_ci_high is not None:
+            gap += (f" [{G.metric_value(v.gap_ci_low, scale)}, "
+                    f"{G.metric_value(v.gap_ci_high, scale)}]")
+        if v.p_value is not None:
+            gap += f", p = {v.p_value:.3g}"
+        lines.append(gap)
+    lines.append("paired by example id" if v.paired else "unpaired")
+    return "<br>".join(lines)

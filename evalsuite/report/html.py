@@ -21,6 +21,7 @@ from typing import Any
 
 from evalsuite import __version__
 from evalsuite.report import figures as F
+from evalsuite.report import generalisation as G
 from evalsuite.report import time_split as T
 from evalsuite.report.examples import WorstList, worst_examples
 from evalsuite.report.load import Model, ReportData
@@ -29,6 +30,8 @@ from evalsuite.report.tables import (
     decision_section,
     method_section,
     not_measured,
+    retention_sentences,
+    retention_table,
     scorecard,
     swatch,
     task_table,
@@ -41,6 +44,7 @@ PLOT_CONFIG = {"displaylogo": False, "responsive": True,
 META_ID = "evalsuite-report"
 SECTIONS = (("decision", "Decision"), ("scorecard", "Scorecard"), ("tasks", "Per task"),
             ("radar", "Dimensions"), ("quality", "Quality per task"),
+            ("generalisation", "Generalisation"),
             ("cost", "Quality vs cost"), ("latency", "Latency"), ("bias", "Bias"),
             ("safety", "Safety"), ("robustness", "Robustness"), ("worst", "Worst examples"),
             ("method", "Methodology"), ("metadata", "Run metadata"))
@@ -64,6 +68,7 @@ def build_page(data: ReportData, scores: list[Score], weights: Weights, *, title
         _section("tasks", "Per task", task_table(data, scores)),
         _section("radar", "Dimensions", _dimensions(scores, figs)),
         _section("quality", "Quality per task", _quality(data, order, figs)),
+        _section("generalisation", "Generalisation", _generalisation(data, order, figs)),
         _section("cost", "Quality vs cost", _cost(data, scores, figs)),
         _section("latency", "Latency", _latency(data, figs)),
         _section("bias", "Bias", _probe_block(data, figs, "bias", F.bias_heatmap(data),
@@ -134,6 +139,38 @@ def _quality(data: ReportData, order: list[Model], figs: _Figures) -> str:
     if not by_family:
         return not_measured("No record has metric values.")
     return "".join(figs.add(fig, f"quality-{family}") for family, fig in by_family.items())
+
+
+def _generalisation(data: ReportData, order: list[Model], figs: _Figures) -> str:
+    """Per suite: one sentence per model, the retention chart and the variants × models
+    table; then the variants without a figure."""
+    if not G.any_generalisation(data):
+        return not_measured("No record has a <code>generalisation</code> block: run a suite "
+                            "(<code>evalsuite run --suite NAME</code>, see "
+                            "docs/generalisation.md).")
+    per_suite = G.by_suite(data, order)
+    charts = F.generalisation_figures(data, order)
+    parts = ['<p>How much of each model\'s score on a suite\'s reference task it keeps on '
+             "each shifted variant (retention, 95% interval; red: the whole interval below "
+             "100%), and its worst-served variant. Retention is relative to each model's own "
+             "reference score: read it beside that score. See <a href=\"#method\">"
+             "Methodology</a>.</p>"]
+    for i, (suite, items) in enumerate(per_suite.items()):
+        skipped = [ms.model.label for ms in items if not ms.retained]
+        note = (f'<p class="nm">Not drawn, nothing to retain (not above chance on '
+                f"{escape(items[0].reference_task)}): {escape(', '.join(skipped))}.</p>"
+                if skipped else "")
+        parts.append(f"<h3>{escape(suite)}</h3>" + retention_sentences(items)
+                     + figs.add(charts.get(suite), f"generalisation-{i}") + note
+                     + retention_table(items))
+    missing = G.not_computed(data)
+    if missing:
+        items_html = "".join(f"<li>{swatch(m)}{escape(m.label)} · {escape(e.task)}: "
+                             f"{escape(str(g.reason or g.status))}</li>"
+                             for m, e, g in missing[:200])
+        parts.append(f"<details><summary>Variants without a figure ({len(missing)})"
+                     f"</summary><ul class=\"nm\">{items_html}</ul></details>")
+    return "".join(parts)
 
 
 def _cost(data: ReportData, scores: list[Score], figs: _Figures) -> str:
@@ -471,4 +508,9 @@ table.tasks td { min-width:70px; }
 table.tasks td.chance { color:var(--muted); }
 table.tasks .how { display:block; color:var(--muted); font-size:11px; font-weight:normal; }
 table.tasks th .how { display:block; color:var(--muted); font-size:11px; font-weight:normal; }
+table.gen td .how, .gen .how { display:block; color:var(--muted); font-size:11px;
+  font-weight:normal; }
+table.gen td.low, .gen .how.low { color:#b42318; }
+td.gen { min-width:120px; }
+ul.gen { margin:4px 0 8px; padding-left:20px; }
 """

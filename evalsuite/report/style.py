@@ -52,15 +52,15 @@ def ci_text(low: float | None, high: float | None) -> str:
 
 
 def task_menu(fig: go.Figure, labels: list[str], states: list[list[dict[str, Any]]],
-               attrs: Sequence[str]) -> None:
+              attrs: Sequence[str], prefix: str = "task: ") -> None:
     """A drop-down that restyles every trace to one task selection (``attrs``: dotted
-    attributes read from each trace spec's ``_kw``)."""
+    attributes read from each trace spec's ``_kw``; ``prefix`` before each label)."""
     buttons = []
     for label, state in zip(labels, states, strict=True):
         update: dict[str, list[Any]] = {}
         for attr in attrs:
             update[attr] = [lookup(spec["_kw"], attr) for spec in state]
-        text = label if label == ALL_TASKS or label.startswith("group ") else f"task: {label}"
+        text = label if label == ALL_TASKS or label.startswith("group ") else f"{prefix}{label}"
         buttons.append({"label": text, "method": "restyle", "args": [update]})
     fig.update_layout(updatemenus=[{
         "buttons": buttons, "direction": "down", "showactive": True, "x": 0.0,

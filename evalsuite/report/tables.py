@@ -16,6 +16,7 @@ import math
 from html import escape
 from typing import Any
 
+from evalsuite.report import generalisation as G
 from evalsuite.report.cost import Cost, cost_of, megabytes, si
 from evalsuite.report.load import Model, ReportData
 from evalsuite.report.scoring import DIMENSIONS, Score, TaskScore, Weights
@@ -128,10 +129,14 @@ def scorecard(data: ReportData, scores: list[Score], weights: Weights) -> str:
             groups.setdefault(s.group.id, []).append(s)
     head = "".join(f'<th>{d}<span class="how">{escape(_header_how(data, d))}</span></th>'
                    for d in DIMENSIONS)
+    general = G.any_generalisation(data)
+    if general:
+        head += GEN_HEAD
     for gid, members in groups.items():
         group = members[0].group
         assert group is not None
-        rows = [_score_row(s, len(group.tasks)) for s in members]
+        cells = G.group_retention(data, group.models, group.tasks) if general else {}
+        rows = [_score_row(s, len(group.tasks), cells.get(s.model.key)) for s in members]
         extra = {m.label: t for m in group.models if (t := group.extra.get(m.key))}
         note = ""
         if extra:
@@ -151,13 +156,17 @@ def scorecard(data: ReportData, scores: list[Score], weights: Weights) -> str:
         rows = "".join(
             f"<tr><td>{_model_cell(s)}</td><td>"
             + ", ".join(f"{escape(t)} {_value_text(ts)}" for t, ts in s.tasks.items())
-            + f"</td><td>{escape(cost_of(s.model, s.model.results).short())}</td></tr>"
+            + f"</td><td>{escape(cost_of(s.model, s.model.results).short())}</td>"
+            + (retention_cell(G.group_retention(data, [s.model], None)[s.model.key])
+               if general else "") + "</tr>"
             for s in alone)
         out.append("<h3>Not ranked: alone on their tasks</h3><p>No other model was scored "
                    "on these tasks with the same examples, so there is nothing to rank them "
                    "against and no relative efficiency.</p><table><thead><tr><th>model</th>"
-                   f"<th>primary metric per task</th><th>cost</th></tr></thead><tbody>{rows}"
-                   "</tbody></table>")
+                   "<th>primary metric per task</th><th>cost</th>"
+                   + ("<th class=\"gen\">generalisation<span class=\"how\">mean retention "
+                      "over its own suite variants</span></th>" if general else "")
+                   + f"</tr></thead><tbody>{rows}</tbody></table>")
     if not out:
         out.append(not_measured("No record has a primary metric value."))
     notes = [f"<p><b>Weights</b> ({escape(weights.describe())}). Each dimension is 0–1, "
@@ -173,7 +182,7 @@ def scorecard(data: ReportData, scores: list[Score], weights: Weights) -> str:
     return "".join(out) + "".join(notes) + not_scored_list(data)
 
 
-def _score_row(s: Score, n_shared: int) -> str:
+def _score_row(s: Score, n_shared: int, retention: G.Retention | None = None) -> str:
     cells = []
     for d in DIMENSIONS:
         dim = s.dimensions[d]
@@ -196,6 +205,8 @@ def _score_row(s: Score, n_shared: int) -> str:
                  f'<span class="how">[{s.low:.3f}, {s.high:.3f}]</span></td>')
     win = "–" if s.win_rate is None else f"{100 * s.win_rate:.0f}%"
     cost = cost_of(s.model, s.shared)
+    if retention is not None:
+        cells.append(retention_cell(retention))
     return (f'<tr class="{"low" if s.tier == 2 else ""}"><td class="rank">{s.rank_text}</td>'
             f"<td>{_model_cell(s)}</td>{index}{''.join(cells)}<td class=\"num\">{win}</td>"
             f'<td class="cost">{_cost_cell(cost)}</td>'
@@ -241,6 +252,88 @@ def not_scored_list(data: ReportData) -> str:
     return ('<h3>Not scored</h3><p>These (model, task) pairs have no scores and are not in '
             "the figures:</p><table><thead><tr><th>model</th><th>task</th><th>status</th>"
             f"<th>reason</th><th>run</th></tr></thead><tbody>{rows}</tbody></table>")
+
+
+# -- generalisation -----------------------------------------------------------------------------
+GEN_HEAD = ('<th class="gen">generalisation<span class="how">mean retention over the shared '
+            "suite variants; worst named (not in the index)</span></th>")
+
+
+def retention_cell(cell: G.Retention) -> str:
+    """The scorecard's generalisation cell: mean retention, a bar, the worst variant."""
+    if cell.value is None:
+        return f'<td class="gen nm" title="{escape(G.RULE)}">{escape(cell.why)}</td>'
+    worst = cell.worst
+    assert worst is not None
+    low = " low" if worst.loss_is_real else ""
+    n = len(cell.variants)
+    return (f'<td class="gen" title="{escape(G.RULE)}"><span class="val">'
+            f"{G.percent(cell.value)}</span>"
+            f"{bar(min(1.0, cell.value))}<span class=\"how{low}\">worst: "
+            f"{escape(worst.label)} {G.percent(worst.retention)}{escape(G.interval(worst))}"
+            f"</span><span class=\"how\">over {n} variant{'s' * (n != 1)}</span></td>")
+
+
+SENTENCES_SHOWN = 8  # per suite; the others behind "more"
+
+
+def retention_sentences(items: list[G.ModelSuite]) -> str:
+    """Per model and suite, one sentence: what it keeps and its worst-served variant."""
+    lines = [f"<li>{swatch(ms.model)}{escape(G.sentence(ms))}</li>" for ms in items]
+    shown, rest = lines[:SENTENCES_SHOWN], lines[SENTENCES_SHOWN:]
+    more = (f'<details><summary>{len(rest)} more model{"s" * (len(rest) != 1)}</summary>'
+            f'<ul class="gen">{"".join(rest)}</ul></details>' if rest else "")
+    return f'<ul class="gen">{"".join(shown)}</ul>{more}'
+
+
+def retention_table(items: list[G.ModelSuite]) -> str:
+    """A suite's variants × models: each model's reference score, then its retention per
+    variant with the interval (red: the whole interval below 100%)."""
+    rows: dict[str, G.Variant] = {}
+    for ms in items:
+        for v in ms.variants:
+            rows.setdefault(v.slot, v)
+    slots = sorted(rows, key=lambda s: (rows[s].group_rank, rows[s].position, s))
+    head = "".join(f'<th class="model">{swatch(ms.model)}{escape(ms.model.label)}'
+                   + (f" {FLAG}" if ms.nothing_to_retain else "") + "</th>" for ms in items)
+    reference = "".join(
+        f'<td class="num">{_ref_value(ms)}</td>' for ms in items)
+    body = [f"<tr><th>reference<span class=\"how\">{escape(items[0].reference_task)}</span>"
+            f"</th><td></td>{reference}</tr>"]
+    for slot in slots:
+        v = rows[slot]
+        cells = "".join(_retention_td(next((x for x in ms.variants if x.slot == slot), None))
+                        for ms in items)
+        about = v.task if v.name == v.label else f"{v.name} · {v.task}"
+        body.append(f"<tr><th>{escape(v.label)}<span class=\"how\">{escape(about)}</span>"
+                    f"</th><td>{escape(v.group or v.shift)}</td>{cells}</tr>")
+    return ('<div class="scroll"><table class="tasks gen"><thead><tr><th>variant</th>'
+            f"<th>group</th>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>")
+
+
+def _ref_value(ms: G.ModelSuite) -> str:
+    v = ms.variants[0]
+    return (f"{G.metric_value(v.reference_value, v.scale)}<span class=\"how\">"
+            f"{escape(ms.metric)}</span>")
+
+
+def _retention_td(v: G.Variant | None) -> str:
+    if v is None:
+        return '<td class="nm">–</td>'
+    if v.retention is None:
+        why = v.reason or "no retention figure"
+        gap = "" if v.gap is None else f"gap {G.metric_value(v.gap, v.scale)}"
+        short = "nothing to retain" if v.nothing_to_retain else "–"
+        return (f'<td class="nm" title="{escape(why)}">{short}<span class="how">{gap}</span>'
+                "</td>")
+    cls = "num low" if v.loss_is_real else "num"
+    title = (f"{v.metric} {G.metric_value(v.value, v.scale)} vs "
+             f"{G.metric_value(v.reference_value, v.scale)}; gap "
+             f"{G.metric_value(v.gap, v.scale)}"
+             + ("" if v.p_value is None else f", p = {v.p_value:.3g}")
+             + ("; paired by example id" if v.paired else "; unpaired"))
+    return (f'<td class="{cls}" title="{escape(title)}">{G.percent(v.retention)}'
+            f'<span class="how">{escape(G.interval(v).strip())}</span></td>')
 
 
 # -- per task -----------------------------------------------------------------------------------
@@ -298,6 +391,7 @@ def method_section(data: ReportData, scores: list[Score], weights: Weights) -> s
                                f"results</th></tr></thead><tbody>{rows}</tbody></table>"
                                if rows else ""))
     return (chance + METHOD_AGGREGATE.format(weights=escape(weights.describe()))
+            + (METHOD_GENERALISATION if G.any_generalisation(data) else "")
             + METHOD_COMBINE + _combined(data))
 
 
@@ -342,6 +436,19 @@ within each tier, 1 + the number of models whose whole interval lies above; over
 intervals share a rank (“=2”). <b>Win rate</b> (HELM): the share of (other member, shared
 task) pairs where the model's primary metric is higher (ties half; below chance wins
 nothing).</li></ul>"""
+
+METHOD_GENERALISATION = """<h3>Generalisation</h3>
+<p>A suite pairs a reference task with shifted variants (another domain, another language).
+<b>Retention</b> = the variant's primary metric / the reference's, for the same model (1 =
+nothing lost); <b>gap</b> = reference − variant in metric units. Both come from the
+per-example statistics with a 95% bootstrap interval, paired over example ids when the suite
+is parallel (FLORES: the same sentences in every language). A model that does not beat chance
+on the reference task has <b>nothing to retain</b>: no retention, only its gap. The
+<b>scorecard's generalisation column</b> is the mean retention over the suite variants that
+every member of the comparison group has (same variant and reference task slots, among the
+group's shared tasks), with the worst of them named; a member with nothing to retain on one
+of them gets no value. It is shown beside the index, not part of it. The Generalisation
+section shows every variant, per model, with its interval.</p>"""
 
 METHOD_COMBINE = """<h3>How runs were combined</h3>
 <p>Records are matched by model identity (kind, target, revision, weights fingerprint and

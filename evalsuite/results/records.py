@@ -861,6 +861,9 @@ class Record(Block):
     """Translation: the source language."""
     domain: str | None = None
     """The card's domain (e.g. ``movie reviews``, ``news``); absent when it names none."""
+    resource_level: Literal["high", "mid", "low"] | None = None
+    """How well resourced the card's language is (translation: its less-resourced language),
+    as the card's author judges it; absent when the card does not say."""
     dataset: DatasetInfo | None = None
     """Where the examples came from."""
     status: Literal["ok", "skipped", "failed"]

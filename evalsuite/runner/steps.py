@@ -192,10 +192,10 @@ def _record_head(spec: ModelSpec, card: TaskCard) -> dict[str, Any]:
 
 
 def card_place(card: TaskCard) -> dict[str, Any]:
-    """A record's ``language`` (of the compared texts), ``source_language`` (translation) and
-    ``domain``, as the card names them (absent when it does not)."""
+    """A record's ``language`` (of the compared texts), ``source_language`` (translation),
+    ``domain`` and ``resource_level``, as the card names them (absent when it does not)."""
     place = {"language": card.output_language, "source_language": card.source_lang,
-             "domain": card.domain}
+             "domain": card.domain, "resource_level": card.resource_level}
     return {k: v for k, v in place.items() if v is not None}
 
 

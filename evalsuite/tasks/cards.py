@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -57,6 +57,7 @@ class TaskCard(BaseModel):
     target_lang: str | None = None
     language: str | None = None
     domain: str | None = None
+    resource_level: Literal["high", "mid", "low"] | None = None
     prompt: str | None = None
     max_input_length: int | None = Field(default=None, gt=0)
     max_new_tokens: int | None = Field(default=None, gt=0)
@@ -179,8 +180,10 @@ class TaskCard(BaseModel):
 
     @property
     def content_hash(self) -> str:
-        """Hash of everything that changes the task's examples or scoring."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        """Hash of everything that changes the task's examples or scoring (not
+        ``resource_level``, a label for reports)."""
+        blob = json.dumps(self.model_dump(mode="json", exclude={"resource_level"}),
+                          sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     @property

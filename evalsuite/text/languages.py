@@ -89,3 +89,35 @@ def display_name(tag: str) -> str:
         return str(langcodes.Language.get(tag).display_name())
     except (ImportError, LookupError):
         return tag
+
+
+@lru_cache(maxsize=512)
+def short_tag(code: str) -> str:
+    """The short code of a language for labels: its macrolanguage, no script or region
+    (``arb_Arab`` → ``ar``, ``swh_Latn`` → ``sw``, ``zh-Hans`` → ``zh``)."""
+    try:
+        return str(langcodes.Language.get(parse_language(code).tag).prefer_macrolanguage()
+                   .language or code)
+    except ValueError:
+        return code
+
+
+@lru_cache(maxsize=512)
+def language_name(code: str) -> str:
+    """English name of a language without its script (``arb_Arab`` → ``Arabic``) when
+    ``language-data`` is installed, else :func:`short_tag`."""
+    try:
+        return str(langcodes.Language.get(short_tag(code)).language_name())
+    except (ImportError, LookupError, ValueError):
+        return short_tag(code)
+
+
+@lru_cache(maxsize=64)
+def script_name(script: str) -> str:
+    """English name of an ISO 15924 script code (``Ethi`` → ``Ethiopic``) when
+    ``language-data`` is installed, else the code."""
+    try:
+        name = str(langcodes.Language.get(f"und-{script}").script_name())
+    except (ImportError, LookupError, ValueError):
+        return script
+    return f"Han ({name.lower()})" if name in ("Simplified", "Traditional") else name
