@@ -237,6 +237,30 @@ def test_the_same_examples_in_a_newer_run_replace_the_older_and_it_is_said(tmp_p
                                                             title="t"), "method")
 
 
+def test_a_prompted_lm_and_a_classifier_on_the_same_examples_are_compared(tmp_path: Path):
+    """Settings say how a model predicts (prompt, stops), not what it is compared on."""
+    lm = record("lm", "sentiment/s", 0.70)
+    lm["settings"] = {"prompt_sha256": "ab12", "normalize": "char", "stop": ["\n"]}
+    clf = record("clf", "sentiment/s", 0.85)
+    data, scores, _by, weights = scored([write_run(tmp_path, "r", [lm, clf])])
+    assert data.tasks == ["sentiment/s"]
+    result = comparison(data, scores, weights)
+    ranks = {m["model"]: m["rank"] for m in result["models"]}
+    assert ranks["clf"] is not None and ranks["lm"] is not None and ranks["clf"] < ranks["lm"]
+
+
+def test_a_newer_run_with_other_settings_replaces_and_says_so(tmp_path: Path):
+    old = record("m", "sentiment/s", 0.70)
+    old["settings"] = {"stop": []}
+    new = record("m", "sentiment/s", 0.72)
+    new["settings"] = {"stop": ["\n"]}
+    data, _, by, _ = scored([write_run(tmp_path / "a", "old", [old]),
+                             write_run(tmp_path / "b", "new", [new],
+                                       created="2026-02-01T00:00:00+00:00")])
+    assert by["m"].tasks["sentiment/s"].value == 0.72
+    assert "settings differ" in data.replaced[0].reason
+
+
 def test_another_card_version_is_another_task(tmp_path: Path):
     a = write_run(tmp_path / "a", "a", [record("m", "ner/x", 0.7, version="1+aaa")])
     b = write_run(tmp_path / "b", "b", [record("m", "ner/x", 0.6, version="2+bbb")],

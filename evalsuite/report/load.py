@@ -7,12 +7,14 @@ rows (their labels get the run id).
 
 **Combining runs never loses or hides a record.**  Each scored record belongs to a *task
 slot*: its task on one example set, identified by the card version (``task_version``), the
-examples evaluated (how many, ``--limit``/``--sample`` and its seed), the data (content hash,
-or the hub fingerprint; path, config, split, revision) and the model's output-changing
-settings.  When one model has the same slot in several runs the newest run's record is used
-and the others are listed as *replaced* with the run that replaced them.  Records of one
-task on different example sets (a full run and a later ``--limit 16`` run, another card
-version) are kept side by side as distinct slots labelled by what differs, e.g.
+examples evaluated (how many, ``--limit``/``--sample`` and its seed) and the data (content
+hash, or the hub fingerprint; path, config, split, revision).  A model's own settings (its
+prompt, generation settings, the command it runs) say how it predicts, not what it is
+compared on: a prompted LM and a classifier on the same examples share a slot.  When one
+model has the same slot in several runs the newest run's record is used and the others are
+listed as *replaced* with the run that replaced them (saying so when its settings differed).
+Records of one task on different example sets (a full run and a later ``--limit 16`` run,
+another card version) are kept side by side as distinct slots labelled by what differs, e.g.
 ``sentiment/starter [all 80]`` and ``sentiment/starter [first 16]``; nothing is substituted.
 
 Every model gets one colour and one marker symbol (:data:`PALETTE`, :data:`SYMBOLS`) used by
@@ -88,8 +90,15 @@ class Replaced:
 
     @property
     def reason(self) -> str:
-        return (f"same model, settings and examples as run {self.by.run_id}, which is newer: "
+        same = ("same model and examples" if self.settings_differ
+                else "same model, settings and examples")
+        note = " (its settings differ: a newer evalsuite or card)" if self.settings_differ else ""
+        return (f"{same} as run {self.by.run_id}, which is newer{note}: "
                 "the newest record is used")
+
+    @property
+    def settings_differ(self) -> bool:
+        return (self.entry.record.settings or {}) != (self.by.record.settings or {})
 
 
 @dataclass
@@ -204,14 +213,13 @@ def identity_key(identity: dict[str, Any] | None, fallback: str) -> str:
 
 # -- example sets ---------------------------------------------------------------------------------
 def example_set(record: Record) -> dict[str, Any]:
-    """What makes two records of a task comparable: card version, examples, data, settings."""
+    """What makes two records of a task comparable: card version, examples and data."""
     ds = record.dataset or DatasetInfo()
     data = ds.content_sha256 or (ds.fingerprint if ds.source == "hub" else None)
     return {"task_version": record.task_version,
             "n": record.n_examples, "n_total": ds.n_total,
             "limit": ds.limit, "sample": ds.sample, "seed": ds.seed if ds.sample else None,
-            "data": data, "where": [ds.path, ds.name, ds.split, ds.revision],
-            "settings": record.settings or {}}
+            "data": data, "where": [ds.path, ds.name, ds.split, ds.revision]}
 
 
 def signature(record: Record) -> str:
@@ -244,9 +252,6 @@ def variant_labels(sets: dict[str, dict[str, Any]]) -> dict[str, str]:
             parts.append(f"card {s.get('task_version')}")
         if differs("data") or differs("where"):
             parts.append(f"data {str(s.get('data') or sig)[:8]}")
-        if differs("settings"):
-            blob = json.dumps(s.get("settings"), sort_keys=True, default=str)
-            parts.append(f"settings {hashlib.sha1(blob.encode()).hexdigest()[:6]}")
         labels[sig] = ", ".join(parts) or sig[:8]
     if len(set(labels.values())) < len(labels):  # still ambiguous: add the signature
         labels = {sig: f"{label} #{sig[:6]}" for sig, label in labels.items()}

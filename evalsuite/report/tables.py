@@ -454,8 +454,10 @@ METHOD_COMBINE = """<h3>How runs were combined</h3>
 <p>Records are matched by model identity (kind, target, revision, weights fingerprint and
 output-changing options) and task slot: the task's card version, the examples evaluated
 (how many, <code>--limit</code>/<code>--sample</code> and its seed), the data (content hash
-or hub fingerprint, path, split, revision) and the model's settings. The same model on the
-same slot in several runs: the newest run's record is used and the others are listed below.
+or hub fingerprint, path, split, revision). A model's own settings (prompt, generation
+settings, command) say how it predicts, not what it is compared on, so a prompted language
+model and a classifier on the same examples are compared. The same model on the same slot in
+several runs: the newest run's record is used and the others are listed below.
 The same task on different example sets: both are kept as distinct tasks, labelled by what
 differs (e.g. <code>[first 16]</code>), never substituted. A skipped or failed record never
 hides a scored one.</p>"""
@@ -469,8 +471,8 @@ def _combined(data: ReportData) -> str:
             f"<code>{escape(s.id)}</code>" for s in variants) + ".</p>")
     if data.replaced:
         items = "".join(f"<li>{escape(r.model)} · {escape(r.entry.task)}: run "
-                        f"{escape(r.entry.run_id)} replaced by {escape(r.by.run_id)} (same "
-                        "settings and examples; the newest is used)</li>"
+                        f"{escape(r.entry.run_id)} replaced by {escape(r.by.run_id)} "
+                        f"({escape(r.reason)})</li>"
                         for r in data.replaced)
         parts.append(f"<p><b>Replaced by a newer run ({len(data.replaced)}):</b></p>"
                      f"<ul>{items}</ul>")
