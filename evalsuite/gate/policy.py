@@ -38,6 +38,7 @@ from pydantic import (
 
 from evalsuite.errors import UserError
 from evalsuite.gate.paths import FigurePattern, parse_pattern
+from evalsuite.inputs import load_yaml
 
 RULE_KINDS = ("threshold", "regression", "efficiency")
 
@@ -228,7 +229,7 @@ def load_policy(path: str | Path) -> Policy:
     if not file.is_file():
         raise UserError("no such policy file", where=where)
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        data = load_yaml(file)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" (line {mark.line + 1})" if mark is not None else ""

@@ -5,7 +5,9 @@ up every example in the prediction cache, predicts the rest in length-sorted bat
 (halving a batch that runs out of memory and retrying it, never the run), commits each
 batch to the cache, scores every metric with a bootstrap interval and writes the record and
 its per-example predictions.  A crash keeps every finished record and cached batch; running
-the same batch again recomputes nothing that finished.
+the same batch again recomputes nothing that finished.  However a run ends, its folder's
+``run.status`` says how: ``finished``, ``interrupted`` (Ctrl-C, SIGTERM) or ``failed`` (with
+``run.error``); see docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 import gc
 import hashlib
 import json
+import math
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -25,7 +28,14 @@ import numpy as np
 
 from evalsuite import __version__
 from evalsuite.efficiency.meter import EfficiencyMeter, free_memory
-from evalsuite.errors import BackendUnavailable, EvalsuiteError, RunError, SpecError, UserError
+from evalsuite.errors import (
+    BackendUnavailable,
+    EvalsuiteError,
+    RunError,
+    SpecError,
+    StoreError,
+    UserError,
+)
 from evalsuite.families import FIELDS, Family
 from evalsuite.metrics import registry as metric_registry
 from evalsuite.metrics.base import DEFAULT_RESAMPLES, MetricContext, score
@@ -33,6 +43,7 @@ from evalsuite.models import registry as model_registry
 from evalsuite.models.base import ModelAdapter, Output
 from evalsuite.models.spec import ModelSpec
 from evalsuite.results.files import ResultWriter, write_predictions
+from evalsuite.results.lock import RunLock, create_run_folder
 from evalsuite.runner.batching import fixed_size_batches, halves, sort_by_length
 from evalsuite.runner.cache import NON_OUTPUT_OPTIONS, PredictionCache, example_key, model_task_key
 from evalsuite.tasks.cards import TaskCard
@@ -152,10 +163,15 @@ def run(config: RunConfig, progress: Progress | None = None) -> RunOutcome:
     progress = progress or SilentProgress()
     plan = build_adapters(config)
     data_by_task = load_all_task_data(config, progress)  # data errors before any folder
-    writer, done = open_run(config)
+    cache = open_cache(config, progress)  # an unusable cache is refused before any folder
+    try:
+        writer, done = open_run(config)
+    except BaseException:
+        cache.close()
+        raise
     run_dir = writer.run_dir
-    cache = PredictionCache(config.cache_path)
     interrupted = False
+    error: BaseException | None = None
     try:
         for job, adapter in plan:
             todo = [c for c in job.tasks if (job.spec.display_name, c.name) not in done]
@@ -165,10 +181,23 @@ def run(config: RunConfig, progress: Progress | None = None) -> RunOutcome:
         interrupted = True
         progress.message(f"interrupted: {len(writer.records)} finished records kept in "
                          f"{run_dir}; run again with --resume {run_dir} to continue")
+    except BaseException as exc:
+        error = exc
+        if not isinstance(exc, UserError):  # a usage error stays one line
+            progress.message(f"stopped: {len(writer.records)} finished records kept in "
+                             f"{run_dir}; fix the problem and run again with --resume {run_dir}")
+        raise
     finally:
         cache.close()
-        close_run(writer, interrupted)
+        close_run(writer, interrupted, error)
     return RunOutcome(run_dir=run_dir, records=writer.records, interrupted=interrupted)
+
+
+def open_cache(config: RunConfig, progress: Progress) -> PredictionCache:
+    """The run's prediction cache; warnings (a corrupt file moved aside) go to
+    ``progress``.  Shared by the local and the Ray executor."""
+    return PredictionCache(config.cache_path, warn=lambda text: progress.message(
+        f"warning: {text}"))
 
 
 def open_run(config: RunConfig) -> tuple[ResultWriter, set[tuple[str, str]]]:
@@ -180,30 +209,60 @@ def open_run(config: RunConfig) -> tuple[ResultWriter, set[tuple[str, str]]]:
     existing: list[dict[str, Any]] = []
     if config.resume_dir is not None:
         run_dir = config.resume_dir
-        existing = _resumable_records(run_dir)
-        run_meta = json.loads((run_dir / "results.json").read_text())["run"]
+        lock = RunLock(run_dir) if run_dir.is_dir() else None
+        try:
+            existing = _resumable_records(run_dir)
+            run_meta = json.loads((run_dir / "results.json").read_text())["run"]
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
         run_meta["resumed_at"] = _now()
+        run_meta.pop("error", None)
     else:
-        run_id = config.run_id or _fresh_run_id(config.output_dir, chash)
-        run_dir = config.output_dir / run_id
-        if (run_dir / "results.json").exists():
-            raise UserError(f"run folder {run_dir} exists already (use --resume to continue it)",
-                            where="--run-id")
-        run_meta = {"id": run_id, "created": _now(), "evalsuite_version": __version__,
+        run_dir = create_run_folder(config.output_dir, config.run_id,
+                                    lambda n: _fresh_run_id(chash, n))
+        lock = RunLock(run_dir)
+        run_meta = {"id": run_dir.name, "created": _now(), "evalsuite_version": __version__,
                     "config_hash": chash, "source": config.source, "seed": config.seed,
                     "limit": config.limit, "sample": config.sample,
                     "resamples": config.resamples, **environment.collect()}
     run_meta["status"] = "running"
-    writer = ResultWriter(run_dir, run_meta, existing)
+    try:
+        writer = ResultWriter(run_dir, run_meta, existing)
+    except StoreError as exc:  # nothing ran yet: the output location is the user's to fix
+        if lock is not None:
+            lock.release()
+        raise UserError(str(exc), where="--output") from None
+    writer.lock = lock
     done = {(r["model"], r["task"]) for r in existing if r.get("status") == "ok"}
     return writer, done
 
 
-def close_run(writer: ResultWriter, interrupted: bool) -> None:
-    """Mark the run finished (or interrupted) and write the file a last time."""
-    writer.run["status"] = "interrupted" if interrupted else "finished"
+def close_run(writer: ResultWriter, interrupted: bool,
+              error: BaseException | None = None) -> None:
+    """Mark the run ``finished``, ``interrupted`` or ``failed`` (with ``run.error``), write
+    the file a last time (in place when the disk is too full for a fresh copy) and release
+    the folder.  Called on every exit path of a run."""
+    if interrupted:
+        writer.run["status"] = "interrupted"
+    elif error is not None:
+        writer.run["status"] = "failed"
+        writer.run["error"] = f"{type(error).__name__}: {first_line(error)}" \
+            if not isinstance(error, EvalsuiteError) else first_line(error)
+    else:
+        writer.run["status"] = "finished"
     writer.run["finished"] = _now()
-    writer.flush()
+    try:
+        try:
+            writer.flush()
+        except StoreError:
+            writer.flush_in_place()
+    except StoreError:
+        if error is None:
+            raise  # otherwise the error that stopped the run is the one to report
+    finally:
+        writer.close()
 
 
 def load_all_task_data(config: RunConfig, progress: Progress) -> dict[str, TaskData]:
@@ -241,7 +300,7 @@ def _run_model(job: Job, adapter: ModelAdapter, cards: list[TaskCard], config: R
                 record = run_task(adapter, job.spec, data_by_task[card.name], config, writer,
                                   cache, progress, load_s=load_s,
                                   profile=job.profile or config.profile)
-            except (UserError, KeyboardInterrupt):
+            except (UserError, StoreError, KeyboardInterrupt):
                 raise
             except Exception as exc:  # keep finished records; report and go on
                 record = _status_record(job.spec, card, "failed",
@@ -266,6 +325,7 @@ class TaskPredictor:
         self.cache = cache
         self.identity = model_identity(adapter)
         self.prefix = model_task_key(self.identity, card.version_id, adapter.settings(card))
+        self.rejected = 0  # cached outputs the task cannot accept: recomputed
 
     def keys(self, examples: Sequence[dict]) -> list[str]:
         return [example_key(self.prefix, self.card.family, ex) for ex in examples]
@@ -277,6 +337,11 @@ class TaskPredictor:
         ``keys`` are the examples' cache keys when the caller has them already."""
         keys = keys if keys is not None else self.keys(examples)
         outputs: dict[str, Any] = self.cache.get_many(keys)
+        for key, ex in zip(keys, examples, strict=True):
+            if key in outputs and prediction_problem(
+                    self.card, _as_output(outputs[key]).prediction, ex) is not None:
+                del outputs[key]  # e.g. a label outside the card's set: predict it again
+                self.rejected += 1
         todo_by_key = {k: ex for k, ex in zip(keys, examples, strict=True) if k not in outputs}
         todo = list(todo_by_key.items())
         if todo:
@@ -297,7 +362,11 @@ def run_task(adapter: ModelAdapter, spec: ModelSpec, task_data: TaskData, config
     adds bs1 latency and a batch-size sweep, see :mod:`evalsuite.efficiency.profiling`)."""
     card, examples = task_data.card, task_data.examples
     adapter.start_task(card)
+    warnings = [w for w in [adapter.check_example_ids(card, task_data.dataset_ids)] if w]
+    for warning in warnings:
+        progress.message(f"warning: {warning}")
     predictor = TaskPredictor(adapter, card, cache)
+    rejected_before = cache.rejected
     keys = predictor.keys(examples)
     cached = len(cache.get_many(keys)) if cache.enabled else 0
     progress.task_started(spec.display_name, card.name, len(examples), cached)
@@ -319,6 +388,11 @@ def run_task(adapter: ModelAdapter, spec: ModelSpec, task_data: TaskData, config
     record = task_record(spec, task_data, config, writer, identity=predictor.identity,
                          settings=adapter.settings(card), keys=keys, ordered=ordered,
                          computed=computed, efficiency=efficiency)
+    rejected = cache.rejected - rejected_before + predictor.rejected
+    if rejected:
+        record["cache"]["rejected"] = rejected
+    if warnings:
+        record["warnings"] = warnings
     if config.probes:  # bias/safety/robustness blocks; a probe never fails the task
         from evalsuite.probes import run_probes
 
@@ -346,7 +420,8 @@ def task_record(spec: ModelSpec, task_data: TaskData, config: RunConfig, writer:
 
     started = time.perf_counter()
     pred_path = writer.predictions_path(spec.display_name, card.name)
-    write_predictions(pred_path, _prediction_rows(card, examples, ordered, example_scores, stats))
+    pred_sha = write_predictions(pred_path, _prediction_rows(card, examples, ordered,
+                                                             example_scores, stats))
     split["write"] = round(time.perf_counter() - started, 6)
     return {
         **({"variant_of": spec.variant_of} if spec.variant_of else {}),
@@ -368,6 +443,7 @@ def task_record(spec: ModelSpec, task_data: TaskData, config: RunConfig, writer:
         "cache": {"hits": len(examples) - len(computed), "computed": len(computed)},
         "truncated": sum(bool(o.meta.get("truncated")) for o in ordered),
         "predictions_file": str(pred_path.relative_to(writer.run_dir)),
+        "predictions_sha256": pred_sha,
     }
 
 
@@ -534,21 +610,42 @@ def score_all(card: TaskCard, predictions: list[Any], examples: list[dict],
 
 
 def check_prediction(card: TaskCard, prediction: Any, example: dict, spec: ModelSpec) -> Any:
-    """Coerce a prediction to its family's type; refuse malformed ones with a clear error."""
+    """Coerce a prediction to its family's type; refuse malformed ones with a clear error
+    naming the example (a null or non-text output of a generative family included)."""
+    problem = prediction_problem(card, prediction, example)
+    if problem is not None:
+        raise RunError(f"model {spec.display_name}, task {card.name}, example "
+                       f"{example['id']}: {problem}")
+    if card.family is Family.NER:
+        return [str(t) for t in prediction]
+    if card.family is Family.SIMILARITY:
+        return float(prediction)
+    return prediction
+
+
+def prediction_problem(card: TaskCard, prediction: Any, example: dict) -> str | None:
+    """Why the task cannot score ``prediction`` (``None`` when it can): tags of the wrong
+    number, a score that is not a finite number, a label outside the card's set, or a
+    null/non-text output where text is expected.  A cached output with a problem is
+    predicted again; a fresh one fails the task."""
     family = card.family
-    where = f"model {spec.display_name}, task {card.name}, example {example['id']}"
     if family is Family.NER:
         if not isinstance(prediction, list) or len(prediction) != len(example["tokens"]):
             got = len(prediction) if isinstance(prediction, list) else type(prediction).__name__
-            raise RunError(f"{where}: expected {len(example['tokens'])} tags, got {got}")
-        return [str(t) for t in prediction]
+            return f"expected {len(example['tokens'])} tags, got {got}"
+        return None
     if family is Family.SIMILARITY:
         try:
-            return float(prediction)
+            value = float(prediction)
         except (TypeError, ValueError):
-            raise RunError(f"{where}: similarity prediction {prediction!r} is not a number") \
-                from None
-    return "" if prediction is None else str(prediction)
+            return f"similarity prediction {prediction!r:.60} is not a number"
+        return None if math.isfinite(value) else f"similarity prediction {value} is not finite"
+    if not isinstance(prediction, str):
+        what = "null" if prediction is None else f"{type(prediction).__name__} {prediction!r:.60}"
+        return f"expected text, got {what}"
+    if family is Family.SENTIMENT and prediction and prediction not in (card.labels or ()):
+        return f"label {prediction!r:.60} is not one of the card's labels {card.labels}"
+    return None
 
 
 def _prediction_rows(card: TaskCard, examples: list[dict], outputs: list[Output],
@@ -631,13 +728,9 @@ def _resumable_records(run_dir: Path) -> list[dict[str, Any]]:
 
 
 
-def _fresh_run_id(output_dir: Path, chash: str) -> str:
+def _fresh_run_id(chash: str, n: int = 1) -> str:
     base = f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{chash[:6]}"
-    run_id, n = base, 1
-    while (output_dir / run_id).exists():
-        n += 1
-        run_id = f"{base}-{n}"
-    return run_id
+    return base if n == 1 else f"{base}-{n}"
 
 
 def _now() -> str:

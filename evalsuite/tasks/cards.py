@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -55,6 +55,9 @@ class TaskCard(BaseModel):
     max_input_length: int | None = Field(default=None, gt=0)
     max_new_tokens: int | None = Field(default=None, gt=0)
     options: dict[str, Any] = Field(default_factory=dict)
+    # duplicate example ids: refused unless the card says what to do (``first`` keeps the
+    # first row of each id, ``suffix`` renames later rows ``id#1``, ``id#2``…)
+    dedupe: Literal["first", "suffix"] | None = None
     source_file: Path | None = Field(default=None, exclude=True)
 
     @field_validator("name")
@@ -128,7 +131,9 @@ class TaskCard(BaseModel):
     @property
     def content_hash(self) -> str:
         """Hash of everything that changes the task's examples or scoring."""
-        blob = json.dumps(self.model_dump(mode="json"), sort_keys=True)
+        # a field left at None since it was added stays out, so existing hashes hold
+        unset = {name for name in ("dedupe",) if getattr(self, name) is None}
+        blob = json.dumps(self.model_dump(mode="json", exclude=unset), sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
     @property
@@ -173,9 +178,11 @@ def card_from_dict(data: Any, *, source: str | Path | None = None) -> TaskCard:
 
 def load_card(path: str | Path) -> TaskCard:
     """Read and validate one card file."""
+    from evalsuite.inputs import load_yaml
+
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path)
     except FileNotFoundError:
         raise CardError("no such card file", where=str(path)) from None
     except yaml.YAMLError as exc:

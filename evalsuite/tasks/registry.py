@@ -21,6 +21,7 @@ from pathlib import Path
 import yaml
 
 from evalsuite.errors import CardError, UserError
+from evalsuite.inputs import load_yaml
 from evalsuite.tasks.cards import TaskCard, card_from_dict, load_card
 
 TASKS_PATH_ENV = "EVALSUITE_TASKS_PATH"
@@ -122,7 +123,7 @@ def _cards_in(folder: Path) -> list[TaskCard]:
         if "data" in path.relative_to(folder).parts[:-1]:
             continue
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = load_yaml(path)
         except yaml.YAMLError:
             cards.append(load_card(path))  # raises the formatted error
             continue
