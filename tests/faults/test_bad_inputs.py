@@ -183,10 +183,11 @@ def test_predictions_with_unknown_ids_warn_with_count_and_first_ids(tmp_path, ca
     code, _, err = cli(capsys, *run_args(tmp_path, f"predictions:{path}", "--limit", "3"))
     assert code == 0 and "7 of 19 ids" in " ".join(err.split()) and "e11" not in err
 
+    before = set((tmp_path / "results").iterdir())
     code, _, err = cli(capsys, *run_args(tmp_path, f"predictions:{path}?unknown_ids=error"))
     line = one_error_line(err)
     assert code == 2 and str(path) in line and "7 of 19 ids are not examples" in line
-    run_dir = sorted((tmp_path / "results").iterdir())[-1]
+    (run_dir,) = set((tmp_path / "results").iterdir()) - before
     assert results(run_dir)["run"]["status"] == "failed"  # never left 'running'
 
 
