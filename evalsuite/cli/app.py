@@ -8,7 +8,9 @@ imports the app and the packages they drive (``report``, ``gate``) never import 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from typing import Annotated
 
 import typer
@@ -41,8 +43,27 @@ for command in (tasks_command.tasks, run_command.run, report_commands.report,
     app.command()(command)
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI job cancelled, ``kill``): stop as Ctrl-C does, so the run folder says
+    ``interrupted`` and finished records are kept."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and map errors onto exit codes (0 ok, 1 failed, 2 usage)."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
+    try:
+        return _run_app(argv)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run_app(argv: list[str] | None) -> int:
     from evalsuite.cli.console import error
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -59,9 +80,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         error(str(exc))
         return exc.exit_code
-    except KeyboardInterrupt:
-        error("interrupted")
-        return 130
+    except KeyboardInterrupt as exc:
+        error("terminated" if isinstance(exc, Terminated) else "interrupted")
+        return 143 if isinstance(exc, Terminated) else 130
     except Exception as exc:
         if hasattr(exc, "show") and hasattr(exc, "exit_code"):  # click usage errors
             exc.show()

@@ -71,6 +71,9 @@ class CacheKey(str):
         key.scope, key.example_id = scope, example_id
         return key
 
+    def __getnewargs__(self) -> tuple[str, str, str]:  # pickling (Ray sends keys around)
+        return str(self), self.scope, self.example_id
+
 
 def example_key(prefix: str, family: Family, example: dict[str, Any]) -> CacheKey:
     inputs = {name: example.get(name) for name in FIELDS[family].inputs}

@@ -337,11 +337,7 @@ class TaskPredictor:
         ``keys`` are the examples' cache keys when the caller has them already."""
         keys = keys if keys is not None else self.keys(examples)
         outputs: dict[str, Any] = self.cache.get_many(keys)
-        for key, ex in zip(keys, examples, strict=True):
-            if key in outputs and prediction_problem(
-                    self.card, _as_output(outputs[key]).prediction, ex) is not None:
-                del outputs[key]  # e.g. a label outside the card's set: predict it again
-                self.rejected += 1
+        self.rejected += drop_unusable(self.card, outputs, keys, examples)
         todo_by_key = {k: ex for k, ex in zip(keys, examples, strict=True) if k not in outputs}
         todo = list(todo_by_key.items())
         if todo:
@@ -423,6 +419,7 @@ def task_record(spec: ModelSpec, task_data: TaskData, config: RunConfig, writer:
     pred_sha = write_predictions(pred_path, _prediction_rows(card, examples, ordered,
                                                              example_scores, stats))
     split["write"] = round(time.perf_counter() - started, 6)
+    scrubbed = sum(bool(o.meta.get("secret_scrubbed")) for o in ordered)
     return {
         **({"variant_of": spec.variant_of} if spec.variant_of else {}),
         "model": spec.display_name,
@@ -444,6 +441,8 @@ def task_record(spec: ModelSpec, task_data: TaskData, config: RunConfig, writer:
         "truncated": sum(bool(o.meta.get("truncated")) for o in ordered),
         "predictions_file": str(pred_path.relative_to(writer.run_dir)),
         "predictions_sha256": pred_sha,
+        # answers in which the endpoint echoed the API key (replaced by *** before storing)
+        **({"secrets_scrubbed": scrubbed} if scrubbed else {}),
     }
 
 
@@ -607,6 +606,19 @@ def score_all(card: TaskCard, predictions: list[Any], examples: list[dict],
                                     resamples=config.resamples, seed=config.seed)
         metrics[name] = {**result.to_dict(), "scale": metric.scale}
     return metrics, stats
+
+
+def drop_unusable(card: TaskCard, cached: dict[str, Any], keys: Sequence[str],
+                  examples: Sequence[dict]) -> int:
+    """Remove from ``cached`` the outputs the task cannot accept (see
+    :func:`prediction_problem`), so they are predicted again; return how many."""
+    dropped = 0
+    for key, ex in zip(keys, examples, strict=True):
+        if key in cached and prediction_problem(card, _as_output(cached[key]).prediction,
+                                                ex) is not None:
+            del cached[key]
+            dropped += 1
+    return dropped
 
 
 def check_prediction(card: TaskCard, prediction: Any, example: dict, spec: ModelSpec) -> Any:
