@@ -70,8 +70,7 @@ class ResultWriter:
         try:
             atomic_write_json(path, self.document())
         except OSError as exc:
-            raise StoreError(f"cannot write {path}: {exc.strerror or exc}; finished records "
-                             "written before are kept") from None
+            raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from None
 
     def flush_in_place(self) -> None:
         """Overwrite results.json in place (no temporary file): the last resort when the
@@ -124,8 +123,7 @@ def write_predictions(path: Path, rows: Iterable[dict[str, Any]]) -> str:
         with contextlib.suppress(OSError):
             tmp.unlink()
         if isinstance(exc, OSError):
-            raise StoreError(f"cannot write {path}: {exc.strerror or exc}; finished records "
-                             "written before are kept") from None
+            raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from None
         raise
     return digest.hexdigest()
 

@@ -104,6 +104,10 @@ class PredictionCache:
             raise self._start_error(path.parent, exc) from None
         if path.is_file() and not os.access(path, os.R_OK):
             self._move_aside("cannot be read")
+        try:  # the operating system's reason (read-only, permission) beats SQLite's
+            os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o666))
+        except OSError as exc:
+            raise self._start_error(path, exc) from None
         for attempt in range(2):
             try:
                 self._connect(path)
@@ -179,7 +183,7 @@ class PredictionCache:
             if writing or _kind(exc) == "cannot_write":
                 raise StoreError(f"cannot write the prediction cache {self.path}: "
                                  f"{_reason(exc)} (free space or use --cache PATH / "
-                                 f"--no-cache); finished records are kept") from None
+                                 f"--no-cache)") from None
             raise
 
     def _close_quietly(self) -> None:

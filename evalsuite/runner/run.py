@@ -16,6 +16,7 @@ import gc
 import hashlib
 import json
 import math
+import shutil
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -181,11 +182,12 @@ def run(config: RunConfig, progress: Progress | None = None) -> RunOutcome:
         interrupted = True
         progress.message(f"interrupted: {len(writer.records)} finished records kept in "
                          f"{run_dir}; run again with --resume {run_dir} to continue")
+    except RunError as exc:  # one line: what stopped the run, and what was kept
+        error = exc
+        raise type(exc)(f"{exc}; {len(writer.records)} finished records kept in {run_dir} "
+                        f"(fix the problem and run again with --resume {run_dir})") from exc
     except BaseException as exc:
         error = exc
-        if not isinstance(exc, UserError):  # a usage error stays one line
-            progress.message(f"stopped: {len(writer.records)} finished records kept in "
-                             f"{run_dir}; fix the problem and run again with --resume {run_dir}")
         raise
     finally:
         cache.close()
@@ -233,6 +235,8 @@ def open_run(config: RunConfig) -> tuple[ResultWriter, set[tuple[str, str]]]:
     except StoreError as exc:  # nothing ran yet: the output location is the user's to fix
         if lock is not None:
             lock.release()
+        if config.resume_dir is None:  # the folder this call made, empty: leave nothing
+            shutil.rmtree(run_dir, ignore_errors=True)
         raise UserError(str(exc), where="--output") from None
     writer.lock = lock
     done = {(r["model"], r["task"]) for r in existing if r.get("status") == "ok"}

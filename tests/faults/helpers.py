@@ -84,6 +84,15 @@ def one_error_line(err: str) -> str:
     return lines[0]
 
 
+def error_line(err: str) -> str:
+    """The one ``error:`` line of a run that failed after it started (progress lines may
+    precede it); fails when there is a traceback or more than one error line."""
+    assert "Traceback" not in err, err
+    lines = [line for line in err.splitlines() if line.startswith("error:")]
+    assert len(lines) == 1, err
+    return lines[0]
+
+
 def results(run_dir: Path) -> dict:
     return json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
 
@@ -91,3 +100,40 @@ def results(run_dir: Path) -> dict:
 def only_run(output: Path) -> Path:
     (run_dir,) = [p for p in output.iterdir() if p.is_dir()]
     return run_dir
+
+
+# -- private mount namespaces: a real full disk or read-only folder without root ---------------
+def _unshare_works() -> bool:
+    import shutil
+
+    if shutil.which("unshare") is None:
+        return False
+    probe = subprocess.run(["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
+                            "mount -t tmpfs -o size=16k tmpfs /mnt 2>/dev/null || "
+                            "mount -t tmpfs -o size=16k tmpfs /tmp"],
+                           capture_output=True, timeout=30)
+    return probe.returncode == 0
+
+
+UNSHARE = _unshare_works()
+
+
+def in_namespace(setup: str, cmd: list[str]) -> list[str]:
+    """``cmd`` run after the shell ``setup`` (mounts) in a private user+mount namespace, so
+    a tmpfs or a read-only bind mount exists for that process only and vanishes with it."""
+    return ["unshare", "--user", "--map-root-user", "--mount", "sh", "-c",
+            f'{setup} && exec "$@"', "sh", *cmd]
+
+
+def tmpfs(folder: Path, size: str) -> str:
+    return f"mkdir -p '{folder}' && mount -t tmpfs -o size={size} tmpfs '{folder}'"
+
+
+def read_only(folder: Path) -> str:
+    return (f"mkdir -p '{folder}' && mount --bind '{folder}' '{folder}' && "
+            f"mount -o remount,bind,ro '{folder}'")
+
+
+def leftovers(folder: Path) -> list[Path]:
+    """Temporary files a writer left behind."""
+    return [p for p in folder.rglob("*") if p.name.endswith(".tmp")]

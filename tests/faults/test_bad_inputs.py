@@ -209,7 +209,7 @@ def test_null_or_non_text_outputs_of_generative_families_name_the_example(
     preds = [{"id": r["id"], "prediction": r["ref"]} for r in rows]
     preds[2]["prediction"] = family_value
     path = write_jsonl(tmp_path / "p.jsonl", preds)
-    code, _, err = cli(capsys, "run", "-m", f"predictions:{path}", "-t", "t/mt",
+    code, _, _err = cli(capsys, "run", "-m", f"predictions:{path}", "-t", "t/mt",
                        "--tasks-dir", tasks, "-o", tmp_path / "results")
     assert code == 1
     record = results(only_run(tmp_path / "results"))["records"][0]
@@ -228,7 +228,7 @@ def test_a_command_writing_null_for_text_fails_the_task_naming_the_example(tmp_p
                       "    ex = json.loads(line)\n"
                       "    print(json.dumps({'prediction': None if ex['id'] == 'e2' "
                       "else 'positive'}))\n")
-    code, _, err = cli(capsys, *run_args(tmp_path, f"cmd:{sys.executable} {script}?jsonl=true"))
+    code, _, _err = cli(capsys, *run_args(tmp_path, f"cmd:{sys.executable} {script}?jsonl=true"))
     assert code == 1
     record = results(only_run(tmp_path / "results"))["records"][0]
     assert record["status"] == "failed" and "'e2'" in record["reason"]
