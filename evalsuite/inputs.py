@@ -46,9 +46,9 @@ def input_limit() -> int:
 
 
 def describe_size(limit: int) -> str:
-    """``16 MB``, ``1.5 MB``, ``1,048 bytes``."""
-    if limit >= 1 << 20:
-        return f"{limit / (1 << 20):g} MB"
+    """``16 MB``, ``0.5 MB``, ``1,048 bytes``."""
+    if limit >= 1 << 16:
+        return f"{round(limit / (1 << 20), 3):g} MB"
     return f"{limit:,} bytes"
 
 
