@@ -334,14 +334,20 @@ class TaskPredictor:
     def keys(self, examples: Sequence[dict]) -> list[str]:
         return [example_key(self.prefix, self.card.family, ex) for ex in examples]
 
-    def predict(self, examples: Sequence[dict], *, meter: EfficiencyMeter | None = None,
-                on_batch: Any = None, keys: list[str] | None = None
-                ) -> tuple[list[Output], set[str]]:
-        """Outputs for ``examples`` in order, and the keys that were computed (not cached);
-        ``keys`` are the examples' cache keys when the caller has them already."""
-        keys = keys if keys is not None else self.keys(examples)
+    def cached(self, keys: Sequence[str], examples: Sequence[dict]) -> dict[str, Any]:
+        """The cached outputs the task can accept, by key (the others are counted in
+        ``rejected`` and predicted again)."""
         outputs: dict[str, Any] = self.cache.get_many(keys)
         self.rejected += drop_unusable(self.card, outputs, keys, examples)
+        return outputs
+
+    def predict(self, examples: Sequence[dict], *, meter: EfficiencyMeter | None = None,
+                on_batch: Any = None, keys: list[str] | None = None,
+                cached: dict[str, Any] | None = None) -> tuple[list[Output], set[str]]:
+        """Outputs for ``examples`` in order, and the keys that were computed (not cached);
+        ``keys`` and ``cached`` (from :meth:`cached`) when the caller has them already."""
+        keys = keys if keys is not None else self.keys(examples)
+        outputs = dict(cached) if cached is not None else self.cached(keys, examples)
         todo_by_key = {k: ex for k, ex in zip(keys, examples, strict=True) if k not in outputs}
         todo = list(todo_by_key.items())
         if todo:
@@ -368,13 +374,13 @@ def run_task(adapter: ModelAdapter, spec: ModelSpec, task_data: TaskData, config
     predictor = TaskPredictor(adapter, card, cache)
     rejected_before = cache.rejected
     keys = predictor.keys(examples)
-    cached = len(cache.get_many(keys)) if cache.enabled else 0
-    progress.task_started(spec.display_name, card.name, len(examples), cached)
+    cached = predictor.cached(keys, examples)
+    progress.task_started(spec.display_name, card.name, len(examples), len(cached))
 
     meter = EfficiencyMeter(device=str(adapter.device))
     meter.start()
     ordered, computed = predictor.predict(examples, meter=meter, on_batch=progress.advance,
-                                          keys=keys)
+                                          keys=keys, cached=cached)
     if computed:
         efficiency = meter.summary(adapter, load_s)
         efficiency["source"] = "measured"
