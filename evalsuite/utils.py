@@ -27,6 +27,19 @@ def first_line(exc: BaseException, limit: int = 300) -> str:
     return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: object) -> str:
+    """``text`` for a terminal or CI log: control characters (escape sequences that could
+    clear the screen or rewrite earlier lines) shown as ``\\xNN``.
+
+    >>> printable("model\\x1b[2J")
+    'model\\\\x1b[2J'
+    """
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
 def slug(text: str) -> str:
     """A file-name-safe form of a model or task name.
 

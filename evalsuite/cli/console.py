@@ -18,6 +18,8 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from evalsuite.utils import printable
+
 # Outside a terminal (CI logs, pipes) rich would wrap at 80 columns; give tables room.
 err_console = Console(stderr=True, highlight=False,
                       width=None if sys.stderr.isatty() else 160, soft_wrap=True)
@@ -60,11 +62,11 @@ class RichProgress:
 
     def task_finished(self, record: dict[str, Any]) -> None:
         status = record.get("status", "ok")
-        head = f"{record['model']} · {record['task']}"
+        head = printable(f"{record['model']} · {record['task']}")
         if status != "ok":
             colour = "yellow" if status == "skipped" else "red"
             self.console.print(f"[{colour}]{status}[/] {escape(head)}: "
-                               f"{escape(record.get('reason', ''))}")
+                               f"{escape(printable(record.get('reason', '')))}")
             return
         name = record["primary_metric"]
         metric = record["metrics"].get(name, {})
@@ -74,7 +76,7 @@ class RichProgress:
                            f" on {record['n_examples']} examples{cached}")
 
     def message(self, text: str) -> None:
-        self.console.print(escape(text))
+        self.console.print(escape(printable(text)))
 
 
 def format_value(value: float | None, scale: str | None = None) -> str:
@@ -99,14 +101,15 @@ def summary_table(records: list[dict[str, Any]]) -> Table:
                             ("value [95% CI]", "right"), ("n", "right"), ("ex/s", "right")):
         table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for rec in records:
+        model, task = printable(rec["model"]), printable(rec["task"])
         if rec.get("status", "ok") != "ok":
-            table.add_row(rec["model"], rec["task"], rec.get("status", ""),
-                          _short(rec.get("reason", "")), "", "", style="dim")
+            table.add_row(model, task, rec.get("status", ""),
+                          _short(printable(rec.get("reason", ""))), "", "", style="dim")
             continue
         name = rec["primary_metric"]
         eff = rec.get("efficiency") or {}
         speed = eff.get("examples_per_s")
-        table.add_row(rec["model"], rec["task"], name, format_metric(rec["metrics"][name]),
+        table.add_row(model, task, name, format_metric(rec["metrics"][name]),
                       str(rec["n_examples"]), format_rate(speed))
     return table
 
@@ -126,5 +129,5 @@ def _short(text: str, width: int = 60) -> str:
 
 
 def error(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(printable(message))}", soft_wrap=True)
     sys.stderr.flush()

@@ -46,7 +46,8 @@ RULE_KINDS = ("threshold", "regression", "efficiency")
 class _Rule(BaseModel):
     """Fields every rule has."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # a NaN threshold, tolerance or allowance would make every comparison pass or fail
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str | None = None
     description: str | None = None
@@ -173,7 +174,7 @@ Rule = Annotated[
 class Policy(BaseModel):
     """A whole policy file."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     version: Literal[1] = 1
     description: str | None = None

@@ -18,6 +18,7 @@ import plotly.io as pio
 from evalsuite import __version__
 from evalsuite.report import figures as F
 from evalsuite.report import time_split as T
+from evalsuite.report.embed import script_json
 from evalsuite.report.examples import WorstList, worst_examples
 from evalsuite.report.load import Model, ReportData
 from evalsuite.report.scoring import DIMENSIONS, Score, Weights
@@ -433,7 +434,7 @@ def _figures_text(probe: Any) -> str:
 
 
 def _json_script(data: Any) -> str:
-    return json.dumps(data, ensure_ascii=False).replace("</", "<\\/")
+    return script_json(data)
 
 
 _PLOTLYJS: list[str] = []
