@@ -19,6 +19,7 @@ from evalsuite.cli import gate as gate_command
 from evalsuite.cli import report as report_commands
 from evalsuite.cli import run as run_command
 from evalsuite.cli import tasks as tasks_command
+from evalsuite.cli import verify as verify_command
 from evalsuite.errors import EXIT_OK, EXIT_USAGE, EvalsuiteError
 
 app = typer.Typer(
@@ -39,7 +40,7 @@ def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks."
 
 
 for command in (tasks_command.tasks, run_command.run, report_commands.report,
-                report_commands.compare, gate_command.gate):
+                report_commands.compare, gate_command.gate, verify_command.verify):
     app.command()(command)
 
 
