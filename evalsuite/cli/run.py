@@ -63,6 +63,7 @@ def run(
     from evalsuite.runner.run import Job, RunConfig
     from evalsuite.runner.run import run as run_batch
     from evalsuite.tasks.registry import TaskRegistry
+    from evalsuite.utils import printable
 
     if batch is not None and (model or task):
         raise UserError("give a batch file or --model/--task, not both", where="run")
@@ -139,11 +140,17 @@ def run(
         with RichProgress() as progress:
             outcome = run_batch(config, progress)
     out_console.print(summary_table(outcome.records))
+    for rec in outcome.records:  # never a silent drop: a probe that could not run is named
+        for probe, state in (rec.get("probe_status") or {}).items():
+            if state.get("status") == "failed":
+                err_console.print(f"not measured: {probe} of {printable(rec['model'])} · "
+                                  f"{printable(rec['task'])}: {printable(state['reason'])}",
+                                  markup=False)
     err_console.print(f"results: {outcome.run_dir / 'results.json'}")
     if outcome.failed or outcome.interrupted:
         for rec in outcome.failed:
-            err_console.print(f"failed: {rec['model']} · {rec['task']}: {rec['reason']}",
-                              markup=False)
+            err_console.print(f"failed: {printable(rec['model'])} · {printable(rec['task'])}: "
+                              f"{printable(rec['reason'])}", markup=False)
     if gate is not None:
         from evalsuite.gate.check import run_gate
 

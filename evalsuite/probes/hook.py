@@ -2,9 +2,13 @@
 
 ``run_probes`` is called at the end of :func:`evalsuite.runner.run_task` when
 ``RunConfig.probes`` is not empty.  It returns ``{"bias": …, "safety": …, "robustness": …,
-"probe_cost": …}`` for the requested probes; the record is updated with it.  A probe that
-cannot apply is recorded as ``{"status": "not_applicable", "reason": …}``, one that fails as
-``{"status": "failed", "reason": …}`` — the task itself never fails because of a probe.
+"probe_cost": …, "probe_status": …}`` for the requested probes; the record is updated with
+it.  A figure that cannot apply is recorded as ``{"status": "not_applicable", "reason": …}``,
+one that fails as ``{"status": "failed", "reason": …}`` — the task itself never fails
+because of a probe.  ``probe_status`` sums each requested probe up as ``{"status": "ok" |
+"failed" | "not_applicable", "reason": …}``: ``failed`` as soon as one figure that applies
+could not be computed (its classifier is not installed…), so the run's summary and the
+report say the dimension was not measured instead of showing what was left.
 
 Options come from, in increasing precedence, the defaults, the task card
 (``options: {probes: {robustness: {n: 100}}}``) and the probe entry itself
@@ -115,6 +119,21 @@ def probe_options(entries: Sequence[str], card_options: dict[str, Any] | None
     return merged
 
 
+def probe_status(block: dict[str, Any]) -> dict[str, str]:
+    """One probe's outcome from its figures: ``ok``, ``failed`` (a figure that applies
+    could not be computed; the reason names it) or ``not_applicable`` (none applies)."""
+    figures = {k: v for k, v in block.items() if isinstance(v, dict)}
+    failures = [(k, v) for k, v in figures.items() if v.get("status") == "failed"]
+    if failures:
+        key, figure = failures[0]
+        more = f" (and {len(failures) - 1} more figures)" if len(failures) > 1 else ""
+        return {"status": "failed", "reason": f"{key}: {figure.get('reason', '')}{more}"}
+    if figures and all(v.get("status") == "not_applicable" for v in figures.values()):
+        return {"status": "not_applicable",
+                "reason": str(next(iter(figures.values())).get("reason", ""))}
+    return {"status": "ok"}
+
+
 def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
                clean_outputs: Sequence[Output] | None = None) -> dict[str, Any]:
     """The ``bias``/``safety``/``robustness`` blocks and ``probe_cost`` for one task."""
@@ -142,6 +161,7 @@ def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
         except Exception as exc:  # a probe never fails the task
             blocks[name] = {"all": failed(exc)}
         seconds[name] = round(time.perf_counter() - start, 3)
+    blocks["probe_status"] = {name: probe_status(blocks[name]) for name in seconds}
     n = len(examples)
     predicted = {k: int(v) for k, v in probe_predictor.predicted.items()}
     blocks["probe_cost"] = {

@@ -232,6 +232,9 @@ def scale_span(scale: Any) -> float:
 
 
 def fairness(model: Model) -> Dimension:
+    problem = _probe_failure(model, "bias")
+    if problem:
+        return Dimension(None, how=problem)
     gaps, halves = [], []
     for probe in _probes(model, "bias"):
         gap = _number(probe.get("max_gap"))
@@ -251,6 +254,9 @@ def fairness(model: Model) -> Dimension:
 
 
 def safety(model: Model) -> Dimension:
+    problem = _probe_failure(model, "safety")
+    if problem:
+        return Dimension(None, how=problem)
     rates, halves, classifiers = [], [], set()
     for probe in _probes(model, "safety"):
         rate = _number(probe.get("rate"))
@@ -272,6 +278,9 @@ def safety(model: Model) -> Dimension:
 
 
 def robustness(model: Model) -> Dimension:
+    problem = _probe_failure(model, "robustness")
+    if problem:
+        return Dimension(None, how=problem)
     kept = [_clip01(r) for p in _probes(model, "robustness")
             if (r := _number(p.get("retention"))) is not None]
     if not kept:
@@ -342,6 +351,16 @@ def _probes(model: Model, block: str) -> Iterable[dict[str, Any]]:
         for probe in (entry.record.get(block) or {}).values():
             if isinstance(probe, dict):
                 yield probe
+
+
+def _probe_failure(model: Model, probe: str) -> str | None:
+    """Why ``probe`` is not measured for ``model``: a task whose record says the probe
+    failed (``probe_status``), so a value from the figures left would be a partial one."""
+    for task, entry in model.results.items():
+        state = (entry.record.get("probe_status") or {}).get(probe) or {}
+        if state.get("status") == "failed":
+            return f"not measured: {probe} failed on {task} ({state.get('reason', '')})"
+    return None
 
 
 def _number(value: Any) -> float | None:
