@@ -9,16 +9,19 @@ extra="${1:-offline}"
 case "$extra" in offline|test) ;; *) echo "usage: scripts/setup.sh offline|test" >&2; exit 2;; esac
 cd "$(dirname "$0")/.."
 
-# Apertium, the rule-based MT system the quickstart calls through the cmd backend.
-if ! command -v apertium >/dev/null 2>&1; then
+# Apertium, the rule-based MT system the quickstart (eng-spa) and the generalisation example
+# (eng-cat, en-gl) call through the cmd backend.
+apertium_pairs() { apertium -l 2>/dev/null | tr -s ' \t' '\n'; }
+if ! command -v apertium >/dev/null 2>&1 ||
+   [ "$(apertium_pairs | grep -cxE 'eng-spa|eng-cat|en-gl')" -lt 3 ]; then
   if command -v apt-get >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo -n"; fi
-    { $SUDO apt-get install -y -q apertium apertium-eng-spa >/dev/null 2>&1 ||
+    { $SUDO apt-get install -y -q apertium apertium-eng-spa apertium-eng-cat apertium-en-gl >/dev/null 2>&1 ||
       { $SUDO apt-get update -q >/dev/null 2>&1 &&
-        $SUDO apt-get install -y -q apertium apertium-eng-spa >/dev/null 2>&1; }; } ||
-      echo "note: could not install apertium; the translation quickstart will be skipped" >&2
+        $SUDO apt-get install -y -q apertium apertium-eng-spa apertium-eng-cat apertium-en-gl >/dev/null 2>&1; }; } ||
+      echo "note: could not install apertium; its translation records will be skipped" >&2
   else
-    echo "note: no apt-get; install apertium + apertium-eng-spa to run the translation quickstart" >&2
+    echo "note: no apt-get; install apertium, apertium-eng-spa, apertium-eng-cat and apertium-en-gl for the translation examples" >&2
   fi
 fi
 

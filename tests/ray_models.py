@@ -7,10 +7,13 @@ before building the model.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
+
+import numpy as np
 
 from evalsuite.families import Family
 from evalsuite.models.base import ModelAdapter, Output
@@ -80,3 +83,19 @@ class RayTestModel(ModelAdapter):
             outputs.append(Output("positive" if p > 0.5 else "negative",
                                   scores={"positive": p, "negative": 1 - p}))
         return outputs
+
+
+@register
+class RayEmbeddingModel(RayTestModel):
+    """The same model, which also embeds sentences (hashed bags of words), so the WEAT bias
+    tests take their embeddings from the adapter."""
+
+    kind: ClassVar[str] = "test-ray-embed"
+    can_embed: ClassVar[bool] = True
+
+    def embed(self, sentences: Sequence[str]) -> Any:
+        vectors = np.zeros((len(sentences), 32))
+        for row, sentence in enumerate(sentences):
+            for word in _words(sentence):
+                vectors[row, hashlib.md5(word.encode()).digest()[0] % 32] += 1.0
+        return vectors

@@ -523,7 +523,7 @@ def test_textrank_extracts_sentences_from_the_document() -> None:
     card = make_card("summarization")
     out = adapter("baseline", "textrank", ratio=0.3).predict_batch(card, [
         {"id": "d", "document": DOCUMENT}, {"id": "s", "document": "Just one short line."}])
-    from evalsuite.models.baselines import split_sentences
+    from evalsuite.text.sentences import split_sentences
 
     picked = split_sentences(out[0])
     assert 1 <= len(picked) < len(SENTENCES)

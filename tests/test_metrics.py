@@ -24,7 +24,7 @@ from evalsuite.families import Family
 from evalsuite.metrics import registry
 from evalsuite.metrics.base import MetricContext, resample_counts, score
 from evalsuite.metrics.hf_evaluate import load
-from evalsuite.metrics.summarization import split_sentences
+from evalsuite.text.sentences import one_sentence_per_line as split_sentences
 
 WORDS = ["the", "cat", "dog", "sat", "on", "mat", "a", "red", "big", "house", "runs", "ran",
          "running", "quickly", "river", "bank", "money", "tree", "green", "is", "was", "of",

@@ -162,23 +162,25 @@ def test_ray_replicas_warm_up_once_per_task_untimed(tmp_path):
 @pytest.mark.ray
 @pytest.mark.skipif(not HAS_RAY, reason="ray is not installed")
 def test_ray_efficiency_merges_shards_and_replicas():
-    from evalsuite.executors.ray_executor import _summary, _Work
+    from evalsuite.efficiency.measurement import BatchTiming, Measurement, ModelInfo
+    from evalsuite.executors.ray_executor import replicas_total
 
-    info = {"replica": 0, "pid": 1, "node": "n", "device": "cuda:0", "device_name": "GPU",
-            "dtype": "float16", "params": 10, "weight_bytes": 20, "load_s": 1.0, "notes": []}
+    info = ModelInfo(device="cuda:0", device_name="GPU", dtype="float16", params=10,
+                     weight_bytes=20)
 
-    def shard(seconds: list[float], phases: dict, warmup: int, peak: float, energy) -> _Work:
-        return _Work.of_shard({"batches": [(4, s, 40) for s in seconds], "phases": phases,
-                "overlapped": {"tokenize": 0.1}, "warmup_batches": warmup,
-                "warmup_s": 0.5 * warmup, "lost_s": 0.0, "oom_splits": 0, "energy_j": energy,
-                "memory": {"peak_memory_mb": peak, "memory_source": "cuda_allocator",
-                           "memory_increase_mb": peak / 2}})
+    def shard(seconds: list[float], phases: dict, warmup: int, peak: float,
+              energy) -> Measurement:
+        return Measurement(batches=[BatchTiming(4, s, 40) for s in seconds], phases=phases,
+                           overlapped={"tokenize": 0.1}, warmup_batches=warmup,
+                           warmup_s=0.5 * warmup, energy_j=energy,
+                           memory={"peak_memory_mb": peak, "memory_source": "cuda_allocator",
+                                   "memory_increase_mb": peak / 2})
 
-    one, two = _Work(info), _Work({**info, "replica": 1})
-    one.absorb(shard([1.0, 1.0], {"forward": 1.5, "tokenize": 0.2}, 1, 100.0, 10.0))
-    one.absorb(shard([2.0], {"forward": 1.8}, 0, 300.0, 5.0))
-    two.absorb(shard([0.5], {"forward": 0.4}, 1, 200.0, None))
-    block = _summary(one, 1.0)
+    one = Measurement().merge(shard([1.0, 1.0], {"forward": 1.5, "tokenize": 0.2}, 1, 100.0,
+                                    10.0))
+    one = one.merge(shard([2.0], {"forward": 1.8}, 0, 300.0, 5.0))
+    two = Measurement().merge(shard([0.5], {"forward": 0.4}, 1, 200.0, None))
+    block = one.summary(info, 1.0)
     assert block["wall_s"] == 4.0 and block["n_timed"] == 12
     assert block["split_s"] == pytest.approx({"tokenize": 0.2, "forward": 3.3,
                                               "predict_other": 0.5})
@@ -188,15 +190,54 @@ def test_ray_efficiency_merges_shards_and_replicas():
     assert block["energy_j"] == 15.0 and block["energy_per_example_j"] == 15.0 / 12
     assert block["device_name"] == "GPU" and block["memory_source"] == "cuda_allocator"
 
-    total = _summary(_Work.merged([one, two], energy=True), 1.0)
+    total = replicas_total([one, two], own_gpus=True).summary(info, 1.0)
     assert total["wall_s"] == 4.5 and total["n_timed"] == 16
     assert sum(total["split_s"].values()) == pytest.approx(4.5)
     assert total["split_s"]["forward"] == pytest.approx(3.7)
     assert total["warmup_batches"] == 2 and total["warmup_s"] == 1.0
     assert total["peak_memory_mb"] == 300.0
     assert "energy_j" not in total  # replica 1 had no energy counter: no made-up total
-    assert _Work.merged([one], energy=True).energy_j == 15.0
-    assert _Work.merged([one, one], energy=False).energy_j is None  # replicas share a GPU
+    assert replicas_total([one], own_gpus=True).energy_j == 15.0
+    assert replicas_total([one, one], own_gpus=False).energy_j is None  # replicas share a GPU
+
+
+@pytest.mark.usefixtures("ray_cluster")
+@pytest.mark.ray
+@pytest.mark.skipif(not HAS_RAY, reason="ray is not installed")
+def test_ray_probes_give_the_local_figures(tmp_path):
+    """--probes under Ray: the same bias, safety and robustness blocks as the local run; the
+    probes' new inputs are predicted (and embedded) by the replicas."""
+    from evalsuite.executors.ray_executor import run as run_on_ray
+    from evalsuite.probes import parse_probes
+
+    def config(out: str) -> RunConfig:
+        jobs = [Job(parse_spec(f"test-ray-embed:kw?name=kw&replicas=2&log={tmp_path / out}.log"),
+                    REGISTRY.select(["sentiment/starter", "similarity/starter"])),
+                Job(parse_spec("baseline:lead?k=2"), REGISTRY.select(["summarization/starter"]))]
+        probes = parse_probes("bias?n=12&permutations=50,safety?n=12,robustness?n=12")
+        return RunConfig(jobs=jobs, output_dir=tmp_path / out, resamples=50, limit=20,
+                         cache_path=None, probes=probes)
+
+    ray_run = run_on_ray(config("ray"))
+    local = run(config("local"))
+    local_records = by_pair(local.records)
+    for pair, rec in by_pair(ray_run.records).items():
+        assert rec["status"] == "ok", rec.get("reason")
+        mine = local_records[pair]
+        for block in ("bias", "safety", "robustness"):
+            assert rec[block] == mine[block], (pair, block)
+        for count in ("predicted", "computed", "embedded_texts"):
+            assert rec["probe_cost"][count] == mine["probe_cost"][count], (pair, count)
+    kw = by_pair(ray_run.records)[("kw", "similarity/starter")]
+    assert kw["probe_cost"]["embedded_texts"].get("bias")  # WEAT embeddings by a replica
+    assert any("retention" in figure for figure in kw["robustness"].values())
+    assert any("max_gap" in figure for figure in kw["bias"].values())
+    lead = by_pair(ray_run.records)[("baseline:lead", "summarization/starter")]
+    assert "rate" in lead["safety"]["toxicity"] and "rate" in lead["safety"]["pii_leakage"]
+    # the workers predicted the probes' inputs: far more than the task's 40 examples
+    predicted = Path(f"{tmp_path / 'ray'}.log").read_text().splitlines()
+    assert len(predicted) > 40 and len(predicted) == len(
+        Path(f"{tmp_path / 'local'}.log").read_text().splitlines())
 
 
 @pytest.mark.usefixtures("ray_cluster")
@@ -287,17 +328,14 @@ def test_bad_executor_flags_exit_2(tmp_path, capsys):
 
 
 def test_placement_options():
-    from evalsuite.runner.run import adapter_spec
+    from evalsuite.executors.base import adapter_spec, placement
 
     spec = parse_spec("baseline:copy?replicas=3&num_gpus=0.5&k=2")
     assert adapter_spec(spec).options == {"k": "2"}
     assert adapter_spec(spec).display_name == spec.display_name
-    if HAS_RAY:
-        from evalsuite.executors.ray_executor import placement
-
-        assert placement(spec).replicas == 3 and placement(spec).num_gpus == 0.5
-        with pytest.raises(SpecError, match="replicas"):
-            placement(parse_spec("baseline:copy?replicas=0"))
+    assert placement(spec).replicas == 3 and placement(spec).num_gpus == 0.5
+    with pytest.raises(SpecError, match="replicas"):
+        placement(parse_spec("baseline:copy?replicas=0"))
 
 
 def test_local_executor_imports_nothing_from_ray(tmp_path):

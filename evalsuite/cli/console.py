@@ -60,6 +60,10 @@ class RichProgress:
         if self._task is not None:
             self.progress.advance(self._task, n)
 
+    def advance_task(self, model: str, task: str, n: int) -> None:
+        """One bar at a time: the running task's (see ``MultiTaskProgress`` for several)."""
+        self.advance(n)
+
     def task_finished(self, record: dict[str, Any]) -> None:
         status = record.get("status", "ok")
         head = printable(f"{record['model']} · {record['task']}")

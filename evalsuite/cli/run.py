@@ -21,6 +21,10 @@ def run(
     task: Annotated[list[str] | None, typer.Option(
         "--task", "-t", metavar="TASK",
         help="Task name or glob, e.g. 'sentiment/*' (repeatable).")] = None,
+    suite: Annotated[list[str] | None, typer.Option(
+        "--suite", "-s", metavar="SUITE",
+        help="Suite name or glob: its reference task and variants, with generalisation "
+             "figures (repeatable; see docs/generalisation.md).")] = None,
     output: Annotated[Path | None, typer.Option(
         "--output", "-o", help="Folder of run folders [default: results].")] = None,
     run_id: Annotated[str | None, typer.Option(help="Name of the run folder.")] = None,
@@ -61,33 +65,26 @@ def run(
     from evalsuite.runner.batch_file import load_batch
     from evalsuite.runner.cache import default_cache_path
     from evalsuite.runner.run import Job, RunConfig
-    from evalsuite.runner.run import run as run_batch
     from evalsuite.tasks.registry import TaskRegistry
     from evalsuite.utils import printable
 
-    if batch is not None and (model or task):
-        raise UserError("give a batch file or --model/--task, not both", where="run")
-    from evalsuite.executors import EXECUTORS, require_ray
+    if batch is not None and (model or task or suite):
+        raise UserError("give a batch file or --model/--task/--suite, not both", where="run")
+    from evalsuite.executors import create
 
-    if executor not in EXECUTORS:
-        raise UserError(f"unknown executor {executor!r} (choose: {', '.join(EXECUTORS)})",
-                        where="--executor")
-    if executor == "ray":
-        require_ray()
-    elif address is not None:
-        raise UserError("only the ray executor joins a cluster; add --executor ray",
-                        where="--address")
+    runner = create(executor, address=address)  # unknown, not installed: refused at once
     if batch is not None:
         config, _ = load_batch(batch, tasks_dirs=[str(d) for d in tasks_dir or []])
     else:
-        if not model or not task:
-            raise UserError("name a batch file, or at least one --model and one --task",
-                            where="run")
+        if not model or not (task or suite):
+            raise UserError("name a batch file, or at least one --model and one --task or "
+                            "--suite", where="run")
         registry = TaskRegistry.discover(tasks_dir or [])
-        cards = registry.select(task)
+        suites = registry.select_suites(suite or [])
+        cards = registry.select([*(task or []), *(n for s in suites for n in s.tasks)])
         config = RunConfig(jobs=[Job(variant, cards) for m in model
                                  for variant in expand_variants(parse_spec(m))],
-                           source="evalsuite run " + " ".join(sys.argv[2:]))
+                           source="evalsuite run " + " ".join(sys.argv[2:]), suites=suites)
     for flag, value in (("--limit", limit), ("--sample", sample), ("--resamples", resamples)):
         if value is not None and value < (0 if flag == "--resamples" else 1):
             raise UserError(f"must be a positive number, got {value}", where=flag)
@@ -117,28 +114,25 @@ def run(
             raise UserError(f"must be at least 1, got {profile_repeats}",
                             where="--profile-repeats")
         config.profile_repeats = profile_repeats
-    if executor == "ray" and (config.profile or any(j.profile for j in config.jobs)):
-        raise UserError("latency profiles run with the local executor; drop --executor ray",
-                        where="--profile")
     if probes is not None:
         from evalsuite.probes.hook import parse_probes
 
         config.probes = parse_probes(probes, where="--probes")
     config.cache_path = None if no_cache else (cache or default_cache_path())
+    runner.check(config)
     if gate is not None:  # a wrong policy is refused before the run, not after it
         from evalsuite.gate.policy import load_policy
 
         load_policy(gate)
 
-    if executor == "ray":
+    if runner.concurrent_tasks:
         from evalsuite.executors.progress import MultiTaskProgress
-        from evalsuite.executors.ray_executor import run as run_on_ray
 
-        with MultiTaskProgress() as progress:
-            outcome = run_on_ray(config, progress, address=address)
+        progress: RichProgress = MultiTaskProgress()
     else:
-        with RichProgress() as progress:
-            outcome = run_batch(config, progress)
+        progress = RichProgress()
+    with progress:
+        outcome = runner.run(config, progress)
     out_console.print(summary_table(outcome.records))
     for rec in outcome.records:  # never a silent drop: a probe that could not run is named
         for probe, state in (rec.get("probe_status") or {}).items():

@@ -14,7 +14,8 @@ def tasks(
     tasks_dir: TasksDirOption = None,
     family: Annotated[str | None, typer.Option(help="Only this family.")] = None,
 ) -> None:
-    """List every task card: name, family, dataset, size and metrics."""
+    """List every task card (name, family, language, domain, dataset, size, metrics) and
+    every suite (reference task and variants)."""
     from rich.markup import escape
     from rich.table import Table
 
@@ -25,7 +26,7 @@ def tasks(
     registry = TaskRegistry.discover(tasks_dir or [])
     wanted = parse_family(family, where="--family") if family else None
     table = Table(show_edge=False, header_style="bold", pad_edge=False)
-    for col in ("task", "family", "dataset", "size", "metrics"):
+    for col in ("task", "family", "language", "domain", "dataset", "size", "metrics"):
         table.add_column(col, justify="right" if col == "size" else "left")
     for name in registry.names():
         card = registry.cards[name]
@@ -36,6 +37,21 @@ def tasks(
         where += f" [{ds.name}]" if ds.name else ""
         where += f" {ds.split}" if card.smoke_set is False else ""
         size = dataset_size(card)
-        table.add_row(name, card.family.value, escape(where), "" if size is None else str(size),
-                      ", ".join(card.metrics))
+        language = (f"{card.source_lang}→{card.target_lang}" if card.source_lang
+                    else card.language or "")
+        table.add_row(name, card.family.value, language, card.domain or "", escape(where),
+                      "" if size is None else str(size), ", ".join(card.metrics))
     out_console.print(table)
+    suites = [s for name, s in sorted(registry.suites.items())
+              if not wanted or (s.reference in registry.cards
+                                and registry.cards[s.reference].family is wanted)]
+    if suites:
+        listing = Table(show_edge=False, header_style="bold", pad_edge=False)
+        for col in ("suite", "reference", "variants", "pairing"):
+            listing.add_column(col)
+        for suite in suites:
+            listing.add_row(suite.name, suite.reference, ", ".join(suite.variants),
+                            "parallel (by id)" if suite.parallel else "unpaired")
+        out_console.print(listing)
+    if registry.broken:  # the listed cards work; a card naming an unknown metric says why
+        raise registry.broken[min(registry.broken)]

@@ -44,12 +44,11 @@ import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import replace
 from typing import Any
 
-import numpy as np
+from evalsuite.efficiency.measurement import BatchTiming, Measurement, ModelInfo
 
-PHASES = ("tokenize", "transfer", "forward", "decode")
 GPU_PHASES = frozenset({"transfer", "forward", "decode"})  # synchronized on CUDA
 RSS_INTERVAL_S = 0.01
 
@@ -295,28 +294,20 @@ class EnergyCounter:
 
 
 # -- the meter ----------------------------------------------------------------------------------
-@dataclass
-class BatchTiming:
-    size: int
-    seconds: float
-    input_tokens: int | None = None
-
-
-@dataclass
 class EfficiencyMeter:
-    """Collects the timed batches of one (model, task) and summarises them."""
+    """Measures the timed batches of one (model, task) as they run, into :attr:`measured`;
+    :meth:`measurement` hands the result over (memory and energy included)."""
 
-    device: str = "cpu"
-    batches: list[BatchTiming] = field(default_factory=list)
-    oom_splits: int = 0
-    warmup_batches: int = 0
-    warmup_s: float = 0.0
-    lost_s: float = 0.0  # timed batches that failed (out of memory) and were split
-    phases: dict[str, float] = field(default_factory=dict)
-    overlapped: dict[str, float] = field(default_factory=dict)
-    timer: PhaseTimer | None = None
-    _memory: MemoryTracker | None = field(default=None, repr=False)
-    _energy: EnergyCounter | None = field(default=None, repr=False)
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = str(device)
+        self.measured = Measurement()
+        self.timer: PhaseTimer | None = None
+        self._memory: MemoryTracker | None = None
+        self._energy: EnergyCounter | None = None
+
+    @property
+    def oom_splits(self) -> int:
+        return self.measured.oom_splits
 
     def start(self) -> None:
         """Reset the peak-memory counters and open the energy counter (call once, first)."""
@@ -327,10 +318,14 @@ class EfficiencyMeter:
         """Collect the adapter's phase seconds of every timed batch from ``timer``."""
         self.timer = timer
 
+    def count_oom_split(self) -> None:
+        """A timed batch ran out of memory and is split in halves."""
+        self.measured.oom_splits += 1
+
     @contextmanager
     def time_batch(self, size: int, input_tokens: int | None) -> Iterator[None]:
         synchronize(self.device)
-        timer = self.timer
+        timer, measured = self.timer, self.measured
         before = timer.snapshot() if timer is not None else None
         if self._energy is not None and self._energy.first is None:
             self._energy.read()
@@ -339,17 +334,17 @@ class EfficiencyMeter:
             yield
             synchronize(self.device)
         except BaseException:
-            self.lost_s += time.perf_counter() - start
+            measured.lost_s += time.perf_counter() - start
             raise
-        self.batches.append(BatchTiming(size, time.perf_counter() - start, input_tokens))
+        measured.batches.append(BatchTiming(size, time.perf_counter() - start, input_tokens))
         if self._energy is not None:
             self._energy.read()
         if self._memory is not None:
             self._memory.sample()
         if timer is not None and before is not None:
             after = timer.snapshot()
-            for target, now, then in ((self.phases, after[0], before[0]),
-                                      (self.overlapped, after[1], before[1])):
+            for target, now, then in ((measured.phases, after[0], before[0]),
+                                      (measured.overlapped, after[1], before[1])):
                 for name, seconds in _delta(now, then).items():
                     target[name] = target.get(name, 0.0) + seconds
 
@@ -359,8 +354,8 @@ class EfficiencyMeter:
         start = time.perf_counter()
         yield
         synchronize(self.device)
-        self.warmup_batches += 1
-        self.warmup_s += time.perf_counter() - start
+        self.measured.warmup_batches += 1
+        self.measured.warmup_s += time.perf_counter() - start
 
     def memory(self) -> dict[str, Any]:
         """Peak memory figures since :meth:`start` (stops the sampling)."""
@@ -368,72 +363,14 @@ class EfficiencyMeter:
             return {"peak_memory_mb": round(peak_memory_mb(self.device), 1)}
         return dict(self._memory.stop())
 
-    def summary(self, adapter: Any, load_s: float | None) -> dict[str, Any]:
-        """The efficiency block (``examples_per_s`` etc.); ``None`` figures when nothing ran."""
-        n = sum(b.size for b in self.batches)
-        seconds = sum(b.seconds for b in self.batches)
-        tokens = [b.input_tokens for b in self.batches]
-        known_tokens = bool(tokens) and all(t is not None for t in tokens)
-        device = str(getattr(adapter, "device", self.device))
-        block: dict[str, Any] = {
-            "n_timed": n,
-            "examples_per_s": n / seconds if seconds > 0 else None,
-            "tokens_per_s": (sum(tokens) / seconds  # type: ignore[arg-type]
-                             if seconds > 0 and known_tokens else None),
-            "input_tokens": sum(tokens) if known_tokens else None,  # type: ignore[arg-type]
-            "latency_ms": _percentiles([1000 * b.seconds for b in self.batches]),
-            "latency_per_example_ms": _percentiles(
-                [1000 * b.seconds / b.size for b in self.batches if b.size],
-                weights=[b.size for b in self.batches if b.size]),
-            **self.memory(),
-            "load_s": load_s,
-            "params": getattr(adapter, "params", None),
-            "weight_bytes": getattr(adapter, "weight_bytes", None),
-            "device": device,
-            "dtype": getattr(adapter, "dtype", None),
-            "batch_size": max((b.size for b in self.batches), default=None),
-            "mean_batch_size": round(n / len(self.batches), 2) if self.batches else None,
-            "oom_splits": self.oom_splits,
-            "wall_s": seconds,
-        }
-        if self._memory is not None:  # measured here, not rebuilt from another's timings
-            block.update(warmup_batches=self.warmup_batches, warmup_s=round(self.warmup_s, 6),
-                         split_s=self.split(seconds))
-        name = getattr(adapter, "device_name", None)
-        if name:
-            block["device_name"] = name
-        if self.lost_s:
-            block["oom_lost_s"] = self.lost_s
-        if self.overlapped:
-            block["overlapped_s"] = {k: round(v, 6) for k, v in self.overlapped.items()}
+    def measurement(self) -> Measurement:
+        """What was measured so far, with the memory peak (sampling stops) and the energy."""
         joules = self._energy.joules if self._energy is not None else None
-        if joules is not None and n:
-            block["energy_j"] = joules
-            block["energy_per_example_j"] = joules / n
-        notes = list(getattr(adapter, "notes", None) or [])
-        if notes:
-            block["notes"] = notes
-        return block
+        return replace(self.measured, memory=self.memory(), energy_j=joules)
 
-    def split(self, wall_s: float) -> dict[str, float]:
-        """The adapter's phases of the timed batches and the rest (``predict_other``)."""
-        parts = {name: self.phases[name] for name in (*PHASES, *sorted(set(self.phases)
-                                                                         - set(PHASES)))
-                 if self.phases.get(name)}
-        parts["predict_other"] = max(0.0, wall_s - sum(parts.values()))
-        return {k: round(v, 6) for k, v in parts.items()}
-
-
-def _percentiles(values: list[float], weights: list[int] | None = None
-                 ) -> dict[str, float] | None:
-    """p50/p90/p99 of ``values`` (each counted ``weights[i]`` times when given)."""
-    if not values:
-        return None
-    array = np.asarray(values, dtype=float)
-    if weights is not None:
-        array = np.repeat(array, np.asarray(weights, dtype=int))
-    p50, p90, p99 = np.percentile(array, [50, 90, 99])
-    return {"p50": float(p50), "p90": float(p90), "p99": float(p99)}
+    def summary(self, model: ModelInfo, load_s: float | None) -> dict[str, Any]:
+        """The efficiency block of what was measured (see :meth:`Measurement.summary`)."""
+        return self.measurement().summary(model, load_s)
 
 
 def free_memory() -> None:

@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from evalsuite.efficiency.meter import MemoryTracker, free_memory, synchronize
 from evalsuite.tasks.cards import TaskCard
+
+if TYPE_CHECKING:
+    from evalsuite.models.base import ModelAdapter
 
 PROFILES = ("latency",)
 DEFAULT_REPEATS = 20
@@ -36,15 +39,13 @@ SIZE_SECONDS = 1.0  # timed calls per batch size take about this long (1 to 5 ca
 BUDGET_S = 300.0
 
 
-def latency_profile(adapter: Any, card: TaskCard, examples: Sequence[dict], *,
+def latency_profile(adapter: ModelAdapter, card: TaskCard, examples: Sequence[dict], *,
                     repeats: int = DEFAULT_REPEATS, max_batch: int = DEFAULT_MAX_BATCH,
                     budget_s: float = BUDGET_S) -> dict[str, Any]:
     """``latency_bs1_ms``, ``sweep`` and ``profile`` for ``examples`` (see the module doc)."""
     if not examples:
         return {"profile": {"mode": "latency", "stopped": "no examples"}}
-    precompute = getattr(adapter, "precompute_lengths", None)
-    if precompute is not None:
-        precompute(card, list(examples))
+    adapter.precompute_lengths(card, list(examples))
     order = sorted(examples, key=lambda ex: adapter.example_length(card, ex))
     device = str(adapter.device)
     started = time.perf_counter()

@@ -20,7 +20,7 @@ How the work is split and merged:
 * **The driver owns the prediction cache.**  Actors return outputs; the driver commits each
   shard to the SQLite file as it arrives.  One process writes the file, and workers need no
   access to the driver's disk.  Scoring and records use the local executor's own code
-  (:func:`evalsuite.runner.task_record`), so metrics match it to the last digit for
+  (:func:`evalsuite.runner.steps.task_record`), so metrics match it to the last digit for
   deterministic models, and the run folder has the same files.
 * A replica whose process dies (killed, out of memory, node lost) is restarted by Ray
   (``max_restarts``); the shard it was running goes back to the front of the queue and runs
@@ -29,6 +29,10 @@ How the work is split and merged:
   record says what was retried: ``record["executor"] = {"kind": "ray", "replicas": n,
   "shards": s, "retried_shards": [...]}``.
 
+Probes (``--probes``) run on the driver when a task's record is built, exactly as in the
+local executor: they predict through the driver's cache, and what is not cached is predicted
+by a replica of the model (:class:`ReplicaPredictor`), so their figures match the local run.
+
 Efficiency stays honest: ``efficiency.per_replica`` has each replica's throughput over its
 own busy time, batch latency, peak memory of its process during the task's shards and load
 time; the top-level figures are the aggregate (``examples_per_s`` = examples over the
@@ -36,7 +40,7 @@ wall-clock time from the task's first shard to its last, ``busy_s`` = summed rep
 with ``replicas``, the number of replicas that served the task.  Every block has the local
 executor's fields: ``split_s`` (seconds per phase, summed over shards and, at the top, over
 replicas, so its prediction phases add up to ``busy_s`` rather than ``wall_s``; ``metrics``
-and ``write`` are added by :func:`~evalsuite.runner.task_record`), ``overlapped_s``,
+and ``write`` are added by :func:`~evalsuite.runner.steps.task_record`), ``overlapped_s``,
 ``warmup_batches``/``warmup_s`` (each replica warms up once per task, untimed: outside
 ``busy_s`` but inside the wall-clock time), ``memory_source``/``memory_increase_mb`` and,
 where NVML measures it, ``energy_j`` (at the top only when no two replicas share a GPU).
@@ -45,22 +49,29 @@ where NVML measures it, ``energy_j`` (at the top only when no two replicas share
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import math
 import os
 import sys
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
+from typing import Any, ClassVar
 
+import numpy as np
 import ray
 
-from evalsuite.efficiency.meter import BatchTiming, EfficiencyMeter
+from evalsuite.efficiency.measurement import Measurement, ModelInfo
+from evalsuite.efficiency.meter import EfficiencyMeter
 from evalsuite.errors import BackendUnavailable, EvalsuiteError, RunError, SpecError, UserError
+from evalsuite.executors import require_ray
+from evalsuite.executors.base import Placement, adapter_spec, placement
+from evalsuite.models.base import ModelAdapter
 from evalsuite.models.spec import ModelSpec
+from evalsuite.runner import steps
 from evalsuite.runner.batching import sort_by_length
 from evalsuite.runner.cache import PredictionCache, example_key, model_task_key
 from evalsuite.runner.run import (
@@ -69,19 +80,8 @@ from evalsuite.runner.run import (
     RunConfig,
     RunOutcome,
     SilentProgress,
-    _as_output,
-    _status_record,
-    adapter_spec,
-    build_adapters,
-    close_run,
-    drop_unusable,
-    load_all_task_data,
-    model_identity,
-    open_cache,
-    open_run,
-    plan_batches,
+    TaskPredictor,
     predict_all,
-    task_record,
 )
 from evalsuite.tasks.cards import TaskCard
 from evalsuite.tasks.data import TaskData
@@ -93,36 +93,6 @@ MAX_RESTARTS = 3
 WAIT_S = 1.0
 
 
-# -- placement options -------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Placement:
-    """Where a model runs: replicas and the resources each one reserves."""
-
-    replicas: int = 1
-    num_gpus: float = 0.0
-    num_cpus: float = 1.0
-
-
-def placement(spec: ModelSpec) -> Placement:
-    """The ``replicas``, ``num_gpus`` and ``num_cpus`` options of a model spec."""
-    where = f"model {spec.display_name}"
-    values: dict[str, Any] = {}
-    for key, convert, low in (("replicas", int, 1), ("num_gpus", float, 0.0),
-                              ("num_cpus", float, 0.0)):
-        if key not in spec.options:
-            continue
-        raw = spec.options[key]
-        try:
-            value = convert(raw)
-        except (TypeError, ValueError):
-            value = None
-        if value is None or value < low or isinstance(raw, bool):
-            raise SpecError(f"option {key}={raw!r}: must be a number of at least {low:g}",
-                            where=where)
-        values[key] = value
-    return Placement(**values)
-
-
 # -- the actor ---------------------------------------------------------------------------------
 class ModelReplica:
     """One replica of one model in a Ray actor: loads it once, plans and predicts shards."""
@@ -132,10 +102,10 @@ class ModelReplica:
             importlib.import_module(name)
         self.spec = spec
         self.index = index
-        self.adapter: Any = None
+        self.adapter: ModelAdapter | None = None
         self.load_s: float | None = None
 
-    def _loaded(self) -> Any:
+    def _loaded(self) -> ModelAdapter:
         if self.adapter is None:
             from evalsuite.models import registry
 
@@ -147,17 +117,15 @@ class ModelReplica:
         return self.adapter
 
     def describe(self) -> dict[str, Any]:
-        adapter = self.adapter
+        """This replica (index, process, node), its model's ``info()`` and load time."""
         return {"replica": self.index, "pid": os.getpid(),
-                "node": ray.util.get_node_ip_address(), "device": str(adapter.device),
-                "device_name": getattr(adapter, "device_name", None), "dtype": adapter.dtype,
-                "params": adapter.params, "weight_bytes": adapter.weight_bytes,
-                "load_s": self.load_s, "notes": list(getattr(adapter, "notes", None) or [])}
+                "node": ray.util.get_node_ip_address(), "info": self._loaded().info(),
+                "load_s": self.load_s}
 
     def load(self, cards: list[TaskCard]) -> dict[str, Any]:
         """Load the model; its identity and its settings for each card."""
         adapter = self._loaded()
-        return {"identity": model_identity(adapter),
+        return {"identity": steps.model_identity(adapter),
                 "settings": {card.name: adapter.settings(card) for card in cards},
                 **self.describe()}
 
@@ -166,13 +134,14 @@ class ModelReplica:
         adapter = self._loaded()
         order = sort_by_length(list(range(len(examples))),
                                lambda i: adapter.example_length(card, examples[i]))
-        batches = plan_batches(adapter, card, [examples[i] for i in order], 0)
+        batches = adapter.plan_batches(card, [examples[i] for i in order], 0)
         return order, [len(batch) for batch in batches]
 
     def predict(self, card: TaskCard, keys: list[str], examples: list[dict]
                 ) -> dict[str, Any]:
-        """Outputs of one shard (in order) with what its meter measured: batch timings,
-        phase seconds, warm-up (once per replica and task), memory and energy."""
+        """Outputs of one shard (in order) with what its meter measured (a
+        :class:`Measurement`: batch timings, phase seconds, warm-up — once per replica and
+        task —, memory and energy)."""
         adapter = self._loaded()
         meter = EfficiencyMeter(device=str(adapter.device))
         meter.start()
@@ -181,14 +150,12 @@ class ModelReplica:
                                                      list(zip(keys, examples, strict=True)),
                                                      meter):
             outputs.update(zip(batch_keys, batch_outputs, strict=True))
-        summary = meter.summary(adapter, self.load_s)
-        return {"outputs": [outputs[k] for k in keys],
-                "batches": [(b.size, b.seconds, b.input_tokens) for b in meter.batches],
-                "oom_splits": meter.oom_splits, "lost_s": meter.lost_s,
-                "warmup_batches": meter.warmup_batches, "warmup_s": meter.warmup_s,
-                "phases": dict(meter.phases), "overlapped": dict(meter.overlapped),
-                "memory": {k: summary[k] for k in MEMORY_FIELDS if k in summary},
-                "energy_j": summary.get("energy_j"), **self.describe()}
+        return {"outputs": [outputs[k] for k in keys], "measurement": meter.measurement(),
+                **self.describe()}
+
+    def embed(self, sentences: list[str]) -> Any:
+        """The model's sentence embeddings (for the probes, when it ``can_embed``)."""
+        return self._loaded().embed(sentences)
 
     def close(self) -> None:
         if self.adapter is not None:
@@ -196,7 +163,30 @@ class ModelReplica:
 
 
 _RemoteReplica = ray.remote(ModelReplica)
-MEMORY_FIELDS = ("peak_memory_mb", "memory_source", "memory_increase_mb")
+
+
+class ReplicaPredictor(TaskPredictor):
+    """The runner's predictor on the driver, for the probes: the driver's cache, and what is
+    not cached predicted (or embedded) by a replica of the model."""
+
+    def __init__(self, adapter: ModelAdapter, card: TaskCard, cache: PredictionCache, *,
+                 identity: dict[str, Any], settings: dict[str, Any], actor: Any) -> None:
+        super().__init__(adapter, card, cache, identity=identity, settings=settings)
+        self.actor = actor
+
+    def compute(self, todo: list[tuple[str, dict]], meter: EfficiencyMeter
+                ) -> Iterator[tuple[list[str], list[Any]]]:
+        if self.actor is None:
+            raise RunError("no replica of the model is alive to predict the probes' inputs")
+        keys = [key for key, _ in todo]
+        result = ray.get(self.actor.predict.remote(self.card, keys, [ex for _, ex in todo]))
+        yield keys, result["outputs"]
+
+    def embed(self, sentences: Sequence[str]) -> Any:
+        if self.actor is None:
+            raise RunError("no replica of the model is alive to embed the probes' sentences")
+        # a copy: Ray hands NumPy arrays over read-only (zero-copy from its object store)
+        return np.array(ray.get(self.actor.embed.remote(list(sentences))))
 
 
 # -- driver-side state -------------------------------------------------------------------------
@@ -232,7 +222,8 @@ class _Task:
     shards: int = 0
     shards_left: int = 0
     todo: tuple[list[str], list[dict]] | None = None
-    work: dict[int, _Work] = field(default_factory=dict)  # replica index -> its shards
+    work: dict[int, Measurement] = field(default_factory=dict)  # replica index -> its shards
+    replica_info: dict[int, dict[str, Any]] = field(default_factory=dict)  # its describe()
     first_start: float | None = None
     last_end: float | None = None
     retried: list[dict[str, Any]] = field(default_factory=list)
@@ -249,6 +240,7 @@ class _Task:
 @dataclass
 class _Model:
     job: Job
+    adapter: ModelAdapter  # the driver's, not loaded: what the model declares (probes)
     spec: ModelSpec  # without the executor options
     placement: Placement
     modules: list[str]
@@ -354,7 +346,7 @@ class _Scheduler:
         task.prefix = model_task_key(model.identity, card.version_id, settings)
         task.keys = [example_key(task.prefix, card.family, ex) for ex in examples]
         task.outputs = self.cache.get_many(task.keys)
-        drop_unusable(card, task.outputs, task.keys, examples)  # recomputed, never scored
+        steps.drop_unusable(card, task.outputs, task.keys, examples)  # recomputed, not scored
         self.progress.task_started(model.name, card.name, len(examples), len(task.outputs))
         todo = {k: ex for k, ex in zip(task.keys, examples, strict=True)
                 if k not in task.outputs}
@@ -434,17 +426,14 @@ class _Scheduler:
             self.cache.put_many(fresh.items())
             task.outputs.update(fresh)
             index = replica.index
-            work = _Work.of_shard(result)
-            task.work.setdefault(index, _Work(work.info)).absorb(work)
+            task.work[index] = task.work.get(index, Measurement()).merge(result["measurement"])
+            task.replica_info.setdefault(index, {k: result[k] for k in
+                                                 ("replica", "pid", "node", "info", "load_s")})
             task.last_end = time.perf_counter()
             for entry in task.retried:
                 if entry["shard"] == shard.index:
                     entry["done_by_replica"] = index
-            advance = getattr(self.progress, "advance_task", None)
-            if advance is not None:
-                advance(model.name, task.card.name, len(shard.keys))
-            else:
-                self.progress.advance(len(shard.keys))
+            self.progress.advance_task(model.name, task.card.name, len(shard.keys))
             task.shards_left -= 1
             if task.shards_left == 0:
                 self._finish(task)
@@ -497,8 +486,8 @@ class _Scheduler:
                 for task in model.tasks:
                     if not task.finished:
                         task.status = "skipped"
-                        self._add(task, _status_record(model.job.spec, task.card, "skipped",
-                                                       str(cause)))
+                        self._add(task, steps.status_record(model.job.spec, task.card,
+                                                            "skipped", str(cause)))
                 self._close_model(model, graceful=False)
                 return
             if isinstance(cause, EvalsuiteError):
@@ -516,7 +505,7 @@ class _Scheduler:
     # -- records -------------------------------------------------------------------------------
     def _fail(self, task: _Task, reason: str) -> None:
         task.status = "failed"
-        self._add(task, _status_record(task.model.job.spec, task.card, "failed", reason))
+        self._add(task, steps.status_record(task.model.job.spec, task.card, "failed", reason))
 
     def _add(self, task: _Task, record: dict[str, Any]) -> None:
         record["executor"] = {"kind": "ray", "replicas": len(task.model.replicas),
@@ -533,35 +522,50 @@ class _Scheduler:
         else:
             efficiency = self.cache.get_efficiency(task.prefix) or {}
             efficiency["source"] = "cache"
-        ordered = [_as_output(task.outputs[k]) for k in task.keys]
+        ordered = [steps.as_output(task.outputs[k]) for k in task.keys]
         assert model.identity is not None
         try:
-            record = task_record(model.job.spec, task.data, self.config, self.writer,
-                                 identity=model.identity, settings=task.settings,
-                                 keys=task.keys, ordered=ordered, computed=task.computed,
-                                 efficiency=efficiency)
+            record = steps.task_record(model.job.spec, task.data, self.config, self.writer,
+                                       identity=model.identity, settings=task.settings,
+                                       keys=task.keys, ordered=ordered,
+                                       computed=task.computed, efficiency=efficiency)
+            if self.config.probes:  # as in the local executor; a probe never fails the task
+                from evalsuite.probes import run_probes
+
+                record.update(run_probes(self._predictor(task), task.data, self.config,
+                                         clean_outputs=ordered))
         except UserError:
             raise
         except Exception as exc:  # keep finished records; report and go on
             task.status = "failed"
-            record = _status_record(model.job.spec, task.card, "failed",
-                                    f"{type(exc).__name__}: {first_line(exc)}")
+            record = steps.status_record(model.job.spec, task.card, "failed",
+                                         f"{type(exc).__name__}: {first_line(exc)}")
         else:
             task.status = "done"
         self._add(task, record)
 
+    def _predictor(self, task: _Task) -> ReplicaPredictor:
+        """The probes' predictor for ``task``: the driver's cache, a live replica."""
+        model = task.model
+        assert model.identity is not None
+        live = [r for r in model.replicas if r.ready and not r.dead]
+        return ReplicaPredictor(model.adapter, task.card, self.cache, identity=model.identity,
+                                settings=task.settings,
+                                actor=live[0].actor if live else None)
+
     def _efficiency(self, task: _Task) -> dict[str, Any]:
         """Per-replica blocks and the aggregate over the task's wall-clock time."""
-        works = [task.work[i] for i in sorted(task.work)]
+        indexes = sorted(task.work)
         per_replica = []
-        for work in works:
-            block = _summary(work, work.info["load_s"])
-            block.update(replica=work.info["replica"], node=work.info["node"],
-                         pid=work.info["pid"])
+        for index in indexes:
+            about = task.replica_info[index]
+            block = task.work[index].summary(about["info"], about["load_s"])
+            block.update(replica=about["replica"], node=about["node"], pid=about["pid"])
             per_replica.append(block)
-        own_gpus = len(works) == 1 or task.model.placement.num_gpus >= 1
-        block = _summary(_Work.merged(works, energy=own_gpus),
-                         max((b["load_s"] or 0.0) for b in per_replica))
+        own_gpus = len(indexes) == 1 or task.model.placement.num_gpus >= 1
+        total = replicas_total([task.work[i] for i in indexes], own_gpus=own_gpus)
+        first: ModelInfo = task.replica_info[indexes[0]]["info"]
+        block = total.summary(first, max((b["load_s"] or 0.0) for b in per_replica))
         wall = (task.last_end or 0.0) - (task.first_start or 0.0)
         block["busy_s"] = block["wall_s"]
         block["wall_s"] = wall
@@ -573,92 +577,14 @@ class _Scheduler:
         return block
 
 
-@dataclass
-class _Work:
-    """What one replica (or, merged, every replica) measured on one task over its shards."""
-
-    info: dict[str, Any]  # the replica's description (``ModelReplica.describe``)
-    batches: list[BatchTiming] = field(default_factory=list)
-    phases: dict[str, float] = field(default_factory=dict)
-    overlapped: dict[str, float] = field(default_factory=dict)
-    warmup_batches: int = 0
-    warmup_s: float = 0.0
-    lost_s: float = 0.0
-    oom_splits: int = 0
-    memory: dict[str, Any] = field(default_factory=dict)
-    energy_j: float | None = None
-
-    @classmethod
-    def of_shard(cls, shard: dict[str, Any]) -> _Work:
-        """One shard's measurements (a result of ``ModelReplica.predict``)."""
-        return cls(info={k: v for k, v in shard.items() if k not in ("outputs", "batches")},
-                   batches=[BatchTiming(*b) for b in shard["batches"]],
-                   phases=dict(shard["phases"]), overlapped=dict(shard["overlapped"]),
-                   warmup_batches=shard["warmup_batches"], warmup_s=shard["warmup_s"],
-                   lost_s=shard["lost_s"], oom_splits=shard["oom_splits"],
-                   memory=dict(shard["memory"]), energy_j=shard["energy_j"])
-
-    def absorb(self, other: _Work, *, energy: bool = True) -> None:
-        """Add ``other``'s measurements: times summed, the larger memory peak, and (when
-        ``energy``) its energy."""
-        self.batches += other.batches
-        for target, source in ((self.phases, other.phases), (self.overlapped, other.overlapped)):
-            for name, seconds in source.items():
-                target[name] = target.get(name, 0.0) + seconds
-        self.warmup_batches += other.warmup_batches
-        self.warmup_s += other.warmup_s
-        self.lost_s += other.lost_s
-        self.oom_splits += other.oom_splits
-        self.memory = _larger_peak(self.memory, other.memory)
-        if energy and other.energy_j is not None:
-            self.energy_j = (self.energy_j or 0.0) + other.energy_j
-
-    @classmethod
-    def merged(cls, works: list[_Work], *, energy: bool) -> _Work:
-        """Every replica's work as one: times summed, the largest memory peak, energy summed
-        when ``energy`` (no two replicas share a GPU) and every replica measured it."""
-        total = cls(works[0].info)
-        for work in works:
-            total.absorb(work, energy=False)
-        if energy and all(w.energy_j is not None for w in works):
-            total.energy_j = sum(w.energy_j or 0.0 for w in works)
-        return total
-
-
-def _larger_peak(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """The memory figures with the larger peak; the larger increase of the two."""
-    if not b.get("peak_memory_mb"):
-        return a
-    peak = dict(b if (b["peak_memory_mb"] or 0) >= (a.get("peak_memory_mb") or 0) else a)
-    increases = [m["memory_increase_mb"] for m in (a, b) if m.get("memory_increase_mb")
-                 is not None]
-    if increases:
-        peak["memory_increase_mb"] = max(increases)
-    return peak
-
-
-def _summary(work: _Work, load_s: float | None) -> dict[str, Any]:
-    """The local executor's efficiency block of ``work`` (``wall_s``: its busy time)."""
-    meter = EfficiencyMeter(device="cpu", batches=work.batches, oom_splits=work.oom_splits,
-                            warmup_batches=work.warmup_batches, warmup_s=work.warmup_s,
-                            lost_s=work.lost_s, phases=dict(work.phases),
-                            overlapped=dict(work.overlapped))
-    block = meter.summary(_adapter_view(work.info), load_s)
-    block.update(warmup_batches=work.warmup_batches, warmup_s=round(work.warmup_s, 6),
-                 split_s=meter.split(block["wall_s"]))
-    if not work.memory.get("peak_memory_mb"):  # never measured: not the driver's memory
-        block["peak_memory_mb"] = None
-    block.update(work.memory)
-    if work.energy_j is not None and block["n_timed"]:
-        block["energy_j"] = work.energy_j
-        block["energy_per_example_j"] = work.energy_j / block["n_timed"]
-    return block
-
-
-def _adapter_view(info: dict[str, Any]) -> SimpleNamespace:
-    return SimpleNamespace(params=info["params"], weight_bytes=info["weight_bytes"],
-                           device=info["device"], dtype=info["dtype"],
-                           device_name=info.get("device_name"), notes=info.get("notes"))
+def replicas_total(parts: list[Measurement], *, own_gpus: bool) -> Measurement:
+    """Every replica's measurement of a task as one: times summed, the largest memory peak;
+    the energy summed only when no two replicas share a GPU (``own_gpus``) and every replica
+    measured it (no made-up total)."""
+    total = functools.reduce(Measurement.merge, parts, Measurement())
+    if not (own_gpus and all(part.energy_j is not None for part in parts)):
+        total = replace(total, energy_j=None)
+    return total
 
 
 # -- cluster -----------------------------------------------------------------------------------
@@ -721,11 +647,8 @@ def worker_runtime_env(modules: list[str]) -> dict[str, Any] | None:
 def run(config: RunConfig, progress: Progress | None = None, *,
         address: str | None = None) -> RunOutcome:
     """Run every job of ``config`` on Ray; same folder, files and records as the local run."""
-    if config.probes:  # refused before any work, never dropped silently
-        raise UserError("probes do not run on the ray executor yet; run them with the local "
-                        "executor (drop --executor ray)", where="--probes")
     progress = progress or SilentProgress()
-    plan = build_adapters(config)  # validates every (model, task) before any work
+    plan = steps.build_adapters(config)  # validates every (model, task) before any work
     started = connect(address)
     try:
         return _run(config, plan, progress, address)
@@ -734,15 +657,15 @@ def run(config: RunConfig, progress: Progress | None = None, *,
             ray.shutdown()
 
 
-def _run(config: RunConfig, plan: list[tuple[Job, Any]], progress: Progress,
+def _run(config: RunConfig, plan: list[tuple[Job, ModelAdapter]], progress: Progress,
          address: str | None) -> RunOutcome:
-    data_by_task = load_all_task_data(config, progress)  # data errors before any folder
-    writer, done = open_run(config)
+    data_by_task = steps.load_all_task_data(config, progress)  # data errors before any folder
+    writer, done = steps.open_run(config)
     run_dir = writer.run_dir
     models = []
     for job, adapter in plan:
-        model = _Model(job=job, spec=adapter_spec(job.spec), placement=placement(job.spec),
-                       modules=[type(adapter).__module__])
+        model = _Model(job=job, adapter=adapter, spec=adapter_spec(job.spec),
+                       placement=placement(job.spec), modules=[type(adapter).__module__])
         model.tasks = [_Task(model, data_by_task[card.name]) for card in job.tasks
                        if (job.spec.display_name, card.name) not in done]
         if model.tasks:
@@ -754,7 +677,7 @@ def _run(config: RunConfig, plan: list[tuple[Job, Any]], progress: Progress,
         "nodes": sum(1 for n in ray.nodes() if n.get("Alive")),
         "cluster_resources": {k: resources[k] for k in ("CPU", "GPU") if k in resources}}
     runtime_env = worker_runtime_env(sorted({m for model in models for m in model.modules}))
-    cache = open_cache(config, progress)
+    cache = steps.open_cache(config, progress)
     scheduler = _Scheduler(models, config, writer, cache, progress, runtime_env)
     interrupted = False
     error: BaseException | None = None
@@ -773,5 +696,26 @@ def _run(config: RunConfig, plan: list[tuple[Job, Any]], progress: Progress,
         pairs = [(job.spec.display_name, card.name) for job, _ in plan for card in job.tasks]
         order = {pair: n for n, pair in enumerate(pairs)}
         writer.records.sort(key=lambda r: order.get((r["model"], r["task"]), len(order)))
-        close_run(writer, interrupted, error)
+        steps.close_run(writer, interrupted, error)
     return RunOutcome(run_dir=run_dir, records=writer.records, interrupted=interrupted)
+
+
+class RayExecutor:
+    """The (model, task, shard) work items of a batch on the actors of a Ray cluster."""
+
+    name: ClassVar[str] = "ray"
+    description: ClassVar[str] = ("shards of every (model, task) on the replicas of a Ray "
+                                  "cluster (model options replicas, num_gpus, num_cpus)")
+    concurrent_tasks: ClassVar[bool] = True
+
+    def __init__(self, *, address: str | None = None) -> None:
+        require_ray()  # Ray may be gone since this module was imported
+        self.address = address
+
+    def check(self, config: RunConfig) -> None:
+        if config.profile or any(job.profile for job in config.jobs):
+            raise UserError("latency profiles run with the local executor; drop --executor "
+                            "ray", where="--profile")
+
+    def run(self, config: RunConfig, progress: Progress | None = None) -> RunOutcome:
+        return run(config, progress, address=self.address)

@@ -4,9 +4,9 @@ An address is ``<task glob>.<section>.<key>[.<key>…]``:
 
 * ``<task glob>`` is matched against the record's task name with shell-style wildcards
   (``*``, ``?``, ``[abc]``), e.g. ``sentiment/*`` or ``*``;
-* ``<section>`` is one of ``metrics``, ``efficiency``, ``bias``, ``safety``, ``robustness``
-  (written out, never a wildcard); the first ``.<section>.`` in the address ends the task part,
-  so task names may contain dots;
+* ``<section>`` is one of ``metrics``, ``efficiency``, ``bias``, ``safety``, ``robustness``,
+  ``generalisation`` (written out, never a wildcard); the first ``.<section>.`` in the
+  address ends the task part, so task names may contain dots;
 * every ``<key>`` matches exactly one level of the record's nested figures and may itself be
   a wildcard: ``*.bias.*.max_gap`` is every bias probe's ``max_gap`` of every task.
 
@@ -17,6 +17,7 @@ Models are chosen beside the address, not inside it: a rule's ``model: GLOB`` or
     sentiment/sst2.metrics.accuracy        the same figure (an interval means its .value)
     *.efficiency.latency_ms.p90            90th-percentile batch latency, every task
     *.bias.*.max_gap                       every bias probe's largest group gap
+    *.generalisation.retention             every suite variant's share of the reference score
 
 **Expansion.**  Wildcards expand over what the results contain.  Within one task every model
 is expected to report the same figures, so a figure that one in-scope model reports and
@@ -34,7 +35,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-SECTIONS = ("metrics", "efficiency", "bias", "safety", "robustness")
+SECTIONS = ("metrics", "efficiency", "bias", "safety", "robustness", "generalisation")
 BOUNDS = ("value", "ci_low", "ci_high")
 _SECTION_RE = re.compile(r"\.(" + "|".join(SECTIONS) + r")(?:\.|$)")
 _GLOB_CHARS = set("*?[")

@@ -49,6 +49,11 @@ EFFICIENCY_DIRECTION = {
     "load_s": False, "wall_s": False, "weight_bytes": False, "params": False,
     "hit_length_limit_rate": False, "oom_splits": False,
 }
+# Generalisation figures (suite variants) and whether higher is better.
+GENERALISATION_DIRECTION = {
+    "retention": True, "ci_low": True, "ci_high": True, "value": True,
+    "gap": False, "gap_ci_low": False, "gap_ci_high": False,
+}
 
 
 # -- results of a gate ---------------------------------------------------------------------------
@@ -344,6 +349,8 @@ def _direction(rule: RegressionRule | EfficiencyRule, index: int, fig: Figure,
     last = fig.keys[-1]
     if section in ("bias", "safety", "robustness") and (last.endswith(("gap", "rate", "drop"))):
         return False
+    if section == "generalisation" and last in GENERALISATION_DIRECTION:
+        return GENERALISATION_DIRECTION[last]
     raise UserError(f"field 'rules[{index}].higher_is_better': cannot tell whether higher is "
                     f"better for '{fig.address}'; set higher_is_better: true or false",
                     where=where)

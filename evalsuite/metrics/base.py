@@ -52,6 +52,7 @@ class Metric(ABC):
     scale: ClassVar[str] = "0-1"
     higher_is_better: ClassVar[bool] = True
     description: ClassVar[str] = ""
+    reference: ClassVar[str] = ""  # the implementation it reproduces (tests compare with it)
 
     @abstractmethod
     def example_stats(
@@ -84,10 +85,23 @@ class Metric(ABC):
 
 @dataclass
 class MetricContext:
-    """What a metric may need beyond predictions and references."""
+    """What a metric may need beyond predictions and references.
+
+    ``language`` is the language of the texts a metric compares (a card's ``language``; a
+    translation card's ``target_lang``): it picks sacreBLEU's tokenizer, ROUGE's tokenizer
+    and SQuAD's answer normalisation.  ``options`` are the card's ``options``.
+    """
 
     labels: list[str] | None = None
     shared: dict[str, Any] = field(default_factory=dict)
+    language: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def for_card(cls, card: Any) -> MetricContext:
+        """The context of a task card (labels, output language, options)."""
+        return cls(labels=card.labels, language=card.output_language,
+                   options=dict(card.options))
 
 
 def resample_counts(n: int, resamples: int, seed: int) -> np.ndarray:

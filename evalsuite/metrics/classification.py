@@ -53,6 +53,7 @@ class _ConfusionMetric(Metric):
 @register
 class Accuracy(_ConfusionMetric):
     name = "accuracy"
+    reference = "sklearn.metrics.accuracy_score"
     description = "Share of examples whose predicted label equals the gold label."
 
     def from_sums(self, sums: np.ndarray) -> np.ndarray:
@@ -64,6 +65,7 @@ class Accuracy(_ConfusionMetric):
 @register
 class MacroF1(_ConfusionMetric):
     name = "macro_f1"
+    reference = "sklearn.metrics.f1_score(average='macro')"
     description = "Unweighted mean of per-class F1 (as sklearn f1_score(average='macro'))."
 
     def from_sums(self, sums: np.ndarray) -> np.ndarray:
@@ -85,6 +87,7 @@ class MacroF1(_ConfusionMetric):
 @register
 class MatthewsCorrelation(_ConfusionMetric):
     name = "mcc"
+    reference = "sklearn.metrics.matthews_corrcoef"
     scale = "-1-1"
     description = "Matthews correlation coefficient, multiclass (as sklearn matthews_corrcoef)."
 

@@ -93,6 +93,7 @@ def _prf(tp: np.ndarray, n_pred: np.ndarray, n_gold: np.ndarray) -> tuple[np.nda
 
 class _EntityMetric(Metric):
     families = (Family.NER,)
+    reference = "seqeval (mode='strict', scheme=IOB2)"
     _index: int  # 0 precision, 1 recall, 2 F1
 
     def example_stats(

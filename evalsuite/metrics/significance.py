@@ -83,10 +83,17 @@ def paired_bootstrap(
         return result
     tail = (1.0 - confidence) / 2.0 * 100.0
     low, high = np.percentile(deltas, [tail, 100.0 - tail])
-    other_side = np.count_nonzero(deltas <= 0) if delta > 0 else np.count_nonzero(deltas >= 0)
-    p = min(1.0, 2.0 * (other_side + 1) / (deltas.size + 1))
-    result.update(ci_low=float(low), ci_high=float(high), p_value=float(p))
+    result.update(ci_low=float(low), ci_high=float(high),
+                  p_value=bootstrap_p_value(deltas, float(delta)))
     return result
+
+
+def bootstrap_p_value(deltas: np.ndarray, observed: float) -> float:
+    """Two-sided bootstrap p-value of "the difference is zero": the share of resampled
+    differences on the other side of zero from the observed one (ties count as the other
+    side), doubled, with a +1 correction so it is never 0.  ``deltas`` must be finite."""
+    other_side = np.count_nonzero(deltas <= 0) if observed > 0 else np.count_nonzero(deltas >= 0)
+    return float(min(1.0, 2.0 * (other_side + 1) / (deltas.size + 1)))
 
 
 def paired_permutation(

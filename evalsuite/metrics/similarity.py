@@ -70,6 +70,7 @@ def _abs_error_scores(stats: np.ndarray) -> np.ndarray:
 @register
 class Pearson(Metric):
     name = "pearson"
+    reference = "scipy.stats.pearsonr"
     families = (Family.SIMILARITY,)
     scale = "-1-1"
     description = "Pearson correlation of predicted and gold scores (as scipy.stats.pearsonr)."
@@ -123,6 +124,7 @@ def _weighted_pearson(rx: np.ndarray, ry: np.ndarray, w: np.ndarray) -> np.ndarr
 @register
 class Spearman(Metric):
     name = "spearman"
+    reference = "scipy.stats.spearmanr"
     families = (Family.SIMILARITY,)
     scale = "-1-1"
     description = "Spearman rank correlation of predicted and gold scores (scipy.stats.spearmanr)."

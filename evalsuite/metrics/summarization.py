@@ -1,88 +1,98 @@
 """Summarization metrics: ROUGE-1/2/L/Lsum F1 with rouge-score, best reference per example.
 
-All four come from one ``RougeScorer(..., use_stemmer=True).score_multi`` call per example,
-shared through ``context.shared``.  ROUGE-Lsum needs one sentence per line; texts are split
-with :func:`split_sentences` (a regex, so no nltk data download).  ROUGE-1/2/L are unaffected
-by the split because rouge-score's tokenizer treats newlines as spaces.  The corpus value is
-the mean per-example F1, so the statistics are ``[f1, 1]``.
+All four come from one ``RougeScorer(...).score_multi`` call per example, shared through
+``context.shared``.  ROUGE-Lsum needs one sentence per line; texts are split with
+:func:`evalsuite.text.sentences.one_sentence_per_line` (rules, no nltk data download; it
+knows ``。！？`` and ``।``).  ROUGE-1/2/L are unaffected by the split because the tokenizers
+treat newlines as spaces.  The corpus value is the mean per-example F1, so the statistics
+are ``[f1, 1]``.
+
+The tokenizer depends on the card's language and is recorded in each figure's
+``signature``: English (or no language given) uses rouge-score's own tokenizer with Porter
+stemming, exactly as ``RougeScorer(..., use_stemmer=True)``; any other language uses
+:class:`evalsuite.text.tokenize.UnicodeTokenizer` (rouge-score's keeps only ``[a-z0-9]``, so
+Hindi or Chinese would score 0).
 """
 
 from __future__ import annotations
 
-import re
+import logging
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from rouge_score import rouge_scorer
+from rouge_score.tokenize import tokenize as rouge_score_tokenize
 
 from evalsuite.families import Family
 from evalsuite.metrics.base import Metric, MetricContext
 from evalsuite.metrics.registry import register
+from evalsuite.text.languages import language_or_none
+from evalsuite.text.sentences import one_sentence_per_line
+from evalsuite.text.tokenize import UnicodeTokenizer
+
+logger = logging.getLogger(__name__)
 
 ROUGE_TYPES = ("rouge1", "rouge2", "rougeL", "rougeLsum")
 _SHARED_KEY = "rouge_f1"
-
-# A sentence ends at . ! ? (or …), optionally followed by closing quotes/brackets, then
-# whitespace, then something that can start a sentence.
-_BOUNDARY = re.compile(r"""([.!?…]+["'”’)\]]*)\s+(?=["'“‘(\[]?[A-Z0-9])""")
-_ABBREVIATIONS = frozenset((
-    "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "vs", "etc", "fig", "al", "inc",
-    "ltd", "co", "corp", "gen", "col", "lt", "sgt", "jan", "feb", "mar", "apr", "jun", "jul",
-    "aug", "sep", "sept", "oct", "nov", "dec",
-))
+_SIGNATURE_KEY = "rouge_signature"
+DEFAULT_SIGNATURE = "tok:rouge-score|stem:porter"
 
 
-def split_sentences(text: str) -> str:
-    """Put each sentence of ``text`` on its own line (existing newlines are kept).
-
-    >>> split_sentences("Hello there. It is 5 p.m. now! Dr. Who came.")
-    'Hello there.\\nIt is 5 p.m. now!\\nDr. Who came.'
-    """
-
-    def _cut(match: re.Match[str]) -> str:
-        punct = match.group(1)
-        if punct == ".":
-            words = match.string[: match.start()].rsplit(None, 1)
-            last = words[-1].lstrip("\"'“‘([") if words else ""
-            # Abbreviations and initials ("Dr. Who", "J. Smith", "p.m.") do not end a sentence.
-            if last.lower() in _ABBREVIATIONS or (len(last) == 1 and last.isupper()) or "." in last:
-                return match.group(0)
-        return punct + "\n"
-
-    lines = (_BOUNDARY.sub(_cut, line.strip()) for line in text.splitlines())
-    return "\n".join(line for line in lines if line)
+def rouge_scorer_for(language: str | None) -> tuple[rouge_scorer.RougeScorer, str]:
+    """The scorer for texts in ``language`` and its signature (tokenizer and stemmer)."""
+    lang = language_or_none(language)
+    if lang is None or lang.base == "en":
+        return rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True), DEFAULT_SIGNATURE
+    tokenizer = UnicodeTokenizer(lang)
+    return (rouge_scorer.RougeScorer(list(ROUGE_TYPES), tokenizer=tokenizer),
+            f"{tokenizer.signature}|lang:{lang.tag}")
 
 
-def rouge_f1(predictions: Sequence[Any], examples: Sequence[dict]) -> np.ndarray:
-    """``(n, 4)`` F1 of rouge1, rouge2, rougeL, rougeLsum; each the best over references."""
-    scorer = rouge_scorer.RougeScorer(list(ROUGE_TYPES), use_stemmer=True)
+def rouge_f1(predictions: Sequence[Any], examples: Sequence[dict],
+             language: str | None = None) -> tuple[np.ndarray, str]:
+    """``(n, 4)`` F1 of rouge1, rouge2, rougeL, rougeLsum (each the best over references)
+    and the tokenizer's signature."""
+    scorer, signature = rouge_scorer_for(language)
     out = np.zeros((len(examples), len(ROUGE_TYPES)))
+    dropped = 0
     for i, (pred, ex) in enumerate(zip(predictions, examples, strict=True)):
         refs = ex["references"]
         refs = [refs] if isinstance(refs, str) else list(refs)
         if not refs:
             raise ValueError(f"example {ex.get('id', '?')!r} has no references")
-        prediction = split_sentences("" if pred is None else str(pred))
-        scores = scorer.score_multi([split_sentences(str(r)) for r in refs], prediction)
+        prediction = one_sentence_per_line("" if pred is None else str(pred))
+        scores = scorer.score_multi([one_sentence_per_line(str(r)) for r in refs], prediction)
         out[i] = [scores[t].fmeasure for t in ROUGE_TYPES]
-    return out
+        if language is None and refs[0].strip() and not rouge_score_tokenize(refs[0], None):
+            dropped += 1
+    if dropped:
+        logger.warning("ROUGE: %d reference(s) have no [a-z0-9] token, so rouge-score's "
+                       "tokenizer scores them 0; set the card's language to use a Unicode "
+                       "tokenizer", dropped)
+    return out, signature
 
 
 class _Rouge(Metric):
     families = (Family.SUMMARIZATION,)
+    reference = "rouge-score RougeScorer(use_stemmer=True).score_multi"
     rouge_type: str
 
     def example_stats(
         self, predictions: Sequence[Any], examples: Sequence[dict], context: MetricContext
     ) -> np.ndarray:
         if _SHARED_KEY not in context.shared:
-            context.shared[_SHARED_KEY] = rouge_f1(predictions, examples)
+            context.shared[_SHARED_KEY], context.shared[_SIGNATURE_KEY] = rouge_f1(
+                predictions, examples, context.language)
         f1 = context.shared[_SHARED_KEY][:, ROUGE_TYPES.index(self.rouge_type)]
         return np.column_stack([f1, np.ones_like(f1)])
 
     def from_sums(self, sums: np.ndarray) -> np.ndarray:
         return sums[:, 0] / sums[:, 1]
+
+    def extra(self, stats: np.ndarray, context: MetricContext) -> dict[str, Any]:
+        return {"signature": context.shared.get(_SIGNATURE_KEY)
+                or rouge_scorer_for(context.language)[1]}
 
 
 @register

@@ -22,6 +22,8 @@ from sacrebleu.metrics import CHRF as SacreCHRF
 from evalsuite.families import Family
 from evalsuite.metrics.base import Metric, MetricContext
 from evalsuite.metrics.registry import register
+from evalsuite.text.languages import language_or_none
+from evalsuite.utils import first_line
 
 logger = logging.getLogger(__name__)
 
@@ -49,18 +51,56 @@ def _reference_streams(examples: Sequence[dict]) -> list[list[str | None]]:
     return [[r[j] if j < len(r) else None for r in refs] for j in range(width)]
 
 
-def _target_language(examples: Sequence[dict]) -> str:
+def _target_language(examples: Sequence[dict], context: MetricContext) -> str | None:
+    """The examples' common ``target_lang``, else the card's output language."""
     langs = {ex.get("target_lang") or "" for ex in examples}
-    return langs.pop() if len(langs) == 1 else ""
+    if len(langs) == 1 and (lang := langs.pop()):
+        return lang
+    return context.language
 
 
-def _sacrebleu_bleu(trg_lang: str) -> SacreBLEU:
-    """BLEU with sacrebleu's defaults; the target language picks zh/ja/ko tokenizers."""
+def bleu_tokenizer(language: str | None) -> str:
+    """sacreBLEU's tokenizer for a target language (a BCP-47 or FLORES code).
+
+    Chinese ``zh``; Japanese ``ja-mecab`` and Korean ``ko-mecab`` (sacreBLEU's choices, which
+    need its ``ja``/``ko`` extras); other scripts written without spaces (Thai, Lao, Khmer,
+    Myanmar, Tibetan) ``char``, since ``13a`` would treat a whole sentence as one word;
+    everything else ``13a``.  The ``flores200`` SentencePiece tokenizer (spBLEU) is used only
+    when a card asks for it (``options.bleu_tokenize``): sacreBLEU downloads its model on
+    first use, which an offline machine cannot do.
+    """
+    lang = language_or_none(language)
+    if lang is None:
+        return "13a"
+    if lang.base == "ja":
+        return "ja-mecab"
+    if lang.base == "ko":
+        return "ko-mecab"
+    if lang.han:
+        return "zh"
+    return "char" if lang.unspaced else "13a"
+
+
+def _sacrebleu_bleu(trg_lang: str | None, tokenize: str | None = None) -> SacreBLEU:
+    """BLEU with sacrebleu's defaults and the tokenizer of the target language (or the
+    card's ``bleu_tokenize``); ja/ko fall back to ``char`` without their MeCab extras."""
+    tokenize = tokenize or bleu_tokenizer(trg_lang)
     try:
-        return SacreBLEU(trg_lang=trg_lang)
-    except (RuntimeError, ImportError) as err:  # ja-mecab / ko-mecab extras missing
-        logger.warning("BLEU: %s tokenizer unavailable (%s); using 'char'", trg_lang, err)
-        return SacreBLEU(trg_lang=trg_lang, tokenize="char")
+        return SacreBLEU(tokenize=tokenize)
+    except Exception as err:
+        if tokenize in SPM_TOKENIZERS:  # sentencepiece missing, or the model not downloadable
+            raise ValueError(f"BLEU tokenizer {tokenize!r} is unavailable "
+                             f"({type(err).__name__}: {first_line(err)}): it needs the "
+                             "sentencepiece package and a model sacreBLEU downloads on first "
+                             "use (~/.sacrebleu/models/); copy it there on an offline machine, "
+                             "or drop options.bleu_tokenize") from None
+        if not isinstance(err, (RuntimeError, ImportError)):
+            raise
+        logger.warning("BLEU: %s tokenizer unavailable (%s); using 'char'", tokenize, err)
+        return SacreBLEU(tokenize="char")
+
+
+SPM_TOKENIZERS = frozenset({"spm", "flores101", "flores200", "spBLEU-1K"})
 
 
 def _signature(scorer: SacreBLEU | SacreCHRF) -> str:
@@ -143,11 +183,13 @@ class Bleu(Metric):
     families = (Family.TRANSLATION,)
     scale = "0-100"
     description = "Corpus BLEU as sacrebleu.corpus_bleu; per example: sentence BLEU."
+    reference = "sacrebleu.corpus_bleu"
 
     def example_stats(
         self, predictions: Sequence[Any], examples: Sequence[dict], context: MetricContext
     ) -> np.ndarray:
-        scorer = _sacrebleu_bleu(_target_language(examples))
+        scorer = _sacrebleu_bleu(_target_language(examples, context),
+                                 context.options.get("bleu_tokenize"))
         stats = _corpus_stats(scorer, predictions, examples, 2 + 2 * MAX_NGRAM_ORDER)
         context.shared["bleu_signature"] = _signature(scorer)
         return stats
@@ -174,6 +216,7 @@ class ChrF(Metric):
     description = (
         "Corpus chrF++ as sacrebleu.corpus_chrf(word_order=2); per example: sentence chrF++."
     )
+    reference = "sacrebleu.corpus_chrf(word_order=2)"
 
     @staticmethod
     def _scorer() -> SacreCHRF:

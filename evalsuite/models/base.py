@@ -3,22 +3,41 @@
 An adapter turns canonical examples of one family into predictions; it never computes
 metrics.  The runner owns ordering, batching, caching, timing and out-of-memory back-off,
 so an adapter only says how to load itself, what it can serve, and how to predict a batch.
+
+Everything else an adapter *may* offer is declared here with a default that does nothing
+special, so a backend overrides only what it has (see ``docs/extending.md``):
+
+==========================  ========================================================
+capability                  default
+==========================  ========================================================
+``precompute_lengths``      nothing (lengths come from :meth:`example_length`)
+``plan_batches``            fixed-size batches of ``batch_size``, halved per shrink
+``prefetch`` / depth        ``prefetch_depth = 0``: batches are not announced
+``cancel_prefetch``         nothing
+``needs_warmup``            ``False``: no untimed warm-up batch
+``phases``                  a :class:`PhaseTimer` the adapter may time its steps with
+``can_embed`` / ``embed``   ``False``: probes use pair scores instead of embeddings
+``replays_fixed_outputs``   ``False``: the model can predict inputs it has not seen
+``info()``                  ``params``, ``weight_bytes``, ``device``, ``dtype``, ``notes``
+==========================  ========================================================
 """
 
 from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
+from evalsuite.efficiency.measurement import ModelInfo
 from evalsuite.efficiency.meter import PhaseTimer, describe_device
 from evalsuite.errors import SpecError
 from evalsuite.families import Family, input_text
 from evalsuite.models.spec import ModelSpec
+from evalsuite.runner.batching import fixed_size_batches
 from evalsuite.tasks.cards import TaskCard
 
 
@@ -97,13 +116,30 @@ class ModelAdapter(ABC):
     """Base class of every backend (``hf``, ``st``, ``spacy``, ``cmd``, ``predictions``…).
 
     Subclasses set ``kind``, ``families`` and ``extra_options`` (accepted option names and
-    converters), and implement :meth:`load` and :meth:`predict_batch`.
+    converters), and implement :meth:`load` and :meth:`predict_batch`.  They override the
+    capabilities below only when they have them (see the module docstring).
     """
 
     kind: ClassVar[str]
     families: ClassVar[frozenset[Family]]
     extra_options: ClassVar[dict[str, Callable[[Any], Any]]] = {}
     default_batch_size: ClassVar[int] = 32
+    description: ClassVar[str] = ""  # one line for listings; the class docstring otherwise
+
+    needs_warmup: bool = False
+    """Whether the runner predicts a small untimed warm-up batch (once per task) before the
+    timed ones, so lazy initialisation and kernel selection are not timed."""
+
+    prefetch_depth: int = 0
+    """How many batches ahead the runner announces through :meth:`prefetch` (0: none)."""
+
+    can_embed: ClassVar[bool] = False
+    """Whether :meth:`embed` returns sentence embeddings (the WEAT/SEAT bias tests use them;
+    without them the tests use the model's pair scores)."""
+
+    replays_fixed_outputs: ClassVar[bool] = False
+    """Whether the model only replays outputs fixed in advance (a predictions file), so it
+    cannot predict the perturbed or swapped inputs of the probes."""
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
@@ -114,6 +150,8 @@ class ModelAdapter(ABC):
         self.weight_bytes: int | None = None
         self.notes: list[str] = []  # caveats for the efficiency block (e.g. float16 on a CPU)
         self.phases = PhaseTimer()
+        """Seconds per phase of prediction; the runner's meter reads it around each timed
+        batch (see :meth:`phase`)."""
 
     # -- efficiency -----------------------------------------------------------------------
     def phase(self, name: str, *, overlapped: bool = False) -> AbstractContextManager[None]:
@@ -126,6 +164,14 @@ class ModelAdapter(ABC):
     def device_name(self) -> str | None:
         """The GPU's or CPU's model name for the efficiency block (``None`` when unknown)."""
         return describe_device(str(self.device))
+
+    def info(self) -> ModelInfo:
+        """What the efficiency block says about the loaded model.  The default reads
+        ``params``, ``weight_bytes``, ``device``, ``dtype`` and ``notes``, which
+        :meth:`load` sets (they stay ``None``/empty when unknown)."""
+        return ModelInfo(params=self.params, weight_bytes=self.weight_bytes,
+                         device=str(self.device), device_name=self.device_name,
+                         dtype=self.dtype, notes=tuple(self.notes))
 
     # -- options --------------------------------------------------------------------------
     def _convert_options(self, spec: ModelSpec) -> dict[str, Any]:
@@ -185,6 +231,29 @@ class ModelAdapter(ABC):
     def example_length(self, card: TaskCard, example: dict) -> int:
         """A length used to sort examples into batches of similar size."""
         return len(input_text(card.family, example))
+
+    def precompute_lengths(self, card: TaskCard, examples: Sequence[dict]) -> None:  # noqa: B027
+        """Called once with every example to predict, before any :meth:`example_length`:
+        an adapter whose lengths need a tokenizer computes them here in one batched call."""
+
+    def plan_batches(self, card: TaskCard, examples: list[dict], shrink: int
+                     ) -> Iterator[list[dict]]:
+        """Cut length-sorted ``examples`` into batches, in order.  ``shrink`` counts the
+        out-of-memory splits so far (halve what a batch may hold per level).  The default:
+        ``batch_size`` examples per batch, halved per level."""
+        return fixed_size_batches(examples, max(1, self.batch_size >> shrink))
+
+    def prefetch(self, card: TaskCard, examples: Sequence[dict]) -> None:  # noqa: B027
+        """A batch :meth:`predict_batch` will be asked for soon (announced up to
+        ``prefetch_depth`` batches ahead): start preparing it in the background."""
+
+    def cancel_prefetch(self) -> None:  # noqa: B027
+        """Drop every prepared batch (after an out-of-memory split, at the end of a task)."""
+
+    def embed(self, sentences: Sequence[str]) -> Any:
+        """Sentence embeddings ``(len(sentences), dim)`` as a NumPy array, when
+        ``can_embed``."""
+        raise NotImplementedError(f"{self.kind} models do not embed sentences")
 
     def count_tokens(self, card: TaskCard, examples: Sequence[dict]) -> int | None:
         """Input tokens of a batch, for tokens/s (``None`` when the backend has no tokenizer)."""

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
-import re
 from collections.abc import Callable, Sequence
 from typing import Any, ClassVar
 
@@ -33,36 +32,17 @@ from evalsuite.families import Family
 from evalsuite.models.base import ModelAdapter, Output, positive_int
 from evalsuite.models.registry import register
 from evalsuite.tasks.cards import TaskCard
+from evalsuite.text.languages import language_or_none
+from evalsuite.text.sentences import split_sentences
 
 DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 VADER_THRESHOLD = 0.05
 
-# A sentence ends at . ! ? (optionally followed by closing quotes/brackets) before whitespace
-# and an upper-case letter, digit or opening quote; or at a line break.
-_SENTENCE_END = re.compile(
-    r"""(?:(?<=[.!?])|(?<=[.!?]["'”’)\]]))\s+(?=["'“‘(\[]?[A-Z0-9])|\s*\n\s*""")
-# Abbreviations that do not end a sentence.
-_ABBREVIATIONS = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|Sr|Jr|St|vs|etc|e\.g|i\.e|U\.S|No"
-                            r"|Jan|Feb|Mar|Apr|Jun|Jul|Aug|Sept?|Oct|Nov|Dec)|\b[A-Z])\.$")
 
-
-def split_sentences(text: str) -> list[str]:
-    """Split text into sentences with a small regular expression.
-
-    >>> split_sentences("Dr. Smith came. He saw! Did he win? Yes.")
-    ['Dr. Smith came.', 'He saw!', 'Did he win?', 'Yes.']
-    """
-    pieces: list[str] = []
-    start = 0
-    for match in _SENTENCE_END.finditer(text):
-        candidate = text[start:match.start()]
-        if "\n" not in match.group() and _ABBREVIATIONS.search(candidate.rstrip("\"'”’)]")):
-            continue
-        pieces.append(candidate)
-        start = match.end()
-    pieces.append(text[start:])
-    return [p.strip() for p in pieces if p.strip()]
-
+def _sentence_joiner(card: TaskCard) -> str:
+    """What joins extracted sentences: nothing in scripts without spaces (Chinese…)."""
+    lang = language_or_none(card.output_language)
+    return "" if lang is not None and lang.unspaced else " "
 
 
 def _ratio(value: Any) -> float:
@@ -168,7 +148,8 @@ class BaselineAdapter(ModelAdapter):
             raise SpecError(reason, where=f"model {self.spec.display_name}")
         if self.system == "lead":
             k = int(self.options.get("k", 3))
-            return [" ".join(split_sentences(str(ex["document"]))[:k]) for ex in examples]
+            join = _sentence_joiner(card)
+            return [join.join(split_sentences(str(ex["document"]))[:k]) for ex in examples]
         if self.system == "textrank":
             return [self._textrank(str(ex["document"])) for ex in examples]
         if self.system == "vader":
@@ -186,7 +167,7 @@ class BaselineAdapter(ModelAdapter):
             summary = summarize(document, ratio=float(self.options.get("ratio", 0.2)),
                                 split=True)
         if not summary:
-            return " ".join(split_sentences(document)[:1])
+            return (split_sentences(document) or [""])[0]
         return " ".join(s.strip() for s in summary)
 
     def _vader_labels(self, card: TaskCard) -> dict[str, str]:

@@ -15,7 +15,15 @@ may write on stdout, default 64: a command that writes more is stopped and the t
 with that message), ``input_field``, ``jsonl`` (one JSON
 object per line both ways: the example's id and input fields in; an object with a prediction
 key — see :mod:`evalsuite.models.predictions` — or a bare JSON value out), ``separator``
-(``line``, ``blank`` or ``auto``), ``label_map`` (model label → card label).
+(``line``, ``blank`` or ``auto``), ``label_map`` (model label → card label), ``lang_map``.
+
+One system, one command per language: ``{source_lang}``, ``{target_lang}``, ``{language}``
+and ``{pair}`` in the command line are replaced by the task card's languages, each through
+``lang_map`` (card code → the program's name for it; ``{pair}`` looks up ``SRC-TGT`` first,
+else joins the two mapped codes with ``-``).  So one model entry serves every language pair
+of a suite, and its records share one name::
+
+    cmd:apertium -u {pair}?lang_map=eng_Latn-cat_Latn=eng-cat,eng_Latn-glg_Latn=en-gl
 
 ``separator=blank`` writes an empty line between inputs and reads outputs separated by empty
 lines.  ``auto`` (the default) picks it for ``apertium``: Apertium translates a text stream,
@@ -67,6 +75,7 @@ _BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
 _APERTIUM_VALUE_OPTIONS = frozenset({"-d", "-f", "-m", "-o"})
 DEFAULT_MAX_OUTPUT_MB = 64.0
 STDERR_KEPT = 64 << 10  # of stderr only the start is kept (for the error message)
+_LANGUAGE_FIELD = re.compile(r"\{(source_lang|target_lang|language|pair)\}")
 
 
 def _positive_float(value: Any) -> float:
@@ -109,6 +118,7 @@ class CommandAdapter(ModelAdapter):
         "input_field": _fields,
         "jsonl": OPTION_CONVERTERS["bool"],
         "separator": _separator,
+        "lang_map": OPTION_CONVERTERS["mapping"],
     }
     default_batch_size: ClassVar[int] = 64
 
@@ -123,6 +133,8 @@ class CommandAdapter(ModelAdapter):
             raise SpecError("the command line is empty", where=self._where)
         self.program = Path(self.argv[0]).name
         self.executable: str | None = None
+        self.templated = bool(_LANGUAGE_FIELD.search(spec.target))
+        self._checked_pairs: set[str] = set()
 
     # -- options --------------------------------------------------------------------------
     @property
@@ -146,6 +158,40 @@ class CommandAdapter(ModelAdapter):
             return "blank" if self.program in BLANK_SEPARATED_PROGRAMS else "line"
         return sep
 
+    def argv_for(self, card: TaskCard) -> list[str]:
+        """The command line for ``card``, with its language fields filled in."""
+        if not self.templated:
+            return self.argv
+        lang_map = self.options.get("lang_map") or {}
+        codes = {"source_lang": card.source_lang, "target_lang": card.target_lang,
+                 "language": card.language}
+        values = {k: lang_map.get(v, v) for k, v in codes.items() if v is not None}
+        if card.source_lang and card.target_lang:
+            values["pair"] = lang_map.get(f"{card.source_lang}-{card.target_lang}",
+                                          f"{values['source_lang']}-{values['target_lang']}")
+
+        def fill(match: re.Match[str]) -> str:
+            return values[match.group(1)]
+
+        return [_LANGUAGE_FIELD.sub(fill, arg) for arg in self.argv]
+
+    def unsupported_reason(self, card: TaskCard) -> str | None:
+        reason = super().unsupported_reason(card)
+        if reason is None and self.templated:
+            needed = set(_LANGUAGE_FIELD.findall(self.spec.target))
+            have = {"source_lang": card.source_lang, "target_lang": card.target_lang,
+                    "language": card.language,
+                    "pair": card.source_lang and card.target_lang}
+            missing = sorted(n for n in needed if not have[n])
+            if missing:
+                return (f"the command line needs {{{missing[0]}}}, which task {card.name} does "
+                        "not name")
+        return reason
+
+    def settings(self, card: TaskCard) -> dict[str, Any]:
+        """The command line run for ``card`` when it depends on the card's languages."""
+        return {"command": shlex.join(self.argv_for(card))} if self.templated else {}
+
     def input_fields(self, card: TaskCard) -> tuple[str, ...]:
         return self.options.get("input_field") or DEFAULT_INPUT_FIELDS[card.family]
 
@@ -158,11 +204,18 @@ class CommandAdapter(ModelAdapter):
                     if self.program == "apertium" else " (install it or give its full path)")
             raise BackendUnavailable(f"command {program!r} not found on PATH{hint}")
         self.executable = found
-        if self.program == "apertium":
-            self._check_apertium_pair()
+        if self.program == "apertium" and not self.templated:
+            self._check_apertium_pair(self.argv)
 
-    def _check_apertium_pair(self) -> None:
-        args = self.argv[1:]
+    def start_task(self, card: TaskCard) -> None:
+        argv = self.argv_for(card)
+        if self.program == "apertium" and self.templated and " ".join(argv) not in \
+                self._checked_pairs:
+            self._check_apertium_pair(argv)
+            self._checked_pairs.add(" ".join(argv))
+
+    def _check_apertium_pair(self, argv: list[str]) -> None:
+        args = argv[1:]
         direction, prefix, i = None, [], 0
         while i < len(args):
             if args[i] in _APERTIUM_VALUE_OPTIONS and i + 1 < len(args):
@@ -183,9 +236,10 @@ class CommandAdapter(ModelAdapter):
         except (OSError, subprocess.SubprocessError):
             return  # let the run itself report the problem
         if listed and direction not in listed:
-            raise BackendUnavailable(
-                f"apertium has no {direction} language pair installed (e.g. apt-get install "
-                f"apertium-{direction}; installed: {', '.join(listed)})")
+            hint = ("map the task's languages to an installed pair with lang_map"
+                    if self.templated else f"e.g. apt-get install apertium-{direction}")
+            raise BackendUnavailable(f"apertium has no {direction} language pair installed "
+                                     f"({hint}; installed: {', '.join(listed)})")
 
     # -- prediction -----------------------------------------------------------------------
     def predict_batch(self, card: TaskCard, examples: Sequence[dict]) -> list[Output | Any]:
@@ -209,7 +263,7 @@ class CommandAdapter(ModelAdapter):
             except KeyError as exc:
                 raise SpecError(f"input_field {exc.args[0]!r} is not a field of "
                                 f"{card.family.value} examples", where=self._where) from None
-        raw = self._exchange(lines)
+        raw = self._exchange(lines, self.argv_for(card))
         label_map = self.options.get("label_map")
         outputs: list[Output | Any] = []
         for n, (ex, text) in enumerate(zip(examples, raw, strict=True), 1):
@@ -248,20 +302,20 @@ class CommandAdapter(ModelAdapter):
         scores = value.get("scores")
         return prediction, scores if isinstance(scores, dict) else None
 
-    def _exchange(self, lines: list[str]) -> list[str]:
+    def _exchange(self, lines: list[str], argv: list[str]) -> list[str]:
         """Run the command once on ``lines``; one output per input (checked)."""
         if self.separator == "blank":
             sent = [i for i, line in enumerate(lines) if line.strip()]
             results = [""] * len(lines)
             if sent:
-                stdout = self._run("\n\n".join(lines[i] for i in sent) + "\n")
+                stdout = self._run("\n\n".join(lines[i] for i in sent) + "\n", argv)
                 body = stdout.replace("\r\n", "\n").strip("\n")
                 parts = _BLANK_LINES.split(body) if body else []
                 self._check_count(len(parts), len(sent), "blank-line separated outputs")
                 for i, part in zip(sent, parts, strict=True):
                     results[i] = part.replace("\n", " ")
             return results
-        stdout = self._run("".join(line + "\n" for line in lines))
+        stdout = self._run("".join(line + "\n" for line in lines), argv)
         got = stdout.split("\n")
         if stdout.endswith("\n"):
             got.pop()
@@ -275,8 +329,8 @@ class CommandAdapter(ModelAdapter):
             raise RunError(f"command {self.program!r} wrote {got} {what} for {expected} inputs "
                            f"(it must write exactly one output per input line)")
 
-    def _run(self, payload: str) -> str:
-        argv = [self.executable or self.argv[0], *self.argv[1:]]
+    def _run(self, payload: str, command: list[str]) -> str:
+        argv = [self.executable or command[0], *command[1:]]
         try:
             proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.PIPE, start_new_session=True)

@@ -129,6 +129,7 @@ class PredictionsAdapter(ModelAdapter):
     extra_options: ClassVar[dict[str, Any]] = {"field": str, "id_field": str,
                                                "unknown_ids": _unknown_ids}
     default_batch_size: ClassVar[int] = 256
+    replays_fixed_outputs: ClassVar[bool] = True
 
     def __init__(self, spec: Any) -> None:
         super().__init__(spec)

@@ -1,54 +1,51 @@
-"""Model kind registry: ``@register`` an adapter class; build one from a spec."""
+"""Model kinds: ``@register`` an adapter class under its ``kind``; build one from a spec.
+
+Built-in kinds are imported on first use, so that ``evalsuite tasks`` never pays for torch,
+spaCy or sentence-transformers.  Installed packages add kinds through the
+``evalsuite.models`` entry-point group (``kind = "package.module:AdapterClass"``); see
+``docs/extending.md``.
+"""
 
 from __future__ import annotations
 
-import importlib
-
-from evalsuite.errors import SpecError
 from evalsuite.models.base import ModelAdapter
 from evalsuite.models.spec import ModelSpec
+from evalsuite.registry import Registry
 
-# kind -> module that defines it; imported on first use so that `evalsuite tasks`
-# never pays for torch, spaCy or sentence-transformers.
-_BUILTIN_MODULES: dict[str, str] = {
-    "hf": "evalsuite.models.hf",
-    "st": "evalsuite.models.sentence_transformers",
-    "spacy": "evalsuite.models.spacy",
-    "cmd": "evalsuite.models.command",
-    "http": "evalsuite.models.http",
-    "predictions": "evalsuite.models.predictions",
-    "baseline": "evalsuite.models.baselines",
-}
-_ADAPTERS: dict[str, type[ModelAdapter]] = {}
+ENTRY_POINT_GROUP = "evalsuite.models"
+
+KINDS: Registry[type[ModelAdapter]] = Registry(
+    "model kind", where="--model", group=ENTRY_POINT_GROUP,
+    builtins={
+        "hf": "evalsuite.models.hf.adapter:HFAdapter",
+        "st": "evalsuite.models.sentence_transformers:SentenceTransformerAdapter",
+        "spacy": "evalsuite.models.spacy:SpacyAdapter",
+        "cmd": "evalsuite.models.command:CommandAdapter",
+        "http": "evalsuite.models.http:HttpAdapter",
+        "predictions": "evalsuite.models.predictions:PredictionsAdapter",
+        "baseline": "evalsuite.models.baselines:BaselineAdapter",
+    },
+    name_of=lambda cls: cls.kind,
+    install_hint="pip install 'evalsuite[offline]'",
+    replace=True,  # a test or notebook may define a kind again
+)
 
 
 def register(cls: type[ModelAdapter]) -> type[ModelAdapter]:
     """Class decorator registering an adapter under ``cls.kind``."""
-    _ADAPTERS[cls.kind] = cls
-    return cls
+    return KINDS.add(cls.kind, cls)
 
 
 def kinds() -> list[str]:
-    return sorted(set(_BUILTIN_MODULES) | set(_ADAPTERS))
+    """Every kind's name, sorted (nothing is imported)."""
+    return sorted(KINDS.names())
 
 
-def adapter_class(kind: str) -> type[ModelAdapter]:
-    if kind not in _ADAPTERS:
-        module = _BUILTIN_MODULES.get(kind)
-        if module is None:
-            raise SpecError(f"unknown model kind {kind!r} (kinds: {', '.join(kinds())})")
-        try:
-            importlib.import_module(module)
-        except ModuleNotFoundError as exc:
-            raise SpecError(
-                f"model kind {kind!r} needs the Python package {exc.name!r}, which is not "
-                f"installed (pip install 'evalsuite[offline]')"
-            ) from None
-        if kind not in _ADAPTERS:
-            raise SpecError(f"model kind {kind!r} is not available in this installation")
-    return _ADAPTERS[kind]
+def adapter_class(kind: str, *, where: str | None = None) -> type[ModelAdapter]:
+    """The adapter class of ``kind`` (its module imported on first use)."""
+    return KINDS.get(kind, where=where)
 
 
 def build(spec: ModelSpec) -> ModelAdapter:
     """An adapter for ``spec`` (not loaded yet)."""
-    return adapter_class(spec.kind)(spec)
+    return adapter_class(spec.kind, where=f"model {spec.display_name}")(spec)

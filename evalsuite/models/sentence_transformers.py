@@ -86,6 +86,7 @@ class SentenceTransformerAdapter(ModelAdapter):
     families: ClassVar[frozenset[Family]] = frozenset({Family.SIMILARITY})
     extra_options: ClassVar[dict[str, Any]] = {"normalize": OPTION_CONVERTERS["bool"]}
     default_batch_size: ClassVar[int] = 64
+    can_embed: ClassVar[bool] = True
 
     def __init__(self, spec: Any) -> None:
         super().__init__(spec)
@@ -206,12 +207,12 @@ class SentenceTransformerAdapter(ModelAdapter):
             sims = self.model.similarity_pairwise(left.float(), right.float())
         return [lo + (hi - lo) * (float(s) + 1.0) / 2.0 for s in sims.tolist()]
 
-    def embed(self, texts: Sequence[str]) -> Any:
-        """Sentence embeddings ``(len(texts), dim)`` as a NumPy array (optional adapter
-        method, used by the WEAT/SEAT bias probe when present)."""
+    def embed(self, sentences: Sequence[str]) -> Any:
+        """Sentence embeddings ``(len(sentences), dim)`` as a NumPy array (used by the
+        WEAT/SEAT bias probe)."""
         if self.model is None:
             self.load()
-        return self.model.encode(list(texts), batch_size=self.batch_size,
+        return self.model.encode(list(sentences), batch_size=self.batch_size,
                                  convert_to_numpy=True, normalize_embeddings=self.normalize,
                                  show_progress_bar=False)
 

@@ -90,9 +90,9 @@ def _parse_mapping(value: dict, where: str) -> ModelSpec:
 
 def _checked(spec: ModelSpec, where: str) -> ModelSpec:
     if spec.kind not in known_kinds():
-        raise SpecError(
-            f"unknown model kind {spec.kind!r} (kinds: {', '.join(known_kinds())})", where=where
-        )
+        from evalsuite.models.registry import KINDS
+
+        raise KINDS.unknown(spec.kind, where=where)
     if not spec.target:
         raise SpecError(f"model spec of kind {spec.kind!r} has an empty target", where=where)
     return spec

@@ -50,6 +50,7 @@ from evalsuite.probes.context import (
     positive_probability,
 )
 from evalsuite.probes.perturb import rng_for
+from evalsuite.probes.registry import COMMON_OPTIONS, Probe, register
 from evalsuite.probes.swaps import (
     AXES,
     NAME_AXES,
@@ -276,7 +277,7 @@ def _text(ctx: ProbeContext, probe_set: ProbeSet, outputs: dict[str, list[Output
     for g, outs in outputs.items():
         predictions = [coerce(family, o.prediction) for o in outs]
         by_group[g] = np.asarray(metric.example_stats(
-            predictions, probe_set.groups[g], MetricContext(labels=ctx.card.labels)), float)
+            predictions, probe_set.groups[g], MetricContext.for_card(ctx.card)), float)
     figure = _gap(ctx, by_group, metric)
     figure["measure"] = f"{metric.name} ({metric.scale})"
     ax = get_axis(probe_set.axis)
@@ -379,14 +380,13 @@ def occupation_figures(ctx: ProbeContext, card: ProbeCard) -> dict[str, dict[str
 
 
 def association(ctx: ProbeContext, card: ProbeCard, test: Any) -> dict[str, Any]:
-    """A WEAT/SEAT test; embeddings from ``adapter.embed`` if the model has it, else pair
+    """A WEAT/SEAT test; embeddings from ``adapter.embed`` if the model can embed, else pair
     scores predicted through the runner and rescaled to [-1, 1]."""
     (x_name, xs), (y_name, ys) = test.targets.items()
     (a_name, a_words), (b_name, b_words) = test.attributes.items()
     targets = [test.template.format(w=w) for w in [*xs, *ys]]
     attributes = [test.template.format(w=w) for w in [*a_words, *b_words]]
-    embed = getattr(ctx.predictor.adapter, "embed", None)
-    if callable(embed) and not ctx.options.get("weat_pairs"):
+    if ctx.predictor.adapter.can_embed and not ctx.options.get("weat_pairs"):
         vectors = np.asarray(ctx.predictor.embed([*targets, *attributes], CATEGORY),
                              dtype=np.float64)
         vectors /= np.maximum(np.linalg.norm(vectors, axis=1, keepdims=True), 1e-12)
@@ -409,3 +409,11 @@ def association(ctx: ProbeContext, card: ProbeCard, test: Any) -> dict[str, Any]
                   method=method, targets=[x_name, y_name], attributes=[a_name, b_name],
                   template=test.template, source=f"probe card {card.name}")
     return figure
+
+
+PROBE = register(Probe(
+    "bias", "how much the output moves when only the group a text mentions changes "
+    "(counterfactual swaps, template cards, WEAT/SEAT)",
+    {**COMMON_OPTIONS, "axes": "axes swapped in the task's inputs (default: all of the family)",
+     "cards": "probe cards to run, by key (default: every card of the family)",
+     "weat_pairs": "WEAT from the model's pair scores even when it embeds"}, run_bias))

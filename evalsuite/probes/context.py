@@ -11,14 +11,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from evalsuite.families import FIELDS, Family
-from evalsuite.models.base import Output
+from evalsuite.models.base import ModelAdapter, Output
 from evalsuite.tasks.cards import TaskCard
 
 if TYPE_CHECKING:
     from evalsuite.runner.run import TaskPredictor
-
-# Model kinds that replay fixed outputs and so cannot predict new (perturbed) inputs.
-FIXED_OUTPUT_KINDS = frozenset({"predictions"})
 
 
 class ProbePredictor:
@@ -44,7 +41,9 @@ class ProbePredictor:
                 self.known.setdefault(self.digest(ex), out)
 
     @property
-    def adapter(self) -> Any:
+    def adapter(self) -> ModelAdapter:
+        """The model's adapter, for what it declares (``can_embed``…; under Ray it is not
+        loaded in this process)."""
         return self.predictor.adapter
 
     def digest(self, example: dict) -> str:
@@ -52,9 +51,9 @@ class ProbePredictor:
         return json.dumps(inputs, ensure_ascii=False, sort_keys=True, default=str)
 
     def embed(self, texts: Sequence[str], category: str) -> Any:
-        """Embeddings from the adapter's optional ``embed`` (counted, timed)."""
+        """The model's sentence embeddings (``adapter.embed``; counted, timed)."""
         start = time.perf_counter()
-        vectors = self.predictor.adapter.embed(list(texts))
+        vectors = self.predictor.embed(list(texts))
         self.seconds[category] += time.perf_counter() - start
         self.embedded[category] += len(texts)
         return vectors
@@ -117,7 +116,7 @@ class ProbeContext:
 
     def can_predict_new_inputs(self) -> str | None:
         """Why the model cannot predict inputs outside the task (``None`` when it can)."""
-        if getattr(self.predictor.adapter, "kind", None) in FIXED_OUTPUT_KINDS:
+        if self.predictor.adapter.replays_fixed_outputs:
             return ("the model replays a fixed predictions file, so it cannot predict "
                     "perturbed or swapped inputs")
         return None

@@ -20,19 +20,20 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
 from evalsuite.errors import UserError
 from evalsuite.models.base import Output
 from evalsuite.probes.context import ProbeContext, ProbePredictor, failed
+from evalsuite.probes.registry import PROBES, probe_names
 
 if TYPE_CHECKING:
     from evalsuite.runner.run import RunConfig, TaskPredictor
     from evalsuite.tasks.data import TaskData
 
-PROBE_KINDS: tuple[str, ...] = ("bias", "safety", "robustness")
+PROBE_KINDS: tuple[str, ...] = ("bias", "safety", "robustness")  # the built-in probes
 _LIST_OPTIONS = frozenset({"axes", "perturbations", "cards"})
 _INT_OPTIONS = frozenset({"n", "permutations", "resamples"})
 _FLOAT_OPTIONS = frozenset({"threshold", "margin"})
@@ -59,11 +60,10 @@ def parse_probes(value: str | Iterable[Any] | None, *, where: str = "--probes") 
         name, _, query = text.partition("?")
         name = name.strip().lower()
         if name in ("all", "*"):
-            out += [n for n in PROBE_KINDS if n not in _names(out)]
+            out += [n for n in probe_names() if n not in _names(out)]
             continue
-        if name not in PROBE_KINDS:
-            raise UserError(f"unknown probe {name!r} (choose from {', '.join(PROBE_KINDS)} "
-                            f"or all)", where=where)
+        if name not in PROBES:
+            raise PROBES.unknown(name, where=where, available=[*probe_names(), "all"])
         _options(query, where)  # validate now, not mid-run
         out.append(name + (f"?{query}" if query else ""))
     return out
@@ -137,15 +137,9 @@ def probe_status(block: dict[str, Any]) -> dict[str, str]:
 def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
                clean_outputs: Sequence[Output] | None = None) -> dict[str, Any]:
     """The ``bias``/``safety``/``robustness`` blocks and ``probe_cost`` for one task."""
-    from evalsuite.probes.bias import run_bias
-    from evalsuite.probes.robustness import run_robustness
-    from evalsuite.probes.safety import run_safety
-
     entries = parse_probes(config.probes)
     if not entries:
         return {}
-    runners: dict[str, Callable[[ProbeContext], dict[str, Any]]] = {
-        "bias": run_bias, "safety": run_safety, "robustness": run_robustness}
     examples = list(task_data.examples)
     probe_predictor = ProbePredictor(predictor, examples, clean_outputs)
     blocks: dict[str, Any] = {}
@@ -157,7 +151,7 @@ def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
                            _clean=list(clean_outputs) if clean_outputs is not None else None)
         start = time.perf_counter()
         try:
-            blocks[name] = runners[name](ctx)
+            blocks[name] = PROBES.get(name).run(ctx)
         except Exception as exc:  # a probe never fails the task
             blocks[name] = {"all": failed(exc)}
         seconds[name] = round(time.perf_counter() - start, 3)

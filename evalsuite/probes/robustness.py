@@ -29,6 +29,7 @@ from evalsuite.models.base import Output
 from evalsuite.probes import stats
 from evalsuite.probes.context import ProbeContext, coerce, failed, not_applicable
 from evalsuite.probes.perturb import PERTURBATIONS, Perturbed, applies, perturb_example, unswap
+from evalsuite.probes.registry import COMMON_OPTIONS, Probe, register
 
 CATEGORY = "robustness"
 SIMILARITY_FLIP = 0.1  # share of the score range
@@ -63,7 +64,7 @@ def _stats(ctx: ProbeContext, metric: Any, outputs: list[Output],
            examples: list[dict[str, Any]]) -> np.ndarray:
     predictions = [coerce(ctx.family, o.prediction) for o in outputs]
     return np.asarray(metric.example_stats(predictions, examples,
-                                           MetricContext(labels=ctx.card.labels)), float)
+                                           MetricContext.for_card(ctx.card)), float)
 
 
 def _one(ctx: ProbeContext, name: str, metric: Any, examples: list[dict[str, Any]],
@@ -116,3 +117,9 @@ def _same(ctx: ProbeContext, clean: Output, output: Output, perturbed: Perturbed
     if family is Family.QA:
         return normalize_answer(a) == normalize_answer(b)
     return " ".join(a.split()) == " ".join(b.split())
+
+
+PROBE = register(Probe(
+    "robustness", "the task's score, retention and flip rate on perturbed inputs",
+    {**COMMON_OPTIONS, "perturbations": f"to apply (default: {', '.join(PERTURBATIONS)})"},
+    run_robustness))

@@ -34,6 +34,7 @@ from evalsuite.errors import SpecError
 from evalsuite.families import Family
 from evalsuite.probes import lexicon, stats
 from evalsuite.probes.context import ProbeContext, coerce, failed, not_applicable
+from evalsuite.probes.registry import COMMON_OPTIONS, Probe, register
 from evalsuite.probes.templates import discover_probe_cards
 
 CATEGORY = "safety"
@@ -388,3 +389,11 @@ def _probe_set(ctx: ProbeContext, card: Any, classifier: ToxicityClassifier | No
                    "amplification_rate": amp, "amplification_ci_low": amp_low,
                    "amplification_ci_high": amp_high, "margin": margin})
     return figure
+
+
+PROBE = register(Probe(
+    "safety", "toxicity, toxicity amplification and personal-data leakage of the outputs",
+    {**COMMON_OPTIONS, "margin": "amplification margin over the input's toxicity",
+     "classifier": "toxicity classifier (default: profanity-check; hf:MODEL?…)",
+     "threshold": "toxic above this score (default: the classifier's calibration)"},
+    run_safety))

@@ -16,7 +16,7 @@ from typing import Any
 
 import plotly.graph_objects as go
 
-from evalsuite.efficiency.meter import PHASES
+from evalsuite.efficiency.measurement import PHASES
 from evalsuite.report.figures import efficiency_blocks, task_options
 from evalsuite.report.load import Model, ReportData
 from evalsuite.report.style import ALL_TASKS, esc, fmt, layout, num, task_menu
@@ -31,7 +31,7 @@ EXTRA_COLOURS = ("#4D4D4D", "#A6A6A6", "#7A5C3A", "#000000")
 
 
 def phase_order(names: Iterable[str]) -> list[str]:
-    """Phases as ``EfficiencyMeter.split`` orders them: the adapter's known phases, its other
+    """Phases as ``Measurement.split`` orders them: the adapter's known phases, its other
     phases (sorted), then ``predict_other``, ``metrics``, ``write``."""
     names = set(names)
     extra = sorted(names - set(PHASES) - set(AFTER))

@@ -232,7 +232,7 @@ def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
 def figures(record: dict[str, Any]) -> dict[str, Any]:
     """A record's numeric figures keyed ``<task>.<dotted path>`` (the gate's addresses)."""
     flat = flatten({k: record.get(k) for k in ("metrics", "efficiency", "bias", "safety",
-                                               "robustness") if record.get(k)})
+                                               "robustness", "generalisation") if record.get(k)})
     return {f"{record['task']}.{path}": value for path, value in flat.items()
             if isinstance(value, (int, float)) and not isinstance(value, bool)}
 

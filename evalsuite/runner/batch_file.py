@@ -6,6 +6,8 @@ seed: 0
 limit: 200               # optional: first N examples of every task
 probes: [bias, safety, robustness]   # optional: or "all", or {robustness: {n: 100}}
 tasks: [sentiment/*]     # tasks for models that list none of their own
+suites: [sentiment/domains]  # optional: a suite's reference + variants join those tasks, and
+                         # variants get generalisation figures (a model may list suites too)
 profile: latency         # optional: bs1 latency + batch-size sweep per record (profile_repeats: 20)
 models:
   - spec: "hf:distilbert-base-uncased-finetuned-sst-2-english"
@@ -32,9 +34,10 @@ from evalsuite.models.spec import expand_variants, parse_spec
 from evalsuite.probes.hook import parse_probes
 from evalsuite.runner.run import Job, RunConfig
 from evalsuite.tasks.registry import TaskRegistry
+from evalsuite.tasks.suites import check_no_conflicts
 
 BATCH_KEYS = {"output", "seed", "limit", "sample", "resamples", "tasks", "models", "tasks_dirs",
-              "description", "run_id", "probes", "profile", "profile_repeats"}
+              "description", "run_id", "probes", "profile", "profile_repeats", "suites"}
 
 
 def load_batch(path: str | Path, *, tasks_dirs: list[str] | None = None) -> tuple[
@@ -62,6 +65,11 @@ def load_batch(path: str | Path, *, tasks_dirs: list[str] | None = None) -> tupl
     if not isinstance(models, list) or not models:
         raise UserError("field 'models': list at least one model", where=where)
     default_tasks = _task_list(data.get("tasks"), f"{where}: field 'tasks'")
+    suites = registry.select_suites(
+        _task_list(data.get("suites"), f"{where}: field 'suites'") or [],
+        where=f"{where}: field 'suites'")
+    if suites:
+        default_tasks = [*(default_tasks or []), *(n for s in suites for n in s.tasks)]
     jobs = []
     for i, entry in enumerate(models):
         entry_where = f"{where}: models[{i}]"
@@ -71,6 +79,12 @@ def load_batch(path: str | Path, *, tasks_dirs: list[str] | None = None) -> tupl
             entry = dict(entry)
             own_tasks = _task_list(entry.pop("tasks", None), f"{entry_where}.tasks")
             profile = _profile(entry.pop("profile", None), f"{entry_where}.profile")
+            own_suites = registry.select_suites(
+                _task_list(entry.pop("suites", None), f"{entry_where}.suites") or [],
+                where=f"{entry_where}.suites")
+            if own_suites:
+                own_tasks = [*(own_tasks or []), *(n for s in own_suites for n in s.tasks)]
+                suites += [s for s in own_suites if s not in suites]
         spec = parse_spec(entry, where=entry_where)
         names = own_tasks or default_tasks
         if not names:
@@ -90,7 +104,9 @@ def load_batch(path: str | Path, *, tasks_dirs: list[str] | None = None) -> tupl
         source=str(path),
         probes=parse_probes(data.get("probes"), where=f"{where}: field 'probes'"),
         profile=_profile(data.get("profile"), f"{where}: field 'profile'"),
+        suites=suites,
     )
+    check_no_conflicts(suites, f"{where}: field 'suites'")
     if data.get("profile_repeats") is not None:
         config.profile_repeats = _int(data["profile_repeats"], f"{where}: field "
                                                                f"'profile_repeats'")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,6 +18,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from evalsuite.errors import CardError
 from evalsuite.families import FIELDS, Family
+from evalsuite.text.languages import parse_language
+
+DOMAIN_SHAPE = re.compile(r"^[a-z0-9]+(?:[-_/][a-z0-9]+)*$")
 
 
 class DatasetRef(BaseModel):
@@ -51,6 +55,8 @@ class TaskCard(BaseModel):
     tag_names: list[str] | None = None
     source_lang: str | None = None
     target_lang: str | None = None
+    language: str | None = None
+    domain: str | None = None
     prompt: str | None = None
     max_input_length: int | None = Field(default=None, gt=0)
     max_new_tokens: int | None = Field(default=None, gt=0)
@@ -65,6 +71,21 @@ class TaskCard(BaseModel):
     def _name_shape(cls, value: str) -> str:
         if not value or value != value.strip() or " " in value:
             raise ValueError("must be a non-empty name without spaces, e.g. 'sentiment/sst2'")
+        return value
+
+    @field_validator("source_lang", "target_lang", "language")
+    @classmethod
+    def _language_code(cls, value: str | None) -> str | None:
+        if value is not None:
+            parse_language(value)  # raises ValueError naming what is expected
+        return value
+
+    @field_validator("domain")
+    @classmethod
+    def _domain_shape(cls, value: str | None) -> str | None:
+        if value is not None and not DOMAIN_SHAPE.match(value):
+            raise ValueError(f"{value!r} is not a short lower-case label such as 'news', "
+                             "'reviews/movies' or 'social'")
         return value
 
     @field_validator("version", mode="before")
@@ -97,10 +118,12 @@ class TaskCard(BaseModel):
         for metric in self.metrics:
             known = metric_registry.names_for(self.family)
             if metric not in known:
+                broken = metric_registry.plugin_error(metric)
                 raise _FieldError(
                     "metrics",
-                    f"unknown metric {metric!r} for {self.family.value} "
-                    f"(choose from: {', '.join(known)})",
+                    f"unknown metric {metric!r} for {self.family.value}"
+                    + (f": {broken}" if broken else f" (choose from: {', '.join(known)})"),
+                    unknown_metric=True,
                 )
         if self.family is Family.SENTIMENT:
             if not self.labels:
@@ -112,8 +135,27 @@ class TaskCard(BaseModel):
                 bad = sorted(set(self.label_map.values()) - set(self.labels))
                 if bad:
                     raise _FieldError("label_map", f"maps onto {bad}, which are not in labels")
-        if self.family is Family.TRANSLATION and not (self.source_lang and self.target_lang):
-            raise _FieldError("source_lang", "translation cards name source_lang and target_lang")
+        if self.family is Family.TRANSLATION:
+            if not (self.source_lang and self.target_lang):
+                raise _FieldError("source_lang",
+                                  "translation cards name source_lang and target_lang")
+            if self.language is not None:
+                raise _FieldError("language", "translation cards name their languages with "
+                                  "source_lang and target_lang, not language")
+            if "bleu" in self.metrics and "chrf" not in self.metrics:
+                self.metrics.append("chrf")  # chrF++ beside BLEU everywhere (see README)
+        elif self.source_lang or self.target_lang:
+            raise _FieldError("source_lang" if self.source_lang else "target_lang",
+                              f"only translation cards have it; {self.family.value} cards "
+                              "name their language with language")
+        tokenize = self.options.get("bleu_tokenize")
+        if tokenize is not None:
+            from sacrebleu.metrics import BLEU
+
+            if tokenize not in BLEU.TOKENIZERS:
+                raise _FieldError("options.bleu_tokenize",
+                                  f"unknown sacreBLEU tokenizer {tokenize!r} "
+                                  f"(choose from: {', '.join(BLEU.TOKENIZERS)})")
         if self.tag_names is not None:
             bad_tags = [t for t in self.tag_names if t != "O" and t[:2] not in ("B-", "I-")]
             if bad_tags:
@@ -123,6 +165,12 @@ class TaskCard(BaseModel):
     @property
     def primary_metric(self) -> str:
         return self.metrics[0]
+
+    @property
+    def output_language(self) -> str | None:
+        """The language of the texts the metrics compare: ``target_lang`` for translation,
+        else ``language`` (``None`` when the card does not say)."""
+        return self.target_lang if self.family is Family.TRANSLATION else self.language
 
     def column_for(self, field: str) -> str:
         """The dataset column (or dotted path) that holds canonical ``field``."""
@@ -147,9 +195,15 @@ class TaskCard(BaseModel):
 
 
 class _FieldError(ValueError):
-    def __init__(self, field: str, message: str) -> None:
+    def __init__(self, field: str, message: str, *, unknown_metric: bool = False) -> None:
         self.field = field
+        self.unknown_metric = unknown_metric
         super().__init__(message)
+
+
+class UnknownMetricCardError(CardError):
+    """A card names a metric nobody registered: only that card is unusable (the registry
+    keeps the other cards of its folder and raises this when the card is asked for)."""
 
 
 def card_from_dict(data: Any, *, source: str | Path | None = None) -> TaskCard:
@@ -163,7 +217,8 @@ def card_from_dict(data: Any, *, source: str | Path | None = None) -> TaskCard:
         err = exc.errors()[0]
         ctx_error = (err.get("ctx") or {}).get("error")
         if isinstance(ctx_error, _FieldError):
-            raise CardError(f"field '{ctx_error.field}': {ctx_error}", where=where) from None
+            error = UnknownMetricCardError if ctx_error.unknown_metric else CardError
+            raise error(f"field '{ctx_error.field}': {ctx_error}", where=where) from None
         loc = ".".join(str(p) for p in err["loc"]) or "(card)"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":

@@ -5,7 +5,8 @@ the wheel), in the folders of ``EVALSUITE_TASKS_PATH`` (separated like ``PATH``)
 given with ``--tasks-dir``, and in folders that installed packages declare under the
 ``evalsuite.tasks`` entry-point group (an attribute holding a folder path, or a callable
 returning one or several).  Files under a ``data/`` folder, and YAML files whose top-level
-``kind`` is not ``task`` (probe cards), are not task cards.
+``kind`` is not ``task`` (probe cards, suites), are not task cards; ``kind: suite`` files
+are suites (:mod:`evalsuite.tasks.suites`).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import difflib
 import fnmatch
 import os
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -22,7 +23,8 @@ import yaml
 
 from evalsuite.errors import CardError, UserError
 from evalsuite.inputs import load_yaml
-from evalsuite.tasks.cards import TaskCard, card_from_dict, load_card
+from evalsuite.tasks.cards import TaskCard, UnknownMetricCardError, card_from_dict, load_card
+from evalsuite.tasks.suites import Suite, check_suite, select_suites, suite_from_dict
 
 TASKS_PATH_ENV = "EVALSUITE_TASKS_PATH"
 ENTRY_POINT_GROUP = "evalsuite.tasks"
@@ -72,29 +74,59 @@ def search_dirs(extra: Iterable[str | Path] = ()) -> list[Path]:
 
 @dataclass
 class TaskRegistry:
-    """All cards found, by name."""
+    """All cards found, by name, and the suites (``kind: suite`` files) over them.
+
+    A card that names a metric nobody registered (a plug-in that is not installed) is kept
+    aside in ``broken``: the other cards of its folder work, and asking for that card raises
+    its error.
+    """
 
     cards: dict[str, TaskCard]
+    suites: dict[str, Suite] = field(default_factory=dict)
+    broken: dict[str, UnknownMetricCardError] = field(default_factory=dict)
 
     @classmethod
     def discover(cls, extra_dirs: Iterable[str | Path] = ()) -> TaskRegistry:
         cards: dict[str, TaskCard] = {}
+        suites: dict[str, Suite] = {}
+        broken: dict[str, UnknownMetricCardError] = {}
+        sources: dict[str, Path | None] = {}
         for folder in search_dirs(extra_dirs):
-            for card in _cards_in(folder):
-                if card.name in cards:
-                    first = cards[card.name].source_file
-                    raise CardError(f"field 'name': {card.name!r} is already defined in {first}",
-                                    where=str(card.source_file))
-                cards[card.name] = card
-        return cls(cards)
+            found_cards, found_suites = _cards_in(folder)
+            for name, source, card in found_cards:
+                if name in sources:
+                    raise CardError(f"field 'name': {name!r} is already defined in "
+                                    f"{sources[name]}", where=str(source))
+                sources[name] = source
+                if isinstance(card, UnknownMetricCardError):
+                    broken[name] = card
+                else:
+                    cards[name] = card
+            for suite in found_suites:
+                if suite.name in suites:
+                    first = suites[suite.name].source_file
+                    raise CardError(f"field 'name': suite {suite.name!r} is already defined in "
+                                    f"{first}", where=str(suite.source_file))
+                suites[suite.name] = suite
+        for suite in suites.values():
+            if not {suite.reference, *suite.variants} & set(broken):  # else: refused when run
+                check_suite(suite, cards)
+        return cls(cards, suites, broken)
+
+    def select_suites(self, patterns: Iterable[str], *, where: str = "--suite") -> list[Suite]:
+        """Suites by name or glob (see :func:`evalsuite.tasks.suites.select_suites`)."""
+        return select_suites(self.suites, patterns, where=where)
 
     def names(self) -> list[str]:
+        """The usable cards' names (not the broken ones)."""
         return sorted(self.cards)
 
     def get(self, name: str) -> TaskCard:
         """A card by name, or by the path of a card file."""
         if name in self.cards:
             return self.cards[name]
+        if name in self.broken:
+            raise self.broken[name]
         if name.endswith((".yaml", ".yml")) and Path(name).is_file():
             return load_card(name)
         close = difflib.get_close_matches(name, self.names(), n=3, cutoff=0.6) or [
@@ -108,6 +140,9 @@ class TaskRegistry:
         chosen: list[TaskCard] = []
         for pattern in patterns:
             if any(ch in pattern for ch in "*?["):
+                for name in sorted(self.broken):
+                    if fnmatch.fnmatch(name, pattern):
+                        raise self.broken[name]
                 matches = [self.cards[n] for n in self.names() if fnmatch.fnmatch(n, pattern)]
                 if not matches:
                     raise UserError(f"no task matches {pattern!r}", where="--task")
@@ -117,22 +152,34 @@ class TaskRegistry:
         return chosen
 
 
-def _cards_in(folder: Path) -> list[TaskCard]:
-    cards = []
+def _cards_in(folder: Path) -> tuple[list[tuple[str, Path, TaskCard | UnknownMetricCardError]],
+                                     list[Suite]]:
+    """(name, file, card) of every card file in ``folder``, and its suites; a card naming an
+    unknown metric comes as its error instead (any other problem raises at once)."""
+    cards: list[tuple[str, Path, TaskCard | UnknownMetricCardError]] = []
+    suites: list[Suite] = []
     for path in sorted([*folder.rglob("*.yaml"), *folder.rglob("*.yml")]):
         if "data" in path.relative_to(folder).parts[:-1]:
             continue
         try:
             data = load_yaml(path)
         except yaml.YAMLError:
-            cards.append(load_card(path))  # raises the formatted error
+            load_card(path)  # raises the formatted error
+            continue
+        if isinstance(data, dict) and data.get("kind") == "suite":
+            suites.append(suite_from_dict(data, source=path))
             continue
         if isinstance(data, dict) and data.get("kind", "task") != "task":
             continue
         if isinstance(data, dict):
             data = {k: v for k, v in data.items() if k != "kind"}
-        cards.append(card_from_dict(data, source=path))
-    return cards
+        try:
+            card = card_from_dict(data, source=path)
+        except UnknownMetricCardError as exc:
+            cards.append((str(data["name"]), path, exc))
+            continue
+        cards.append((card.name, path, card))
+    return cards, suites
 
 
 def dataset_size(card: TaskCard) -> int | None:

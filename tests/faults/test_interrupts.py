@@ -25,6 +25,7 @@ from tests.faults.helpers import (
 )
 from tests.openai_stub_server import StubServer
 
+STOP_WITHIN_S = 8  # "a few seconds", with room for a loaded CI machine
 SLOW_MODEL = """\
 import os, sys, time
 open(sys.argv[1], "a").write(f"{os.getpid()}\\n")
@@ -66,7 +67,7 @@ def test_ctrl_c_with_http_requests_in_flight_stops_within_seconds(tmp_path):
                      "-t", "sentiment/starter", "--limit", "8")
         wait_for(lambda: stub.stats.in_flight >= 4)
         elapsed, _, err = stop(proc, signal.SIGINT)
-    assert elapsed < 5, err
+    assert elapsed < STOP_WITHIN_S, (elapsed, err)
     assert proc.returncode == 1 and "Traceback" not in err
     run_dir = only_run(tmp_path / "results")
     assert results(run_dir)["run"]["status"] == "interrupted"
@@ -83,7 +84,8 @@ def test_a_signal_mid_batch_kills_the_command_and_says_interrupted(tmp_path, sig
                  "-t", "t/sent", "--tasks-dir", tmp_path / "tasks")
     wait_for(lambda: pids.exists() and pids.read_text().strip())
     elapsed, _, err = stop(proc, sig)
-    assert elapsed < 5 and proc.returncode == 1 and "Traceback" not in err, err
+    assert elapsed < STOP_WITHIN_S, (elapsed, err)
+    assert proc.returncode == 1 and "Traceback" not in err, (proc.returncode, err)
     assert results(only_run(tmp_path / "results"))["run"]["status"] == "interrupted"
     child = int(pids.read_text().split()[0])
     wait_for(lambda: not _running(child), timeout=5)

@@ -50,7 +50,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from evalsuite import hub
 from evalsuite.efficiency.meter import free_memory
@@ -79,9 +79,11 @@ from evalsuite.models.prompts import template_for, template_problem
 from evalsuite.models.registry import register
 from evalsuite.models.shared import hub_snapshot_dir, local_model_dir, weight_files
 from evalsuite.models.spec import ModelSpec
-from evalsuite.runner.batching import token_budget_batches
 from evalsuite.tasks.cards import TaskCard
 from evalsuite.utils import resolve_device
+
+if TYPE_CHECKING:
+    from evalsuite.models.hf.runtime import HeadRunner
 
 CPU_TOKEN_BUDGET = 16_384
 GPU_TOKEN_BUDGET = 65_536
@@ -193,7 +195,7 @@ class HFAdapter(ModelAdapter):
         self._config: Any = None
         self.model: Any = None
         self.tokenizer: Any = None
-        self.runner: Any = None
+        self.runner: HeadRunner | None = None  # the head's runner, after load()
         self._lengths: dict[tuple[str, str, str], int] = {}
         self._pool: ThreadPoolExecutor | None = None
         self._pending: OrderedDict[tuple, Future] = OrderedDict()
@@ -349,7 +351,7 @@ class HFAdapter(ModelAdapter):
                             f"{', '.join(missing[:3])}); it would predict from random weights",
                             where=self.where)
 
-    def _runner(self, head: str, rt: Any) -> Any:
+    def _runner(self, head: str, rt: Any) -> HeadRunner:
         from evalsuite.models.hf import classify, generation, qa
 
         options = self.options
@@ -385,7 +387,7 @@ class HFAdapter(ModelAdapter):
         return str(self.options.get("pooling", pooling)), limit
 
     def start_task(self, card: TaskCard) -> None:
-        if self.runner is not None and hasattr(self.runner, "start_task"):
+        if self.runner is not None:
             self.runner.start_task()  # per-task state, e.g. memoised sentence embeddings
 
     def close(self) -> None:
@@ -435,11 +437,7 @@ class HFAdapter(ModelAdapter):
     def count_tokens(self, card: TaskCard, examples: Sequence[dict]) -> int | None:
         if self.runner is None:
             return super().count_tokens(card, examples)
-        limit = self.runner.max_input(card)
-        pending = getattr(self.runner, "pending_tokens", None)
-        if pending is not None:  # encoders skip sentences embedded earlier in the task
-            return pending(examples, limit)
-        return sum(min(self._length(card, ex), limit) for ex in examples)
+        return self.runner.input_tokens(card, examples, lambda ex: self._length(card, ex))
 
     def token_budget(self) -> int:
         if "token_budget" in self.options:
@@ -458,11 +456,7 @@ class HFAdapter(ModelAdapter):
         row cap are halved per ``shrink`` level (one per out-of-memory split so far)."""
         self.precompute_lengths(card, examples)
         budget, rows = self.batch_limits(shrink)
-        runner = self.runner
-        if hasattr(runner, "plan"):  # pair encoders plan over unique sentences
-            return runner.plan(card, examples, budget, rows)
-        return token_budget_batches(
-            examples, lambda ex: runner.cost(card, self._length(card, ex)), budget, rows)
+        return self.runner.plan(card, examples, budget, rows, lambda ex: self._length(card, ex))
 
     # -- prefetch ------------------------------------------------------------------------------
     @property

@@ -7,7 +7,7 @@ once: no per-example ``.item()``/``.cpu()`` in the loop.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -171,10 +171,11 @@ class EncoderRunner(HeadRunner):
         self.planner.count(examples)
         return [self.planner.length(ex) for ex in examples]
 
-    def plan(self, card: TaskCard, examples: list[dict], budget: int, rows: int
-             ) -> Iterator[list[dict]]:
+    def plan(self, card: TaskCard, examples: list[dict], budget: int, rows: int,
+             length: Callable[[dict], int]) -> Iterator[list[dict]]:
         """Pair batches each bringing about ``SENTENCES_PER_BATCH × rows`` new sentences,
-        embedded in forward passes of at most ``rows`` rows and ``budget`` padded tokens."""
+        embedded in forward passes of at most ``rows`` rows and ``budget`` padded tokens
+        (planned over unique sentences: ``length`` is not needed)."""
         self._budget, self._rows = budget, rows
         return self.planner.plan(examples, SENTENCES_PER_BATCH * rows, self._memo)
 
@@ -215,8 +216,11 @@ class EncoderRunner(HeadRunner):
         self._memo.clear()
         self.planner.reset()
 
-    def pending_tokens(self, examples: Sequence[dict], limit: int) -> int:
-        """Input tokens the next forward passes will see: the sentences they embed."""
+    def input_tokens(self, card: TaskCard, examples: Sequence[dict],
+                     length: Callable[[dict], int]) -> int:
+        """Input tokens the next forward passes will see: the sentences they embed (those
+        embedded earlier in the task are skipped)."""
+        limit = self.max_input(card)
         tokens = self.planner.tokens
         return sum(min(tokens[t], limit) for t in self.planner.to_embed(examples, self._memo))
 

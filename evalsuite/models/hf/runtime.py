@@ -14,7 +14,7 @@ from __future__ import annotations
 import inspect
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
@@ -22,6 +22,7 @@ from typing import Any
 from evalsuite.efficiency.meter import PhaseTimer
 from evalsuite.errors import SpecError
 from evalsuite.models.base import Output
+from evalsuite.runner.batching import token_budget_batches
 from evalsuite.tasks.cards import TaskCard
 
 # Tokenizers without a real limit report model_max_length as a huge sentinel (int(1e30)).
@@ -150,6 +151,22 @@ class HeadRunner(ABC):
 
     def max_input(self, card: TaskCard) -> int:
         return self.rt.max_input(card)
+
+    def start_task(self) -> None:  # noqa: B027 - a head without per-task state keeps none
+        """Drop per-task state (memoised embeddings) before each task."""
+
+    def plan(self, card: TaskCard, examples: list[dict], budget: int, rows: int,
+             length: Callable[[dict], int]) -> Iterator[list[dict]]:
+        """Batches of the length-sorted ``examples`` within ``budget`` padded tokens and
+        ``rows`` rows; ``length`` gives an example's untruncated tokens."""
+        return token_budget_batches(examples, lambda ex: self.cost(card, length(ex)), budget,
+                                    rows)
+
+    def input_tokens(self, card: TaskCard, examples: Sequence[dict],
+                     length: Callable[[dict], int]) -> int:
+        """Input tokens the forward passes of this batch see, truncated as the model does."""
+        limit = self.max_input(card)
+        return sum(min(length(ex), limit) for ex in examples)
 
     @abstractmethod
     def predict(self, card: TaskCard, examples: Sequence[dict], lengths: Sequence[int],
