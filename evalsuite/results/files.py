@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from evalsuite.errors import StoreError, UserError
+from evalsuite.inputs import MAX_INPUT_MB_ENV, input_limit, iter_lines, read_text
 from evalsuite.utils import atomic_write_json, json_default, slug
 
 SCHEMA_VERSION = "1.0"
@@ -153,10 +154,9 @@ class RunResults:
 
 
 def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)
+    for _, line in iter_lines(path, where=str(path)):  # capped, UTF-8 checked
+        if line.strip():
+            yield json.loads(line)
 
 
 def find_result_files(path: str | Path) -> list[Path]:
@@ -181,7 +181,8 @@ def load_results(path: str | Path, *, validate: bool = True) -> RunResults:
                         where="RESULTS")
     file = files[0]
     try:
-        document = json.loads(file.read_text(encoding="utf-8"))
+        document = json.loads(read_text(file, limit=input_limit(),
+                                        how=f"set {MAX_INPUT_MB_ENV} to raise it"))
     except json.JSONDecodeError as exc:
         raise UserError(f"not valid JSON (line {exc.lineno})", where=str(file)) from None
     if validate:

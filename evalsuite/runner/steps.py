@@ -86,8 +86,7 @@ def open_run(config: RunConfig) -> tuple[ResultWriter, set[tuple[str, str]]]:
         run_dir = config.resume_dir
         lock = RunLock(run_dir) if run_dir.is_dir() else None
         try:
-            existing = _resumable_records(run_dir)
-            run_meta = json.loads((run_dir / "results.json").read_text())["run"]
+            existing, run_meta = _resumable(run_dir)
         except BaseException:
             if lock is not None:
                 lock.release()
@@ -377,11 +376,19 @@ def status_record(spec: ModelSpec, card: TaskCard, status: str, reason: str) -> 
             "primary_metric": card.primary_metric, "metrics": {}}
 
 
-def _resumable_records(run_dir: Path) -> list[dict[str, Any]]:
-    path = run_dir / "results.json"
-    if not path.is_file():
+def _resumable(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The records and run metadata of a folder to resume (``UserError`` when it holds no
+    readable results file)."""
+    from evalsuite.results.files import load_results
+
+    if not (run_dir / "results.json").is_file():
         raise UserError(f"no results.json in {run_dir}", where="--resume")
-    return json.loads(path.read_text(encoding="utf-8"))["records"]
+    document = load_results(run_dir, validate=False).document
+    if not isinstance(document.get("records"), list) or not isinstance(document.get("run"),
+                                                                          dict):
+        raise UserError(f"{run_dir / 'results.json'} is not an evalsuite results file",
+                        where="--resume")
+    return document["records"], document["run"]
 
 
 def _fresh_run_id(chash: str, n: int = 1) -> str:

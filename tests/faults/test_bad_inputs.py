@@ -282,3 +282,13 @@ def test_a_yaml_alias_bomb_is_refused(tmp_path, capsys):
     code, _, err = cli(capsys, "tasks", "--tasks-dir", tasks)
     line = one_error_line(err)
     assert code == 2 and str(card) in line and "aliases expand" in line
+
+
+def test_resuming_a_folder_whose_results_file_is_broken_is_exit_2(tmp_path, capsys):
+    write_card(tmp_path / "tasks")
+    run_dir = tmp_path / "results" / "broken"
+    run_dir.mkdir(parents=True)
+    (run_dir / "results.json").write_text('{"schema_version": "1.0", "run": {', "utf-8")
+    code, _, err = cli(capsys, *run_args(tmp_path, fixed(tmp_path), "--resume", run_dir))
+    line = one_error_line(err)
+    assert code == 2 and "results.json" in line and "not valid JSON" in line
