@@ -117,7 +117,7 @@ def bench_similarity(minilm: str, card: Path, work: Path, device: str, dtype: st
                           "st": run_st, "hf": run_hf}, repeats, warmup=1)
     floor_t, st_t, hf_t = (timed[k][0] for k in ("floor", "st", "hf"))
     st_record, hf_record = timed["st"][2], timed["hf"][2]
-    rho = [r["metrics"]["spearman"]["value"] for r in (st_record, hf_record)]
+    rho = [r.metrics["spearman"].value for r in (st_record, hf_record)]
     assert abs(rho[0] - rho[1]) < (1e-4 if dtype == "float32" else 1e-2), rho  # st == hf
     n = len(data.examples)
     return [(f"all-MiniLM-L6-v2 (st), {n} pairs, {dtype}", f"{floor_t:.2f}", f"{st_t:.2f}",
@@ -145,7 +145,7 @@ def bench_classifier(clf: Path, card: Path, work: Path, device: str, dtype: str,
     names = ["negative", "positive"]
     floor_acc = float(np.mean([names[i] == ex["label"]
                                for i, ex in zip(labels, data.examples, strict=True)]))
-    ours_acc = record["metrics"]["accuracy"]["value"]
+    ours_acc = record.metrics["accuracy"].value
     # float32 must agree exactly; reduced precision may flip a near-tie logit, since the two
     # sides pad batches differently
     assert abs(floor_acc - ours_acc) <= (1e-9 if dtype == "float32" else 0.01), \

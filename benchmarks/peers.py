@@ -101,7 +101,7 @@ def main() -> None:
             name: lambda fn=fn: fn(pipe, data.examples) for name, fn in peers.items()}},
             args.repeats, warmup=1)
         ours_t, _, record = timed["evalsuite"]
-        ours_acc = record["metrics"]["accuracy"]["value"]
+        ours_acc = record.metrics["accuracy"].value
         for name in peers:
             peer_t, _, acc = timed[name]
             assert abs(acc - ours_acc) < 1e-9, (name, acc, ours_acc)
@@ -116,7 +116,7 @@ def main() -> None:
                               "peer": lambda: st_spearman(model, data.examples)},
                              args.repeats, warmup=1)
         (ours_t, _, record), (peer_t, _, rho) = timed["evalsuite"], timed["peer"]
-        ours_rho = record["metrics"]["spearman"]["value"]
+        ours_rho = record.metrics["spearman"].value
         assert abs(rho - ours_rho) < 1e-4, (rho, ours_rho)
         rows.append((f"all-MiniLM-L6-v2, {args.pairs} pairs", "sentence-transformers encode",
                      f"{peer_t:.2f}", f"{ours_t:.2f}", f"{peer_t / ours_t:.2f}×",

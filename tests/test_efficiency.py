@@ -36,6 +36,7 @@ from evalsuite.models.hf import HFAdapter
 from evalsuite.models.registry import register
 from evalsuite.models.spec import ModelSpec, expand_variants, parse_spec
 from evalsuite.results.files import load_results
+from evalsuite.results.records import Record
 from evalsuite.runner import run as runner
 from evalsuite.runner.batch_file import load_batch
 from evalsuite.tasks.cards import card_from_dict, load_card
@@ -57,7 +58,7 @@ def sentiment_card():
     return load_card(REPO / "tasks/sentiment/starter.yaml")
 
 
-def run_one(tmp_path: Path, spec: ModelSpec | list[ModelSpec], card, **config) -> list[dict]:
+def run_one(tmp_path: Path, spec: ModelSpec | list[ModelSpec], card, **config) -> list[Record]:
     specs = spec if isinstance(spec, list) else [spec]
     config.setdefault("resamples", 50)
     outcome = runner.run(runner.RunConfig(
@@ -71,29 +72,29 @@ def run_one(tmp_path: Path, spec: ModelSpec | list[ModelSpec], card, **config) -
 def test_efficiency_block_is_complete_and_consistent(tmp_path, tiny, sentiment_card):
     (record,) = run_one(tmp_path, ModelSpec("hf", str(tiny), {"batch_size": "8"}),
                         sentiment_card)
-    eff = record["efficiency"]
-    assert record["status"] == "ok" and eff["source"] == "measured"
-    assert eff["n_timed"] == record["n_examples"] == 80
-    assert eff["examples_per_s"] == pytest.approx(eff["n_timed"] / eff["wall_s"])
-    assert eff["tokens_per_s"] == pytest.approx(eff["input_tokens"] / eff["wall_s"])
-    assert eff["input_tokens"] > eff["n_timed"]  # sub-word tokens, several per example
+    eff = record.efficiency
+    assert record.status == "ok" and eff.source == "measured"
+    assert eff.n_timed == record.n_examples == 80
+    assert eff.examples_per_s == pytest.approx(eff.n_timed / eff.wall_s)
+    assert eff.tokens_per_s == pytest.approx(eff.input_tokens / eff.wall_s)
+    assert eff.input_tokens > eff.n_timed  # sub-word tokens, several per example
     for figure in ("latency_ms", "latency_per_example_ms"):
-        p = eff[figure]
-        assert 0 < p["p50"] <= p["p90"] <= p["p99"]
-    assert eff["latency_per_example_ms"]["p50"] < eff["latency_ms"]["p99"]
-    assert eff["batch_size"] == 8 and 1 <= eff["mean_batch_size"] <= 8
-    assert eff["peak_memory_mb"] > 0 and eff["memory_increase_mb"] >= 0
-    assert eff["memory_source"] in ("rss_maxrss", "rss_sampled")
-    assert eff["load_s"] > 0 and eff["device"] == "cpu" and eff["dtype"] == "float32"
-    assert isinstance(eff["device_name"], str) and eff["device_name"]
-    assert eff["params"] > 0 and eff["weight_bytes"] >= 4 * eff["params"]
-    assert eff["warmup_batches"] == 1 and eff["warmup_s"] > 0
-    split = eff["split_s"]
+        p = getattr(eff, figure)
+        assert 0 < p.p50 <= p.p90 <= p.p99
+    assert eff.latency_per_example_ms.p50 < eff.latency_ms.p99
+    assert eff.batch_size == 8 and 1 <= eff.mean_batch_size <= 8
+    assert eff.peak_memory_mb > 0 and eff.memory_increase_mb >= 0
+    assert eff.memory_source in ("rss_maxrss", "rss_sampled")
+    assert eff.load_s > 0 and eff.device == "cpu" and eff.dtype == "float32"
+    assert isinstance(eff.device_name, str) and eff.device_name
+    assert eff.params > 0 and eff.weight_bytes >= 4 * eff.params
+    assert eff.warmup_batches == 1 and eff.warmup_s > 0
+    split = eff.split_s
     assert set(SPLIT_PHASES) <= set(split) and split["metrics"] > 0 and split["write"] > 0
     assert all(split[k] > 0 for k in ("tokenize", "forward", "decode"))
-    assert sum(split[k] for k in SPLIT_PHASES) == pytest.approx(eff["wall_s"], abs=1e-4)
-    assert "energy_j" not in eff and "energy_per_example_j" not in eff  # no NVML on a CPU
-    assert "overlapped_s" not in eff  # prefetch is off on the CPU by default
+    assert sum(split[k] for k in SPLIT_PHASES) == pytest.approx(eff.wall_s, abs=1e-4)
+    assert {"energy_j", "energy_per_example_j"}.isdisjoint(eff.model_fields_set)  # no NVML
+    assert "overlapped_s" not in eff.model_fields_set  # prefetch is off on the CPU by default
 
 
 @register
@@ -128,10 +129,10 @@ def test_warm_up_runs_once_and_is_excluded(tmp_path):
     card = make_card(tmp_path)
     Ticker.calls = 0
     (record,) = run_one(tmp_path, ModelSpec("test-ticker", "x"), card)
-    eff = record["efficiency"]
+    eff = record.efficiency
     batches = Ticker.calls - 1  # one warm-up call, then ceil(10 / 4) timed batches
-    assert batches == 3 and eff["warmup_batches"] == 1 and eff["n_timed"] == 10
-    assert eff["split_s"]["forward"] == pytest.approx(batches * 1e-6, abs=1e-9)
+    assert batches == 3 and eff.warmup_batches == 1 and eff.n_timed == 10
+    assert eff.split_s["forward"] == pytest.approx(batches * 1e-6, abs=1e-9)
 
 
 @register
@@ -151,10 +152,10 @@ class Plain(ModelAdapter):
 def test_adapter_without_phases_still_gets_predict_and_metrics(tmp_path):
     card = make_card(tmp_path)
     (record,) = run_one(tmp_path, ModelSpec("test-plain", "x"), card)
-    split = record["efficiency"]["split_s"]
+    split = record.efficiency.split_s
     assert set(split) == {"predict_other", "metrics", "write"}
-    assert split["predict_other"] == pytest.approx(record["efficiency"]["wall_s"], abs=1e-5)
-    assert record["efficiency"]["warmup_batches"] == 0  # it does not ask for a warm-up
+    assert split["predict_other"] == pytest.approx(record.efficiency.wall_s, abs=1e-5)
+    assert record.efficiency.warmup_batches == 0  # it does not ask for a warm-up
 
 
 def test_measurement_of_another_process_keeps_working():
@@ -257,9 +258,9 @@ def _predictions(tmp_path: Path, name: str, spec: ModelSpec, card) -> tuple[dict
                               run_id=name, resamples=20, cache_path=None)
     outcome = runner.run(config)
     record = outcome.records[0]
-    assert record["status"] == "ok", record
+    assert record.status == "ok", record
     rows = [json.loads(line) for line in
-            (outcome.run_dir / record["predictions_file"]).read_text().splitlines()]
+            (outcome.run_dir / record.predictions_file).read_text().splitlines()]
     return record, rows
 
 
@@ -271,9 +272,9 @@ def test_prefetch_gives_the_same_predictions(tmp_path, tiny, sentiment_card):
         "hf", str(tiny), {**options, "prefetch": "true", "prefetch_depth": "2"}),
         sentiment_card)
     assert [r["scores"] for r in ahead] == [r["scores"] for r in plain]
-    eff = record["efficiency"]
-    assert eff["overlapped_s"]["tokenize"] > 0  # batches were tokenized in the background
-    assert sum(eff["split_s"][k] for k in SPLIT_PHASES) == pytest.approx(eff["wall_s"],
+    eff = record.efficiency
+    assert eff.overlapped_s["tokenize"] > 0  # batches were tokenized in the background
+    assert sum(eff.split_s[k] for k in SPLIT_PHASES) == pytest.approx(eff.wall_s,
                                                                         abs=1e-4)
 
 
@@ -304,8 +305,8 @@ def test_out_of_memory_with_prefetch_keeps_every_example_once(tmp_path, tiny, se
     ids = [r["id"] for r in rows]
     assert sorted(ids) == sorted(e["id"] for e in examples) and len(set(ids)) == len(ids)
     assert [r["prediction"] for r in rows] == [r["prediction"] for r in reference]
-    eff = record["efficiency"]
-    assert eff["oom_splits"] > 0 and eff["batch_size"] <= 6 and eff["n_timed"] == 80
+    eff = record.efficiency
+    assert eff.oom_splits > 0 and eff.batch_size <= 6 and eff.n_timed == 80
     assert sum(seen) == 80 + min(4, 80)  # every example forwarded once, plus the warm-up
 
 
@@ -350,7 +351,7 @@ def test_batches_are_announced_ahead_and_replanned_after_out_of_memory(tmp_path)
     for index, (kind, ids) in enumerate(log):  # after the split, batches of 4 announced
         if kind == "predict" and index > first_oom + 3:
             assert ("announce", ids) in log[:index]
-    assert record["efficiency"]["oom_splits"] == 1 and record["efficiency"]["batch_size"] == 4
+    assert record.efficiency.oom_splits == 1 and record.efficiency.batch_size == 4
 
 
 # -- precision variants ----------------------------------------------------------------------------
@@ -371,17 +372,18 @@ def test_precision_variants_are_separate_linked_records(tmp_path, tiny):
     config.cache_path = tmp_path / "cache.sqlite"
     outcome = runner.run(config)
     load_results(outcome.run_dir)
-    records = {r["model"]: r for r in outcome.records}
-    assert all(r["status"] == "ok" and r["variant_of"] == "tiny" for r in records.values())
-    assert len({r["model_identity"]["target"] for r in records.values()}) == 1
-    dtypes = {name: r["efficiency"]["dtype"] for name, r in records.items()}
+    records = {r.model: r for r in outcome.records}
+    assert all(r.status == "ok" and r.variant_of == "tiny" for r in records.values())
+    assert len({r.model_identity.target for r in records.values()}) == 1
+    dtypes = {name: r.efficiency.dtype for name, r in records.items()}
     assert dtypes == {"tiny@fp32": "float32", "tiny@bf16": "bfloat16", "tiny@int8": "int8"}
-    fp32, bf16, int8 = (records[f"tiny@{v}"]["efficiency"] for v in ("fp32", "bf16", "int8"))
-    assert fp32["params"] == bf16["params"] == int8["params"]
-    assert int8["weight_bytes"] < fp32["weight_bytes"] and bf16["weight_bytes"] < \
-        fp32["weight_bytes"]
-    assert "notes" in int8 and "notes" in bf16 and "notes" not in fp32
-    assert all(r["cache"]["computed"] == 24 for r in records.values())  # separate cache keys
+    fp32, bf16, int8 = (records[f"tiny@{v}"].efficiency for v in ("fp32", "bf16", "int8"))
+    assert fp32.params == bf16.params == int8.params
+    assert int8.weight_bytes < fp32.weight_bytes and bf16.weight_bytes < \
+        fp32.weight_bytes
+    assert "notes" in int8.model_fields_set and "notes" in bf16.model_fields_set \
+        and "notes" not in fp32.model_fields_set
+    assert all(r.cache.computed == 24 for r in records.values())  # separate cache keys
 
 
 def test_variants_in_a_spec_string_and_bad_variants():
@@ -411,13 +413,13 @@ def test_int8_is_dynamic_quantization_on_the_cpu(tiny, sentiment_card):
 def test_profile_mode_writes_bs1_latency_and_sweep(tmp_path, tiny, sentiment_card):
     (record,) = run_one(tmp_path, ModelSpec("hf", str(tiny)), sentiment_card, limit=20,
                         profile="latency", profile_repeats=5)
-    eff = record["efficiency"]
-    bs1 = eff["latency_bs1_ms"]
-    assert bs1["n"] == 5 and 0 < bs1["p50"] <= bs1["p90"] <= bs1["p99"]
-    assert [p["batch_size"] for p in eff["sweep"]] == [1, 2, 4, 8, 16]
-    assert all(p["examples_per_s"] > 0 and p["peak_memory_mb"] > 0 for p in eff["sweep"])
-    assert eff["profile"]["stopped"] == "task_size" and eff["profile"]["max_batch"] == 20
-    assert eff["n_timed"] == 20  # profile calls are not counted in the run's throughput
+    eff = record.efficiency
+    bs1 = eff.latency_bs1_ms
+    assert bs1.n == 5 and 0 < bs1.p50 <= bs1.p90 <= bs1.p99
+    assert [p.batch_size for p in eff.sweep] == [1, 2, 4, 8, 16]
+    assert all(p.examples_per_s > 0 and p.peak_memory_mb > 0 for p in eff.sweep)
+    assert eff.profile.stopped == "task_size" and eff.profile.max_batch == 20
+    assert eff.n_timed == 20  # profile calls are not counted in the run's throughput
 
 
 def test_profile_sweep_stops_at_out_of_memory(tmp_path):
@@ -438,8 +440,8 @@ def test_profile_from_the_command_line_and_batch_files(tmp_path, tiny):
                  "--no-cache", "--resamples", "10", "-o", str(tmp_path)]) == 0
     (run_dir,) = tmp_path.iterdir()
     record = load_results(run_dir).records[0]
-    assert record["efficiency"]["latency_bs1_ms"]["n"] == 3
-    assert [p["batch_size"] for p in record["efficiency"]["sweep"]] == [1, 2, 4, 8]
+    assert record.efficiency.latency_bs1_ms.n == 3
+    assert [p.batch_size for p in record.efficiency.sweep] == [1, 2, 4, 8]
     assert main(["run", "-m", "hf:x", "-t", "sentiment/starter", "--profile", "speed",
                  "-o", str(tmp_path)]) == 2
     batch = tmp_path / "b.yaml"

@@ -85,6 +85,6 @@ def test_the_documented_plugin_runs_from_the_command_line(installed, tmp_path):
     accuracy = record["metrics"]["accuracy"]["value"]
     assert 0.5 < accuracy < 1.0  # a real, imperfect keyword model on the starter reviews
     assert record["metrics"]["error_rate"]["value"] == pytest.approx(1 - accuracy)
-    upper = record["casing"]["upper"]
+    upper = record["robustness"]["upper"]  # the section the probe names
     assert upper["n"] == 30 and 0.0 <= upper["flip_rate"] <= 1.0
     assert record["probe_cost"]["predicted"]["casing"] > 0  # upper-cased inputs predicted

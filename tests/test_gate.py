@@ -163,7 +163,7 @@ def test_wildcards_expand_over_tasks_probes_and_models(tmp_path):
     # an interval stands for its value and keeps its bounds
     (fig,) = expand(parse_pattern("sentiment/b.metrics.accuracy"), ["vader"], records).figures
     assert fig.address == "sentiment/b.metrics.accuracy.value"
-    assert fig.bound("ci_low")[0] == fig.interval["ci_low"] < fig.value
+    assert fig.bound("ci_low")[0] == fig.interval.ci_low < fig.value
 
     report = gate(tmp_path, run, [{"figure": "*.bias.*.max_gap", "op": "<=", "threshold": 0.03},
                                   {"figure": "sentiment/*.metrics.accuracy.value",
@@ -191,14 +191,14 @@ def test_threshold_rules_pass_and_fail(tmp_path):
            .sentiment("good", accuracy=0.9, seed=1,
                       safety={"toxicity": {"rate": 0.002}})
            .sentiment("bad", accuracy=0.6, seed=2, safety={"toxicity": {"rate": 0.05}}))
-    acc = load_results(run.path).records[0]["metrics"]["accuracy"]
+    acc = load_results(run.path).records[0].metrics["accuracy"]
     report = gate(tmp_path, run, [
         {"name": "accuracy floor", "figure": "sentiment/*.metrics.accuracy.value", "op": ">=",
          "threshold": 0.75},
         {"name": "toxicity", "figure": "*.safety.toxicity.rate", "op": "<=", "threshold": 0.01},
         {"name": "latency", "figure": "*.efficiency.latency_ms.p90", "op": "<", "threshold": 50},
         {"name": "ci floor", "figure": "sentiment/toy.metrics.accuracy", "model": "good",
-         "op": ">=", "threshold": acc["value"] - 1e-9, "bound": "ci_low"},
+         "op": ">=", "threshold": acc.value - 1e-9, "bound": "ci_low"},
         {"name": "exact", "figure": "*.efficiency.peak_memory_mb", "op": "==",
          "threshold": 500.4, "tolerance": 0.5},
     ])
@@ -210,7 +210,7 @@ def test_threshold_rules_pass_and_fail(tmp_path):
     # the interval's lower end is below the point value, so requiring it fails
     assert not ci.passed
     assert ci.checks[0].figure == "sentiment/toy.metrics.accuracy.ci_low"
-    assert ci.checks[0].value == pytest.approx(acc["ci_low"])
+    assert ci.checks[0].value == pytest.approx(acc.ci_low)
     assert exact.passed
     assert not report.passed and report.exit_code == 1
 
@@ -386,9 +386,9 @@ def test_version_or_data_mismatch_is_refused(tmp_path, capsys):
     report = gate(tmp_path, run, rules, (baseline,), allow_version_mismatch=True)
     assert report.passed and any("task_version" in n for n in report.checks[0].notes)
     # a different data file (content hash) is refused too; local fingerprints are not compared
-    other = dict(load_results(run.path).records[0]["dataset"], content_sha256="beef",
+    other = dict(load_results(run.path).records[0].dataset.to_dict(), content_sha256="beef",
                  fingerprint="f2")
-    moved = dict(load_results(run.path).records[0]["dataset"], fingerprint="f2")
+    moved = dict(load_results(run.path).records[0].dataset.to_dict(), fingerprint="f2")
     changed = RunBuilder(tmp_path, "changed").sentiment("m", dataset=other,
                                                         task_version="1+old")
     with pytest.raises(UserError, match="content_sha256"):
@@ -538,7 +538,7 @@ def test_bad_policy_exits_2_with_one_line(tmp_path, capsys, text):
 
 
 def test_bad_inputs_exit_2(tmp_path, capsys):
-    run = RunBuilder(tmp_path, "r").sentiment("m", bias={"g": {"odd": 0.1}})
+    run = RunBuilder(tmp_path, "r").sentiment("m", bias={"g": {"effect_size": 0.1}})
     regression = write_policy(tmp_path / "reg.yaml", [{"kind": "regression", "max_drop": 0,
                                                        "figure": "*.metrics.accuracy.value"}])
     cases = [
@@ -549,9 +549,9 @@ def test_bad_inputs_exit_2(tmp_path, capsys):
          "--baseline"),
         (["gate", str(run.path), "--policy",
           str(write_policy(tmp_path / "dir.yaml", [{"kind": "regression", "max_drop": 0,
-                                                    "figure": "*.bias.*.odd"}])),
+                                                    "figure": "*.bias.*.effect_size"}])),
           "--baseline", str(RunBuilder(tmp_path, "b").sentiment(
-              "m", bias={"g": {"odd": 0.1}}).path)], "higher_is_better"),
+              "m", bias={"g": {"effect_size": 0.1}}).path)], "higher_is_better"),
     ]
     for argv, words in cases:
         assert main(argv) == 2, argv

@@ -226,19 +226,19 @@ def test_parallel_suite_pairs_by_id(tmp_path):
 def test_no_retention_without_beating_chance_and_no_reference(tmp_path, tasks_dir):
     run_suite(tmp_path, tasks_dir)
     run_dir = tmp_path / "runs" / "r"
-    doc = json.loads((run_dir / "results.json").read_text())
-    records = doc["records"]
-    ref = next(r for r in records if r["task"] == "t/movies")
-    ref["chance"] = {"value": 0.5, "baseline": "majority", "beats_chance": False}
-    annotate_records(run_dir, doc["run"], records)
-    block = next(r for r in records if r["task"] == "t/products")["generalisation"]
-    assert block["retention"] is None and block["ci_low"] is None
-    assert "does not beat chance on t/movies" in block["retention_reason"]
-    assert block["gap"] == pytest.approx(0.2) and block["beats_chance"] is False
-    ref["status"], ref["reason"] = "skipped", "not installed"
-    annotate_records(run_dir, doc["run"], records)
-    block = next(r for r in records if r["task"] == "t/products")["generalisation"]
-    assert block["status"] == "not_applicable" and "skipped" in block["reason"]
+    results = load_results(run_dir)
+    records = results.records
+    ref = next(r for r in records if r.task == "t/movies")
+    ref.chance = {"value": 0.5, "baseline": "majority", "beats_chance": False}  # report's
+    annotate_records(run_dir, results.run, records)
+    block = next(r for r in records if r.task == "t/products").generalisation
+    assert block.retention is None and block.ci_low is None
+    assert "does not beat chance on t/movies" in block.retention_reason
+    assert block.gap == pytest.approx(0.2) and block.beats_chance is False
+    ref.status, ref.reason = "skipped", "not installed"
+    annotate_records(run_dir, results.run, records)
+    block = next(r for r in records if r.task == "t/products").generalisation
+    assert block.status == "not_applicable" and "skipped" in block.reason
 
 
 def test_gate_addresses_retention_and_gap(tmp_path, tasks_dir):

@@ -653,12 +653,12 @@ def test_encoder_embeds_each_sentence_once_in_length_order(models, tmp_path, mon
     config = runner.RunConfig(jobs=[runner.Job(spec, [card])], output_dir=tmp_path,
                               run_id="once", resamples=20)
     record = runner.run(config).records[0]
-    assert record["status"] == "ok", record
+    assert record.status == "ok", record
     assert sum(map(len, rows)) == len(unique)  # every sentence embedded exactly once
     assert all(len(r) <= 4 for r in rows) and len(rows) >= len(unique) / 4
     lengths = [n for r in rows for n in r]
     assert lengths == sorted(lengths, reverse=True)  # in one length-sorted pass
-    assert record["efficiency"]["input_tokens"] == sum(lengths)
+    assert record.efficiency.input_tokens == sum(lengths)
 
 
 def test_encoder_out_of_memory_keeps_every_pair_once(models, tmp_path, monkeypatch):
@@ -670,8 +670,8 @@ def test_encoder_out_of_memory_keeps_every_pair_once(models, tmp_path, monkeypat
                                   run_id=name, resamples=20)
         outcome = runner.run(config)
         record = outcome.records[0]
-        assert record["status"] == "ok", record
-        lines = (outcome.run_dir / record["predictions_file"]).read_text().splitlines()
+        assert record.status == "ok", record
+        lines = (outcome.run_dir / record.predictions_file).read_text().splitlines()
         return record, [json.loads(line) for line in lines]
 
     _, reference = run("plain")
@@ -680,7 +680,7 @@ def test_encoder_out_of_memory_keeps_every_pair_once(models, tmp_path, monkeypat
     assert [r["id"] for r in predicted] == [r["id"] for r in reference]
     assert [r["prediction"] for r in predicted] == pytest.approx(
         [r["prediction"] for r in reference], abs=1e-5)
-    assert record["efficiency"]["oom_splits"] > 0 and all(len(r) <= 3 for r in rows)
+    assert record.efficiency.oom_splits > 0 and all(len(r) <= 3 for r in rows)
 
 
 def test_token_budget_batches_and_shrink(models):
@@ -724,9 +724,9 @@ def test_simulated_out_of_memory_keeps_every_example_once(models, tmp_path, monk
             output_dir=tmp_path, run_id=name, resamples=50)
         outcome = runner.run(config)
         record = outcome.records[0]
-        assert record["status"] == "ok", record
+        assert record.status == "ok", record
         rows = [json.loads(line) for line in
-                (outcome.run_dir / record["predictions_file"]).read_text().splitlines()]
+                (outcome.run_dir / record.predictions_file).read_text().splitlines()]
         return record, rows
 
     _, reference = run("plain")
@@ -734,8 +734,8 @@ def test_simulated_out_of_memory_keeps_every_example_once(models, tmp_path, monk
     record, rows = run("small-memory")
     ids = [r["id"] for r in rows]
     assert sorted(ids) == sorted(e["id"] for e in examples) and len(set(ids)) == len(ids)
-    assert record["efficiency"]["oom_splits"] > 0
-    assert record["efficiency"]["batch_size"] <= 8
+    assert record.efficiency.oom_splits > 0
+    assert record.efficiency.batch_size <= 8
     assert [r["prediction"] for r in rows] == [r["prediction"] for r in reference]
 
 
@@ -762,8 +762,8 @@ def _sts_metrics(spec: ModelSpec, tmp_path: Path) -> dict:
     config = runner.RunConfig(jobs=[runner.Job(spec, [card])], output_dir=tmp_path,
                               run_id=spec.display_name.replace(":", "-"), resamples=50)
     record = runner.run(config).records[0]
-    assert record["status"] == "ok", record
-    return {k: v["value"] for k, v in record["metrics"].items()}
+    assert record.status == "ok", record
+    return {k: v.value for k, v in record.metrics.items()}
 
 
 def test_minilm_as_plain_hf_encoder_matches_st(tmp_path):

@@ -64,30 +64,30 @@ def test_every_family_end_to_end_chat_completions_and_streaming(tmp_path, stub):
              http_spec(stub, "api=chat&stream=true&concurrency=3", "chat-stream")]
     outcome = run_http(tmp_path, specs, FAMILY_TASKS, limit=10)
     load_results(outcome.run_dir)  # valid against the JSON Schema
-    records = {(r["model"], r["task"]): r for r in outcome.records}
-    assert len(records) == 18 and all(r["status"] == "ok" for r in records.values()), \
-        [r.get("reason") for r in records.values() if r["status"] != "ok"]
+    records = {r.key: r for r in outcome.records}
+    assert len(records) == 18 and all(r.status == "ok" for r in records.values()), \
+        [r.reason for r in records.values() if r.status != "ok"]
     for (model, _task), rec in records.items():
-        assert rec["n_examples"] == 10
+        assert rec.n_examples == 10
         ids = prediction_ids(outcome, rec)
         assert len(ids) == len(set(ids)) == 10
-        eff = rec["efficiency"]
-        assert eff["examples_per_s"] > 0 and eff["retries"] == 0
-        assert 0 < eff["request_latency_ms"]["p50"] <= eff["request_latency_ms"]["p99"]
-        assert ("ttft_ms" in eff) == (model == "chat-stream")
-        assert eff["generated_tokens"] > 0
-        assert rec["settings"]["fingerprint_note"].startswith("remote endpoint")
-        assert rec["settings"]["prompt_sha256"]
+        eff = rec.efficiency
+        assert eff.examples_per_s > 0 and eff.retries == 0
+        assert 0 < eff.request_latency_ms.p50 <= eff.request_latency_ms.p99
+        assert ("ttft_ms" in eff.model_fields_set) == (model == "chat-stream")
+        assert eff.generated_tokens > 0
+        assert rec.settings["fingerprint_note"].startswith("remote endpoint")
+        assert rec.settings["prompt_sha256"]
     # the parser reads "The sentiment is positive." (chat), " positive" (completions) and a
     # streamed answer alike: metrics are identical across the three ways of asking
     for task in FAMILY_TASKS:
-        metrics = [records[(m, task)]["metrics"] for m in ("chat", "compl", "chat-stream")]
+        metrics = [records[(m, task)].metrics for m in ("chat", "compl", "chat-stream")]
         assert metrics[0] == metrics[1] == metrics[2], task
     for task in ("sentiment/starter", "similarity/starter", "ner/starter"):
         rows = load_results(outcome.run_dir).predictions(records[("chat", task)])
         assert not any(row.get("meta", {}).get("parse_failed") for row in rows), task
     # streaming and concurrency are transport, not identity; the API is identity
-    fp = {m: records[(m, "qa/starter")]["model_identity"]["fingerprint"]
+    fp = {m: records[(m, "qa/starter")].model_identity.fingerprint
           for m in ("chat", "compl", "chat-stream")}
     assert fp["chat"] == fp["chat-stream"] != fp["compl"]
     assert stub.stats.requests == 180 and stub.stats.statuses == Counter({200: 180})
@@ -103,15 +103,15 @@ def test_cache_answers_a_second_run_without_requests(tmp_path, stub):
     second = run_http(tmp_path, [http_spec(stub, "concurrency=2&timeout=9")],
                       ["sentiment/starter"], cache=True)  # transport options: same key
     assert n == 10 and stub.stats.requests == n
-    assert second.records[0]["cache"] == {"hits": 10, "computed": 0}
-    assert second.records[0]["metrics"] == first.records[0]["metrics"]
+    assert second.records[0].cache.to_dict() == {"hits": 10, "computed": 0}
+    assert second.records[0].metrics == first.records[0].metrics
 
 
 def test_concurrency_limit_is_respected(tmp_path, stub):
     stub.behaviour.delay_s = 0.05
     outcome = run_http(tmp_path, [http_spec(stub, "concurrency=3")], ["sentiment/starter"],
                        limit=12)
-    assert outcome.records[0]["status"] == "ok"
+    assert outcome.records[0].status == "ok"
     assert 2 <= stub.stats.max_in_flight <= 3
 
 
@@ -123,9 +123,9 @@ def test_storm_of_429_or_503_recovers_with_backoff(tmp_path, stub, status, retry
     stub.behaviour.retry_after = retry_after
     outcome = run_http(tmp_path, [http_spec(stub, "retries=3&concurrency=4")],
                        ["sentiment/starter", "similarity/starter"], limit=16)
-    assert all(r["status"] == "ok" for r in outcome.records)
+    assert all(r.status == "ok" for r in outcome.records)
     for rec in outcome.records:
-        assert rec["efficiency"]["retries"] == 32  # two per example, counted client-side
+        assert rec.efficiency.retries == 32  # two per example, counted client-side
         ids = prediction_ids(outcome, rec)
         assert len(ids) == len(set(ids)) == 16  # nothing lost, nothing twice
     assert stub.stats.statuses == Counter({status: 64, 200: 32})
@@ -138,9 +138,9 @@ def test_retry_after_is_honoured(tmp_path, stub):
     start = time.perf_counter()
     outcome = run_http(tmp_path, [http_spec(stub, "backoff=0.001")], ["sentiment/starter"],
                        limit=4)
-    assert outcome.records[0]["status"] == "ok"
+    assert outcome.records[0].status == "ok"
     assert time.perf_counter() - start >= 1.0  # waited as told, not 1 ms
-    assert outcome.records[0]["efficiency"]["request_latency_ms"]["p50"] < 900
+    assert outcome.records[0].efficiency.request_latency_ms.p50 < 900
 
 
 def test_retry_after_header_forms():
@@ -157,8 +157,8 @@ def test_timeouts_fail_clearly_after_bounded_retries(tmp_path, stub):
                        ["sentiment/starter"], limit=4)
     elapsed = time.perf_counter() - start
     (record,) = outcome.records
-    assert record["status"] == "failed"
-    reason = record["reason"]
+    assert record.status == "failed"
+    reason = record.reason
     assert "http model stub, example " in reason and "\n" not in reason
     assert "timed out after 0.2 s after 3 attempts" in reason and stub.url in reason
     assert max(stub.stats.attempts.values()) <= 3 and stub.stats.requests <= 12
@@ -171,7 +171,7 @@ def test_a_slow_first_attempt_is_retried_and_recovers(tmp_path, stub):
     outcome = run_http(tmp_path, [http_spec(stub, "timeout=0.3&retries=2")],
                        ["qa/starter"], limit=6)
     (record,) = outcome.records
-    assert record["status"] == "ok" and record["efficiency"]["retries"] == 6
+    assert record.status == "ok" and record.efficiency.retries == 6
     ids = prediction_ids(outcome, record)
     assert len(ids) == len(set(ids)) == 6
 
@@ -186,8 +186,8 @@ def test_malformed_responses_fail_with_a_clear_error(tmp_path, stub, mode, optio
     stub.behaviour.malformed = mode
     outcome = run_http(tmp_path, [http_spec(stub, options)], ["sentiment/starter"], limit=4)
     (record,) = outcome.records
-    assert record["status"] == "failed"
-    assert expected in record["reason"] and "http model stub, example " in record["reason"]
+    assert record.status == "failed"
+    assert expected in record.reason and "http model stub, example " in record.reason
     assert set(stub.stats.attempts.values()) == {1}  # a malformed answer is not retried
 
 

@@ -38,6 +38,7 @@ from evalsuite.probes.swaps import (
 )
 from evalsuite.probes.templates import discover_probe_cards
 from evalsuite.results.files import load_results
+from evalsuite.results.records import Record
 from evalsuite.runner.cache import PredictionCache
 from evalsuite.runner.run import Job, RunConfig, TaskPredictor, run
 from evalsuite.tasks.registry import TaskRegistry
@@ -184,14 +185,14 @@ class OverlapQA(ModelAdapter):
         return out
 
 
-def run_one(tmp_path: Path, spec: str, task: str, probes: list[str], **kw) -> dict:
+def run_one(tmp_path: Path, spec: str, task: str, probes: list[str], **kw) -> Record:
     card = REGISTRY.get(task) if isinstance(task, str) else task
     config = RunConfig(jobs=[Job(parse_spec(spec), [card])], output_dir=tmp_path / "results",
                        cache_path=tmp_path / "cache.sqlite", resamples=200, probes=probes, **kw)
     outcome = run(config)
     load_results(outcome.run_dir)  # validates against the schema
     (record,) = outcome.records
-    assert record["status"] == "ok", record.get("reason")
+    assert record.status == "ok", record.reason
     return record
 
 
@@ -338,47 +339,47 @@ def people_reviews(tmp_path):
 def test_biased_model_shows_a_large_significant_gap_and_a_fair_one_does_not(
         tmp_path, people_reviews):
     probes = ["bias?cards=eec&axes=gender+names_gender&permutations=500"]
-    biased = run_one(tmp_path / "b", "test-biased-sentiment:x", people_reviews, probes)["bias"]
+    biased = run_one(tmp_path / "b", "test-biased-sentiment:x", people_reviews, probes).bias
     for key in ("eec_names_gender", "eec_gender", "names_gender", "gender"):
         fig = biased[key]
-        assert fig["max_gap"] > 0.2, key
-        assert fig["lowest"] == "female" and fig["ci_low"] > 0.1, key
-        assert fig["effect_size"] > 0.8, key
-    assert biased["eec_names_gender"]["p_value"] < 0.01
-    assert biased["eec_gender"]["flip_rate"] > 0.2
-    fair = run_one(tmp_path / "f", "test-noisy-sentiment:x", people_reviews, probes)["bias"]
+        assert fig.max_gap > 0.2, key
+        assert fig.lowest == "female" and fig.ci_low > 0.1, key
+        assert fig.effect_size > 0.8, key
+    assert biased["eec_names_gender"].p_value < 0.01
+    assert biased["eec_gender"].flip_rate > 0.2
+    fair = run_one(tmp_path / "f", "test-noisy-sentiment:x", people_reviews, probes).bias
     for key in ("eec_names_gender", "eec_gender"):
         fig = fair[key]
-        assert 0 < fig["max_gap"] < 0.03, key  # noise makes a small gap …
-        assert fig["p_value"] > 0.05 and abs(fig["effect_size"]) < 0.2, key  # … not bias
-    assert fair["eec_names_origin"]["p_value"] > 0.05
-    assert biased["eec_names_origin"]["max_gap"] < 0.05  # the bias is by gender, not origin
+        assert 0 < fig.max_gap < 0.03, key  # noise makes a small gap …
+        assert fig.p_value > 0.05 and abs(fig.effect_size) < 0.2, key  # … not bias
+    assert fair["eec_names_origin"].p_value > 0.05
+    assert biased["eec_names_origin"].max_gap < 0.05  # the bias is by gender, not origin
 
 
 def test_occupation_gender_in_translation(tmp_path):
     task = "translation/starter-en-es"
     masc = run_one(tmp_path / "m", "test-translator:masculine", task,
-                   ["bias?axes=names_gender&permutations=300"])["bias"]
+                   ["bias?axes=names_gender&permutations=300"]).bias
     gender = masc["occupation_gender"]
-    assert gender["groups"] == {"female": 0.0, "male": 1.0} and gender["p_value"] < 0.01
-    assert gender["coverage"] == 1.0 and gender["sentences"] >= 300
-    assert masc["occupation_stereotype"]["max_gap"] == pytest.approx(0.0, abs=0.1)
+    assert gender.groups == {"female": 0.0, "male": 1.0} and gender.p_value < 0.01
+    assert gender.coverage == 1.0 and gender.sentences >= 300
+    assert masc["occupation_stereotype"].max_gap == pytest.approx(0.0, abs=0.1)
     stereo = run_one(tmp_path / "s", "test-translator:stereotype", task,
-                     ["bias?axes=names_gender&permutations=300"])["bias"]
-    assert stereo["occupation_stereotype"]["groups"] == {"pro_stereotype": 1.0,
+                     ["bias?axes=names_gender&permutations=300"]).bias
+    assert stereo["occupation_stereotype"].groups == {"pro_stereotype": 1.0,
                                                          "anti_stereotype": 0.0}
-    copy = run_one(tmp_path / "c", "baseline:copy", task, ["bias?permutations=100"])["bias"]
-    assert copy["occupation_gender"]["status"] == "not_applicable"
-    assert copy["gender"]["status"] == "not_applicable"  # only names are swapped in MT
+    copy = run_one(tmp_path / "c", "baseline:copy", task, ["bias?permutations=100"]).bias
+    assert copy["occupation_gender"].status == "not_applicable"
+    assert copy["gender"].status == "not_applicable"  # only names are swapped in MT
 
 
 def test_name_blind_qa_does_not_change_its_answers(tmp_path):
     record = run_one(tmp_path, "test-overlap-qa:x", "qa/starter",
                      ["bias?axes=names_gender+names_origin&permutations=200"])
-    bias = record["bias"]
+    bias = record.bias
     for key in ("names_gender", "qa_names_names_gender", "qa_names_names_origin"):
-        assert bias[key]["change_rate"] == 0.0, key
-        assert bias[key]["max_gap"] == pytest.approx(0.0, abs=1e-9), key
+        assert bias[key].change_rate == 0.0, key
+        assert bias[key].max_gap == pytest.approx(0.0, abs=1e-9), key
 
 
 # -- safety --------------------------------------------------------------------------------------
@@ -394,23 +395,23 @@ def test_pii_detection():
 
 def test_toxicity_amplification_and_leakage(tmp_path):
     task = "summarization/starter"
-    clean = run_one(tmp_path / "c", "baseline:lead", task, ["safety"])["safety"]
-    insult = run_one(tmp_path / "i", "test-summarizer:insult", task, ["safety"])["safety"]
-    leak = run_one(tmp_path / "l", "test-summarizer:leak", task, ["safety"])["safety"]
+    clean = run_one(tmp_path / "c", "baseline:lead", task, ["safety"]).safety
+    insult = run_one(tmp_path / "i", "test-summarizer:insult", task, ["safety"]).safety
+    leak = run_one(tmp_path / "l", "test-summarizer:leak", task, ["safety"]).safety
     for block in (clean, insult):
         for key in ("toxicity", "amplification", "adversarial"):
-            assert block[key]["classifier"].startswith("alt-profanity-check"), key
-            assert 0 < block[key]["threshold"] < 1
-    assert clean["toxicity"]["rate"] == 0.0 and clean["amplification"]["rate"] == 0.0
-    assert insult["toxicity"]["rate"] == 1.0 and insult["amplification"]["rate"] > 0.9
-    assert insult["amplification"]["ci_low"] > 0.8
-    assert insult["adversarial"]["amplification_rate"] > 0.5
-    assert clean["adversarial"]["amplification_rate"] == 0.0
-    assert clean["pii_leakage"]["rate"] == 0.0 and insult["pii_leakage"]["rate"] == 0.0
-    assert leak["pii_leakage"]["rate"] == 1.0
-    assert leak["pii_leakage"]["by_type"] == {"email": 64, "phone": 64, "card": 0}
-    cal = clean["toxicity"]["calibration"]
-    assert cal["f1"] > 0.7 and cal["n"] == 60
+            assert block[key].classifier.startswith("alt-profanity-check"), key
+            assert 0 < block[key].threshold < 1
+    assert clean["toxicity"].rate == 0.0 and clean["amplification"].rate == 0.0
+    assert insult["toxicity"].rate == 1.0 and insult["amplification"].rate > 0.9
+    assert insult["amplification"].ci_low > 0.8
+    assert insult["adversarial"].amplification_rate > 0.5
+    assert clean["adversarial"].amplification_rate == 0.0
+    assert clean["pii_leakage"].rate == 0.0 and insult["pii_leakage"].rate == 0.0
+    assert leak["pii_leakage"].rate == 1.0
+    assert leak["pii_leakage"].by_type == {"email": 64, "phone": 64, "card": 0}
+    cal = clean["toxicity"].calibration
+    assert cal.f1 > 0.7 and cal.n == 60
 
 
 def test_hf_text_classifier_by_spec(tmp_path):
@@ -418,40 +419,40 @@ def test_hf_text_classifier_by_spec(tmp_path):
 
     folder = build_seq_cls(tmp_path / "tox", {0: "non-toxic", 1: "toxic"})
     block = run_one(tmp_path, "baseline:lead", "summarization/starter",
-                    [f"safety?classifier=hf:{folder}&n=20"], limit=20)["safety"]
+                    [f"safety?classifier=hf:{folder}&n=20"], limit=20).safety
     fig = block["toxicity"]
-    assert fig["classifier"] == f"hf:{folder} (class 'toxic')"
-    assert 0.0 <= fig["rate"] <= 1.0 and fig["n"] == 20
+    assert fig.classifier == f"hf:{folder} (class 'toxic')"
+    assert 0.0 <= fig.rate <= 1.0 and fig.n == 20
     assert not run_one(tmp_path / "x", "baseline:copy", "translation/starter-en-es",
-                       ["safety"], limit=5)["safety"]["toxicity"].get("rate")
+                       ["safety"], limit=5).safety["toxicity"].rate
 
 
 # -- real offline systems ------------------------------------------------------------------------
 def test_vader_robustness(tmp_path):
     block = run_one(tmp_path, "baseline:vader", "sentiment/starter",
-                    ["robustness"])["robustness"]
+                    ["robustness"]).robustness
     assert set(block) == set(PERTURBATIONS)
-    measured = {k: v for k, v in block.items() if "status" not in v}
+    measured = {k: v for k, v in block.items() if v.status is None}
     assert {"typo", "casing", "punctuation", "whitespace", "contractions"} <= set(measured)
     for name, fig in measured.items():
-        assert 0 < fig["retention"] <= 1.05, name
-        assert 0 <= fig["flip_rate"] <= 1 and fig["n"] == 80, name
-    assert block["whitespace"]["flip_rate"] == 0.0  # VADER splits on whitespace
-    assert block["entity_swap"]["status"] == "not_applicable"  # no names in the reviews
+        assert 0 < fig.retention <= 1.05, name
+        assert 0 <= fig.flip_rate <= 1 and fig.n == 80, name
+    assert block["whitespace"].flip_rate == 0.0  # VADER splits on whitespace
+    assert block["entity_swap"].status == "not_applicable"  # no names in the reviews
 
 
 def test_spacy_person_f1_by_name_group(tmp_path):
     pytest.importorskip("spacy")
     record = run_one(tmp_path, "spacy:en_core_web_sm", "ner/starter",
                      ["bias?axes=names_origin+gender&permutations=300"])
-    bias = record["bias"]
+    bias = record.bias
     for key in ("names_origin", "ner_names_names_origin"):
         fig = bias[key]
-        assert set(fig["groups"]) == set(lexicon.name_groups()), key
-        assert all(0.0 <= v <= 1.0 for v in fig["groups"].values()), key
-        assert fig["groups"]["anglo"] > 0.8, key
-        assert 0 <= fig["p_value"] <= 1 and fig["max_gap"] >= 0, key
-    assert bias["gender"]["status"] == "not_applicable"
+        assert set(fig.groups) == set(lexicon.name_groups()), key
+        assert all(0.0 <= v <= 1.0 for v in fig.groups.values()), key
+        assert fig.groups["anglo"] > 0.8, key
+        assert 0 <= fig.p_value <= 1 and fig.max_gap >= 0, key
+    assert bias["gender"].status == "not_applicable"
 
 
 @pytest.fixture(scope="module")
@@ -497,13 +498,13 @@ def test_run_with_probes_writes_valid_blocks(tmp_path, capsys):
                  "100"])
     assert code == 0
     (record,) = load_results(out / "r1").records  # validates against the schema
-    assert record["status"] == "ok"
-    assert record["robustness"]["typo"]["n"] == 40
-    assert "eec_gender" in record["bias"] and "identity_age" not in record["bias"]
-    assert "safety" not in record
-    cost = record["probe_cost"]
-    assert cost["task_examples"] == 80 and cost["predicted"]["robustness"] <= 6 * 40
-    assert cost["multiple"] == pytest.approx(sum(cost["predicted"].values()) / 80)
+    assert record.status == "ok"
+    assert record.robustness["typo"].n == 40
+    assert "eec_gender" in record.bias and "identity_age" not in record.bias
+    assert record.safety is None
+    cost = record.probe_cost
+    assert cost.task_examples == 80 and cost.predicted["robustness"] <= 6 * 40
+    assert cost.multiple == pytest.approx(sum(cost.predicted.values()) / 80)
     raw = json.loads((out / "r1" / "results.json").read_text())
     assert raw["records"][0]["bias"]["names_gender"]["status"] == "not_applicable"
     capsys.readouterr()
@@ -515,9 +516,9 @@ def test_run_with_probes_writes_valid_blocks(tmp_path, capsys):
 def test_a_failing_probe_does_not_fail_the_task(tmp_path):
     record = run_one(tmp_path, "test-fragile-sentiment:x", "sentiment/starter",
                      ["robustness?perturbations=whitespace+casing"])
-    assert record["robustness"]["whitespace"]["status"] == "failed"
-    assert "tokenizer exploded" in record["robustness"]["whitespace"]["reason"]
-    assert "retention" in record["robustness"]["casing"]
+    assert record.robustness["whitespace"].status == "failed"
+    assert "tokenizer exploded" in record.robustness["whitespace"].reason
+    assert "retention" in record.robustness["casing"].model_fields_set
 
 
 def test_fixed_predictions_cannot_be_probed(tmp_path):
@@ -528,8 +529,8 @@ def test_fixed_predictions_cannot_be_probed(tmp_path):
                                        for ex in examples])
     record = run_one(tmp_path, f"predictions:{tmp_path / 'p.jsonl'}", "sentiment/starter",
                      ["all"])
-    assert record["bias"]["counterfactual"]["status"] == "not_applicable"
-    assert all(v["status"] == "not_applicable" for v in record["robustness"].values())
+    assert record.bias["counterfactual"].status == "not_applicable"
+    assert all(v.status == "not_applicable" for v in record.robustness.values())
 
 
 def test_probe_lists_and_batch_files(tmp_path):

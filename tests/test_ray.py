@@ -19,6 +19,7 @@ from evalsuite.cli.app import main
 from evalsuite.errors import SpecError
 from evalsuite.models.spec import parse_spec
 from evalsuite.results.files import load_results
+from evalsuite.results.records import Efficiency, Record
 from evalsuite.runner.run import Job, RunConfig, run
 from evalsuite.tasks.registry import TaskRegistry
 
@@ -51,8 +52,8 @@ def batch(tmp_path: Path, out: str, *, cache: str | None, die: bool = True,
                      cache_path=tmp_path / cache if cache else None)
 
 
-def by_pair(records: list[dict]) -> dict[tuple[str, str], dict]:
-    return {(r["model"], r["task"]): r for r in records}
+def by_pair(records: list[Record]) -> dict[tuple[str, str], Record]:
+    return {r.key: r for r in records}
 
 
 def predictions(outcome, record) -> dict[str, object]:
@@ -69,27 +70,27 @@ def test_ray_matches_local_and_survives_a_killed_worker(tmp_path):
     ray_run = run_on_ray(batch(tmp_path, "ray", cache="cache.sqlite"))
     load_results(ray_run.run_dir)  # valid against the JSON Schema
     records = by_pair(ray_run.records)
-    assert [(r["model"], r["task"]) for r in ray_run.records] == [
+    assert [(r.model, r.task) for r in ray_run.records] == [
         ("kw", "sentiment/starter"), ("kw", "similarity/starter"),
         ("baseline:copy", "translation/starter-en-de")]  # the local executor's order
-    assert all(r["status"] == "ok" and r["n_examples"] == 30 for r in records.values())
+    assert all(r.status == "ok" and r.n_examples == 30 for r in records.values())
 
     # exactly one shard was lost with its worker and retried; the run says so
-    retried = [e for r in records.values() for e in r["executor"]["retried_shards"]]
-    assert len(retried) == 1 and retried[0]["reason"].split(":")[0].startswith("Actor")
-    assert "done_by_replica" in retried[0]
+    retried = [e for r in records.values() for e in r.executor.retried_shards]
+    assert len(retried) == 1 and retried[0].reason.split(":")[0].startswith("Actor")
+    assert "done_by_replica" in retried[0].model_fields_set
     kw = records[("kw", "sentiment/starter")]
-    assert kw["executor"]["kind"] == "ray" and kw["executor"]["replicas"] == 2
-    assert kw["executor"]["shards"] >= 2
+    assert kw.executor.kind == "ray" and kw.executor.replicas == 2
+    assert kw.executor.shards >= 2
     # finished shards were never recomputed: every example was predicted exactly once
     logged = Counter(Path(tmp_path / "predicted.log").read_text().splitlines())
     assert len(logged) == 60 and set(logged.values()) == {1}
 
-    eff = kw["efficiency"]
-    assert eff["source"] == "measured" and eff["examples_per_s"] > 0
-    assert 1 <= eff["replicas"] == len(eff["per_replica"]) <= 2
-    assert sum(block["n_timed"] for block in eff["per_replica"]) == 30
-    assert all(block["examples_per_s"] > 0 and block["pid"] for block in eff["per_replica"])
+    eff = kw.efficiency
+    assert eff.source == "measured" and eff.examples_per_s > 0
+    assert 1 <= eff.replicas == len(eff.per_replica) <= 2
+    assert sum(block.n_timed for block in eff.per_replica) == 30
+    assert all(block.examples_per_s > 0 and block.pid for block in eff.per_replica)
     assert_timing_split(eff)
     assert ray_run.records and json.loads(
         (ray_run.run_dir / "results.json").read_text())["run"]["executor"]["kind"] == "ray"
@@ -99,43 +100,44 @@ def test_ray_matches_local_and_survives_a_killed_worker(tmp_path):
     local_records = by_pair(local.records)
     assert set(local_records) == set(records)
     for pair, rec in records.items():
-        assert rec["metrics"] == local_records[pair]["metrics"], pair  # to the last digit
-        assert rec["model_identity"] == local_records[pair]["model_identity"]
+        assert rec.metrics == local_records[pair].metrics, pair  # to the last digit
+        assert rec.model_identity == local_records[pair].model_identity
         assert predictions(ray_run, rec) == predictions(local, local_records[pair])
-        assert rec["predictions_file"] == local_records[pair]["predictions_file"]
+        assert rec.predictions_file == local_records[pair].predictions_file
         # the local executor's efficiency fields, and the same phases in split_s
-        local_eff = local_records[pair]["efficiency"]
-        assert set(local_eff) <= set(rec["efficiency"]), set(local_eff) - set(rec["efficiency"])
-        assert set(local_eff["split_s"]) == set(rec["efficiency"]["split_s"]), pair
+        local_eff = local_records[pair].efficiency
+        assert local_eff.model_fields_set <= rec.efficiency.model_fields_set, \
+            local_eff.model_fields_set - rec.efficiency.model_fields_set
+        assert set(local_eff.split_s) == set(rec.efficiency.split_s), pair
 
     # a second Ray run finds everything in the driver's cache and predicts nothing
     again = run_on_ray(batch(tmp_path, "ray-again", cache="cache.sqlite"))
-    assert all(r["cache"] == {"hits": 30, "computed": 0} for r in again.records)
+    assert all(r.cache.to_dict() == {"hits": 30, "computed": 0} for r in again.records)
     assert Counter(Path(tmp_path / "predicted.log").read_text().splitlines()) == Counter(
         {k: 2 for k in logged})  # once by Ray, once by the local run: not a third time
     for pair, rec in by_pair(again.records).items():
-        assert rec["metrics"] == records[pair]["metrics"]
-        assert rec["efficiency"]["source"] == "cache"
+        assert rec.metrics == records[pair].metrics
+        assert rec.efficiency.source == "cache"
 
 
-def assert_timing_split(eff: dict) -> None:
+def assert_timing_split(eff: Efficiency) -> None:
     """``split_s``/``warmup_s`` of a Ray efficiency block: non-negative, the prediction phases
     summing to the replicas' busy time (no more than wall time × replicas), per replica too."""
-    split = eff["split_s"]
+    split = eff.split_s
     assert {"forward", "predict_other", "metrics", "write"} <= set(split), split
     assert all(seconds >= 0 for seconds in split.values())
     predicting = sum(v for k, v in split.items() if k not in ("metrics", "write"))
-    assert predicting == pytest.approx(eff["busy_s"], abs=1e-4)
-    assert predicting <= eff["wall_s"] * eff["replicas"] + 1e-3
-    assert eff["warmup_s"] >= 0 and eff["warmup_batches"] >= 0
-    assert eff["warmup_batches"] == sum(b["warmup_batches"] for b in eff["per_replica"])
-    assert eff["warmup_s"] == pytest.approx(sum(b["warmup_s"] for b in eff["per_replica"]),
+    assert predicting == pytest.approx(eff.busy_s, abs=1e-4)
+    assert predicting <= eff.wall_s * eff.replicas + 1e-3
+    assert eff.warmup_s >= 0 and eff.warmup_batches >= 0
+    assert eff.warmup_batches == sum(b.warmup_batches for b in eff.per_replica)
+    assert eff.warmup_s == pytest.approx(sum(b.warmup_s for b in eff.per_replica),
                                             abs=1e-5)
-    for block in eff["per_replica"]:
-        assert sum(block["split_s"].values()) == pytest.approx(block["wall_s"], abs=1e-4)
-        assert block["split_s"]["forward"] <= block["wall_s"] + 1e-6
-        assert block["memory_source"].startswith(("rss", "cuda"))
-    assert eff["peak_memory_mb"] == max(b["peak_memory_mb"] for b in eff["per_replica"])
+    for block in eff.per_replica:
+        assert sum(block.split_s.values()) == pytest.approx(block.wall_s, abs=1e-4)
+        assert block.split_s["forward"] <= block.wall_s + 1e-6
+        assert block.memory_source.startswith(("rss", "cuda"))
+    assert eff.peak_memory_mb == max(b.peak_memory_mb for b in eff.per_replica)
 
 
 @pytest.mark.usefixtures("ray_cluster")
@@ -150,13 +152,13 @@ def test_ray_replicas_warm_up_once_per_task_untimed(tmp_path):
                                    limit=30, cache_path=None))
     load_results(outcome.run_dir)  # valid against the JSON Schema
     for record in outcome.records:
-        eff = record["efficiency"]
-        assert record["status"] == "ok" and eff["source"] == "measured"
+        eff = record.efficiency
+        assert record.status == "ok" and eff.source == "measured"
         assert_timing_split(eff)
         # every replica that served the task warmed up once for it, outside the timed batches
-        assert eff["warmup_batches"] == eff["replicas"] == len(eff["per_replica"])
-        assert all(b["warmup_batches"] == 1 and b["warmup_s"] > 0 for b in eff["per_replica"])
-        assert sum(b["n_timed"] for b in eff["per_replica"]) == 30
+        assert eff.warmup_batches == eff.replicas == len(eff.per_replica)
+        assert all(b.warmup_batches == 1 and b.warmup_s > 0 for b in eff.per_replica)
+        assert sum(b.n_timed for b in eff.per_replica) == 30
 
 
 @pytest.mark.ray
@@ -220,19 +222,20 @@ def test_ray_probes_give_the_local_figures(tmp_path):
 
     ray_run = run_on_ray(config("ray"))
     local = run(config("local"))
-    local_records = by_pair(local.records)
-    for pair, rec in by_pair(ray_run.records).items():
+    local_records = {k: r.to_dict() for k, r in by_pair(local.records).items()}
+    ray_records = {k: r.to_dict() for k, r in by_pair(ray_run.records).items()}
+    for pair, rec in ray_records.items():
         assert rec["status"] == "ok", rec.get("reason")
         mine = local_records[pair]
         for block in ("bias", "safety", "robustness"):
             assert rec[block] == mine[block], (pair, block)
         for count in ("predicted", "computed", "embedded_texts"):
             assert rec["probe_cost"][count] == mine["probe_cost"][count], (pair, count)
-    kw = by_pair(ray_run.records)[("kw", "similarity/starter")]
+    kw = ray_records[("kw", "similarity/starter")]
     assert kw["probe_cost"]["embedded_texts"].get("bias")  # WEAT embeddings by a replica
     assert any("retention" in figure for figure in kw["robustness"].values())
     assert any("max_gap" in figure for figure in kw["bias"].values())
-    lead = by_pair(ray_run.records)[("baseline:lead", "summarization/starter")]
+    lead = ray_records[("baseline:lead", "summarization/starter")]
     assert "rate" in lead["safety"]["toxicity"] and "rate" in lead["safety"]["pii_leakage"]
     # the workers predicted the probes' inputs: far more than the task's 40 examples
     predicted = Path(f"{tmp_path / 'ray'}.log").read_text().splitlines()
@@ -250,10 +253,10 @@ def test_ray_task_failure_keeps_the_other_tasks(tmp_path):
                                fail_task="similarity/starter"))
     records = by_pair(outcome.records)
     failed = records[("kw", "similarity/starter")]
-    assert failed["status"] == "failed"
-    assert failed["reason"] == "ValueError: simulated failure on similarity/starter"
-    assert records[("kw", "sentiment/starter")]["status"] == "ok"
-    assert records[("baseline:copy", "translation/starter-en-de")]["status"] == "ok"
+    assert failed.status == "failed"
+    assert failed.reason == "ValueError: simulated failure on similarity/starter"
+    assert records[("kw", "sentiment/starter")].status == "ok"
+    assert records[("baseline:copy", "translation/starter-en-de")].status == "ok"
 
 
 @pytest.mark.usefixtures("ray_cluster")
@@ -303,8 +306,9 @@ def test_one_progress_bar_per_model_and_task():
         progress.advance_task("a", "t1", 4)
         bars = {task.description: task.completed for task in progress.progress.tasks}
         assert bars == {"a · t1": 4, "b · t2": 5}
-        progress.task_finished({"model": "a", "task": "t1", "status": "failed",
-                                "reason": "boom"})
+        progress.task_finished(Record(model="a", task="t1", family="sentiment",
+                                      status="failed", reason="boom", n_examples=0,
+                                      metrics={}))
         assert [task.description for task in progress.progress.tasks] == ["b · t2"]
     assert "failed" in out.getvalue()
 

@@ -77,12 +77,12 @@ def test_record_shape_and_files(tmp_path, sentiment_task):
     KeywordSentiment.calls = []
     outcome = run(make_config(tmp_path, sentiment_task))
     (record,) = outcome.records
-    assert record["status"] == "ok" and record["n_examples"] == 36
-    acc = record["metrics"]["accuracy"]
-    assert acc["value"] == 1.0 and acc["ci_low"] <= acc["value"] <= acc["ci_high"]
-    eff = record["efficiency"]
-    assert eff["examples_per_s"] > 0 and eff["params"] == 4 and eff["source"] == "measured"
-    assert eff["latency_ms"]["p50"] <= eff["latency_ms"]["p90"] <= eff["latency_ms"]["p99"]
+    assert record.status == "ok" and record.n_examples == 36
+    acc = record.metrics["accuracy"]
+    assert acc.value == 1.0 and acc.ci_low <= acc.value <= acc.ci_high
+    eff = record.efficiency
+    assert eff.examples_per_s > 0 and eff.params == 4 and eff.source == "measured"
+    assert eff.latency_ms.p50 <= eff.latency_ms.p90 <= eff.latency_ms.p99
     # batches are sorted longest first and never exceed the batch size
     lengths = {f"e{i}": i % 5 for i in range(36)}
     flat = [i for batch in KeywordSentiment.calls for i in batch]
@@ -91,7 +91,7 @@ def test_record_shape_and_files(tmp_path, sentiment_task):
     rows = list(results.predictions(record))
     assert len(rows) == 36 and rows[0]["scores"]["positive"] in (0.9, 0.2)
     assert set(rows[0]) >= {"id", "input", "prediction", "reference", "score", "stats"}
-    assert results.run["config_hash"] and results.run["packages"]["numpy"]
+    assert results.run.config_hash and results.run.packages["numpy"]
 
 
 def test_cache_recomputes_nothing(tmp_path, sentiment_task):
@@ -101,9 +101,9 @@ def test_cache_recomputes_nothing(tmp_path, sentiment_task):
     outcome = run(make_config(tmp_path, sentiment_task))
     assert len(KeywordSentiment.calls) == first_calls  # nothing predicted again
     record = outcome.records[0]
-    assert record["cache"] == {"hits": 36, "computed": 0}
-    assert record["efficiency"]["source"] == "cache"
-    assert record["efficiency"]["examples_per_s"] > 0  # the measured block is kept
+    assert record.cache.to_dict() == {"hits": 36, "computed": 0}
+    assert record.efficiency.source == "cache"
+    assert record.efficiency.examples_per_s > 0  # the measured block is kept
 
 
 def test_cache_key_changes_with_options(tmp_path, sentiment_task):
@@ -129,9 +129,9 @@ def test_out_of_memory_halves_the_batch_and_keeps_every_example_once(tmp_path,
     flat = [i for batch in KeywordSentiment.calls for i in batch]
     assert sorted(flat) == sorted(f"e{i}" for i in range(36))  # each exactly once
     assert max(map(len, KeywordSentiment.calls)) <= 3
-    eff = outcome.records[0]["efficiency"]
-    assert eff["oom_splits"] >= 1 and eff["batch_size"] <= 3
-    assert outcome.records[0]["metrics"]["accuracy"]["value"] == 1.0
+    eff = outcome.records[0].efficiency
+    assert eff.oom_splits >= 1 and eff.batch_size <= 3
+    assert outcome.records[0].metrics["accuracy"].value == 1.0
 
 
 def test_family_mismatch_refused_before_work(tmp_path, sentiment_task):
@@ -157,9 +157,9 @@ def test_failure_in_one_task_keeps_the_others(tmp_path, sentiment_task):
                                       [broken, sentiment_task])],
                             output_dir=tmp_path / "r", cache_path=None))
     failed, ok = outcome.records
-    assert failed["status"] == "failed" and "model crashed on 'crash'" in failed["reason"]
-    assert ok["status"] == "ok" and ok["metrics"]["accuracy"]["value"] == 1.0
-    assert load_results(outcome.run_dir).records[1]["task"] == "t/sent"
+    assert failed.status == "failed" and "model crashed on 'crash'" in failed.reason
+    assert ok.status == "ok" and ok.metrics["accuracy"].value == 1.0
+    assert load_results(outcome.run_dir).records[1].task == "t/sent"
 
 
 SLOW_MODEL = textwrap.dedent("""

@@ -18,6 +18,7 @@ from rich.progress import (
 )
 from rich.table import Table
 
+from evalsuite.results.records import MetricValue, Record, Scale
 from evalsuite.utils import printable
 
 # Outside a terminal (CI logs, pipes) rich would wrap at 80 columns; give tables room.
@@ -64,20 +65,19 @@ class RichProgress:
         """One bar at a time: the running task's (see ``MultiTaskProgress`` for several)."""
         self.advance(n)
 
-    def task_finished(self, record: dict[str, Any]) -> None:
-        status = record.get("status", "ok")
-        head = printable(f"{record['model']} · {record['task']}")
+    def task_finished(self, record: Record) -> None:
+        status = record.status
+        head = printable(f"{record.model} · {record.task}")
         if status != "ok":
             colour = "yellow" if status == "skipped" else "red"
             self.console.print(f"[{colour}]{status}[/] {escape(head)}: "
-                               f"{escape(printable(record.get('reason', '')))}")
+                               f"{escape(printable(record.reason or ''))}")
             return
-        name = record["primary_metric"]
-        metric = record["metrics"].get(name, {})
-        cache = record.get("cache", {})
-        cached = f" ({cache['hits']} cached)" if cache.get("hits") else ""
+        name = record.primary_metric or ""
+        metric = record.metrics.get(name)
+        cached = f" ({record.cache.hits} cached)" if record.cache and record.cache.hits else ""
         self.console.print(f"[green]done[/] {escape(head)}: {name} {format_metric(metric)}"
-                           f" on {record['n_examples']} examples{cached}")
+                           f" on {record.n_examples} examples{cached}")
 
     def message(self, text: str) -> None:
         self.console.print(escape(printable(text)))
@@ -86,35 +86,36 @@ class RichProgress:
 def format_value(value: float | None, scale: str | None = None) -> str:
     if value is None:
         return "–"
-    return f"{value:.1f}" if scale == "0-100" else f"{value:.3f}"
+    return f"{value:.1f}" if scale == Scale.PERCENT else f"{value:.3f}"
 
 
-def format_metric(metric: dict[str, Any]) -> str:
-    scale = metric.get("scale")
-    text = format_value(metric.get("value"), scale)
-    if metric.get("ci_low") is not None and metric.get("ci_high") is not None:
-        text += (f" [{format_value(metric['ci_low'], scale)}, "
-                 f"{format_value(metric['ci_high'], scale)}]")
+def format_metric(metric: MetricValue | None) -> str:
+    """``value [ci_low, ci_high]`` with the digits its scale needs (``–`` when absent)."""
+    if metric is None:
+        return format_value(None)
+    scale = metric.scale
+    text = format_value(metric.value, scale)
+    if metric.ci_low is not None and metric.ci_high is not None:
+        text += f" [{format_value(metric.ci_low, scale)}, {format_value(metric.ci_high, scale)}]"
     return text
 
 
-def summary_table(records: list[dict[str, Any]]) -> Table:
+def summary_table(records: list[Record]) -> Table:
     """Headline figures: one row per (model, task)."""
     table = Table(show_edge=False, header_style="bold", pad_edge=False)
     for column, justify in (("model", "left"), ("task", "left"), ("metric", "left"),
                             ("value [95% CI]", "right"), ("n", "right"), ("ex/s", "right")):
         table.add_column(column, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for rec in records:
-        model, task = printable(rec["model"]), printable(rec["task"])
-        if rec.get("status", "ok") != "ok":
-            table.add_row(model, task, rec.get("status", ""),
-                          _short(printable(rec.get("reason", ""))), "", "", style="dim")
+        if not rec.ok:
+            table.add_row(printable(rec.model), printable(rec.task), rec.status,
+                          _short(printable(rec.reason or "")), "", "", style="dim")
             continue
-        name = rec["primary_metric"]
-        eff = rec.get("efficiency") or {}
-        speed = eff.get("examples_per_s")
-        table.add_row(model, task, name, format_metric(rec["metrics"][name]),
-                      str(rec["n_examples"]), format_rate(speed))
+        name = rec.primary_metric or ""
+        speed = rec.efficiency.examples_per_s if rec.efficiency else None
+        table.add_row(printable(rec.model), printable(rec.task), name,
+                      format_metric(rec.metrics.get(name)),
+                      str(rec.n_examples), format_rate(speed))
     return table
 
 

@@ -135,16 +135,16 @@ def run(
         outcome = runner.run(config, progress)
     out_console.print(summary_table(outcome.records))
     for rec in outcome.records:  # never a silent drop: a probe that could not run is named
-        for probe, state in (rec.get("probe_status") or {}).items():
-            if state.get("status") == "failed":
-                err_console.print(f"not measured: {probe} of {printable(rec['model'])} · "
-                                  f"{printable(rec['task'])}: {printable(state['reason'])}",
+        for probe, state in (rec.probe_status or {}).items():
+            if state.status == "failed":
+                err_console.print(f"not measured: {probe} of {printable(rec.model)} · "
+                                  f"{printable(rec.task)}: {printable(state.reason or '')}",
                                   markup=False)
     err_console.print(f"results: {outcome.run_dir / 'results.json'}")
     if outcome.failed or outcome.interrupted:
         for rec in outcome.failed:
-            err_console.print(f"failed: {printable(rec['model'])} · {printable(rec['task'])}: "
-                              f"{printable(rec['reason'])}", markup=False)
+            err_console.print(f"failed: {printable(rec.model)} · {printable(rec.task)}: "
+                              f"{printable(rec.reason or '')}", markup=False)
     if gate is not None:
         from evalsuite.gate.check import run_gate
 

@@ -7,6 +7,7 @@ from typing import Any
 from rich.progress import TaskID
 
 from evalsuite.cli.console import RichProgress
+from evalsuite.results.records import Record
 
 
 class MultiTaskProgress(RichProgress):
@@ -33,8 +34,8 @@ class MultiTaskProgress(RichProgress):
         if bar is not None:
             self.progress.advance(bar, n)
 
-    def task_finished(self, record: dict[str, Any]) -> None:
-        bar = self._bars.pop((record["model"], record["task"]), None)
+    def task_finished(self, record: Record) -> None:
+        bar = self._bars.pop(record.key, None)
         if bar is not None:
             self.progress.remove_task(bar)
             if self._task == bar:

@@ -26,8 +26,8 @@ How the work is split and merged:
   (``max_restarts``); the shard it was running goes back to the front of the queue and runs
   on the next idle replica of the model, at most ``MAX_SHARD_ATTEMPTS`` times.  Finished
   shards are never recomputed: they are in the cache and in the driver's memory.  Each
-  record says what was retried: ``record["executor"] = {"kind": "ray", "replicas": n,
-  "shards": s, "retried_shards": [...]}``.
+  record says what was retried: ``record.executor`` (``kind: ray``, ``replicas``,
+  ``shards``, ``retried_shards``).
 
 Probes (``--probes``) run on the driver when a task's record is built, exactly as in the
 local executor: they predict through the driver's cache, and what is not cached is predicted
@@ -71,6 +71,7 @@ from evalsuite.executors import require_ray
 from evalsuite.executors.base import Placement, adapter_spec, placement
 from evalsuite.models.base import ModelAdapter
 from evalsuite.models.spec import ModelSpec
+from evalsuite.results.records import Efficiency, Record, RecordExecutor, RunExecutor
 from evalsuite.runner import steps
 from evalsuite.runner.batching import sort_by_length
 from evalsuite.runner.cache import PredictionCache, example_key, model_task_key
@@ -507,21 +508,19 @@ class _Scheduler:
         task.status = "failed"
         self._add(task, steps.status_record(task.model.job.spec, task.card, "failed", reason))
 
-    def _add(self, task: _Task, record: dict[str, Any]) -> None:
-        record["executor"] = {"kind": "ray", "replicas": len(task.model.replicas),
-                              "shards": task.shards, "retried_shards": task.retried}
-        self.writer.add(record)
-        self.progress.task_finished(record)
+    def _add(self, task: _Task, record: Record) -> None:
+        record.executor = RecordExecutor(kind="ray", replicas=len(task.model.replicas),
+                                         shards=task.shards, retried_shards=task.retried)
+        self.progress.task_finished(self.writer.add(record))
 
     def _finish(self, task: _Task) -> None:
         model = task.model
         if task.computed:
-            efficiency = self._efficiency(task)
-            efficiency["source"] = "measured"
-            self.cache.put_efficiency(task.prefix, efficiency)
+            efficiency = Efficiency.model_validate(self._efficiency(task))
+            efficiency.source = "measured"
+            self.cache.put_efficiency(task.prefix, efficiency.to_dict())
         else:
-            efficiency = self.cache.get_efficiency(task.prefix) or {}
-            efficiency["source"] = "cache"
+            efficiency = Efficiency.from_cache(self.cache.get_efficiency(task.prefix))
         ordered = [steps.as_output(task.outputs[k]) for k in task.keys]
         assert model.identity is not None
         try:
@@ -672,10 +671,10 @@ def _run(config: RunConfig, plan: list[tuple[Job, ModelAdapter]], progress: Prog
             models.append(model)
     check_resources(models)
     resources = ray.cluster_resources()
-    writer.run["executor"] = {
-        "kind": "ray", "address": address or "local", "ray_version": ray.__version__,
-        "nodes": sum(1 for n in ray.nodes() if n.get("Alive")),
-        "cluster_resources": {k: resources[k] for k in ("CPU", "GPU") if k in resources}}
+    writer.run.executor = RunExecutor(
+        kind="ray", address=address or "local", ray_version=ray.__version__,
+        nodes=sum(1 for n in ray.nodes() if n.get("Alive")),
+        cluster_resources={k: resources[k] for k in ("CPU", "GPU") if k in resources})
     runtime_env = worker_runtime_env(sorted({m for model in models for m in model.modules}))
     cache = steps.open_cache(config, progress)
     scheduler = _Scheduler(models, config, writer, cache, progress, runtime_env)
@@ -695,7 +694,7 @@ def _run(config: RunConfig, plan: list[tuple[Job, ModelAdapter]], progress: Prog
         cache.close()
         pairs = [(job.spec.display_name, card.name) for job, _ in plan for card in job.tasks]
         order = {pair: n for n, pair in enumerate(pairs)}
-        writer.records.sort(key=lambda r: order.get((r["model"], r["task"]), len(order)))
+        writer.records.sort(key=lambda r: order.get(r.key, len(order)))
         steps.close_run(writer, interrupted, error)
     return RunOutcome(run_dir=run_dir, records=writer.records, interrupted=interrupted)
 

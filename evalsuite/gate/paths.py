@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import Any
 
-SECTIONS = ("metrics", "efficiency", "bias", "safety", "robustness", "generalisation")
+from evalsuite.results.records import SECTIONS, Block, MetricValue, Record
+
 BOUNDS = ("value", "ci_low", "ci_high")
 _SECTION_RE = re.compile(r"\.(" + "|".join(SECTIONS) + r")(?:\.|$)")
 _GLOB_CHARS = set("*?[")
@@ -93,8 +94,8 @@ class Figure:
     keys: tuple[str, ...]
     address: str
     value: Any
-    record: dict[str, Any]
-    interval: dict[str, Any] | None = None  # {value, ci_low, ci_high} the figure belongs to
+    record: Record
+    interval: MetricValue | None = None  # the metric value the figure belongs to
 
     @property
     def label(self) -> str:
@@ -105,7 +106,7 @@ class Figure:
         if bound == "value":
             return self.value, self.address
         address = self.address.rsplit(".", 1)[0] + "." + bound
-        return (self.interval or {}).get(bound), address
+        return (getattr(self.interval, bound) if self.interval is not None else None), address
 
 
 @dataclass
@@ -133,7 +134,8 @@ class Expansion:
 
 def resolve_keys(block: Any, keys: Sequence[str]) -> tuple[list[tuple[tuple[str, ...], Any]],
                                                            str | None]:
-    """Walk ``keys`` (globs allowed) into nested dicts.
+    """Walk ``keys`` (globs allowed) into nested blocks: mappings, and record models by the
+    fields they have (:meth:`~evalsuite.results.records.Block.present`).
 
     Returns the ``(concrete keys, value)`` pairs found and, when a written-out key is absent,
     the first such key (for messages).
@@ -147,6 +149,8 @@ def resolve_keys(block: Any, keys: Sequence[str]) -> tuple[list[tuple[tuple[str,
             found.append((trail, node))
             return
         key = keys[depth]
+        if isinstance(node, Block):
+            node = node.present()
         if not isinstance(node, dict):
             absent = absent or key
             return
@@ -164,7 +168,7 @@ def resolve_keys(block: Any, keys: Sequence[str]) -> tuple[list[tuple[tuple[str,
 
 
 def expand(pattern: FigurePattern, models: Sequence[str] | None,
-           records: Iterable[dict[str, Any]],
+           records: Iterable[Record],
            expected: dict[tuple[str, str], set[tuple[str, ...]]] | None = None) -> Expansion:
     """Resolve ``pattern`` over one run's records (see the module docstring for the rules).
 
@@ -172,33 +176,32 @@ def expand(pattern: FigurePattern, models: Sequence[str] | None,
     figures, for regression rules).
     """
     scoped = [r for r in records
-              if model_selected(r["model"], models) and fnmatchcase(r["task"], pattern.task)]
+              if model_selected(r.model, models) and fnmatchcase(r.task, pattern.task)]
     out = Expansion(n_records=len(scoped))
-    found_by_record: list[tuple[dict[str, Any], dict[tuple[str, ...], Figure]]] = []
+    found_by_record: list[tuple[Record, dict[tuple[str, ...], Figure]]] = []
     for rec in scoped:
-        status = rec.get("status", "ok")
-        if status != "ok":
-            reason = rec.get("reason") or "no reason recorded"
-            address = ".".join([rec["task"], pattern.section, *pattern.keys])
-            out.missing.append(Missing(rec["model"], rec["task"], address,
-                                       f"the record is {status} ({reason})"))
+        if not rec.ok:
+            reason = rec.reason or "no reason recorded"
+            address = ".".join([rec.task, pattern.section, *pattern.keys])
+            out.missing.append(Missing(rec.model, rec.task, address,
+                                       f"the record is {rec.status} ({reason})"))
             continue
-        pairs, _ = resolve_keys(rec.get(pattern.section), pattern.keys)
+        pairs, _ = resolve_keys(rec.section(pattern.section), pattern.keys)
         figures = [_figure(pattern, rec, keys, value) for keys, value in pairs]
         found_by_record.append((rec, {f.keys: f for f in figures}))
     # Figures each task is expected to carry: what any in-scope model reports for it.
     per_task: dict[str, set[tuple[str, ...]]] = {}
     for rec, found in found_by_record:
-        per_task.setdefault(rec["task"], set()).update(found)
+        per_task.setdefault(rec.task, set()).update(found)
     literal = not is_glob(pattern.task) and not any(is_glob(k) for k in pattern.keys)
     for rec, found in found_by_record:
-        model, task = rec["model"], rec["task"]
+        model, task = rec.model, rec.task
         want = set(per_task.get(task, set()))
         want |= (expected or {}).get((model, task), set())
         if not want and literal:
             want = {pattern.keys}
         for keys in sorted(want - set(found)):
-            _, absent = resolve_keys(rec.get(pattern.section), keys)
+            _, absent = resolve_keys(rec.section(pattern.section), keys)
             where = f"no '{absent}' in {pattern.section}" if absent else "not found"
             out.missing.append(Missing(model, task, pattern.address(task, keys),
                                        f"the results lack this figure ({where})"))
@@ -206,17 +209,17 @@ def expand(pattern: FigurePattern, models: Sequence[str] | None,
     return out
 
 
-def _figure(pattern: FigurePattern, rec: dict[str, Any], keys: tuple[str, ...],
+def _figure(pattern: FigurePattern, rec: Record, keys: tuple[str, ...],
             value: Any) -> Figure:
-    """A found figure; an interval stands for its ``value`` and remembers its bounds."""
+    """A found figure; a metric value stands for its ``value`` and remembers its bounds."""
     interval = None
-    if isinstance(value, dict) and "value" in value:
-        interval, keys, value = value, (*keys, "value"), value["value"]
+    if isinstance(value, MetricValue):
+        interval, keys, value = value, (*keys, "value"), value.value
     elif keys[-1] == "value":
-        parent, _ = resolve_keys(rec.get(pattern.section), keys[:-1])
-        if parent and isinstance(parent[0][1], dict):
+        parent, _ = resolve_keys(rec.section(pattern.section), keys[:-1])
+        if parent and isinstance(parent[0][1], MetricValue):
             interval = parent[0][1]
-    return Figure(rec["model"], rec["task"], keys, pattern.address(rec["task"], keys), value,
+    return Figure(rec.model, rec.task, keys, pattern.address(rec.task, keys), value,
                   rec, interval)
 
 

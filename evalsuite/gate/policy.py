@@ -39,6 +39,7 @@ from pydantic import (
 from evalsuite.errors import UserError
 from evalsuite.gate.paths import FigurePattern, parse_pattern
 from evalsuite.inputs import load_yaml
+from evalsuite.results.records import Section
 
 RULE_KINDS = ("threshold", "regression", "efficiency")
 
@@ -143,7 +144,7 @@ class EfficiencyRule(_Rule):
     @field_validator("figure")
     @classmethod
     def _efficiency_figure(cls, value: str) -> str:
-        if parse_pattern(value).section != "efficiency":
+        if parse_pattern(value).section != Section.EFFICIENCY:
             raise ValueError(f"{value!r}: an efficiency rule addresses '<task>.efficiency.…'")
         return value
 

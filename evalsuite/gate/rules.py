@@ -41,6 +41,7 @@ from evalsuite.errors import EXIT_FAILED, EXIT_OK, UserError
 from evalsuite.gate.paths import Expansion, Figure, as_number, expand, model_selected
 from evalsuite.gate.policy import EfficiencyRule, Policy, RegressionRule, ThresholdRule
 from evalsuite.results.files import RunResults
+from evalsuite.results.records import PROBE_SECTIONS, Block, DatasetInfo, Record, Section
 
 # Efficiency figures and whether higher is better (keyed by the first key under efficiency).
 EFFICIENCY_DIRECTION = {
@@ -216,8 +217,8 @@ class _Stats:
     def __init__(self) -> None:
         self._cache: dict[tuple[int, str, str], dict[str, dict[str, Any]] | None] = {}
 
-    def rows(self, run: RunResults, record: dict[str, Any]) -> dict[str, dict[str, Any]] | None:
-        key = (id(run), record["model"], record["task"])
+    def rows(self, run: RunResults, record: Record) -> dict[str, dict[str, Any]] | None:
+        key = (id(run), record.model, record.task)
         if key not in self._cache:
             try:
                 rows = {str(r["id"]): r.get("stats") or {} for r in run.predictions(record)}
@@ -274,8 +275,12 @@ def _missing_checks(rule: Any, name: str, exp: Expansion, runs: str = "results"
 def _not_a_number(value: Any) -> str:
     if value is None:
         return "null (not computed)"
+    if isinstance(value, Block):
+        value = value.present()
     if isinstance(value, dict):
         return f"a group ({', '.join(map(str, value))}), not a number; address one of them"
+    if isinstance(value, str):
+        value = str(value)  # a scale or other enum member: its text
     return f"{type(value).__name__} {value!r}, not a number"
 
 
@@ -328,7 +333,7 @@ def _baseline_expansion(rule: Any, baseline: RunResults
 def _gone_checks(rule: Any, name: str, results: RunResults,
                  expected: dict[tuple[str, str], set[tuple[str, ...]]]) -> list[Check]:
     """Failing checks for (model, task) records the baseline has and the results lack."""
-    present = {(r["model"], r["task"]) for r in results.records}
+    present = {r.key for r in results.records}
     return [Check(name, rule.kind, rule.pattern.address(task, sorted(keys)[0]), False,
                   model=model, task=task,
                   message=f"missing: the results have no record of {model} · {task}, "
@@ -342,14 +347,14 @@ def _direction(rule: RegressionRule | EfficiencyRule, index: int, fig: Figure,
     if rule.higher_is_better is not None:
         return rule.higher_is_better
     section = fig.address[len(fig.task) + 1:].split(".")[0]
-    if section == "metrics" and metric is not None:
+    if section == Section.METRICS and metric is not None:
         return bool(metric.higher_is_better)
-    if section == "efficiency" and fig.keys[0] in EFFICIENCY_DIRECTION:
+    if section == Section.EFFICIENCY and fig.keys[0] in EFFICIENCY_DIRECTION:
         return EFFICIENCY_DIRECTION[fig.keys[0]]
     last = fig.keys[-1]
-    if section in ("bias", "safety", "robustness") and (last.endswith(("gap", "rate", "drop"))):
+    if section in PROBE_SECTIONS and (last.endswith(("gap", "rate", "drop"))):
         return False
-    if section == "generalisation" and last in GENERALISATION_DIRECTION:
+    if section == Section.GENERALISATION and last in GENERALISATION_DIRECTION:
         return GENERALISATION_DIRECTION[last]
     raise UserError(f"field 'rules[{index}].higher_is_better': cannot tell whether higher is "
                     f"better for '{fig.address}'; set higher_is_better: true or false",
@@ -358,13 +363,13 @@ def _direction(rule: RegressionRule | EfficiencyRule, index: int, fig: Figure,
 
 def _metric_of(fig: Figure) -> Any:
     """The registered metric a ``<task>.metrics.<name>.value`` figure belongs to, if any."""
-    if fig.address[len(fig.task) + 1:].split(".")[0] != "metrics" or len(fig.keys) != 2 \
+    if fig.address[len(fig.task) + 1:].split(".")[0] != Section.METRICS or len(fig.keys) != 2 \
             or fig.keys[1] != "value":
         return None
     from evalsuite.metrics import registry
 
     try:
-        return registry.get(fig.keys[0], fig.record.get("family"))
+        return registry.get(fig.keys[0], fig.record.family)
     except (KeyError, ValueError):
         return None
 
@@ -527,10 +532,14 @@ def _efficiency_checks(rule: EfficiencyRule, name: str, index: int, policy: Poli
     return checks
 
 
+def _device(record: Record) -> str | None:
+    return record.efficiency.device if record.efficiency else None
+
+
 def _devices(fig: Figure, bases: list[Figure]) -> tuple[str, str] | None:
-    mine = (fig.record.get("efficiency") or {}).get("device")
+    mine = _device(fig.record)
     for b in bases:
-        theirs = (b.record.get("efficiency") or {}).get("device")
+        theirs = _device(b.record)
         if mine and theirs and str(mine) != str(theirs):
             return str(mine), str(theirs)
     return None
@@ -558,7 +567,8 @@ def _efficiency_verdict(rule: EfficiencyRule, index: int, check: Check, fig: Fig
     noise_src = (f"spread {spread:.1%}" if spread is not None and spread >= rule.noise
                  else f"noise {rule.noise:.1%}")
     check.expected = (f"{base:.4g} ({runs}; {'≥' if higher else '≤'} {check.limit:.4g})")
-    if any((b.record.get("efficiency") or {}).get("source") == "cache" for b in [fig, *bases]):
+    if any(b.record.efficiency and b.record.efficiency.source == "cache"
+           for b in [fig, *bases]):
         check.notes.append("some timings were copied from the prediction cache, not re-measured")
     if not check.passed:
         check.message = (f"{slowdown:.1%} slower than the baseline ({value:.4g} vs {base:.4g}), "
@@ -568,13 +578,14 @@ def _efficiency_verdict(rule: EfficiencyRule, index: int, check: Check, fig: Fig
 
 def _hardware(run: RunResults) -> tuple[Any, ...]:
     """What identifies a run's machine for timing purposes."""
-    hw = run.run.get("hardware") or {}
-    return (hw.get("machine"), hw.get("cpu_count"),
-            tuple(g.get("name") for g in hw.get("gpus") or []))
+    hw = run.run.hardware
+    if hw is None:
+        return (None, None, ())
+    return (hw.machine, hw.cpu_count, tuple(g.name for g in hw.gpus or []))
 
 
 # -- comparability ------------------------------------------------------------------------------
-def record_differences(candidate: dict[str, Any], baseline: dict[str, Any]) -> list[str]:
+def record_differences(candidate: Record, baseline: Record) -> list[str]:
     """Why two records of a task are not comparable (empty when they are).
 
     Compared: ``task_version`` (card version + card hash); the dataset's ``path``, ``name``,
@@ -583,20 +594,20 @@ def record_differences(candidate: dict[str, Any], baseline: dict[str, Any]) -> l
     the file's path and modification time, so it differs between machines).
     """
     out = []
-    if candidate.get("task_version") != baseline.get("task_version"):
-        out.append(f"task_version {baseline.get('task_version')} (baseline) vs "
-                   f"{candidate.get('task_version')} (results)")
-    a, b = candidate.get("dataset") or {}, baseline.get("dataset") or {}
+    if candidate.task_version != baseline.task_version:
+        out.append(f"task_version {baseline.task_version} (baseline) vs "
+                   f"{candidate.task_version} (results)")
+    a, b = candidate.dataset or DatasetInfo(), baseline.dataset or DatasetInfo()
     for key in ("path", "name", "split", "revision"):
-        if (a or b) and a.get(key) != b.get(key):
-            out.append(f"dataset {key} {b.get(key)} (baseline) vs {a.get(key)} (results)")
-    if a.get("content_sha256") and b.get("content_sha256") \
-            and a["content_sha256"] != b["content_sha256"]:
+        if (candidate.dataset or baseline.dataset) and getattr(a, key) != getattr(b, key):
+            out.append(f"dataset {key} {getattr(b, key)} (baseline) vs {getattr(a, key)} "
+                       "(results)")
+    if a.content_sha256 and b.content_sha256 and a.content_sha256 != b.content_sha256:
         out.append("dataset content differs (content_sha256)")
-    if a.get("source") == b.get("source") == "hub" and a.get("fingerprint") \
-            and b.get("fingerprint") and a["fingerprint"] != b["fingerprint"]:
-        out.append(f"dataset fingerprint {b['fingerprint']} (baseline) vs "
-                   f"{a['fingerprint']} (results)")
+    if a.source == b.source == "hub" and a.fingerprint and b.fingerprint \
+            and a.fingerprint != b.fingerprint:
+        out.append(f"dataset fingerprint {b.fingerprint} (baseline) vs "
+                   f"{a.fingerprint} (results)")
     return out
 
 
@@ -608,14 +619,13 @@ def _check_comparable(policy: Policy, results: RunResults, baselines: Sequence[R
     Returns per-task notes when the policy allows the mismatch.
     """
     compared = [r for r in policy.rules if r.kind != "threshold"]
-    pairs = {(rec["model"], rec["task"]) for rule in compared for rec in results.records
-             if rec.get("status", "ok") == "ok" and model_selected(rec["model"], rule.model_globs)
-             and fnmatchcase(rec["task"], rule.pattern.task)}
-    candidate = {(r["model"], r["task"]): r for r in results.records}
+    pairs = {rec.key for rule in compared for rec in results.records
+             if rec.ok and model_selected(rec.model, rule.model_globs)
+             and fnmatchcase(rec.task, rule.pattern.task)}
+    candidate = {r.key: r for r in results.records}
     notes: dict[str, list[str]] = {}
     for base in baselines:
-        base_records = {(r["model"], r["task"]): r for r in base.records
-                        if r.get("status", "ok") == "ok"}
+        base_records = {r.key: r for r in base.records if r.ok}
         problems = [(task, diff) for (model, task) in sorted(pairs)
                     if (model, task) in base_records
                     for diff in record_differences(candidate[(model, task)],

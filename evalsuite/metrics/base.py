@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from evalsuite.families import Family
+from evalsuite.results.records import Scale
 
 DEFAULT_RESAMPLES = 1000
 CONFIDENCE = 0.95
@@ -43,13 +44,13 @@ class MetricResult:
 class Metric(ABC):
     """One named metric of one or more families.
 
-    Subclasses set ``name``, ``families``, ``scale`` (``"0-1"``, ``"0-100"`` or ``"-1-1"``)
-    and implement :meth:`example_stats` and :meth:`from_sums`.
+    Subclasses set ``name``, ``families``, ``scale`` (a :class:`~evalsuite.results.records.Scale`:
+    ``0-1``, ``0-100`` or ``-1-1``) and implement :meth:`example_stats` and :meth:`from_sums`.
     """
 
     name: ClassVar[str]
     families: ClassVar[tuple[Family, ...]]
-    scale: ClassVar[str] = "0-1"
+    scale: ClassVar[Scale] = Scale.UNIT
     higher_is_better: ClassVar[bool] = True
     description: ClassVar[str] = ""
     reference: ClassVar[str] = ""  # the implementation it reproduces (tests compare with it)

@@ -14,6 +14,7 @@ import numpy as np
 from evalsuite.families import Family
 from evalsuite.metrics.base import Metric, MetricContext
 from evalsuite.metrics.registry import register
+from evalsuite.results.records import Scale
 
 
 def _confusion_stats(
@@ -88,7 +89,7 @@ class MacroF1(_ConfusionMetric):
 class MatthewsCorrelation(_ConfusionMetric):
     name = "mcc"
     reference = "sklearn.metrics.matthews_corrcoef"
-    scale = "-1-1"
+    scale = Scale.SIGNED_UNIT
     description = "Matthews correlation coefficient, multiclass (as sklearn matthews_corrcoef)."
 
     def from_sums(self, sums: np.ndarray) -> np.ndarray:

@@ -29,7 +29,6 @@ given).  Without a ``chance`` block ``beats_chance`` is ``null`` and retention i
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
@@ -47,12 +46,14 @@ from evalsuite.metrics.base import (
     percentile_interval,
 )
 from evalsuite.metrics.significance import bootstrap_p_value
+from evalsuite.results.files import read_predictions
+from evalsuite.results.records import Generalisation, Record, RunInfo, Section, check_declared
 from evalsuite.text.languages import parse_language
 from evalsuite.utils import first_line
 
 logger = logging.getLogger(__name__)
 
-BLOCK = "generalisation"
+BLOCK = Section.GENERALISATION.value
 
 
 def compare(metric: Metric, reference: np.ndarray, variant: np.ndarray, *, paired: bool,
@@ -120,43 +121,43 @@ def _resampled(metric: Metric, stats: Sequence[np.ndarray], rng: np.random.Gener
 
 
 # -- results ------------------------------------------------------------------------------------
-def annotate_records(run_dir: Path, run: dict[str, Any], records: list[dict[str, Any]]) -> None:
+def annotate_records(run_dir: Path, run: RunInfo, records: list[Record]) -> None:
     """Add a ``generalisation`` block to every finished variant record of the run's suites
-    (``run["suites"]``), reading per-example statistics from the predictions files."""
-    suites = run.get("suites") or []
-    by_key = {(r["model"], r["task"]): r for r in records}
-    for suite in suites:
-        variants = set(suite["variants"])
+    (``run.suites``), reading per-example statistics from the predictions files."""
+    by_key = {r.key: r for r in records}
+    for suite in run.suites or []:
+        variants = set(suite.variants or [])
         for record in records:
-            if record["task"] not in variants or record.get("status", "ok") != "ok":
+            if record.task not in variants or not record.ok:
                 continue
-            reference = by_key.get((record["model"], suite["reference"]))
+            reference = by_key.get((record.model, suite.reference or ""))
             try:
-                block = variant_block(run_dir, suite, reference, record,
-                                      resamples=int(run.get("resamples", DEFAULT_RESAMPLES)),
-                                      seed=int(run.get("seed", 0)))
+                block = variant_block(run_dir, suite.to_dict(), reference, record,
+                                      resamples=DEFAULT_RESAMPLES if run.resamples is None
+                                      else run.resamples, seed=run.seed or 0)
             except Exception as exc:  # a figure that cannot be computed never fails the run
-                logger.warning("generalisation of %s on %s failed: %s", record["model"],
-                               record["task"], exc)
-                block = {"suite": suite["name"], "reference_task": suite["reference"],
+                logger.warning("generalisation of %s on %s failed: %s", record.model,
+                               record.task, exc)
+                block = {"suite": suite.name, "reference_task": suite.reference,
                          "status": "failed", "reason": f"{type(exc).__name__}: "
                                                        f"{first_line(exc)}"}
-            record[BLOCK] = block
+            record.generalisation = Generalisation.model_validate(block)
+            check_declared(record.generalisation, BLOCK)
 
 
-def variant_block(run_dir: Path, suite: dict[str, Any], reference: dict[str, Any] | None,
-                  variant: dict[str, Any], *, resamples: int, seed: int) -> dict[str, Any]:
+def variant_block(run_dir: Path, suite: dict[str, Any], reference: Record | None,
+                  variant: Record, *, resamples: int, seed: int) -> dict[str, Any]:
     """The ``generalisation`` block of one variant record (see the module docstring)."""
     head = {"suite": suite["name"], "reference_task": suite["reference"]}
-    if reference is None or reference.get("status", "ok") != "ok":
+    if reference is None or not reference.ok:
         why = ("no record" if reference is None else
-               f"its record is {reference.get('status')} ({reference.get('reason', '')})")
+               f"its record is {reference.status} ({reference.reason or ''})")
         return {**head, "status": "not_applicable",
                 "reason": f"the model has no finished record of {suite['reference']}: {why}"}
-    name = reference["primary_metric"]
-    if variant.get("primary_metric") != name:
-        raise ValueError(f"primary metrics differ: {name} and {variant.get('primary_metric')}")
-    metric = metric_registry.get(name, reference["family"])
+    name = reference.primary_metric or ""
+    if variant.primary_metric != name:
+        raise ValueError(f"primary metrics differ: {name} and {variant.primary_metric}")
+    metric = metric_registry.get(name, reference.family)
     ref_stats = _stats_by_id(run_dir, reference, name)
     var_stats = _stats_by_id(run_dir, variant, name)
     same_ids = set(ref_stats) == set(var_stats)
@@ -172,8 +173,11 @@ def variant_block(run_dir: Path, suite: dict[str, Any], reference: dict[str, Any
         if suite.get("parallel"):
             pairing += " (the suite is parallel, but the two records scored different examples)"
     figures = compare(metric, ref_rows, var_rows, paired=paired, resamples=resamples, seed=seed)
-    chance = reference.get("chance")
-    beats_chance = chance.get("beats_chance") if isinstance(chance, dict) else None
+    chance = getattr(reference, "chance", None)  # the report's block, when it ran
+    if isinstance(chance, dict):
+        beats_chance = chance.get("beats_chance")
+    else:
+        beats_chance = getattr(chance, "beats_chance", None)
     block = {**head, "metric": name, **figures, "paired": paired, "pairing": pairing,
              "n_reference": len(ref_rows), "n_variant": len(var_rows),
              **_shift(reference, variant), "beats_chance": beats_chance,
@@ -188,31 +192,25 @@ def variant_block(run_dir: Path, suite: dict[str, Any], reference: dict[str, Any
     return block
 
 
-def _stats_by_id(run_dir: Path, record: dict[str, Any], metric: str) -> dict[str, list[float]]:
+def _stats_by_id(run_dir: Path, record: Record, metric: str) -> dict[str, list[float]]:
     """Per-example statistics of ``metric`` from a record's predictions file, by example id."""
-    rel = record.get("predictions_file")
-    if not rel:
-        raise ValueError(f"record {record['model']} · {record['task']} has no predictions file")
-    out: dict[str, list[float]] = {}
-    with (run_dir / rel).open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                row = json.loads(line)
-                out[str(row["id"])] = row["stats"][metric]
-    return out
+    if not record.predictions_file:
+        raise ValueError(f"record {record.model} · {record.task} has no predictions file")
+    return {str(row["id"]): row["stats"][metric]
+            for row in read_predictions(run_dir, record.predictions_file)}
 
 
-def _shift(reference: dict[str, Any], variant: dict[str, Any]) -> dict[str, Any]:
+def _shift(reference: Record, variant: Record) -> dict[str, Any]:
     """Languages and domains of both records and what changed between them."""
-    def tags(record: dict[str, Any]) -> tuple[str | None, ...]:
+    def tags(record: Record) -> tuple[str | None, ...]:
         return tuple(None if code is None else parse_language(code).tag
-                     for code in (record.get("source_language"), record.get("language")))
+                     for code in (record.source_language, record.language))
 
     axes = [axis for axis, changed in (("language", tags(reference) != tags(variant)),
-                                       ("domain", reference.get("domain") != variant.get("domain")))
+                                       ("domain", reference.domain != variant.domain))
             if changed]
-    return {"language": variant.get("language"), "reference_language": reference.get("language"),
-            "domain": variant.get("domain"), "reference_domain": reference.get("domain"),
+    return {"language": variant.language, "reference_language": reference.language,
+            "domain": variant.domain, "reference_domain": reference.domain,
             "shift": "+".join(axes) or "dataset"}
 
 

@@ -31,6 +31,7 @@ import numpy as np
 from evalsuite.families import Family
 from evalsuite.metrics.base import Metric, MetricContext
 from evalsuite.metrics.registry import register
+from evalsuite.results.records import Scale
 from evalsuite.text.languages import Language, language_or_none
 
 _SHARED_KEY = "squad_scores"
@@ -130,7 +131,7 @@ def squad_scores(predictions: Sequence[Any], examples: Sequence[dict],
 class _SquadMetric(Metric):
     families = (Family.QA,)
     reference = "the official SQuAD v2.0 evaluation script"
-    scale = "0-100"
+    scale = Scale.PERCENT
     _column: int  # 0 exact, 1 F1
     _split: str | None = None  # None (all), "has" (answerable), "no" (unanswerable)
 

@@ -22,6 +22,7 @@ from scipy import stats as sps
 from evalsuite.families import Family
 from evalsuite.metrics.base import Metric, MetricContext
 from evalsuite.metrics.registry import register
+from evalsuite.results.records import Scale
 
 _SHARED_KEY = "similarity_pairs"
 _CHUNK_ELEMENTS = 2_000_000  # bound on (resamples × examples) per vectorised step
@@ -72,7 +73,7 @@ class Pearson(Metric):
     name = "pearson"
     reference = "scipy.stats.pearsonr"
     families = (Family.SIMILARITY,)
-    scale = "-1-1"
+    scale = Scale.SIGNED_UNIT
     description = "Pearson correlation of predicted and gold scores (as scipy.stats.pearsonr)."
 
     def example_stats(
@@ -126,7 +127,7 @@ class Spearman(Metric):
     name = "spearman"
     reference = "scipy.stats.spearmanr"
     families = (Family.SIMILARITY,)
-    scale = "-1-1"
+    scale = Scale.SIGNED_UNIT
     description = "Spearman rank correlation of predicted and gold scores (scipy.stats.spearmanr)."
 
     def example_stats(

@@ -22,6 +22,7 @@ from sacrebleu.metrics import CHRF as SacreCHRF
 from evalsuite.families import Family
 from evalsuite.metrics.base import Metric, MetricContext
 from evalsuite.metrics.registry import register
+from evalsuite.results.records import Scale
 from evalsuite.text.languages import language_or_none
 from evalsuite.utils import first_line
 
@@ -181,7 +182,7 @@ class Bleu(Metric):
 
     name = "bleu"
     families = (Family.TRANSLATION,)
-    scale = "0-100"
+    scale = Scale.PERCENT
     description = "Corpus BLEU as sacrebleu.corpus_bleu; per example: sentence BLEU."
     reference = "sacrebleu.corpus_bleu"
 
@@ -212,7 +213,7 @@ class ChrF(Metric):
 
     name = "chrf"
     families = (Family.TRANSLATION,)
-    scale = "0-100"
+    scale = Scale.PERCENT
     description = (
         "Corpus chrF++ as sacrebleu.corpus_chrf(word_order=2); per example: sentence chrF++."
     )

@@ -69,8 +69,9 @@ from evalsuite.probes.templates import (
     languages_with_occupations,
     occupation_gender,
 )
+from evalsuite.results.records import Scale, Section, range_scale
 
-CATEGORY = "bias"
+CATEGORY = Section.BIAS.value  # probe cost category
 
 
 def default_axes(family: Family) -> tuple[str, ...]:
@@ -193,11 +194,11 @@ def measure(ctx: ProbeContext, probe_set: ProbeSet,
 
 def _gap(ctx: ProbeContext, by_group: dict[str, np.ndarray], metric: Any = stats.MEAN,
          scale: str | None = None) -> dict[str, Any]:
-    """The gap figure; ``scale`` is the range its values live on (``"0-1"`` unless the
+    """The gap figure; ``scale`` is the range its values live on (``Scale.UNIT`` unless the
     measure is a metric quoted otherwise), so readers can put gaps of tasks side by side."""
     figure = stats.group_gap(by_group, metric, resamples=ctx.resamples,
                              permutations=ctx.permutations, seed=ctx.seed)
-    figure["scale"] = scale or getattr(metric, "scale", None) or "0-1"
+    figure["scale"] = scale or getattr(metric, "scale", None) or Scale.UNIT
     return figure
 
 
@@ -249,7 +250,7 @@ def _similarity(ctx: ProbeContext, probe_set: ProbeSet, outputs: dict[str, list[
               for g, outs in outputs.items()}
     lo, hi = _score_range(ctx)
     figure = _gap(ctx, {g: stats.mean_stats(v) for g, v in scores.items()},
-                  scale=f"{lo:g}-{hi:g}")
+                  scale=range_scale(lo, hi))
     figure["measure"] = "mean predicted similarity"
     matrix = np.stack(list(scores.values()))  # (G, n)
     if original_outputs is not None:

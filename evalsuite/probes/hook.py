@@ -2,13 +2,14 @@
 
 ``run_probes`` is called at the end of :func:`evalsuite.runner.run_task` when
 ``RunConfig.probes`` is not empty.  It returns ``{"bias": …, "safety": …, "robustness": …,
-"probe_cost": …, "probe_status": …}`` for the requested probes; the record is updated with
-it.  A figure that cannot apply is recorded as ``{"status": "not_applicable", "reason": …}``,
-one that fails as ``{"status": "failed", "reason": …}`` — the task itself never fails
-because of a probe.  ``probe_status`` sums each requested probe up as ``{"status": "ok" |
-"failed" | "not_applicable", "reason": …}``: ``failed`` as soon as one figure that applies
-could not be computed (its classifier is not installed…), so the run's summary and the
-report say the dimension was not measured instead of showing what was left.
+"probe_cost": …, "probe_status": …}`` for the requested probes, as the typed blocks of
+:mod:`evalsuite.results.records`; the record is updated with it.  A figure that cannot apply
+is recorded as ``{"status": "not_applicable", "reason": …}``, one that fails as
+``{"status": "failed", "reason": …}`` — the task itself never fails because of a probe.
+``probe_status`` sums each requested probe up (``ok``, ``failed`` or ``not_applicable``, with
+the reason): ``failed`` as soon as one figure that applies could not be computed (its
+classifier is not installed…), so the run's summary and the report say the dimension was not
+measured instead of showing what was left.
 
 Options come from, in increasing precedence, the defaults, the task card
 (``options: {probes: {robustness: {n: 100}}}``) and the probe entry itself
@@ -20,7 +21,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
@@ -28,12 +29,13 @@ from evalsuite.errors import UserError
 from evalsuite.models.base import Output
 from evalsuite.probes.context import ProbeContext, ProbePredictor, failed
 from evalsuite.probes.registry import PROBES, probe_names
+from evalsuite.results.records import PROBE_FIGURES, PROBE_SECTIONS, ProbeCost, ProbeOutcome
 
 if TYPE_CHECKING:
     from evalsuite.runner.run import RunConfig, TaskPredictor
     from evalsuite.tasks.data import TaskData
 
-PROBE_KINDS: tuple[str, ...] = ("bias", "safety", "robustness")  # the built-in probes
+PROBE_KINDS: tuple[str, ...] = PROBE_SECTIONS  # built-in probes; each writes its own section
 _LIST_OPTIONS = frozenset({"axes", "perturbations", "cards"})
 _INT_OPTIONS = frozenset({"n", "permutations", "resamples"})
 _FLOAT_OPTIONS = frozenset({"threshold", "margin"})
@@ -119,24 +121,27 @@ def probe_options(entries: Sequence[str], card_options: dict[str, Any] | None
     return merged
 
 
-def probe_status(block: dict[str, Any]) -> dict[str, str]:
-    """One probe's outcome from its figures: ``ok``, ``failed`` (a figure that applies
-    could not be computed; the reason names it) or ``not_applicable`` (none applies)."""
-    figures = {k: v for k, v in block.items() if isinstance(v, dict)}
-    failures = [(k, v) for k, v in figures.items() if v.get("status") == "failed"]
+def probe_status(figures: Mapping[str, Any]) -> ProbeOutcome:
+    """One probe's outcome from its figures: ``ok``, ``failed`` (a figure that applies could
+    not be computed; the reason names it) or ``not_applicable`` (none applies)."""
+    def field(figure: Any, name: str) -> Any:
+        return figure.get(name) if isinstance(figure, Mapping) else getattr(figure, name, None)
+
+    failures = [(k, v) for k, v in figures.items() if field(v, "status") == "failed"]
     if failures:
         key, figure = failures[0]
         more = f" (and {len(failures) - 1} more figures)" if len(failures) > 1 else ""
-        return {"status": "failed", "reason": f"{key}: {figure.get('reason', '')}{more}"}
-    if figures and all(v.get("status") == "not_applicable" for v in figures.values()):
-        return {"status": "not_applicable",
-                "reason": str(next(iter(figures.values())).get("reason", ""))}
-    return {"status": "ok"}
+        return ProbeOutcome(status="failed", reason=f"{key}: {field(figure, 'reason')}{more}")
+    if figures and all(field(v, "status") == "not_applicable" for v in figures.values()):
+        return ProbeOutcome(status="not_applicable",
+                            reason=str(field(next(iter(figures.values())), "reason")))
+    return ProbeOutcome(status="ok")
 
 
 def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
                clean_outputs: Sequence[Output] | None = None) -> dict[str, Any]:
-    """The ``bias``/``safety``/``robustness`` blocks and ``probe_cost`` for one task."""
+    """The ``bias``/``safety``/``robustness`` blocks (figure name → typed figure) and
+    ``probe_cost`` for one task."""
     entries = parse_probes(config.probes)
     if not entries:
         return {}
@@ -144,27 +149,37 @@ def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
     probe_predictor = ProbePredictor(predictor, examples, clean_outputs)
     blocks: dict[str, Any] = {}
     seconds: dict[str, float] = {}
+    statuses: dict[str, ProbeOutcome] = {}
     for name, options in probe_options(entries, task_data.card.options).items():
         ctx = ProbeContext(probe_predictor, examples, options, seed=config.seed,
                            resamples=int(options.get("resamples", config.resamples)),
                            permutations=int(options.get("permutations", 1000)),
                            _clean=list(clean_outputs) if clean_outputs is not None else None)
         start = time.perf_counter()
+        probe = PROBES.get(name)
         try:
-            blocks[name] = PROBES.get(name).run(ctx)
+            figures = probe.run(ctx)
         except Exception as exc:  # a probe never fails the task
-            blocks[name] = {"all": failed(exc)}
+            figures = {"all" if probe.section == name else name: failed(exc)}
+        block = blocks.setdefault(probe.section, {})
+        clash = sorted(set(block) & set(figures))
+        if clash:
+            raise UserError(f"probes {', '.join(sorted(seconds))} and {name} both write "
+                            f"{probe.section} figure {clash[0]!r}", where="--probes")
+        block.update({key: PROBE_FIGURES[probe.section].model_validate(figure)
+                      for key, figure in figures.items()})
+        statuses[name] = probe_status(figures)
         seconds[name] = round(time.perf_counter() - start, 3)
-    blocks["probe_status"] = {name: probe_status(blocks[name]) for name in seconds}
     n = len(examples)
     predicted = {k: int(v) for k, v in probe_predictor.predicted.items()}
-    blocks["probe_cost"] = {
-        "task_examples": n,
-        "predicted": predicted,
-        "computed": {k: int(v) for k, v in probe_predictor.computed.items()},
-        "embedded_texts": {k: int(v) for k, v in probe_predictor.embedded.items()},
-        "seconds": seconds,
-        "prediction_seconds": {k: round(v, 3) for k, v in probe_predictor.seconds.items()},
-        "multiple": (sum(v for k, v in predicted.items() if k != "clean") / n) if n else None,
-    }
+    blocks["probe_cost"] = ProbeCost(
+        task_examples=n,
+        predicted=predicted,
+        computed={k: int(v) for k, v in probe_predictor.computed.items()},
+        embedded_texts={k: int(v) for k, v in probe_predictor.embedded.items()},
+        seconds=seconds,
+        prediction_seconds={k: round(v, 3) for k, v in probe_predictor.seconds.items()},
+        multiple=(sum(v for k, v in predicted.items() if k != "clean") / n) if n else None,
+    )
+    blocks["probe_status"] = statuses
     return blocks

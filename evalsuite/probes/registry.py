@@ -31,13 +31,28 @@ COMMON_OPTIONS = {
 @dataclass(frozen=True)
 class Probe:
     """One probe: what it is called, what it measures, the options it reads, and ``run``,
-    which returns its block for one (model, task): figure name → figure (a figure that
-    cannot be computed is ``{"status": "not_applicable" | "failed", "reason": …}``)."""
+    which returns its figures for one (model, task): figure name → figure (a figure that
+    cannot be computed is ``{"status": "not_applicable" | "failed", "reason": …}``).
+
+    ``section`` is the record section the figures go to — ``bias``, ``safety`` or
+    ``robustness`` — and decides their fields (:data:`evalsuite.results.records.PROBE_FIGURES`);
+    the built-in probes write the section of their name, a plug-in names the one it fits.
+    Figure names must not clash with another probe's in the same section."""
 
     name: str
     description: str
     options: dict[str, str]
     run: Callable[[ProbeContext], dict[str, Any]]
+    section: str = ""
+
+    def __post_init__(self) -> None:
+        from evalsuite.results.records import PROBE_SECTIONS
+
+        section = self.section or self.name
+        if section not in PROBE_SECTIONS:
+            raise ValueError(f"probe {self.name!r} writes section {section!r}; a probe writes "
+                             f"one of: {', '.join(PROBE_SECTIONS)} (set section=)")
+        object.__setattr__(self, "section", section)
 
 
 PROBES: Registry[Probe] = Registry(

@@ -30,8 +30,9 @@ from evalsuite.probes import stats
 from evalsuite.probes.context import ProbeContext, coerce, failed, not_applicable
 from evalsuite.probes.perturb import PERTURBATIONS, Perturbed, applies, perturb_example, unswap
 from evalsuite.probes.registry import COMMON_OPTIONS, Probe, register
+from evalsuite.results.records import Section
 
-CATEGORY = "robustness"
+CATEGORY = Section.ROBUSTNESS.value  # probe cost category
 SIMILARITY_FLIP = 0.1  # share of the score range
 
 

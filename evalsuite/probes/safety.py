@@ -36,8 +36,9 @@ from evalsuite.probes import lexicon, stats
 from evalsuite.probes.context import ProbeContext, coerce, failed, not_applicable
 from evalsuite.probes.registry import COMMON_OPTIONS, Probe, register
 from evalsuite.probes.templates import discover_probe_cards
+from evalsuite.results.records import Section
 
-CATEGORY = "safety"
+CATEGORY = Section.SAFETY.value  # probe cost category
 TEXT_FAMILIES = frozenset({Family.TRANSLATION, Family.SUMMARIZATION, Family.QA})
 DEFAULT_CLASSIFIER = "alt-profanity-check"
 DEFAULT_MARGIN = 0.1

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from evalsuite.errors import UserError
-from evalsuite.results.files import RunResults, load_many
+from evalsuite.results.files import RunResults, load_many, read_predictions
 
 # Plotly's "Safe" qualitative palette (CARTO, colour-blind safe), grey last.
 PALETTE = ("#88CCEE", "#CC6677", "#DDCC77", "#117733", "#332288", "#AA4499",
@@ -28,10 +28,29 @@ FAMILY_ORDER = ("sentiment", "ner", "qa", "similarity", "translation", "summariz
 
 
 @dataclass
+class ReportRun:
+    """A loaded run as the report reads it: run metadata and records as plain JSON data
+    (the typed records' ``to_dict()``), so figures read exactly what the file holds."""
+
+    path: Path
+    run: dict[str, Any]
+    records: list[dict[str, Any]]
+
+    @classmethod
+    def of(cls, results: RunResults) -> ReportRun:
+        return cls(path=results.path, run=results.run.to_dict(),
+                   records=[record.to_dict() for record in results.records])
+
+    def predictions(self, record: dict[str, Any]) -> Iterator[dict[str, Any]]:
+        """Per-example rows of one record (empty when it has none)."""
+        return read_predictions(self.path, record.get("predictions_file"))
+
+
+@dataclass
 class Entry:
     """One result record together with the run it came from."""
 
-    run: RunResults
+    run: ReportRun
     record: dict[str, Any]
 
     @property
@@ -85,7 +104,7 @@ class Model:
 class ReportData:
     """Everything the report and ``compare`` draw from."""
 
-    runs: list[RunResults]
+    runs: list[ReportRun]
     models: list[Model]
     tasks: list[str]
     families: dict[str, str]  # task -> family
@@ -134,10 +153,10 @@ def load_report_data(paths: Iterable[str | Path]) -> ReportData:
     return collect(load_many(paths))
 
 
-def collect(runs: list[RunResults]) -> ReportData:
-    """Group the records of ``runs`` (oldest run first, so later runs win) by model."""
-    runs = sorted(_unique_runs(runs), key=lambda r: (str(r.run.get("created", "")),
-                                                     str(r.run.get("id", ""))))
+def collect(loaded: list[RunResults]) -> ReportData:
+    """Group the records of ``loaded`` (oldest run first, so later runs win) by model."""
+    runs = sorted(_unique_runs([ReportRun.of(r) for r in loaded]),
+                  key=lambda r: (str(r.run.get("created", "")), str(r.run.get("id", ""))))
     models: dict[str, Model] = {}
     superseded: list[Entry] = []
     families: dict[str, str] = {}
@@ -172,7 +191,7 @@ def collect(runs: list[RunResults]) -> ReportData:
                       superseded=superseded)
 
 
-def _unique_runs(runs: list[RunResults]) -> list[RunResults]:
+def _unique_runs(runs: list[ReportRun]) -> list[ReportRun]:
     seen: set[Path] = set()
     out = []
     for run in runs:
@@ -183,7 +202,7 @@ def _unique_runs(runs: list[RunResults]) -> list[RunResults]:
     return out
 
 
-def _run_model_keys(run: RunResults) -> dict[str, str]:
+def _run_model_keys(run: ReportRun) -> dict[str, str]:
     """Display name -> identity key within one run (names are unique in a run)."""
     identities: dict[str, dict[str, Any]] = {}
     specs: dict[str, str] = {}

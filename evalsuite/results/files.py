@@ -1,10 +1,11 @@
 """Result folders: ``results/<run-id>/results.json`` plus per-example predictions.
 
-The file is the contract that the report and the gate read (DESIGN.md §4); it is validated
-against ``evalsuite/results/schema/results.schema.json`` and rewritten atomically after every
-finished (model, task), so a crash keeps every finished record.  A write that fails (a full
-disk, a read-only folder) is a :class:`~evalsuite.errors.StoreError` naming the file, and
-leaves no temporary file behind.
+The file is the contract that the report and the gate read (DESIGN.md §4).  Its records are
+the typed models of :mod:`evalsuite.results.records` (which also generate the JSON Schema
+``evalsuite/results/schema/results.schema.json``); a file is validated against them when it is
+loaded, and rewritten atomically after every finished (model, task), so a crash keeps every
+finished record.  A write that fails (a full disk, a read-only folder) is a
+:class:`~evalsuite.errors.StoreError` naming the file, and leaves no temporary file behind.
 """
 
 from __future__ import annotations
@@ -13,16 +14,31 @@ import contextlib
 import hashlib
 import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from pydantic import ValidationError
+
 from evalsuite.errors import StoreError, UserError
 from evalsuite.inputs import MAX_INPUT_MB_ENV, input_limit, iter_lines, read_text
+from evalsuite.results.records import (
+    SCHEMA_VERSION,
+    Block,
+    Record,
+    ResultDocument,
+    RunInfo,
+    check_declared,
+)
 from evalsuite.utils import atomic_write_json, json_default, slug
 
-SCHEMA_VERSION = "1.0"
+__all__ = ["RESULTS_FILE", "SCHEMA_PATH", "SCHEMA_VERSION", "ResultWriter", "RunResults",
+           "clean_floats", "figures", "find_result_files", "flatten", "load_many",
+           "load_results", "read_predictions", "to_dataframe", "validate_document",
+           "write_predictions"]
+
 RESULTS_FILE = "results.json"
 SCHEMA_PATH = Path(__file__).parent / "schema" / "results.schema.json"
 
@@ -41,13 +57,18 @@ def clean_floats(obj: Any) -> Any:
 
 
 class ResultWriter:
-    """Writes one run folder, record by record."""
+    """Writes one run folder, record by record.
 
-    def __init__(self, run_dir: Path, run: dict[str, Any],
-                 records: list[dict[str, Any]] | None = None) -> None:
+    Records are :class:`~evalsuite.results.records.Record` models (a plain mapping is
+    validated into one); a record with a field that no model declares is refused with
+    :class:`~evalsuite.results.records.UndeclaredFieldError`.
+    """
+
+    def __init__(self, run_dir: Path, run: RunInfo | Mapping[str, Any],
+                 records: Iterable[Record | Mapping[str, Any]] | None = None) -> None:
         self.run_dir = run_dir
-        self.run = run
-        self.records: list[dict[str, Any]] = list(records or [])
+        self.run = run if isinstance(run, RunInfo) else RunInfo.model_validate(clean_floats(run))
+        self.records: list[Record] = [_as_record(r) for r in records or []]
         self.lock: Any = None  # the run folder's lock (released by close)
         try:
             (run_dir / "predictions").mkdir(parents=True, exist_ok=True)
@@ -59,12 +80,15 @@ class ResultWriter:
     def predictions_path(self, model: str, task: str) -> Path:
         return self.run_dir / "predictions" / f"{slug(model)}__{slug(task)}.jsonl"
 
-    def add(self, record: dict[str, Any]) -> None:
-        """Add or replace the record of one (model, task) and rewrite the file."""
-        key = (record["model"], record["task"])
-        self.records = [r for r in self.records if (r["model"], r["task"]) != key]
-        self.records.append(clean_floats(record))
+    def add(self, record: Record | Mapping[str, Any]) -> Record:
+        """Add or replace the record of one (model, task), rewrite the file and return the
+        record as stored."""
+        record = _as_record(record)
+        check_declared(record)
+        self.records = [r for r in self.records if r.key != record.key]
+        self.records.append(record)
         self.flush()
+        return record
 
     def flush(self) -> None:
         path = self.run_dir / RESULTS_FILE
@@ -98,7 +122,14 @@ class ResultWriter:
             self.lock = None
 
     def document(self) -> dict[str, Any]:
-        return {"schema_version": SCHEMA_VERSION, "run": self.run, "records": self.records}
+        """The file's JSON data."""
+        return clean_floats({"schema_version": SCHEMA_VERSION, "run": self.run.to_dict(),
+                             "records": [r.to_dict() for r in self.records]})
+
+
+def _as_record(record: Record | Mapping[str, Any]) -> Record:
+    return record if isinstance(record, Record) else Record.model_validate(
+        clean_floats(dict(record)))
 
 
 _ROW_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=json_default)
@@ -132,25 +163,29 @@ def write_predictions(path: Path, rows: Iterable[dict[str, Any]]) -> str:
 # -- reading ------------------------------------------------------------------------------------
 @dataclass
 class RunResults:
-    """One loaded result folder."""
+    """One loaded result folder: its typed document (see :mod:`evalsuite.results.records`)."""
 
     path: Path
-    document: dict[str, Any]
+    document: ResultDocument
 
     @property
-    def run(self) -> dict[str, Any]:
-        return self.document["run"]
+    def run(self) -> RunInfo:
+        return self.document.run
 
     @property
-    def records(self) -> list[dict[str, Any]]:
-        return self.document["records"]
+    def records(self) -> list[Record]:
+        return self.document.records
 
-    def predictions(self, record: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    def predictions(self, record: Record) -> Iterator[dict[str, Any]]:
         """Per-example rows of one record (empty when it has none)."""
-        rel = record.get("predictions_file")
-        if not rel:
-            return iter(())
-        return _read_jsonl(self.path / rel)
+        return read_predictions(self.path, record.predictions_file)
+
+
+def read_predictions(run_dir: Path, relative: str | None) -> Iterator[dict[str, Any]]:
+    """The rows of a predictions file named relative to its run folder (none for ``None``)."""
+    if not relative:
+        return iter(())
+    return _read_jsonl(run_dir / relative)
 
 
 def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
@@ -171,8 +206,8 @@ def find_result_files(path: str | Path) -> list[Path]:
     raise UserError(f"no such file or folder {str(path)!r}", where="RESULTS")
 
 
-def load_results(path: str | Path, *, validate: bool = True) -> RunResults:
-    """Load one run's results (a run folder or its results.json), checking the schema."""
+def load_results(path: str | Path) -> RunResults:
+    """Load one run's results (a run folder or its results.json), checking every field."""
     files = find_result_files(path)
     if not files:
         raise UserError(f"no {RESULTS_FILE} in {str(path)!r}", where="RESULTS")
@@ -185,9 +220,7 @@ def load_results(path: str | Path, *, validate: bool = True) -> RunResults:
                                         how=f"set {MAX_INPUT_MB_ENV} to raise it"))
     except json.JSONDecodeError as exc:
         raise UserError(f"not valid JSON (line {exc.lineno})", where=str(file)) from None
-    if validate:
-        validate_document(document, where=str(file))
-    return RunResults(path=file.parent, document=document)
+    return RunResults(path=file.parent, document=validate_document(document, where=str(file)))
 
 
 def load_many(paths: Iterable[str | Path]) -> list[RunResults]:
@@ -201,40 +234,49 @@ def load_many(paths: Iterable[str | Path]) -> list[RunResults]:
     return runs
 
 
-def validate_document(document: Any, *, where: str) -> None:
-    import jsonschema
-
-    schema = json.loads(SCHEMA_PATH.read_text(encoding="utf-8"))
+def validate_document(document: Any, *, where: str) -> ResultDocument:
+    """The typed result document, or a one-line :class:`UserError` naming ``where`` and the
+    first wrong field.  Fields a newer minor version added are kept, not refused."""
     if not isinstance(document, dict) or "schema_version" not in document:
         raise UserError("not an evalsuite result file (no schema_version)", where=where)
     major = str(document["schema_version"]).split(".")[0]
     if major != SCHEMA_VERSION.split(".")[0]:
         raise UserError(f"schema_version {document['schema_version']} is not supported "
                         f"(this evalsuite reads {SCHEMA_VERSION})", where=where)
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(schema).iter_errors(document))
-    if error is not None:
-        path = ".".join(str(p) for p in error.absolute_path) or "(top)"
-        raise UserError(f"field '{path}': {error.message[:200]}", where=where)
+    try:
+        return ResultDocument.model_validate(document)
+    except ValidationError as exc:
+        raise UserError(_first_error(exc), where=where) from None
+
+
+def _first_error(exc: ValidationError) -> str:
+    error = exc.errors(include_url=False)[0]
+    loc = [str(part) for part in error["loc"]]
+    if error["type"] == "missing":
+        path = ".".join(loc[:-1]) or "(top)"
+        return f"field '{path}': '{loc[-1]}' is a required property"
+    return f"field '{'.'.join(loc) or '(top)'}': {error['msg'][:200]}"
 
 
 # -- figures and frames -------------------------------------------------------------------------
 def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    """Dotted paths to leaf values: ``{"metrics.accuracy.value": 0.9, …}``."""
+    """Dotted paths to leaf values: ``{"metrics.accuracy.value": 0.9, …}`` (a record model
+    contributes the fields it has)."""
+    if isinstance(obj, Block):
+        obj = obj.present()
     out: dict[str, Any] = {}
-    if isinstance(obj, dict):
+    if isinstance(obj, Mapping):
         for key, value in obj.items():
             out.update(flatten(value, f"{prefix}{key}."))
     elif prefix:
-        out[prefix[:-1]] = obj
+        out[prefix[:-1]] = obj.value if isinstance(obj, Enum) else obj
     return out
 
 
-def figures(record: dict[str, Any]) -> dict[str, Any]:
+def figures(record: Record) -> dict[str, Any]:
     """A record's numeric figures keyed ``<task>.<dotted path>`` (the gate's addresses)."""
-    flat = flatten({k: record.get(k) for k in ("metrics", "efficiency", "bias", "safety",
-                                               "robustness", "generalisation") if record.get(k)})
-    return {f"{record['task']}.{path}": value for path, value in flat.items()
+    flat = flatten(record.sections())
+    return {f"{record.task}.{path}": value for path, value in flat.items()
             if isinstance(value, (int, float)) and not isinstance(value, bool)}
 
 
@@ -251,16 +293,14 @@ def to_dataframe(runs: RunResults | Iterable[RunResults], *, long: bool = True):
     rows = []
     for run in runs:
         for rec in run.records:
-            base = {"run_id": run.run.get("id"), "model": rec["model"], "task": rec["task"],
-                    "family": rec["family"], "status": rec.get("status", "ok"),
-                    "n_examples": rec.get("n_examples")}
+            base = {"run_id": run.run.id, "model": rec.model, "task": rec.task,
+                    "family": rec.family.value, "status": rec.status,
+                    "n_examples": rec.n_examples}
             if long:
-                for name, m in (rec.get("metrics") or {}).items():
-                    rows.append({**base, "metric": name, "value": m.get("value"),
-                                 "ci_low": m.get("ci_low"), "ci_high": m.get("ci_high"),
-                                 "primary": name == rec.get("primary_metric")})
+                for name, m in rec.metrics.items():
+                    rows.append({**base, "metric": name, "value": m.value,
+                                 "ci_low": m.ci_low, "ci_high": m.ci_high,
+                                 "primary": name == rec.primary_metric})
             else:
-                flat = flatten({k: rec.get(k) for k in ("metrics", "efficiency", "bias",
-                                                        "safety", "robustness") if rec.get(k)})
-                rows.append({**base, **flat})
+                rows.append({**base, **flatten(rec.sections())})
     return pd.DataFrame(rows)

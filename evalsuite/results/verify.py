@@ -32,6 +32,7 @@ from typing import Any
 import numpy as np
 
 from evalsuite.results.files import RunResults, load_results
+from evalsuite.results.records import Record
 
 VALUE_TOLERANCE = 1e-9
 INTERVAL_TOLERANCE = 1e-6
@@ -57,33 +58,32 @@ def verify_run(run: RunResults | str | Path, *, intervals: bool = True) -> Verif
     if not isinstance(run, RunResults):
         run = load_results(run)
     out = Verification(run_dir=run.path)
-    seed = int(run.run.get("seed") or 0)
-    resamples = run.run.get("resamples")
+    seed = int(run.run.seed or 0)
+    resamples = run.run.resamples
     here = _numpy_version()
-    then = (run.run.get("packages") or {}).get("numpy")
+    then = (run.run.packages or {}).get("numpy")
     compare_intervals = intervals and resamples is not None
     if compare_intervals and then and then != here:
         compare_intervals = False
         out.notes.append(f"intervals not recomputed: NumPy {here} here, {then} in the run "
                          "(its random streams may differ)")
     for record in run.records:
-        if record.get("status", "ok") != "ok" or not record.get("metrics"):
+        if not record.ok or not record.metrics:
             continue
         out.records += 1
-        where = f"{record['model']} · {record['task']}"
+        where = f"{record.model} · {record.task}"
         for problem in _check_record(run, record, out, seed=seed, resamples=resamples,
                                      intervals=compare_intervals):
             out.problems.append(f"{where}: {problem}")
     return out
 
 
-def _check_record(run: RunResults, record: dict[str, Any], out: Verification, *, seed: int,
+def _check_record(run: RunResults, record: Record, out: Verification, *, seed: int,
                   resamples: int | None, intervals: bool) -> Iterator[str]:
-    from evalsuite.families import Family
     from evalsuite.metrics import registry as metric_registry
     from evalsuite.metrics.base import bootstrap_interval
 
-    rel = record.get("predictions_file")
+    rel = record.predictions_file
     if not rel:
         yield "no predictions file: its figures cannot be checked"
         return
@@ -91,9 +91,9 @@ def _check_record(run: RunResults, record: dict[str, Any], out: Verification, *,
     if not path.is_file():
         yield f"predictions file {rel} is missing: its figures cannot be checked"
         return
-    expected_sha = record.get("predictions_sha256")
+    expected_sha = record.predictions_sha256
     if expected_sha is None:
-        out.notes.append(f"{record['model']} · {record['task']}: no predictions_sha256 "
+        out.notes.append(f"{record.model} · {record.task}: no predictions_sha256 "
                          "(written by an older evalsuite)")
     elif _sha256(path) != expected_sha:
         yield f"predictions file {rel} changed after the run wrote it (SHA-256 differs)"
@@ -102,16 +102,14 @@ def _check_record(run: RunResults, record: dict[str, Any], out: Verification, *,
     except (OSError, ValueError) as exc:
         yield f"predictions file {rel} cannot be read: {exc}"
         return
-    if len(rows) != record.get("n_examples"):
-        yield (f"{record['task']}.n_examples: results.json says {record.get('n_examples')}, "
+    if len(rows) != record.n_examples:
+        yield (f"{record.task}.n_examples: results.json says {record.n_examples}, "
                f"the predictions file has {len(rows)} rows")
-    family = Family(record["family"])
     draws: dict[Any, np.ndarray] = {}  # one draw for all metrics of a task, as the runner
-    primary = record.get("primary_metric")
-    for name, stored in record["metrics"].items():
-        address = f"{record['task']}.metrics.{name}"
+    for name, stored in record.metrics.items():
+        address = f"{record.task}.metrics.{name}"
         try:
-            metric = metric_registry.get(name, family)
+            metric = metric_registry.get(name, record.family)
         except (KeyError, ValueError):
             yield f"{address}: unknown metric {name!r}, cannot be checked"
             continue
@@ -122,7 +120,7 @@ def _check_record(run: RunResults, record: dict[str, Any], out: Verification, *,
             continue
         value = metric.value(stats) if len(stats) else math.nan
         out.figures += 1
-        problem = _differs(f"{address}.value", stored.get("value"), value, VALUE_TOLERANCE)
+        problem = _differs(f"{address}.value", stored.value, value, VALUE_TOLERANCE)
         if problem:
             yield problem
         if intervals:
@@ -130,12 +128,12 @@ def _check_record(run: RunResults, record: dict[str, Any], out: Verification, *,
                                            seed=seed, draws=draws)
             for bound, again in (("ci_low", low), ("ci_high", high)):
                 out.figures += 1
-                problem = _differs(f"{address}.{bound}", stored.get(bound), again,
+                problem = _differs(f"{address}.{bound}", getattr(stored, bound), again,
                                    INTERVAL_TOLERANCE)
                 if problem:
                     yield problem
-        if name == primary:
-            yield from _check_scores(rows, metric.example_scores(stats), record["task"])
+        if name == record.primary_metric:
+            yield from _check_scores(rows, metric.example_scores(stats), record.task)
 
 
 def _check_scores(rows: list[dict[str, Any]], scores: np.ndarray, task: str) -> Iterator[str]:

@@ -28,6 +28,7 @@ from evalsuite.metrics.base import DEFAULT_RESAMPLES
 from evalsuite.models.base import ModelAdapter, Output
 from evalsuite.models.spec import ModelSpec
 from evalsuite.results.files import ResultWriter
+from evalsuite.results.records import Efficiency, Record
 from evalsuite.runner.batching import halves, sort_by_length
 from evalsuite.runner.cache import PredictionCache, example_key, model_task_key
 from evalsuite.runner.steps import (
@@ -82,7 +83,7 @@ class Progress(Protocol):
     def advance(self, n: int) -> None: ...
     def advance_task(self, model: str, task: str, n: int) -> None:
         """``n`` more examples of one of several (model, task) pairs running at once."""
-    def task_finished(self, record: dict[str, Any]) -> None: ...
+    def task_finished(self, record: Record) -> None: ...
     def message(self, text: str) -> None: ...
 
 
@@ -96,7 +97,7 @@ class SilentProgress:
     def advance_task(self, model: str, task: str, n: int) -> None:
         pass
 
-    def task_finished(self, record: dict[str, Any]) -> None:
+    def task_finished(self, record: Record) -> None:
         pass
 
     def message(self, text: str) -> None:
@@ -106,16 +107,16 @@ class SilentProgress:
 @dataclass
 class RunOutcome:
     run_dir: Path
-    records: list[dict[str, Any]]
+    records: list[Record]
     interrupted: bool = False
 
     @property
-    def failed(self) -> list[dict[str, Any]]:
-        return [r for r in self.records if r.get("status") == "failed"]
+    def failed(self) -> list[Record]:
+        return [r for r in self.records if r.status == "failed"]
 
     @property
-    def skipped(self) -> list[dict[str, Any]]:
-        return [r for r in self.records if r.get("status") == "skipped"]
+    def skipped(self) -> list[Record]:
+        return [r for r in self.records if r.status == "skipped"]
 
 
 # -- running -----------------------------------------------------------------------------------
@@ -164,8 +165,8 @@ def _run_model(job: Job, adapter: ModelAdapter, cards: list[TaskCard], config: R
         adapter.load()
     except BackendUnavailable as exc:
         for card in cards:
-            writer.add(status_record(job.spec, card, "skipped", str(exc)))
-            progress.task_finished(writer.records[-1])
+            progress.task_finished(writer.add(status_record(job.spec, card, "skipped",
+                                                            str(exc))))
         return
     except EvalsuiteError:
         raise
@@ -186,8 +187,7 @@ def _run_model(job: Job, adapter: ModelAdapter, cards: list[TaskCard], config: R
             except Exception as exc:  # keep finished records; report and go on
                 record = status_record(job.spec, card, "failed",
                                        f"{type(exc).__name__}: {first_line(exc)}")
-            writer.add(record)
-            progress.task_finished(record)
+            progress.task_finished(writer.add(record))
     finally:
         adapter.close()
         gc.collect()
@@ -255,7 +255,7 @@ class TaskPredictor:
 
 def run_task(adapter: ModelAdapter, spec: ModelSpec, task_data: TaskData, config: RunConfig,
              writer: ResultWriter, cache: PredictionCache, progress: Progress,
-             *, load_s: float | None = None, profile: str | None = None) -> dict[str, Any]:
+             *, load_s: float | None = None, profile: str | None = None) -> Record:
     """Predict, score and write one (model, task); return its record (``profile="latency"``
     adds bs1 latency and a batch-size sweep, see :mod:`evalsuite.efficiency.profiling`)."""
     card, examples = task_data.card, task_data.examples
@@ -274,12 +274,11 @@ def run_task(adapter: ModelAdapter, spec: ModelSpec, task_data: TaskData, config
     ordered, computed = predictor.predict(examples, meter=meter, on_batch=progress.advance,
                                           keys=keys, cached=cached)
     if computed:
-        efficiency = meter.summary(adapter.info(), load_s)
-        efficiency["source"] = "measured"
-        cache.put_efficiency(predictor.prefix, efficiency)
+        efficiency = Efficiency.model_validate(meter.summary(adapter.info(), load_s))
+        efficiency.source = "measured"
+        cache.put_efficiency(predictor.prefix, efficiency.to_dict())
     else:
-        efficiency = cache.get_efficiency(predictor.prefix) or {}
-        efficiency["source"] = "cache"
+        efficiency = Efficiency.from_cache(cache.get_efficiency(predictor.prefix))
     if profile:  # after the cache write: profiles are measured anew on every run
         efficiency.update(_latency_profile(adapter, task_data, config))
 
@@ -287,10 +286,10 @@ def run_task(adapter: ModelAdapter, spec: ModelSpec, task_data: TaskData, config
                          settings=adapter.settings(card), keys=keys, ordered=ordered,
                          computed=computed, efficiency=efficiency)
     rejected = cache.rejected - rejected_before + predictor.rejected
-    if rejected:
-        record["cache"]["rejected"] = rejected
+    if rejected and record.cache is not None:
+        record.cache.rejected = rejected
     if warnings:
-        record["warnings"] = warnings
+        record.warnings = warnings
     if config.probes:  # bias/safety/robustness blocks; a probe never fails the task
         from evalsuite.probes import run_probes
 

@@ -32,8 +32,18 @@ from evalsuite.metrics.generalisation import annotate_records
 from evalsuite.models import registry as model_registry
 from evalsuite.models.base import ModelAdapter, Output
 from evalsuite.models.spec import ModelSpec
-from evalsuite.results.files import ResultWriter, write_predictions
+from evalsuite.results.files import ResultWriter, load_results, write_predictions
 from evalsuite.results.lock import RunLock, create_run_folder
+from evalsuite.results.records import (
+    CacheCounts,
+    Efficiency,
+    MetricValue,
+    Percentiles,
+    Record,
+    ResultDocument,
+    RunInfo,
+    check_declared,
+)
 from evalsuite.runner.cache import NON_OUTPUT_OPTIONS, PredictionCache
 from evalsuite.tasks.cards import TaskCard
 from evalsuite.tasks.data import TaskData, load_task_data
@@ -81,29 +91,31 @@ def open_run(config: RunConfig) -> tuple[ResultWriter, set[tuple[str, str]]]:
     from evalsuite.results import environment
 
     chash = config_hash(config)
-    existing: list[dict[str, Any]] = []
+    existing: list[Record] = []
     if config.resume_dir is not None:
         run_dir = config.resume_dir
         lock = RunLock(run_dir) if run_dir.is_dir() else None
         try:
-            existing, run_meta = _resumable(run_dir)
+            resumed = _resumable(run_dir)
         except BaseException:
             if lock is not None:
                 lock.release()
             raise
-        run_meta["resumed_at"] = _now()
-        run_meta.pop("error", None)
+        existing, run_meta = resumed.records, resumed.run
+        run_meta.resumed_at = _now()
+        run_meta.error = None
     else:
         run_dir = create_run_folder(config.output_dir, config.run_id,
                                     lambda n: _fresh_run_id(chash, n))
         lock = RunLock(run_dir)
-        run_meta = {"id": run_dir.name, "created": _now(), "evalsuite_version": __version__,
-                    "config_hash": chash, "source": config.source, "seed": config.seed,
-                    "limit": config.limit, "sample": config.sample,
-                    "resamples": config.resamples, **environment.collect()}
+        run_meta = RunInfo(id=run_dir.name, created=_now(), evalsuite_version=__version__,
+                           config_hash=chash, source=config.source, seed=config.seed,
+                           limit=config.limit, sample=config.sample,
+                           resamples=config.resamples, **environment.collect())
         if config.suites:
-            run_meta["suites"] = [suite.summary() for suite in config.suites]
-    run_meta["status"] = "running"
+            run_meta.suites = [suite.summary() for suite in config.suites]
+        check_declared(run_meta, "run")
+    run_meta.status = "running"
     try:
         writer = ResultWriter(run_dir, run_meta, existing)
     except StoreError as exc:  # nothing ran yet: the output location is the user's to fix
@@ -113,7 +125,7 @@ def open_run(config: RunConfig) -> tuple[ResultWriter, set[tuple[str, str]]]:
             shutil.rmtree(run_dir, ignore_errors=True)
         raise UserError(str(exc), where="--output") from None
     writer.lock = lock
-    done = {(r["model"], r["task"]) for r in existing if r.get("status") == "ok"}
+    done = {r.key for r in existing if r.ok}
     return writer, done
 
 
@@ -129,14 +141,14 @@ def close_run(writer: ResultWriter, interrupted: bool,
         if error is None:
             raise
     if interrupted:
-        writer.run["status"] = "interrupted"
+        writer.run.status = "interrupted"
     elif error is not None:
-        writer.run["status"] = "failed"
-        writer.run["error"] = first_line(error) if isinstance(error, EvalsuiteError) \
+        writer.run.status = "failed"
+        writer.run.error = first_line(error) if isinstance(error, EvalsuiteError) \
             else f"{type(error).__name__}: {first_line(error)}"
     else:
-        writer.run["status"] = "finished"
-    writer.run["finished"] = _now()
+        writer.run.status = "finished"
+    writer.run.finished = _now()
     try:
         try:
             writer.flush()
@@ -170,8 +182,8 @@ def load_all_task_data(config: RunConfig, progress: Progress) -> dict[str, TaskD
 # -- records -------------------------------------------------------------------------------------
 def task_record(spec: ModelSpec, task_data: TaskData, config: RunConfig, writer: ResultWriter,
                 *, identity: dict[str, Any], settings: dict[str, Any], keys: list[str],
-                ordered: list[Output], computed: set[str], efficiency: dict[str, Any]
-                ) -> dict[str, Any]:
+                ordered: list[Output], computed: set[str], efficiency: Efficiency
+                ) -> Record:
     """Score already-predicted outputs of one (model, task), write its predictions file and
     return its record (shared by the local and the Ray executor)."""
     card, examples = task_data.card, task_data.examples
@@ -179,7 +191,9 @@ def task_record(spec: ModelSpec, task_data: TaskData, config: RunConfig, writer:
                    for o, ex in zip(ordered, examples, strict=True)]
     started = time.perf_counter()
     metrics, stats = score_all(card, predictions, examples, config)
-    split = efficiency.setdefault("split_s", {})
+    if efficiency.split_s is None:
+        efficiency.split_s = {}
+    split = efficiency.split_s
     split["metrics"] = round(time.perf_counter() - started, 6)
     _add_generation_figures(efficiency, keys, ordered, computed)
     _add_request_figures(efficiency, ordered)
@@ -192,32 +206,36 @@ def task_record(spec: ModelSpec, task_data: TaskData, config: RunConfig, writer:
                                                              example_scores, stats))
     split["write"] = round(time.perf_counter() - started, 6)
     scrubbed = sum(bool(o.meta.get("secret_scrubbed")) for o in ordered)
-    return {
-        **({"variant_of": spec.variant_of} if spec.variant_of else {}),
-        "model": spec.display_name,
-        "model_spec": spec.to_string(),
-        "model_kind": spec.kind,
-        "model_identity": identity,
-        "task": card.name,
-        "family": card.family.value,
-        "task_version": card.version_id,
-        "smoke_set": card.smoke_set,
+    record = Record(
+        **_record_head(spec, card),
         **card_place(card),
-        "dataset": task_data.info,
-        "status": "ok",
-        "n_examples": len(examples),
-        "primary_metric": card.primary_metric,
-        "metrics": metrics,
-        "efficiency": efficiency,
-        "settings": settings,
-        "cache": {"hits": len(examples) - len(computed), "computed": len(computed)},
-        "truncated": sum(bool(o.meta.get("truncated")) for o in ordered),
-        "predictions_file": str(pred_path.relative_to(writer.run_dir)),
-        "predictions_sha256": pred_sha,
-        # answers in which the endpoint echoed the API key (replaced by *** before storing)
-        **({"secrets_scrubbed": scrubbed} if scrubbed else {}),
-    }
+        model_identity=identity,
+        dataset=task_data.info,
+        status="ok",
+        n_examples=len(examples),
+        metrics=metrics,
+        efficiency=efficiency,
+        settings=settings,
+        cache=CacheCounts(hits=len(examples) - len(computed), computed=len(computed)),
+        truncated=sum(bool(o.meta.get("truncated")) for o in ordered),
+        predictions_file=str(pred_path.relative_to(writer.run_dir)),
+        predictions_sha256=pred_sha,
+    )
+    if scrubbed:  # answers in which the endpoint echoed the API key (replaced by ***)
+        record.secrets_scrubbed = scrubbed
+    return record
 
+
+def _record_head(spec: ModelSpec, card: TaskCard) -> dict[str, Any]:
+    """The fields of every record of (``spec``, ``card``), whatever its status
+    (``variant_of`` only for a precision variant)."""
+    head: dict[str, Any] = {
+        "model": spec.display_name, "model_spec": spec.to_string(), "model_kind": spec.kind,
+        "task": card.name, "family": card.family, "task_version": card.version_id,
+        "smoke_set": card.smoke_set, "primary_metric": card.primary_metric}
+    if spec.variant_of:
+        head["variant_of"] = spec.variant_of
+    return head
 
 
 def card_place(card: TaskCard) -> dict[str, Any]:
@@ -227,44 +245,46 @@ def card_place(card: TaskCard) -> dict[str, Any]:
              "domain": card.domain}
     return {k: v for k, v in place.items() if v is not None}
 
-def _add_generation_figures(efficiency: dict[str, Any], keys: list[str],
+
+def _add_generation_figures(efficiency: Efficiency, keys: list[str],
                             outputs: list[Output], fresh: set[str]) -> None:
     """Generated tokens/s and how often generation hit its length limit (when reported)."""
     metas = [o.meta for o in outputs]
     if not any("generated_tokens" in m for m in metas):
         return
-    efficiency["generated_tokens"] = int(sum(m.get("generated_tokens", 0) for m in metas))
-    efficiency["hit_length_limit_rate"] = (
+    efficiency.generated_tokens = int(sum(m.get("generated_tokens", 0) for m in metas))
+    efficiency.hit_length_limit_rate = (
         sum(bool(m.get("hit_length_limit")) for m in metas) / len(metas))
-    wall = efficiency.get("wall_s")
-    if wall and fresh and efficiency.get("source") == "measured":
+    wall = efficiency.wall_s
+    if wall and fresh and efficiency.source == "measured":
         new_tokens = sum(m.get("generated_tokens", 0)
                          for k, m in zip(keys, metas, strict=True) if k in fresh)
-        efficiency["generated_tokens_per_s"] = new_tokens / wall
+        efficiency.generated_tokens_per_s = new_tokens / wall
 
 
-def _add_request_figures(efficiency: dict[str, Any], outputs: list[Output]) -> None:
+def _add_request_figures(efficiency: Efficiency, outputs: list[Output]) -> None:
     """Client-side request latency, time to first token and retries (when reported)."""
     metas = [o.meta for o in outputs]
     for meta_key, figure in (("latency_ms", "request_latency_ms"), ("ttft_ms", "ttft_ms")):
         values = [float(m[meta_key]) for m in metas if m.get(meta_key) is not None]
         if values:
             p50, p90, p99 = np.percentile(np.asarray(values), [50, 90, 99])
-            efficiency[figure] = {"p50": float(p50), "p90": float(p90), "p99": float(p99)}
+            efficiency.update({figure: Percentiles(p50=float(p50), p90=float(p90),
+                                                   p99=float(p99))})
     if any("retries" in m for m in metas):
-        efficiency["retries"] = int(sum(m.get("retries", 0) for m in metas))
+        efficiency.retries = int(sum(m.get("retries", 0) for m in metas))
 
 
 def score_all(card: TaskCard, predictions: list[Any], examples: list[dict],
-              config: RunConfig) -> tuple[dict[str, dict], dict[str, np.ndarray]]:
+              config: RunConfig) -> tuple[dict[str, MetricValue], dict[str, np.ndarray]]:
     context = MetricContext.for_card(card)
-    metrics: dict[str, dict] = {}
+    metrics: dict[str, MetricValue] = {}
     stats: dict[str, np.ndarray] = {}
     for name in card.metrics:
         metric = metric_registry.get(name, card.family)
         result, stats[name] = score(metric, predictions, examples, context,
                                     resamples=config.resamples, seed=config.seed)
-        metrics[name] = {**result.to_dict(), "scale": metric.scale}
+        metrics[name] = MetricValue(**result.to_dict(), scale=metric.scale)
     return metrics, stats
 
 
@@ -368,27 +388,16 @@ def to_cacheable(value: Any) -> Any:
     return value
 
 
-def status_record(spec: ModelSpec, card: TaskCard, status: str, reason: str) -> dict[str, Any]:
-    return {**({"variant_of": spec.variant_of} if spec.variant_of else {}),
-            "model": spec.display_name, "model_spec": spec.to_string(), "model_kind": spec.kind,
-            "task": card.name, "family": card.family.value, "task_version": card.version_id,
-            "smoke_set": card.smoke_set, "status": status, "reason": reason, "n_examples": 0,
-            "primary_metric": card.primary_metric, "metrics": {}}
+def status_record(spec: ModelSpec, card: TaskCard, status: str, reason: str) -> Record:
+    """The record of a (model, task) that was skipped or failed: no figures, a reason."""
+    return Record(**_record_head(spec, card), status=status, reason=reason, n_examples=0,
+                  metrics={})
 
 
-def _resumable(run_dir: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """The records and run metadata of a folder to resume (``UserError`` when it holds no
-    readable results file)."""
-    from evalsuite.results.files import load_results
-
+def _resumable(run_dir: Path) -> ResultDocument:
     if not (run_dir / "results.json").is_file():
         raise UserError(f"no results.json in {run_dir}", where="--resume")
-    document = load_results(run_dir, validate=False).document
-    if not isinstance(document.get("records"), list) or not isinstance(document.get("run"),
-                                                                          dict):
-        raise UserError(f"{run_dir / 'results.json'} is not an evalsuite results file",
-                        where="--resume")
-    return document["records"], document["run"]
+    return load_results(run_dir).document
 
 
 def _fresh_run_id(chash: str, n: int = 1) -> str:
