@@ -12,8 +12,8 @@ The cache is a convenience, never a source of wrong figures:
 * a row that cannot be decoded, or whose stored scope and example id differ from the
   request's, is treated as missing and recomputed (:attr:`PredictionCache.rejected` counts
   them);
-* a cache that cannot be written (read-only, disk full) is a :class:`CacheError` naming the
-  file: a ``UserError`` (exit 2) when the run starts, a ``StoreError`` (exit 1) mid-run.
+* a cache that cannot be written (read-only, disk full) stops the run with one line naming
+  the file: a ``UserError`` (exit 2) when the run starts, a ``StoreError`` (exit 1) mid-run.
 """
 
 from __future__ import annotations

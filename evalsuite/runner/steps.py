@@ -104,6 +104,7 @@ def open_run(config: RunConfig) -> tuple[ResultWriter, set[tuple[str, str]]]:
         existing, run_meta = resumed.records, resumed.run
         run_meta.resumed_at = _now()
         run_meta.error = None
+        run_meta.model_fields_set.discard("error")  # an earlier failure: not written again
     else:
         run_dir = create_run_folder(config.output_dir, config.run_id,
                                     lambda n: _fresh_run_id(chash, n))

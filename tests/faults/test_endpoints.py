@@ -52,8 +52,8 @@ def test_a_trickling_server_fails_the_request_after_the_deadline(tmp_path, stub,
     options = "timeout=1&retries=1&concurrency=4" + ("&stream=true" if stream else "")
     outcome, elapsed = run_one(tmp_path, spec(stub, options))
     (record,) = outcome.records
-    assert record["status"] == "failed"
-    assert "timed out after 1 s after 2 attempts" in record["reason"]
+    assert record.status == "failed"
+    assert "timed out after 1 s after 2 attempts" in record.reason
     assert elapsed < 10  # two 1 s deadlines, back-off and imports, not minutes
 
 
@@ -62,7 +62,7 @@ def test_a_trickle_on_the_first_attempt_is_retried_and_recovers(tmp_path, stub):
     stub.behaviour.trickle_first_attempts = 1
     outcome, elapsed = run_one(tmp_path, spec(stub, "timeout=1&retries=2"))
     (record,) = outcome.records
-    assert record["status"] == "ok" and record["efficiency"]["retries"] == 4
+    assert record.status == "ok" and record.efficiency.retries == 4
     assert elapsed < 8
 
 
@@ -70,8 +70,8 @@ def test_a_server_that_never_answers_fails_after_the_deadline(tmp_path, stub):
     stub.behaviour.hang = True
     outcome, elapsed = run_one(tmp_path, spec(stub, "timeout=0.5&retries=1"))
     (record,) = outcome.records
-    assert record["status"] == "failed"
-    assert "timed out after 0.5 s after 2 attempts" in record["reason"]
+    assert record.status == "failed"
+    assert "timed out after 0.5 s after 2 attempts" in record.reason
     assert elapsed < 6
 
 
@@ -82,9 +82,9 @@ def test_a_huge_answer_is_cut_at_the_limit_and_not_retried(tmp_path, stub, size_
     stub.behaviour.huge_body_mb = size_mb
     outcome, elapsed = run_one(tmp_path, spec(stub, options), limit=2)
     (record,) = outcome.records
-    assert record["status"] == "failed"
+    assert record.status == "failed"
     assert f"the answer is larger than {limit_text} (option max_response_mb)" in \
-        record["reason"]
+        record.reason
     assert set(stub.stats.attempts.values()) == {1}  # the same answer would come again
     assert elapsed < 20
 

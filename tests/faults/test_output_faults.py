@@ -103,14 +103,15 @@ def test_in_place_rewrite_never_replaces_a_whole_file_by_a_longer_one(tmp_path):
     from evalsuite.errors import StoreError
     from evalsuite.results.files import ResultWriter
 
-    writer = ResultWriter(tmp_path / "run", {"id": "x", "status": "running"})
+    writer = ResultWriter(tmp_path / "run", {"id": "x", "status": "running", "created": "now",
+                                             "evalsuite_version": "0", "config_hash": "c"})
     before = (tmp_path / "run" / "results.json").read_bytes()
-    writer.run["error"] = "x" * 10_000  # cannot fit in the file's current size
+    writer.run.error = "x" * 10_000  # cannot fit in the file's current size
     with pytest.raises(StoreError, match="no room to rewrite it in place"):
         writer.flush_in_place()
     assert (tmp_path / "run" / "results.json").read_bytes() == before
-    writer.run["error"] = "short"
-    writer.run["status"] = "failed"
+    writer.run.error = "short"
+    writer.run.status = "failed"
     writer.flush_in_place()
     assert results(tmp_path / "run")["run"]["status"] == "failed"
 

@@ -66,11 +66,11 @@ def test_probe_status_sums_up_figures():
     from evalsuite.probes.hook import probe_status
 
     assert probe_status({"a": {"rate": 0.1}, "b": {"status": "not_applicable",
-                                                   "reason": "x"}}) == {"status": "ok"}
-    assert probe_status({"a": {"status": "not_applicable", "reason": "labels"}}) == {
+                                                   "reason": "x"}}).to_dict() == {"status": "ok"}
+    assert probe_status({"a": {"status": "not_applicable", "reason": "labels"}}).to_dict() == {
         "status": "not_applicable", "reason": "labels"}
     assert probe_status({"a": {"rate": 0.1}, "b": {"status": "failed", "reason": "boom"},
-                         "c": {"status": "failed", "reason": "bang"}}) == {
+                         "c": {"status": "failed", "reason": "bang"}}).to_dict() == {
         "status": "failed", "reason": "b: boom (and 1 more figures)"}
 
 
