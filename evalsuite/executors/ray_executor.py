@@ -65,7 +65,7 @@ import numpy as np
 import ray
 
 from evalsuite.efficiency.measurement import Measurement, ModelInfo
-from evalsuite.efficiency.meter import EfficiencyMeter
+from evalsuite.efficiency.meter import EfficiencyMeter, MemoryBefore, memory_before_load
 from evalsuite.errors import BackendUnavailable, EvalsuiteError, RunError, SpecError, UserError
 from evalsuite.executors import require_ray
 from evalsuite.executors.base import Placement, adapter_spec, placement
@@ -105,12 +105,14 @@ class ModelReplica:
         self.index = index
         self.adapter: ModelAdapter | None = None
         self.load_s: float | None = None
+        self.memory_before: MemoryBefore | None = None  # the process before the model loaded
 
     def _loaded(self) -> ModelAdapter:
         if self.adapter is None:
             from evalsuite.models import registry
 
             adapter = registry.build(self.spec)
+            self.memory_before = memory_before_load()
             start = time.perf_counter()
             adapter.load()
             self.load_s = time.perf_counter() - start
@@ -144,7 +146,7 @@ class ModelReplica:
         :class:`Measurement`: batch timings, phase seconds, warm-up — once per replica and
         task —, memory and energy)."""
         adapter = self._loaded()
-        meter = EfficiencyMeter(device=str(adapter.device))
+        meter = EfficiencyMeter(device=str(adapter.device), before_load=self.memory_before)
         meter.start()
         outputs: dict[str, Any] = {}
         for batch_keys, batch_outputs in predict_all(adapter, card,

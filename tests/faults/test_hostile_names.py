@@ -112,9 +112,9 @@ def test_the_report_names_survive_as_text(report_html):
 
 
 def test_embedded_json_cannot_end_a_script():
-    from evalsuite.report.embed import script_json
+    from evalsuite.report.html import json_for_script
 
-    blob = script_json({"a": MODEL, "b": IDS})
+    blob = json_for_script({"a": MODEL, "b": IDS})
     assert "<" not in blob and ">" not in blob and "&" not in blob
     assert "\u2028" not in blob and "\u2029" not in blob
     assert json.loads(blob) == {"a": MODEL, "b": IDS}

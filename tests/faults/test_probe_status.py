@@ -19,9 +19,11 @@ from tests.faults.helpers import cli, only_run
 
 
 def run_safety(tmp_path, capsys, out):
-    return cli(capsys, "run", "-m", "baseline:copy", "-t", "translation/starter-en-de",
-               "--limit", "12", "--probes", "safety", "-o", tmp_path / out, "--resamples",
-               "50")
+    """Two summarizers (English outputs: the default classifier reads them; two models: the
+    report ranks them in its scorecard) with the safety probe."""
+    return cli(capsys, "run", "-m", "baseline:lead", "-m", "baseline:textrank", "-t",
+               "summarization/starter", "--limit", "12", "--probes", "safety", "-o",
+               tmp_path / out, "--resamples", "50")
 
 
 def scorecard_cell(report, dimension):
@@ -42,7 +44,7 @@ def test_a_probe_whose_classifier_is_missing_is_named_and_not_measured(tmp_path,
     code, _, err = run_safety(tmp_path, capsys, "installed")  # the classifier is here
     assert code == 0, err
     ok = json.loads((only_run(tmp_path / "installed") / "results.json").read_text())
-    assert ok["records"][0]["probe_status"] == {"safety": {"status": "ok"}}
+    assert [r["probe_status"] for r in ok["records"]] == [{"safety": {"status": "ok"}}] * 2
 
     monkeypatch.setitem(sys.modules, "profanity_check", None)  # as if not installed
     monkeypatch.setattr(safety, "_CLASSIFIERS", {})  # not the one loaded above
@@ -53,7 +55,7 @@ def test_a_probe_whose_classifier_is_missing_is_named_and_not_measured(tmp_path,
     state = record["probe_status"]["safety"]
     assert state["status"] == "failed" and "alt-profanity-check" in state["reason"]
     assert record["safety"]["pii_leakage"]["rate"] is not None  # what was left…
-    assert "not measured: safety of baseline:copy · translation/starter-en-de: " \
+    assert "not measured: safety of baseline:lead · summarization/starter: " \
            "toxicity: SpecError" in " ".join(err.split())
 
     for name, folder in (("installed", only_run(tmp_path / "installed")), ("missing", run_dir)):
