@@ -179,7 +179,18 @@ class MetricValue(Block):
     """Upper end of the 95% bootstrap interval."""
     signature: str | None = None
     """BLEU and chrF: sacrebleu's signature of the settings (tokenizer, smoothing, version);
-    ROUGE: its tokenizer and stemmer."""
+    ROUGE: its tokenizer and stemmer; BERTScore and COMET: the scoring model, its weights'
+    hash, the settings (BERTScore's layer and idf) and the library versions."""
+    model: str | None = None
+    """Model-based metrics (BERTScore, COMET): the scoring model (hub id or local folder)."""
+    layer: int | None = None
+    """BERTScore: the encoder layer whose token states are matched."""
+    precision: Number = None
+    """BERTScore: the mean precision (each prediction token's best cosine with a reference
+    token), beside the F1 that is ``value``; no interval."""
+    recall: Number = None
+    """BERTScore: the mean recall (each reference token's best cosine with a prediction
+    token); no interval."""
     per_type: dict[str, EntityTypeScores] | None = None
     """NER precision/recall/F1: the scores per entity type (a type only predicted, never in
     the references, has zeros)."""
