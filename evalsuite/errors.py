@@ -44,6 +44,11 @@ class RunError(EvalsuiteError):
     """A run failed part way; finished results were written and are listed."""
 
 
+class StoreError(RunError):
+    """The results folder or the prediction cache could not be written mid-run (a full
+    disk, a read-only mount): the run stops with exit code 1, keeping finished records."""
+
+
 class BackendUnavailable(EvalsuiteError):
     """A model's system is not installed here (a package, a binary, a spaCy pipeline).
 

@@ -27,6 +27,19 @@ def first_line(exc: BaseException, limit: int = 300) -> str:
     return (text.splitlines()[0] if text else type(exc).__name__)[:limit]
 
 
+_CONTROL = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def printable(text: object) -> str:
+    """``text`` for a terminal or CI log: control characters (escape sequences that could
+    clear the screen or rewrite earlier lines) shown as ``\\xNN``.
+
+    >>> printable("model\\x1b[2J")
+    'model\\\\x1b[2J'
+    """
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(text))
+
+
 def slug(text: str) -> str:
     """A file-name-safe form of a model or task name.
 
@@ -58,6 +71,21 @@ def atomic_write_json(path: Path, data: Any) -> None:
     through :func:`atomic_write_text`."""
     text = json.dumps(data, indent=2, ensure_ascii=False, allow_nan=False, default=json_default)
     atomic_write_text(path, text + "\n")
+
+
+def hash_file(path: Path, digest: Any) -> Any:
+    """Feed ``path``'s bytes to ``digest`` (a ``hashlib`` object) in 1 MiB blocks; return it."""
+    with Path(path).open("rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest
+
+
+def file_sha256(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in blocks (hex)."""
+    import hashlib
+
+    return hash_file(path, hashlib.sha256()).hexdigest()
 
 
 def json_default(obj: Any) -> Any:

@@ -7,7 +7,9 @@ summarization by the first sentence, similarity by word overlap, NER by capitali
 
 Failures are switched on through :class:`Behaviour`: a storm of 429/5xx for the first attempts
 of every prompt (optionally with ``Retry-After``), slow answers (client timeouts), malformed
-bodies and an error that echoes the ``Authorization`` header.  The server counts every request
+bodies and an error that echoes the ``Authorization`` header; and hostile ones: an answer that
+trickles one byte at a time, a huge body, an answer that echoes the API key, a server that
+never answers.  The server counts every request
 and stops by itself after ``max_requests`` requests or ``lifetime_s`` seconds.
 
 In a test::
@@ -48,6 +50,11 @@ class Behaviour:
     delay_first_attempts: int | None = None  # only the first N attempts are slow (None: all)
     malformed: str | None = None       # "not_json", "no_choices", "no_content", "bad_stream"
     echo_auth_status: int | None = None  # answer this status with the Authorization header
+    echo_key_in_answer: bool = False   # a 200 answer whose text contains the API key
+    trickle_s: float = 0.0             # send the answer one byte every trickle_s seconds
+    trickle_first_attempts: int | None = None  # only the first N attempts trickle (None: all)
+    huge_body_mb: float = 0.0          # a 200 answer this many MB long, sent as fast as it goes
+    hang: bool = False                 # read the request, then never answer (until stop)
 
 
 @dataclass
@@ -170,6 +177,7 @@ class _Handler(BaseHTTPRequestHandler):
             if auth:
                 stub.stats.auth_headers.add(auth)
             over_budget = stub.stats.requests > stub.max_requests
+        self.attempt = attempt
         if over_budget:
             self._json(503, {"error": {"message": "stub request budget exhausted"}})
             stub.stop_soon()
@@ -177,6 +185,13 @@ class _Handler(BaseHTTPRequestHandler):
         if behaviour.echo_auth_status:
             self._json(behaviour.echo_auth_status,
                        {"error": {"message": f"invalid credentials {auth}"}})
+            return
+        if behaviour.hang:
+            stub.stopped.wait()  # until the server stops: the client must give up first
+            self.close_connection = True
+            return
+        if behaviour.huge_body_mb:
+            self._huge(behaviour.huge_body_mb)
             return
         if attempt <= behaviour.status_first_attempts:
             headers = {"Retry-After": behaviour.retry_after} if behaviour.retry_after else {}
@@ -187,6 +202,9 @@ class _Handler(BaseHTTPRequestHandler):
         if behaviour.delay_s and (slow_n is None or attempt <= slow_n):
             time.sleep(behaviour.delay_s)
         answer = respond(prompt, chat)
+        if behaviour.echo_key_in_answer:
+            key = (auth or "").removeprefix("Bearer ")
+            answer = f"{answer} (authorised with {key}; header was {auth})"
         usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(answer.split()),
                  "total_tokens": len(prompt.split()) + len(answer.split())}
         with stub.lock:
@@ -231,6 +249,9 @@ class _Handler(BaseHTTPRequestHandler):
                 event = {"object": "chat.completion.chunk", "model": model, "choices": [choice]}
                 self.wfile.write(f"data: {json.dumps(event)}\n\n".encode())
                 self.wfile.flush()
+                if self._trickles() and self.server.stub.stopped.wait(
+                        self.server.stub.behaviour.trickle_s):
+                    return
             last = ({"index": 0, "delta": {}, "finish_reason": "stop"} if chat
                     else {"index": 0, "text": "", "finish_reason": "stop"})
             self.wfile.write(f"data: {json.dumps({'choices': [last], 'usage': usage})}\n\n"
@@ -243,10 +264,38 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, data: Any, headers: dict[str, str] | None = None) -> None:
         self._send(status, json.dumps(data).encode(), "application/json", headers)
 
+    def _trickles(self) -> bool:
+        behaviour = self.server.stub.behaviour
+        first = behaviour.trickle_first_attempts
+        return bool(behaviour.trickle_s) and (first is None
+                                              or getattr(self, "attempt", 1) <= first)
+
+    def _huge(self, megabytes: float) -> None:
+        """A valid-looking JSON answer ``megabytes`` long (its content is padding)."""
+        size = int(megabytes * (1 << 20))
+        head, tail = b'{"choices": [{"message": {"content": "', b'"}}]}'
+        block = b"x" * (1 << 16)
+        try:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Connection", "close")  # no length: read until the end
+            self.end_headers()
+            self.close_connection = True
+            self.wfile.write(head)
+            sent = len(head)
+            while sent < size and not self.server.stub.stopped.is_set():
+                self.wfile.write(block)
+                sent += len(block)
+            self.wfile.write(tail)
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the client stopped reading: what it should do
+
     def _send(self, status: int, payload: bytes, content_type: str,
               headers: dict[str, str] | None = None) -> None:
-        with self.server.stub.lock:
-            self.server.stub.stats.statuses[status] += 1
+        stub = self.server.stub
+        with stub.lock:
+            stub.stats.statuses[status] += 1
+        trickle = self._trickles()
         try:
             self.send_response(status)
             self.send_header("Content-Type", content_type)
@@ -254,6 +303,13 @@ class _Handler(BaseHTTPRequestHandler):
             for name, value in (headers or {}).items():
                 self.send_header(name, value)
             self.end_headers()
+            if trickle:  # one byte at a time: every read succeeds, the answer never ends
+                for i in range(len(payload)):
+                    self.wfile.write(payload[i:i + 1])
+                    self.wfile.flush()
+                    if stub.stopped.wait(stub.behaviour.trickle_s):
+                        break
+                return
             self.wfile.write(payload)
             self.wfile.flush()
         except (BrokenPipeError, ConnectionResetError):
@@ -283,7 +339,7 @@ class StubServer:
                                         kwargs={"poll_interval": 0.05}, daemon=True)
         self._timer = threading.Timer(lifetime_s, self.stop)
         self._timer.daemon = True
-        self._stopped = threading.Event()
+        self.stopped = threading.Event()
 
     @property
     def port(self) -> int:
@@ -308,9 +364,9 @@ class StubServer:
         threading.Thread(target=self.stop, daemon=True).start()
 
     def stop(self) -> None:
-        if self._stopped.is_set():
+        if self.stopped.is_set():
             return
-        self._stopped.set()
+        self.stopped.set()
         self._timer.cancel()
         self._httpd.shutdown()
         self._httpd.server_close()
@@ -331,7 +387,7 @@ def main() -> None:
     server = StubServer(args.port, max_requests=args.max_requests, lifetime_s=args.lifetime)
     server.start()
     print(f"serving {server.url} for {args.lifetime:g} s", flush=True)
-    server._stopped.wait()
+    server.stopped.wait()
 
 
 if __name__ == "__main__":

@@ -45,7 +45,9 @@ def test_local_formats_map_columns(tmp_path, fmt):
 def test_hash_ids_are_stable_and_unique(tmp_path):
     write_jsonl(tmp_path / "d.jsonl", [{"sentence": "same", "lab": 0}] * 2 + [
         {"sentence": "other", "lab": 1}])
-    card = sentiment_card(tmp_path, "d.jsonl")
+    with pytest.raises(CardError, match="appears more than once"):  # never renamed silently
+        load_task_data(sentiment_card(tmp_path, "d.jsonl"))
+    card = sentiment_card(tmp_path, "d.jsonl", dedupe="suffix")
     ids = [e["id"] for e in load_task_data(card).examples]
     assert len(set(ids)) == 3 and ids[1] == ids[0] + "#1"
     assert ids == [e["id"] for e in load_task_data(card).examples]

@@ -8,7 +8,9 @@ imports the app and the packages they drive (``report``, ``gate``) never import 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+import threading
 from typing import Annotated
 
 import typer
@@ -19,6 +21,7 @@ from evalsuite.cli import listing as listing_commands
 from evalsuite.cli import report as report_commands
 from evalsuite.cli import run as run_command
 from evalsuite.cli import tasks as tasks_command
+from evalsuite.cli import verify as verify_command
 from evalsuite.errors import EXIT_OK, EXIT_USAGE, EvalsuiteError
 
 app = typer.Typer(
@@ -39,13 +42,33 @@ def _main(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks."
 
 
 for command in (tasks_command.tasks, run_command.run, report_commands.report,
-                report_commands.compare, gate_command.gate, export_command.export):
+                report_commands.compare, gate_command.gate, export_command.export,
+                verify_command.verify):
     app.command()(command)
 app.add_typer(listing_commands.app, name="list")  # evalsuite list tasks|models|metrics|…
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (a CI job cancelled, ``kill``): stop as Ctrl-C does, so the run folder says
+    ``interrupted`` and finished records are kept."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point: run the app and map errors onto exit codes (0 ok, 1 failed, 2 usage)."""
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
+    try:
+        return _run_app(argv)
+    finally:
+        if in_main_thread:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _run_app(argv: list[str] | None) -> int:
     from evalsuite.cli.console import error
 
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
@@ -62,9 +85,9 @@ def main(argv: list[str] | None = None) -> int:
             raise
         error(str(exc))
         return exc.exit_code
-    except KeyboardInterrupt:
-        error("interrupted")
-        return 130
+    except KeyboardInterrupt as exc:
+        error("terminated" if isinstance(exc, Terminated) else "interrupted")
+        return 143 if isinstance(exc, Terminated) else 130
     except Exception as exc:
         if hasattr(exc, "show") and hasattr(exc, "exit_code"):  # click usage errors
             exc.show()

@@ -19,6 +19,7 @@ from rich.progress import (
 from rich.table import Table
 
 from evalsuite.results.records import PROBE_SECTIONS, MetricValue, Record, Scale
+from evalsuite.utils import printable
 
 # Outside a terminal (CI logs, pipes) rich would wrap at 80 columns; give tables room.
 err_console = Console(stderr=True, highlight=False,
@@ -91,11 +92,11 @@ class RichProgress:
         if self._key == record.key:
             self._drop_bar()
         status = record.status
-        head = f"{record.model} · {record.task}"
+        head = printable(f"{record.model} · {record.task}")
         if status != "ok":
             colour = "yellow" if status == "skipped" else "red"
             self.console.print(f"[{colour}]{status}[/] {escape(head)}: "
-                               f"{escape(record.reason or '')}", soft_wrap=False)
+                               f"{escape(printable(record.reason or ''))}", soft_wrap=False)
             return
         name = record.primary_metric or ""
         metric = record.metrics.get(name)
@@ -106,7 +107,7 @@ class RichProgress:
                            f" on {record.n_examples} examples{cached}", soft_wrap=False)
 
     def message(self, text: str) -> None:
-        self.console.print(escape(text), soft_wrap=False)
+        self.console.print(escape(printable(text)), soft_wrap=False)
 
 
 def format_value(value: float | None, scale: str | None = None) -> str:
@@ -136,12 +137,14 @@ def summary_table(records: list[Record]) -> Table:
     dim: list[bool] = []
     for rec in records:
         if not rec.ok:
-            rows.append((rec.model, rec.task, rec.status, _short(rec.reason or ""), "", ""))
+            rows.append((printable(rec.model), printable(rec.task), rec.status,
+                         _short(printable(rec.reason or "")), "", ""))
             dim.append(True)
             continue
         name = rec.primary_metric or ""
         speed = rec.efficiency.examples_per_s if rec.efficiency else None
-        rows.append((rec.model, rec.task, name, format_metric(rec.metrics.get(name)),
+        rows.append((printable(rec.model), printable(rec.task), name,
+                     format_metric(rec.metrics.get(name)),
                      str(rec.n_examples), format_rate(speed)))
         dim.append(False)
     table = Table(show_edge=False, header_style="bold", pad_edge=False)
@@ -173,8 +176,8 @@ def probe_problems(records: list[Record]) -> list[tuple[str, str]]:
             for key, figure in (rec.section(section) or {}).items():
                 if figure.status is None:
                     continue
-                head = f"{rec.model} · {rec.task}"
-                groups.setdefault((figure.status, head, figure.reason or "", section),
+                head = printable(f"{rec.model} · {rec.task}")
+                groups.setdefault((figure.status, head, printable(figure.reason or ""), section),
                                   []).append(f"{section}.{key}")
     lines = [(status, f"probe {status.replace('_', ' ')}: {head}: {', '.join(keys)}"
                       + (f" ({reason})" if reason else ""))
@@ -197,5 +200,5 @@ def _short(text: str, width: int = 60) -> str:
 
 
 def error(message: str) -> None:
-    err_console.print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
+    err_console.print(f"[bold red]error:[/] {escape(printable(message))}", soft_wrap=True)
     sys.stderr.flush()

@@ -25,10 +25,14 @@ def gate(
                         ] = None,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write a JSON report here.")
                          ] = None,
+    verify: Annotated[bool, typer.Option(
+        "--verify/--no-verify",
+        help="First recompute every figure of the run and baselines from their predictions "
+             "(see 'evalsuite verify'); a mismatch fails the gate.")] = True,
 ) -> None:
     """Check a run against a policy: exit 0 if every rule passes, 1 if any fails, 2 if the
     policy or the inputs are wrong."""
     code = run_gate(results, policy, baseline or [], junit=junit, markdown=markdown,
-                    json_path=json_path)
+                    json_path=json_path, verify=verify)
     if code:
         raise typer.Exit(code)

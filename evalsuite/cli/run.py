@@ -80,6 +80,7 @@ def run(
     from evalsuite.runner.cache import default_cache_path
     from evalsuite.runner.run import Job, RunConfig
     from evalsuite.tasks.registry import TaskRegistry
+    from evalsuite.utils import printable
 
     if batch is not None and (model or task or suite):
         raise UserError("give a batch file or --model/--task/--suite, not both", where="run")
@@ -170,7 +171,8 @@ def run(
             err_console.print(f"error: {exc}", style="red", markup=False)
     if outcome.failed or outcome.interrupted:
         for rec in outcome.failed:
-            err_console.print(f"failed: {rec.model} · {rec.task}: {rec.reason}", markup=False)
+            err_console.print(f"failed: {printable(rec.model)} · {printable(rec.task)}: "
+                              f"{printable(rec.reason or '')}", markup=False)
     if gate is not None:
         from evalsuite.gate.check import run_gate
 

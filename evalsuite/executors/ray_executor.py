@@ -349,6 +349,7 @@ class _Scheduler:
         task.prefix = model_task_key(model.identity, card.version_id, settings)
         task.keys = [example_key(task.prefix, card.family, ex) for ex in examples]
         task.outputs = self.cache.get_many(task.keys)
+        steps.drop_unusable(card, task.outputs, task.keys, examples)  # recomputed, not scored
         self.progress.task_started(model.name, card.name, len(examples), len(task.outputs))
         todo = {k: ex for k, ex in zip(task.keys, examples, strict=True)
                 if k not in task.outputs}
@@ -660,9 +661,9 @@ def run(config: RunConfig, progress: Progress | None = None, *,
 
 def _run(config: RunConfig, plan: list[tuple[Job, ModelAdapter]], progress: Progress,
          address: str | None) -> RunOutcome:
+    data_by_task = steps.load_all_task_data(config, progress)  # data errors before any folder
     writer, done = steps.open_run(config)
     run_dir = writer.run_dir
-    data_by_task = steps.load_all_task_data(config, progress)
     models = []
     for job, adapter in plan:
         model = _Model(job=job, adapter=adapter, spec=adapter_spec(job.spec),
@@ -678,22 +679,26 @@ def _run(config: RunConfig, plan: list[tuple[Job, ModelAdapter]], progress: Prog
         nodes=sum(1 for n in ray.nodes() if n.get("Alive")),
         cluster_resources={k: resources[k] for k in ("CPU", "GPU") if k in resources})
     runtime_env = worker_runtime_env(sorted({m for model in models for m in model.modules}))
-    cache = PredictionCache(config.cache_path)
+    cache = steps.open_cache(config, progress)
     scheduler = _Scheduler(models, config, writer, cache, progress, runtime_env)
     interrupted = False
+    error: BaseException | None = None
     try:
         scheduler.run()
     except KeyboardInterrupt:
         interrupted = True
         progress.message(f"interrupted: {len(writer.records)} finished records kept in "
                          f"{run_dir}; run again with --resume {run_dir} to continue")
+    except BaseException as exc:
+        error = exc
+        raise
     finally:
         scheduler.shutdown()
         cache.close()
         pairs = [(job.spec.display_name, card.name) for job, _ in plan for card in job.tasks]
         order = {pair: n for n, pair in enumerate(pairs)}
         writer.records.sort(key=lambda r: order.get(r.key, len(order)))
-        steps.close_run(writer, interrupted)
+        steps.close_run(writer, interrupted, error)
     return RunOutcome(run_dir=run_dir, records=writer.records, interrupted=interrupted)
 
 

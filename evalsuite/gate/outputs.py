@@ -8,7 +8,10 @@
   ``<failure>`` whose message names the failing figures; every rule's checks are listed in
   its ``<system-out>``.
 * **Markdown**: a verdict headline, a table of the failures and the full table folded in a
-  ``<details>`` block — fit for a pull-request comment or ``$GITHUB_STEP_SUMMARY``.
+  ``<details>`` block — fit for a pull-request comment or ``$GITHUB_STEP_SUMMARY``.  Names
+  (rules, models, tasks, paths) are escaped: :func:`code_span` for figures and paths,
+  :func:`markdown_text` for the rest, so none can close a code span, a table cell or the
+  ``<details>`` block, or inject markup.
 * **JSON**: :meth:`GateReport.to_dict` (verdict, summary counts, every rule and check).
 """
 
@@ -27,6 +30,7 @@ from rich.table import Table
 
 from evalsuite.gate.rules import Check, GateReport, RuleOutcome
 from evalsuite.results.files import clean_floats
+from evalsuite.utils import printable
 
 MAX_MARKDOWN_ROWS = 400  # keeps a summary well under GitHub's 65,536-character comment limit
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -73,10 +77,15 @@ def table(report: GateReport) -> Table:
     for outcome in report.outcomes:
         for i, check in enumerate(outcome.checks):
             verdict = "[green]pass[/]" if check.passed else "[bold red]FAIL[/]"
-            out.add_row(escape(outcome.name) if i == 0 else "", escape(check.label),
-                        value_text(check), escape(check.expected), verdict, p_text(check),
+            out.add_row(_term(outcome.name) if i == 0 else "", _term(check.label),
+                        value_text(check), _term(check.expected), verdict, p_text(check),
                         end_section=i == len(outcome.checks) - 1)
     return out
+
+
+def _term(text: str) -> str:
+    """A name for the terminal: rich markup and control characters escaped."""
+    return escape(printable(text))
 
 
 def print_report(report: GateReport, console: Console) -> None:
@@ -84,11 +93,11 @@ def print_report(report: GateReport, console: Console) -> None:
     console.print(table(report))
     for outcome in report.outcomes:
         for check in outcome.failures:
-            console.print(f"[red]✗[/] {escape(outcome.name)}: {escape(check.label)}: "
-                          f"{escape(check.message)}")
+            console.print(f"[red]✗[/] {_term(outcome.name)}: {_term(check.label)}: "
+                          f"{_term(check.message)}")
     notes = sorted({f"{c.label}: {n}" for c in report.checks for n in c.notes})
     for note in notes[:50]:
-        console.print(f"[dim]note[/] {escape(note)}")
+        console.print(f"[dim]note[/] {_term(note)}")
     if len(notes) > 50:
         console.print(f"[dim]… and {len(notes) - 50} more notes (see --json)[/]")
     colour = "green" if report.passed else "bold red"
@@ -159,8 +168,38 @@ def junit_xml(report: GateReport) -> str:
 
 
 # -- Markdown -----------------------------------------------------------------------------------
+_MD_PUNCTUATION = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+_BACKTICKS = re.compile(r"`+")
+
+
+def markdown_text(text: str) -> str:
+    """``text`` as literal Markdown on one line: HTML characters as entities, Markdown
+    punctuation backslash-escaped (``|`` too, so it is safe in a table cell).
+
+    >>> markdown_text("<b>*rule*</b> | x")
+    '&lt;b&gt;\\\\*rule\\\\*&lt;/b&gt; \\\\| x'
+    """
+    text = " ".join(str(text).split())
+    text = text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return _MD_PUNCTUATION.sub(r"\\\1", text)
+
+
+def code_span(text: str) -> str:
+    """``text`` as an inline code span that no backtick in it can close (CommonMark: a
+    fence one backtick longer than the longest run inside), safe in a table cell.
+
+    >>> code_span("a`b")
+    '`` a`b ``'
+    """
+    text = " ".join(str(text).split()).replace("|", "\\|")
+    longest = max((len(m) for m in _BACKTICKS.findall(text)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if longest else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
+
+
 def _cell(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ") or " "
+    return text.replace("\n", " ") or " "
 
 
 def _rows(checks: list[tuple[str, Check]], *, why: bool) -> list[str]:
@@ -171,9 +210,11 @@ def _rows(checks: list[tuple[str, Check]], *, why: bool) -> list[str]:
     lines = [head, sep]
     for name, c in checks[:MAX_MARKDOWN_ROWS]:
         verdict = "✅ pass" if c.passed else "❌ **FAIL**"
-        row = [name, f"`{c.label}`", value_text(c), c.expected, verdict, p_text(c)]
+        row = [markdown_text(name), code_span(c.label), markdown_text(value_text(c)),
+               markdown_text(c.expected), verdict, markdown_text(p_text(c))]
         if why:
-            row.append(c.message + (f" ({'; '.join(c.notes)})" if c.notes else ""))
+            row.append(markdown_text(c.message + (f" ({'; '.join(c.notes)})" if c.notes
+                                                  else "")))
         lines.append("| " + " | ".join(_cell(x) for x in row) + " |")
     if len(checks) > MAX_MARKDOWN_ROWS:
         lines.append(f"\n… {len(checks) - MAX_MARKDOWN_ROWS} more rows: see the JSON report.")
@@ -184,17 +225,18 @@ def markdown(report: GateReport) -> str:
     """A Markdown summary for a pull-request comment or ``$GITHUB_STEP_SUMMARY``."""
     icon = "✅" if report.passed else "❌"
     lines = [f"## {icon} evalsuite {headline(report)}", ""]
-    base = ", ".join(f"`{b}`" for b in report.baselines) or "none"
-    lines += [f"Results `{report.results}` · baseline {base} · policy "
-              f"`{report.policy or '–'}` · α = {report.alpha:g} (paired {report.test} test, "
-              "one-sided)", ""]
+    base = ", ".join(code_span(str(b)) for b in report.baselines) or "none"
+    lines += [f"Results {code_span(str(report.results))} · baseline {base} · policy "
+              f"{code_span(str(report.policy or '–'))} · α = {report.alpha:g} (paired "
+              f"{report.test} test, one-sided)", ""]
     failures = [(o.name, c) for o in report.outcomes for c in o.failures]
     if failures:
         lines += ["### Failures", "", *_rows(failures, why=True), ""]
     every = [(o.name, c) for o in report.outcomes for c in o.checks]
     lines += [f"<details><summary>All {len(every)} checks of {len(report.outcomes)} rules"
               "</summary>", "", *_rows(every, why=False), "", "</details>", ""]
-    notes = sorted({f"`{c.label}`: {n}" for c in report.checks for n in c.notes})
+    notes = sorted({f"{code_span(c.label)}: {markdown_text(n)}" for c in report.checks
+                    for n in c.notes})
     if notes:
         lines += ["<details><summary>Notes</summary>", ""]
         lines += [f"- {n}" for n in notes[:MAX_MARKDOWN_ROWS]]

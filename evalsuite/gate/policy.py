@@ -38,6 +38,7 @@ from pydantic import (
 
 from evalsuite.errors import UserError
 from evalsuite.gate.paths import FigurePattern, parse_pattern
+from evalsuite.inputs import load_yaml
 from evalsuite.results.records import Section
 
 RULE_KINDS = ("threshold", "regression", "efficiency")
@@ -46,7 +47,8 @@ RULE_KINDS = ("threshold", "regression", "efficiency")
 class _Rule(BaseModel):
     """Fields every rule has."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # a NaN threshold, tolerance or allowance would make every comparison pass or fail
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     name: str | None = None
     description: str | None = None
@@ -173,7 +175,7 @@ Rule = Annotated[
 class Policy(BaseModel):
     """A whole policy file."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     version: Literal[1] = 1
     description: str | None = None
@@ -229,7 +231,7 @@ def load_policy(path: str | Path) -> Policy:
     if not file.is_file():
         raise UserError("no such policy file", where=where)
     try:
-        data = yaml.safe_load(file.read_text(encoding="utf-8"))
+        data = load_yaml(file)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = f" (line {mark.line + 1})" if mark is not None else ""

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -227,6 +227,12 @@ class ModelAdapter(ABC):
     def start_task(self, card: TaskCard) -> None:  # noqa: B027 - optional hook
         """Called before each (model, task): drop per-task state such as memoised
         embeddings, so every task's timing is its own."""
+
+    def check_example_ids(self, card: TaskCard, ids: Collection[str] | None) -> str | None:
+        """A warning about the task's example ids (every row of the dataset, ``None`` when
+        unknown), or ``None``; may raise a ``UserError`` when told to refuse.  Called once
+        per (model, task) after :meth:`load`: a predictions file checks its ids here."""
+        return None
 
     # -- prediction -----------------------------------------------------------------------
     @abstractmethod

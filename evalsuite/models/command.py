@@ -10,7 +10,9 @@ translation ``source``, summarization ``document``, sentiment ``text``, similari
 ``sentence1<TAB>sentence2``, qa ``question<TAB>context``, ner the tokens joined by spaces
 (output: one tag per token, separated by spaces).  ``input_field=a,b`` picks other fields.
 
-Options: ``timeout`` (seconds per batch, default 300), ``input_field``, ``jsonl`` (one JSON
+Options: ``timeout`` (seconds per batch, default 300), ``max_output_mb`` (the most a batch
+may write on stdout, default 64: a command that writes more is stopped and the task fails
+with that message), ``input_field``, ``jsonl`` (one JSON
 object per line both ways: the example's id and input fields in; an object with a prediction
 key — see :mod:`evalsuite.models.predictions` — or a bare JSON value out), ``separator``
 (``line``, ``blank`` or ``auto``), ``label_map`` (model label → card label), ``lang_map``.
@@ -29,6 +31,9 @@ so with one input per line its transfer rules carry words across line ends (``le
 spaces`` / ``tab inside`` came back as ``Interior de`` / ``tabulador de espacios
 principal``); an empty line is a paragraph break it never crosses.  In blank mode empty
 inputs are not sent and get an empty output.
+
+The command runs in a process group of its own; a timeout, too much output or Ctrl-C kills
+the whole group, so nothing it started outlives the batch.
 """
 
 from __future__ import annotations
@@ -41,12 +46,14 @@ import shlex
 import shutil
 import signal
 import subprocess
+import threading
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
 from evalsuite.errors import BackendUnavailable, RunError, SpecError
 from evalsuite.families import FIELDS, Family
+from evalsuite.inputs import describe_size
 from evalsuite.models.base import OPTION_CONVERTERS, ModelAdapter, Output, files_fingerprint
 from evalsuite.models.registry import register
 from evalsuite.models.shared import match_label, parse_prediction, pick_prediction
@@ -66,6 +73,8 @@ _LINE_BREAKS = re.compile(r"[\r\n\v\f\x1c-\x1e\x85\u2028\u2029]+")
 _BLANK_LINES = re.compile(r"\n(?:[ \t]*\n)+")
 # apertium options that take a value (the direction is the first other argument)
 _APERTIUM_VALUE_OPTIONS = frozenset({"-d", "-f", "-m", "-o"})
+DEFAULT_MAX_OUTPUT_MB = 64.0
+STDERR_KEPT = 64 << 10  # of stderr only the start is kept (for the error message)
 _LANGUAGE_FIELD = re.compile(r"\{(source_lang|target_lang|language|pair)\}")
 
 
@@ -105,6 +114,7 @@ class CommandAdapter(ModelAdapter):
     families: ClassVar[frozenset[Family]] = frozenset(Family)
     extra_options: ClassVar[dict[str, Any]] = {
         "timeout": _positive_float,
+        "max_output_mb": _positive_float,
         "input_field": _fields,
         "jsonl": OPTION_CONVERTERS["bool"],
         "separator": _separator,
@@ -130,6 +140,10 @@ class CommandAdapter(ModelAdapter):
     @property
     def timeout(self) -> float:
         return float(self.options.get("timeout", 300.0))
+
+    @property
+    def max_output(self) -> int:
+        return int(float(self.options.get("max_output_mb", DEFAULT_MAX_OUTPUT_MB)) * (1 << 20))
 
     @property
     def jsonl(self) -> bool:
@@ -321,11 +335,18 @@ class CommandAdapter(ModelAdapter):
         except PermissionError:
             raise BackendUnavailable(f"command {self.argv[0]!r} is not executable") from None
         try:
-            stdout, stderr = proc.communicate(payload.encode("utf-8"), timeout=self.timeout)
-        except subprocess.TimeoutExpired:
+            stdout, stderr, problem = _exchange(proc, payload.encode("utf-8"), self.timeout,
+                                                self.max_output)
+        except BaseException:  # Ctrl-C, SIGTERM: never leave the command running
             _kill(proc)
+            raise
+        if problem == "timeout":
             raise RunError(f"command {self.program!r} timed out after {self.timeout:g} s on a "
-                           f"batch (raise the timeout option or lower batch_size)") from None
+                           f"batch (raise the timeout option or lower batch_size)")
+        if problem == "too_much":
+            raise RunError(f"command {self.program!r} wrote more than "
+                           f"{describe_size(self.max_output)} for one batch and was stopped "
+                           f"(option max_output_mb)")
         if proc.returncode != 0:
             lines = [ln.strip() for ln in stderr.decode("utf-8", "replace").splitlines()]
             first = next((ln for ln in lines if ln), "no message on stderr")
@@ -342,7 +363,67 @@ class CommandAdapter(ModelAdapter):
         return files_fingerprint(sorted(files)) + base[:8] if files else base
 
 
-def _kill(proc: subprocess.Popen) -> None:
+def _exchange(proc: subprocess.Popen, data: bytes, timeout: float, limit: int
+              ) -> tuple[bytes, bytes, str | None]:
+    """Send ``data`` to the command and read its output, at most ``limit`` bytes of stdout
+    and :data:`STDERR_KEPT` of stderr (the rest is drained), within ``timeout`` seconds.
+    Returns (stdout, stderr, problem) with problem ``"timeout"``, ``"too_much"`` (the process
+    group was killed) or ``None``.  What ``communicate`` does, with the caps it lacks."""
+    assert proc.stdin is not None and proc.stdout is not None and proc.stderr is not None
+    stdin, stdout, stderr_pipe = proc.stdin, proc.stdout, proc.stderr
+    stderr: list[bytes] = []
+
+    def feed() -> None:
+        with contextlib.suppress(OSError):  # a command that stops reading: its own error
+            stdin.write(data)
+        with contextlib.suppress(OSError):
+            stdin.close()
+
+    def drain_stderr() -> None:
+        kept = 0
+        for block in iter(lambda: stderr_pipe.read1(1 << 16), b""):
+            if kept < STDERR_KEPT:
+                stderr.append(block[:STDERR_KEPT - kept])
+                kept += len(stderr[-1])
+
+    timed_out = threading.Event()
+
+    def expire() -> None:
+        timed_out.set()
+        _kill(proc, wait=False)
+
+    helpers = [threading.Thread(target=feed, daemon=True),
+               threading.Thread(target=drain_stderr, daemon=True)]
+    for helper in helpers:
+        helper.start()
+    timer = threading.Timer(timeout, expire)
+    timer.daemon = True
+    timer.start()
+    out: list[bytes] = []
+    size = 0
+    problem: str | None = None
+    try:
+        for block in iter(lambda: stdout.read1(1 << 16), b""):
+            size += len(block)
+            if size > limit:
+                problem = "too_much"
+                _kill(proc, wait=False)
+                break
+            out.append(block)
+        proc.wait()
+    finally:
+        timer.cancel()
+    for helper in helpers:
+        helper.join(timeout=5)
+    for pipe in (stdout, stderr_pipe):
+        with contextlib.suppress(OSError):
+            pipe.close()
+    if timed_out.is_set() and problem is None:
+        problem = "timeout"
+    return b"".join(out), b"".join(stderr), problem
+
+
+def _kill(proc: subprocess.Popen, *, wait: bool = True) -> None:
     """Kill the command and anything it started (its own process group)."""
     try:
         if hasattr(os, "killpg"):
@@ -351,5 +432,10 @@ def _kill(proc: subprocess.Popen) -> None:
             proc.kill()
     except (ProcessLookupError, PermissionError):
         pass
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.communicate(timeout=5)
+    if wait:
+        with contextlib.suppress(subprocess.TimeoutExpired, ValueError, OSError):
+            proc.wait(timeout=5)
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe is not None:
+                with contextlib.suppress(OSError):
+                    pipe.close()

@@ -12,13 +12,21 @@ back into the family's prediction type::
 Options: ``model`` (required: the name the endpoint serves), ``api`` (``chat`` — the default —
 or ``completions``), ``api_key_env`` (name of the environment variable holding the API key;
 the key itself is never written to results, caches, logs or error messages), ``concurrency``
-(requests in flight, default 8), ``timeout`` (seconds per request, default 30), ``retries``
+(requests in flight, default 8), ``timeout`` (seconds per request attempt, default 30: a
+total deadline covering connect, send and the whole answer, so a server that trickles bytes
+or never answers cannot hold a run), ``max_response_mb`` (largest answer read, default 16;
+a larger one fails without retry), ``retries``
 (default 5: 429, 5xx, timeouts and connection errors are retried with exponential back-off
 and jitter, honouring ``Retry-After``), ``backoff``/``backoff_max`` (first and longest wait in
 seconds, default 0.5 and 30), ``stream`` (default false; when true the time to first token is
 measured), ``prompt``, ``system`` (chat system message), ``shots_file``/``shots`` (few-shot
 demonstrations, as for ``hf`` causal LMs), ``max_tokens``, ``temperature`` (default 0),
 ``top_p``, ``seed``, ``label_map``.
+
+An answer that contains the API key's value has it replaced by ``***`` before anything is
+parsed or stored (``meta.secret_scrubbed``; the record counts them in ``secrets_scrubbed``).
+Requests run on an asyncio event loop per batch, so Ctrl-C cancels every request in flight at
+once.
 
 Per request the client-side latency (and time to first token when streaming), the number of
 retries, generated tokens and whether generation hit ``max_tokens`` go into the example's
@@ -29,21 +37,22 @@ the model name and the output-changing options only (``settings.fingerprint_note
 
 from __future__ import annotations
 
+import asyncio
 import email.utils
 import hashlib
 import json
 import os
 import random
 import re
-import threading
 import time
-from collections.abc import Sequence
-from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from collections.abc import AsyncIterator, Coroutine, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeVar
 
 from evalsuite.errors import RunError, SpecError
 from evalsuite.families import Family
+from evalsuite.inputs import describe_size
 from evalsuite.models.base import (
     OPTION_CONVERTERS,
     ModelAdapter,
@@ -80,8 +89,13 @@ FINGERPRINT_NOTE = ("remote endpoint: its weights are unknown to evalsuite; the 
                     "covers the base URL, the model name and output-changing options only")
 # options that change how requests are sent, not what comes back
 TRANSPORT_OPTIONS = frozenset({"api_key_env", "concurrency", "timeout", "retries", "backoff",
-                               "backoff_max", "stream", "batch_size", "device"})
+                               "backoff_max", "stream", "max_response_mb", "batch_size",
+                               "device"})
 RETRY_AFTER_MAX_S = 120.0
+DEFAULT_MAX_RESPONSE_MB = 16.0
+ERROR_BODY_BYTES = 64 << 10  # of an error answer, only the start is read (for its message)
+SCRUBBED = "***"
+_T = TypeVar("_T")
 _TAG = re.compile(r"^(?:O|[BI]-[A-Z0-9_]+)$")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -203,8 +217,16 @@ class _Failure(Exception):
         self.wait_s = wait_s
 
 
-class _Aborted(Exception):
-    """Another request of the batch failed; this one was not sent."""
+def run_coroutine(coro: Coroutine[Any, Any, _T]) -> _T:
+    """Run ``coro`` on a fresh event loop (in a thread of its own when this thread already
+    runs one, as in a notebook).  In the main thread Ctrl-C cancels it and raises
+    ``KeyboardInterrupt``."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(asyncio.run, coro).result()
 
 
 @register
@@ -217,6 +239,7 @@ class HttpAdapter(ModelAdapter):
         "model": str, "api": _api, "api_key_env": str, "concurrency": positive_int,
         "timeout": _positive_float, "retries": non_negative_int, "backoff": _non_negative_float,
         "backoff_max": _non_negative_float, "stream": OPTION_CONVERTERS["bool"], "prompt": str,
+        "max_response_mb": _positive_float,
         "system": str, "max_tokens": positive_int, "temperature": float, "top_p": float,
         "seed": int, "shots_file": str, "shots": positive_int,
     }
@@ -253,11 +276,11 @@ class HttpAdapter(ModelAdapter):
         self.backoff: float = self.transport.get("backoff", 0.5)
         self.backoff_max: float = self.transport.get("backoff_max", 30.0)
         self.stream: bool = self.transport.get("stream", False)
+        self.max_response = int(self.transport.get("max_response_mb", DEFAULT_MAX_RESPONSE_MB)
+                                * (1 << 20))
         self.device = "remote"
-        self._client: Any = None
-        self._pool: ThreadPoolExecutor | None = None
+        self._headers: dict[str, str] | None = None
         self._secret: str | None = None
-        self._abort = threading.Event()
         self._random = random.Random()
         self._shots: dict[str, ShotSource] = {}
 
@@ -267,8 +290,6 @@ class HttpAdapter(ModelAdapter):
 
     # -- lifecycle ------------------------------------------------------------------------
     def load(self) -> None:
-        import httpx
-
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         env = self.transport.get("api_key_env")
         if env:
@@ -278,20 +299,10 @@ class HttpAdapter(ModelAdapter):
                                 f"set or empty", where=f"model {self.spec.display_name}")
             self._secret = key
             headers["Authorization"] = f"Bearer {key}"
-        limits = httpx.Limits(max_connections=self.concurrency,
-                              max_keepalive_connections=self.concurrency)
-        self._client = httpx.Client(timeout=httpx.Timeout(self.timeout), limits=limits,
-                                    headers=headers, follow_redirects=True)
-        self._pool = ThreadPoolExecutor(max_workers=self.concurrency,
-                                        thread_name_prefix="evalsuite-http")
+        self._headers = headers
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-        if self._client is not None:
-            self._client.close()
-            self._client = None
+        self._headers = None  # connections live for one batch: nothing else is held
 
     # -- capability and identity ----------------------------------------------------------
     def unsupported_reason(self, card: TaskCard) -> str | None:
@@ -353,27 +364,33 @@ class HttpAdapter(ModelAdapter):
 
     # -- prediction -----------------------------------------------------------------------
     def predict_batch(self, card: TaskCard, examples: Sequence[dict]) -> list[Output | Any]:
-        if self._client is None or self._pool is None:
+        if self._headers is None:
             self.load()
-        assert self._pool is not None
         template = prompt_template(card, self.options)
         shots = self.shots(card)
-        self._abort = abort = threading.Event()
-        futures: list[Future] = [
-            self._pool.submit(self._predict_one, card, ex,
-                              render_prompt(template, card, ex, shots.choose(ex, card.family)),
-                              abort)
-            for ex in examples]
-        done, _ = wait(futures, return_when=FIRST_EXCEPTION)
-        failed = [f for f in futures if f in done and f.exception() is not None
-                  and not isinstance(f.exception(), _Aborted)]
-        if failed:
-            abort.set()
-            for future in futures:
-                future.cancel()
-            wait(futures)
-            raise failed[0].exception()  # type: ignore[misc]
-        return [f.result() for f in futures]
+        prompts = [render_prompt(template, card, ex, shots.choose(ex, card.family))
+                   for ex in examples]
+        return run_coroutine(self._predict_all(card, examples, prompts))
+
+    async def _predict_all(self, card: TaskCard, examples: Sequence[dict],
+                           prompts: list[str]) -> list[Output | Any]:
+        """Every request of a batch, at most ``concurrency`` at once; the first failure (or
+        a cancellation: Ctrl-C) cancels the others."""
+        import httpx
+
+        limits = httpx.Limits(max_connections=self.concurrency,
+                              max_keepalive_connections=self.concurrency)
+        async with httpx.AsyncClient(timeout=httpx.Timeout(self.timeout), limits=limits,
+                                     headers=self._headers, follow_redirects=True) as client:
+            gate = asyncio.Semaphore(self.concurrency)
+            tasks = [asyncio.ensure_future(self._predict_one(client, gate, card, ex, prompt))
+                     for ex, prompt in zip(examples, prompts, strict=True)]
+            try:
+                return list(await asyncio.gather(*tasks))
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
 
     def _body(self, card: TaskCard, example: dict[str, Any], prompt: str) -> dict[str, Any]:
         body: dict[str, Any] = {"model": self.model_name,
@@ -395,17 +412,16 @@ class HttpAdapter(ModelAdapter):
             body["stream"] = True
         return body
 
-    def _predict_one(self, card: TaskCard, example: dict[str, Any], prompt: str,
-                     abort: threading.Event) -> Output:
+    async def _predict_one(self, client: Any, gate: asyncio.Semaphore, card: TaskCard,
+                           example: dict[str, Any], prompt: str) -> Output:
         body = self._body(card, example, prompt)
         where = f"{self.where}, example {example['id']}"
         attempt = 0
         while True:
-            if abort.is_set():
-                raise _Aborted()
-            start = time.perf_counter()
             try:
-                text, info = self._send(body, where, start)
+                async with gate:
+                    start = time.perf_counter()
+                    text, info = await self._attempt(client, body, start)
                 break
             except _Failure as failure:
                 if not failure.retry or attempt >= self.retries:
@@ -414,13 +430,15 @@ class HttpAdapter(ModelAdapter):
                                    ) from None
                 delay = failure.wait_s if failure.wait_s is not None else self._backoff(attempt)
                 attempt += 1
-                if abort.wait(delay):
-                    raise _Aborted() from None
+                await asyncio.sleep(delay)
+        text, scrubbed = self._scrub(text)
         prediction, ok = parse_output(card, text, example, self.options.get("label_map"))
         meta: dict[str, Any] = {"answer": text, "latency_ms": info["latency_ms"],
                                 "retries": attempt}
         if not ok:
             meta["parse_failed"] = True
+        if scrubbed:
+            meta["secret_scrubbed"] = True
         for key in ("ttft_ms", "generated_tokens", "hit_length_limit"):
             if info.get(key) is not None:
                 meta[key] = info[key]
@@ -431,33 +449,72 @@ class HttpAdapter(ModelAdapter):
         ceiling = min(self.backoff_max, self.backoff * (2 ** attempt))
         return ceiling * (0.5 + 0.5 * self._random.random())
 
-    def _send(self, body: dict[str, Any], where: str, start: float
-              ) -> tuple[str, dict[str, Any]]:
-        """One attempt: the answer text and timing/usage figures, or a ``_Failure``."""
+    async def _attempt(self, client: Any, body: dict[str, Any], start: float
+                       ) -> tuple[str, dict[str, Any]]:
+        """One attempt within the ``timeout`` deadline (connect, send and the whole answer):
+        the answer text and timing/usage figures, or a ``_Failure``."""
         import httpx
 
         try:
-            if self.stream:
-                with self._client.stream("POST", self.url, json=body) as response:
-                    self._check_status(response, read=True)
-                    return self._read_stream(response, start)
-            response = self._client.post(self.url, json=body)
-            self._check_status(response)
-            latency = 1000 * (time.perf_counter() - start)
-            return self._read_json(response, latency)
-        except httpx.TimeoutException:
-            raise _Failure(f"timed out after {self.timeout:g} s", retry=True) from None
+            return await asyncio.wait_for(self._exchange(client, body, start), self.timeout)
+        except (asyncio.TimeoutError, httpx.TimeoutException):
+            raise _Failure(f"timed out after {self.timeout:g} s",
+                           retry=True) from None
         except httpx.TransportError as exc:
             raise _Failure(f"connection error ({type(exc).__name__}: "
                            f"{str(exc)[:120] or 'no detail'})", retry=True) from None
 
-    def _check_status(self, response: Any, *, read: bool = False) -> None:
+    async def _exchange(self, client: Any, body: dict[str, Any], start: float
+                        ) -> tuple[str, dict[str, Any]]:
+        async with client.stream("POST", self.url, json=body) as response:
+            if response.status_code >= 400:
+                raw = await self._read_body(response, ERROR_BODY_BYTES, truncate=True)
+                self._raise_status(response, raw.decode("utf-8", "replace"))
+            if self.stream:
+                return await self._read_stream(response, start)
+            raw = await self._read_body(response, self.max_response)
+            latency = 1000 * (time.perf_counter() - start)
+            return self._read_json(raw, latency)
+
+    def _too_large(self) -> _Failure:
+        return _Failure(f"the answer is larger than {describe_size(self.max_response)} "
+                        f"(option max_response_mb)", retry=False)
+
+    async def _read_body(self, response: Any, limit: int, *, truncate: bool = False) -> bytes:
+        """The body, at most ``limit`` bytes: more is a ``_Failure`` (or cut, ``truncate``)."""
+        declared = response.headers.get("content-length", "")
+        if not truncate and declared.isdigit() and int(declared) > limit:
+            raise self._too_large()
+        chunks: list[bytes] = []
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > limit:
+                if not truncate:
+                    raise self._too_large()
+                chunks.append(chunk[:len(chunk) - (size - limit)])
+                break
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def _lines(self, response: Any) -> AsyncIterator[str]:
+        """The lines of a streamed answer, at most ``max_response`` bytes in all."""
+        buffer = b""
+        size = 0
+        async for chunk in response.aiter_bytes():
+            size += len(chunk)
+            if size > self.max_response:
+                raise self._too_large()
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                yield line.decode("utf-8", "replace")
+        if buffer:
+            yield buffer.decode("utf-8", "replace")
+
+    def _raise_status(self, response: Any, text: str) -> None:
         status = response.status_code
-        if status < 400:
-            return
-        if read:
-            response.read()
-        detail = _error_detail(response.text)
+        detail = _error_detail(text)
         message = f"HTTP {status} {response.reason_phrase or ''}".rstrip()
         message += f": {detail}" if detail else ""
         retry = status in RETRY_STATUSES or status >= 500
@@ -465,11 +522,12 @@ class HttpAdapter(ModelAdapter):
                        wait_s=_retry_after(response.headers.get("retry-after")) if retry
                        else None)
 
-    def _read_json(self, response: Any, latency_ms: float) -> tuple[str, dict[str, Any]]:
+    def _read_json(self, raw: bytes, latency_ms: float) -> tuple[str, dict[str, Any]]:
+        start = raw[:80].decode("utf-8", "replace")
         try:
-            data = response.json()
+            data = json.loads(raw)
         except ValueError:
-            raise _Failure(f"malformed response: not JSON (body starts {response.text[:80]!r})",
+            raise _Failure(f"malformed response: not JSON (body starts {start!r})",
                            retry=False) from None
         choice = self._choice(data)
         key = ("message", "content") if self.api == "chat" else ("text",)
@@ -478,7 +536,7 @@ class HttpAdapter(ModelAdapter):
             value = value.get(part) if isinstance(value, dict) else None
         if not isinstance(value, str):
             raise _Failure(f"malformed response: no string at choices[0].{'.'.join(key)} "
-                           f"(body starts {response.text[:80]!r})", retry=False)
+                           f"(body starts {start!r})", retry=False)
         usage = data.get("usage") if isinstance(data.get("usage"), dict) else {}
         return value, {"latency_ms": latency_ms,
                        "generated_tokens": usage.get("completion_tokens"),
@@ -494,14 +552,14 @@ class HttpAdapter(ModelAdapter):
                            f"{json.dumps(data)[:80]!r})", retry=False)
         return choices[0]
 
-    def _read_stream(self, response: Any, start: float) -> tuple[str, dict[str, Any]]:
+    async def _read_stream(self, response: Any, start: float) -> tuple[str, dict[str, Any]]:
         """Server-sent events: ``data: {chunk}`` lines until ``data: [DONE]``."""
         pieces: list[str] = []
         ttft: float | None = None
         chunks = 0
         finish = None
         usage: dict[str, Any] = {}
-        for line in response.iter_lines():
+        async for line in self._lines(response):
             line = line.strip()
             if not line or line.startswith(":") or not line.startswith("data:"):
                 continue
@@ -513,6 +571,9 @@ class HttpAdapter(ModelAdapter):
             except ValueError:
                 raise _Failure(f"malformed stream event: not JSON ({payload[:80]!r})",
                                retry=False) from None
+            if not isinstance(data, dict):
+                raise _Failure(f"malformed stream event: not an object ({payload[:80]!r})",
+                               retry=False)
             if isinstance(data.get("usage"), dict):
                 usage = data["usage"]
             if not data.get("choices") and not data.get("error"):
@@ -535,6 +596,12 @@ class HttpAdapter(ModelAdapter):
             "latency_ms": latency, "ttft_ms": ttft if ttft is not None else latency,
             "generated_tokens": usage.get("completion_tokens", chunks),
             "hit_length_limit": finish == "length"}
+
+    def _scrub(self, text: str) -> tuple[str, bool]:
+        """``text`` with the API key's value replaced by ``***``, and whether it held it."""
+        if self._secret and self._secret in text:
+            return text.replace(self._secret, SCRUBBED), True
+        return text, False
 
     def _redact(self, text: str) -> str:
         if self._secret:

@@ -140,7 +140,9 @@ def load_shots(path: str | Path, card: TaskCard, limit: int | None = None) -> li
     """Few-shot examples from a JSONL file of canonical examples (with their references)."""
     rows = []
     fields = FIELDS[card.family]
-    for number, line in enumerate(Path(path).read_text(encoding="utf-8").splitlines(), 1):
+    from evalsuite.inputs import iter_lines
+
+    for number, line in iter_lines(Path(path), where=str(path)):  # capped, UTF-8 checked
         if not line.strip():
             continue
         row = json.loads(line)

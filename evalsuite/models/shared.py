@@ -81,7 +81,13 @@ def parse_prediction(card: TaskCard, value: Any, example: dict,
         if len(tags) != n:
             raise ValueError(f"{len(tags)} tags for {n} tokens")
         return tags
-    return "" if value is None else str(value)
+    if not isinstance(value, str):
+        raise ValueError(f"expected text, got {_kind(value)}")
+    return value
+
+
+def _kind(value: Any) -> str:
+    return "null" if value is None else f"{type(value).__name__} {value!r:.40}"
 
 
 def _map_tag(tag: str, label_map: dict[str, str]) -> str:

@@ -2,10 +2,14 @@
 
 ``run_probes`` is called at the end of :func:`evalsuite.runner.run_task` when
 ``RunConfig.probes`` is not empty.  It returns ``{"bias": …, "safety": …, "robustness": …,
-"probe_cost": …}`` for the requested probes, as the typed blocks of
-:mod:`evalsuite.results.records`; the record is updated with it.  A probe that
-cannot apply is recorded as ``{"status": "not_applicable", "reason": …}``, one that fails as
+"probe_cost": …, "probe_status": …}`` for the requested probes, as the typed blocks of
+:mod:`evalsuite.results.records`; the record is updated with it.  A figure that cannot apply
+is recorded as ``{"status": "not_applicable", "reason": …}``, one that fails as
 ``{"status": "failed", "reason": …}`` — the task itself never fails because of a probe.
+``probe_status`` sums each requested probe up (``ok``, ``failed`` or ``not_applicable``, with
+the reason): ``failed`` as soon as one figure that applies could not be computed (its
+classifier is not installed…), so the run's summary and the report say the dimension was not
+measured instead of showing what was left.
 
 Options come from, in increasing precedence, the defaults, the task card
 (``options: {probes: {robustness: {n: 100}}}``) and the probe entry itself
@@ -23,7 +27,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qsl, urlencode
 
@@ -31,7 +35,7 @@ from evalsuite.errors import UserError
 from evalsuite.models.base import Output
 from evalsuite.probes.context import ProbeContext, ProbePredictor, failed
 from evalsuite.probes.registry import PROBES, probe_names
-from evalsuite.results.records import PROBE_FIGURES, PROBE_SECTIONS, ProbeCost
+from evalsuite.results.records import PROBE_FIGURES, PROBE_SECTIONS, ProbeCost, ProbeOutcome
 
 if TYPE_CHECKING:
     from evalsuite.runner.run import RunConfig, TaskPredictor
@@ -146,6 +150,23 @@ def probe_options(entries: Sequence[str], card_options: dict[str, Any] | None
     return merged
 
 
+def probe_status(figures: Mapping[str, Any]) -> ProbeOutcome:
+    """One probe's outcome from its figures: ``ok``, ``failed`` (a figure that applies could
+    not be computed; the reason names it) or ``not_applicable`` (none applies)."""
+    def field(figure: Any, name: str) -> Any:
+        return figure.get(name) if isinstance(figure, Mapping) else getattr(figure, name, None)
+
+    failures = [(k, v) for k, v in figures.items() if field(v, "status") == "failed"]
+    if failures:
+        key, figure = failures[0]
+        more = f" (and {len(failures) - 1} more figures)" if len(failures) > 1 else ""
+        return ProbeOutcome(status="failed", reason=f"{key}: {field(figure, 'reason')}{more}")
+    if figures and all(field(v, "status") == "not_applicable" for v in figures.values()):
+        return ProbeOutcome(status="not_applicable",
+                            reason=str(field(next(iter(figures.values())), "reason")))
+    return ProbeOutcome(status="ok")
+
+
 def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
                clean_outputs: Sequence[Output] | None = None, *,
                progress: ProbeProgress | None = None, model: str = "") -> dict[str, Any]:
@@ -172,6 +193,7 @@ def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
         progress.probes_started(model, task_data.card.name, sum(planned.values()))
     blocks: dict[str, Any] = {}
     seconds: dict[str, float] = {}
+    statuses: dict[str, ProbeOutcome] = {}
     for name, ctx in contexts.items():
         done: list[str] = []
 
@@ -194,6 +216,7 @@ def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
                             f"{probe.section} figure {clash[0]!r}", where="--probes")
         block.update({key: PROBE_FIGURES[probe.section].model_validate(figure)
                       for key, figure in figures.items()})
+        statuses[name] = probe_status(figures)
         seconds[name] = round(time.perf_counter() - start, 3)
         if progress is not None and len(done) < planned[name]:
             progress.advance(planned[name] - len(done))
@@ -209,6 +232,7 @@ def run_probes(predictor: TaskPredictor, task_data: TaskData, config: RunConfig,
         budget={name: "full" if ctx.budget is None else ctx.budget  # template sets
                 for name, ctx in contexts.items() if _reads_budget(name)},
     )
+    blocks["probe_status"] = statuses
     return blocks
 
 

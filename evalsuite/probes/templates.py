@@ -40,8 +40,9 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
-from evalsuite.errors import CardError
+from evalsuite.errors import CardError, UserError
 from evalsuite.families import Family
+from evalsuite.inputs import load_yaml
 from evalsuite.probes import lexicon
 from evalsuite.probes.swaps import AXES, NAME_AXES, get_axis
 
@@ -121,7 +122,7 @@ def load_probe_card(path: Path, data: dict[str, Any] | None = None) -> ProbeCard
     """Read and validate one probe card; errors name the file and the field."""
     if data is None:
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = load_yaml(path)
         except yaml.YAMLError:
             raise CardError("not valid YAML", where=str(path)) from None
     try:
@@ -151,9 +152,9 @@ def _discover(folders: tuple[Path, ...]) -> tuple[ProbeCard, ...]:
             if "data" in path.relative_to(folder).parts[:-1]:
                 continue
             try:
-                data = yaml.safe_load(path.read_text(encoding="utf-8"))
-            except yaml.YAMLError:
-                continue  # the task registry reports broken YAML
+                data = load_yaml(path)
+            except (yaml.YAMLError, UserError):
+                continue  # the task registry reports broken files
             if isinstance(data, dict) and data.get("kind") == "probe":
                 card = load_probe_card(path, data)
                 cards.setdefault(card.name, card)

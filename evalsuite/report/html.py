@@ -401,12 +401,22 @@ def _figures_text(probe: Block) -> str:
     return escape(", ".join(parts))[:600]
 
 
+_SCRIPT_UNSAFE = str.maketrans({"<": "\\u003c", ">": "\\u003e", "&": "\\u0026",
+                                "\u2028": "\\u2028", "\u2029": "\\u2029"})
+
+
 def json_for_script(data: Any) -> str:
-    """``data`` as JSON safe inside a ``<script>`` element: the one place the page embeds
-    JSON (``</`` cannot close the element; U+2028/U+2029 are escaped for old JS parsers)."""
+    """``data`` as JSON safe inside any ``<script>`` element: the one place the page embeds
+    JSON.  Model, task, example and rule names come from users and datasets; the HTML parser
+    ends a script at ``</script`` and changes state at ``<!--``, so ``<``, ``>`` and ``&`` are
+    written as ``\\u003c``, ``\\u003e``, ``\\u0026`` (the same string once parsed) and
+    U+2028/U+2029 as ``\\u2028``/``\\u2029`` (line terminators in older JavaScript).
+
+    >>> json_for_script({"model": "</script><!--"})
+    '{"model":"\\\\u003c/script\\\\u003e\\\\u003c!--"}'
+    """
     text = json.dumps(data, ensure_ascii=False, separators=(",", ":"), default=_json_default)
-    return text.replace("</", "<\\/").replace("\u2028", "\\u2028").replace(
-        "\u2029", "\\u2029")
+    return text.translate(_SCRIPT_UNSAFE)
 
 
 def rounded(obj: Any, digits: int = 6) -> Any:

@@ -362,9 +362,14 @@ def scale_span(scale: Any) -> float:
 
 def _probe_dimension(dimension: str, model: Model, scores: dict[str, TaskScore],
                      tasks: Sequence[str]) -> Dimension:
-    """fairness, safety or robustness over the probes of ``tasks`` (0 below chance)."""
+    """fairness, safety or robustness over the probes of ``tasks`` (0 below chance); not
+    measured when the probe failed on one of them (``probe_status``), never a value from the
+    figures that were left."""
     values, halves, classifiers, zeroed = [], [], set(), 0
     block = PROBE_DIMENSIONS[dimension]
+    problem = _probe_failure(model, block, tasks)
+    if problem:
+        return Dimension(None, how=problem)
     for t in tasks:
         entry = model.results.get(t)
         below = scores[t].below_chance if t in scores else False
@@ -393,6 +398,17 @@ def _probe_dimension(dimension: str, model: Model, scores: dict[str, TaskScore],
     note = (f"; {zeroed} counted 0 (below chance on their task)" if zeroed else "")
     return Dimension(_mean(values), half, n=len(values),
                      how=f"{what} over {_count(len(values), unit)}{note}")
+
+
+def _probe_failure(model: Model, probe: str, tasks: Sequence[str]) -> str | None:
+    """Why ``probe`` is not measured for ``model``: a task whose record says the probe
+    failed (``probe_status``), so a value from the figures left would be a partial one."""
+    for task in tasks:
+        entry = model.results.get(task)
+        state = (entry.record.probe_status or {}).get(probe) if entry else None
+        if state is not None and state.status == "failed":
+            return f"not measured: {probe} failed on {task} ({state.reason or ''})"
+    return None
 
 
 def _probe_value(dimension: str, probe: Any) -> tuple[float | None, float | None]:

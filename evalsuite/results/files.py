@@ -4,11 +4,14 @@ The file is the contract that the report and the gate read (DESIGN.md §4).  Its
 the typed models of :mod:`evalsuite.results.records` (which also generate the JSON Schema
 ``evalsuite/results/schema/results.schema.json``); a file is validated against them when it is
 loaded, and rewritten atomically after every finished (model, task), so a crash keeps every
-finished record.
+finished record.  A write that fails (a full disk, a read-only folder) is a
+:class:`~evalsuite.errors.StoreError` naming the file, and leaves no temporary file behind.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import os
 from collections.abc import Iterable, Iterator, Mapping
@@ -19,7 +22,8 @@ from typing import Any
 
 from pydantic import ValidationError
 
-from evalsuite.errors import UserError
+from evalsuite.errors import StoreError, UserError
+from evalsuite.inputs import MAX_INPUT_MB_ENV, input_limit, iter_lines, read_text
 from evalsuite.results.records import (
     SCHEMA_VERSION,
     Block,
@@ -65,7 +69,12 @@ class ResultWriter:
         self.run_dir = run_dir
         self.run = run if isinstance(run, RunInfo) else RunInfo.model_validate(clean_floats(run))
         self.records: list[Record] = [_as_record(r) for r in records or []]
-        (run_dir / "predictions").mkdir(parents=True, exist_ok=True)
+        self.lock: Any = None  # the run folder's lock (released by close)
+        try:
+            (run_dir / "predictions").mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(f"cannot write {run_dir / 'predictions'}: "
+                             f"{exc.strerror or exc}") from None
         self.flush()
 
     def predictions_path(self, model: str, task: str) -> Path:
@@ -82,7 +91,35 @@ class ResultWriter:
         return record
 
     def flush(self) -> None:
-        atomic_write_json(self.run_dir / RESULTS_FILE, self.document())
+        path = self.run_dir / RESULTS_FILE
+        try:
+            atomic_write_json(path, self.document())
+        except OSError as exc:
+            raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+    def flush_in_place(self) -> None:
+        """Overwrite results.json in place (no temporary file): the last resort when the
+        disk is too full for :meth:`flush`'s temporary copy, so the status can still say how
+        the run ended.  The document is written compact, and only when it is no longer than
+        the file already there (whose disk blocks it then reuses), so a half-written file
+        cannot replace a whole one."""
+        path = self.run_dir / RESULTS_FILE
+        text = json.dumps(self.document(), ensure_ascii=False, allow_nan=False,
+                          default=json_default, separators=(",", ":")).encode("utf-8")
+        try:
+            if len(text) > path.stat().st_size:
+                raise OSError(28, "no room to rewrite it in place")
+            with path.open("r+b") as fh:
+                fh.write(text)
+                fh.truncate()
+        except OSError as exc:
+            raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from None
+
+    def close(self) -> None:
+        """Release the run folder's lock."""
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def document(self) -> dict[str, Any]:
         """The file's JSON data."""
@@ -98,17 +135,29 @@ def _as_record(record: Record | Mapping[str, Any]) -> Record:
 _ROW_ENCODER = json.JSONEncoder(ensure_ascii=False, allow_nan=False, default=json_default)
 
 
-def write_predictions(path: Path, rows: Iterable[dict[str, Any]]) -> None:
-    """One JSON line per row (NaN/inf written as ``null``), replaced atomically."""
+def write_predictions(path: Path, rows: Iterable[dict[str, Any]]) -> str:
+    """One JSON line per row (NaN/inf written as ``null``), replaced atomically; returns
+    the SHA-256 of the file (``predictions_sha256`` of the record, checked by verify)."""
     tmp = path.with_suffix(".jsonl.tmp")
-    with tmp.open("w", encoding="utf-8") as fh:
-        for row in rows:
-            try:
-                line = _ROW_ENCODER.encode(row)
-            except ValueError:  # a NaN or inf somewhere in the row: the slow, cleaning path
-                line = _ROW_ENCODER.encode(clean_floats(row))
-            fh.write(line + "\n")
-    os.replace(tmp, path)
+    digest = hashlib.sha256()
+    try:
+        with tmp.open("wb") as fh:
+            for row in rows:
+                try:
+                    line = _ROW_ENCODER.encode(row)
+                except ValueError:  # a NaN or inf somewhere in the row: the slow path
+                    line = _ROW_ENCODER.encode(clean_floats(row))
+                data = (line + "\n").encode("utf-8")
+                digest.update(data)
+                fh.write(data)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        with contextlib.suppress(OSError):
+            tmp.unlink()
+        if isinstance(exc, OSError):
+            raise StoreError(f"cannot write {path}: {exc.strerror or exc}") from None
+        raise
+    return digest.hexdigest()
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -144,10 +193,9 @@ def read_predictions(run_dir: Path, relative: str | None) -> Iterator[dict[str, 
 
 
 def _read_jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    with path.open(encoding="utf-8") as fh:
-        for line in fh:
-            if line.strip():
-                yield json.loads(line)
+    for _, line in iter_lines(path, where=str(path)):  # capped, UTF-8 checked
+        if line.strip():
+            yield json.loads(line)
 
 
 def find_result_files(path: str | Path) -> list[Path]:
@@ -172,7 +220,8 @@ def load_results(path: str | Path) -> RunResults:
                         where="RESULTS")
     file = files[0]
     try:
-        document = json.loads(file.read_text(encoding="utf-8"))
+        document = json.loads(read_text(file, limit=input_limit(),
+                                        how=f"set {MAX_INPUT_MB_ENV} to raise it"))
     except json.JSONDecodeError as exc:
         raise UserError(f"not valid JSON (line {exc.lineno})", where=str(file)) from None
     return RunResults(path=file.parent, document=validate_document(document, where=str(file)))

@@ -414,6 +414,18 @@ class ProbeStatus(Block):
     """Why, in one line."""
 
 
+class ProbeOutcome(Block):
+    """``probe_status.<probe>``: how one requested probe went, summed up over its figures."""
+
+    status: Literal["ok", "failed", "not_applicable"]
+    """``ok`` (every figure that applies was computed); ``failed`` (a figure that applies
+    could not be computed, e.g. its classifier is not installed: the report shows the
+    dimension as not measured rather than a value from the figures left); ``not_applicable``
+    (no figure applies to this task)."""
+    reason: str | None = None
+    """Why (``failed``: the first failing figure and its error), in one line."""
+
+
 class BiasFigure(ProbeStatus):
     """``bias.<probe>``: how much an output moves when only the group a text mentions
     changes (docs/probes.md).  Keys: counterfactual swaps by axis (``gender``,
@@ -759,6 +771,15 @@ class DataFile(Block):
     """SHA-256 of its bytes."""
 
 
+class DuplicateIds(Block):
+    """Repeated example ids and what the card's ``dedupe`` rule did with them."""
+
+    rows: Count
+    """Rows dropped (``first``) or renamed ``id#1``, ``id#2``… (``suffix``)."""
+    dedupe: Literal["first", "suffix"]
+    """The card's rule."""
+
+
 class DatasetInfo(Block):
     """Where a task's examples came from and which were evaluated."""
 
@@ -790,6 +811,9 @@ class DatasetInfo(Block):
     """``--sample``: a seeded sample of N rows."""
     seed: int | None = None
     """Seed of the sample (null without ``--sample``)."""
+    duplicate_ids: DuplicateIds | None = None
+    """Rows whose id repeated an earlier row's, and the card's ``dedupe`` rule that handled
+    them (absent when every id is unique; without a rule repeated ids are refused)."""
 
 
 class CacheCounts(Block):
@@ -799,6 +823,10 @@ class CacheCounts(Block):
     """Examples whose output came from the cache."""
     computed: Count
     """Examples predicted in this run."""
+    rejected: Count | None = None
+    """Cached rows not used and predicted again: undecodable, stored for another request
+    (scope or example id differ), or a prediction the task cannot accept (a label outside the
+    card's set).  Absent when none."""
 
 
 class RetriedShard(Block):
@@ -893,6 +921,15 @@ class Record(Block):
     without parsing them), id, input, prediction, reference, stats (per-metric statistics),
     chance_stats (the chance baseline's statistics of the primary metric), and scores/meta
     when the model gave them."""
+    predictions_sha256: str | None = None
+    """SHA-256 of the predictions file as written: ``evalsuite verify`` (and the gate)
+    refuse a file that changed since."""
+    warnings: list[str] | None = None
+    """Problems that did not stop the task, one line each (e.g. ids of a predictions file
+    that the task does not have)."""
+    secrets_scrubbed: Count | None = None
+    """``http`` models: answers in which the endpoint echoed the API key; its value was
+    replaced by ``***`` before anything was parsed or stored.  Absent when none."""
     bias: dict[str, BiasFigure] | None = None
     """Probe → bias figure (``--probes bias``)."""
     safety: dict[str, SafetyFigure] | None = None
@@ -901,6 +938,8 @@ class Record(Block):
     """Perturbation → robustness figure (``--probes robustness``)."""
     probe_cost: ProbeCost | None = None
     """What the probes cost."""
+    probe_status: dict[str, ProbeOutcome] | None = None
+    """Probe name → how it went (``--probes``): never a silent drop."""
     generalisation: Generalisation | None = None
     """Suite variants (``--suite``): retention and gap against the suite's reference task."""
     executor: RecordExecutor | None = None
@@ -1016,8 +1055,12 @@ class RunInfo(Block):
     """The suites whose variants get ``generalisation`` figures."""
     resumed_at: str | None = None
     """When the run was last resumed (``--resume``), ISO 8601 UTC."""
-    status: Literal["running", "finished", "interrupted"] | None = None
-    """``running`` while records are being written; then ``finished`` or ``interrupted``."""
+    status: Literal["running", "finished", "interrupted", "failed"] | None = None
+    """``running`` while records are being written (left so only by a killed process);
+    then ``finished``, ``interrupted`` (Ctrl-C, SIGTERM) or ``failed`` (see ``error``)."""
+    error: str | None = None
+    """Why a ``failed`` run stopped, in one line (a full disk, a model that could not
+    load…); finished records are kept."""
     executor: RunExecutor | None = None
     """Ray executor: the cluster."""
     finished: str | None = None

@@ -30,6 +30,7 @@ from typing import Any
 import yaml
 
 from evalsuite.errors import UserError
+from evalsuite.inputs import load_yaml
 from evalsuite.models.spec import expand_variants, parse_spec
 from evalsuite.probes.hook import parse_probes
 from evalsuite.runner.run import Job, RunConfig
@@ -47,7 +48,7 @@ def load_batch(path: str | Path, *, tasks_dirs: list[str] | None = None) -> tupl
     path = Path(path)
     where = str(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path)
     except FileNotFoundError:
         raise UserError("no such batch file", where=where) from None
     except yaml.YAMLError as exc:

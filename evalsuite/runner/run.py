@@ -6,7 +6,9 @@ up every example in the prediction cache, predicts the rest in length-sorted bat
 batch to the cache, scores every metric with a bootstrap interval and writes the record and
 its per-example predictions (through :mod:`evalsuite.runner.steps`, which the Ray executor
 shares).  A crash keeps every finished record and cached batch; running the same batch again
-recomputes nothing that finished.
+recomputes nothing that finished.  However a run ends, its folder's ``run.status`` says how:
+``finished``, ``interrupted`` (Ctrl-C, SIGTERM) or ``failed`` (with ``run.error``); see
+docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from evalsuite.efficiency.meter import (
     memory_before_load,
 )
 from evalsuite.efficiency.threads import set_threads
-from evalsuite.errors import BackendUnavailable, EvalsuiteError, RunError, UserError
+from evalsuite.errors import BackendUnavailable, EvalsuiteError, RunError, StoreError, UserError
 from evalsuite.metrics.base import DEFAULT_RESAMPLES
 from evalsuite.models.base import ModelAdapter, Output
 from evalsuite.models.spec import ModelSpec
@@ -39,8 +41,10 @@ from evalsuite.runner.steps import (
     as_output,
     build_adapters,
     close_run,
+    drop_unusable,
     load_all_task_data,
     model_identity,
+    open_cache,
     open_run,
     status_record,
     task_record,
@@ -137,10 +141,15 @@ def run(config: RunConfig, progress: Progress | None = None) -> RunOutcome:
     set_threads(config.threads)
     plan = build_adapters(config)
     data_by_task = load_all_task_data(config, progress)  # data errors before any folder
-    writer, done = open_run(config)
+    cache = open_cache(config, progress)  # an unusable cache is refused before any folder
+    try:
+        writer, done = open_run(config)
+    except BaseException:
+        cache.close()
+        raise
     run_dir = writer.run_dir
-    cache = PredictionCache(config.cache_path)
     interrupted = False
+    error: BaseException | None = None
     try:
         for job, adapter in plan:
             todo = [c for c in job.tasks if (job.spec.display_name, c.name) not in done]
@@ -150,9 +159,16 @@ def run(config: RunConfig, progress: Progress | None = None) -> RunOutcome:
         interrupted = True
         progress.message(f"interrupted: {len(writer.records)} finished records kept in "
                          f"{run_dir}; run again with --resume {run_dir} to continue")
+    except RunError as exc:  # one line: what stopped the run, and what was kept
+        error = exc
+        raise type(exc)(f"{exc}; {len(writer.records)} finished records kept in {run_dir} "
+                        f"(fix the problem and run again with --resume {run_dir})") from exc
+    except BaseException as exc:
+        error = exc
+        raise
     finally:
         cache.close()
-        close_run(writer, interrupted)
+        close_run(writer, interrupted, error)
     return RunOutcome(run_dir=run_dir, records=writer.records, interrupted=interrupted)
 
 
@@ -181,7 +197,7 @@ def _run_model(job: Job, adapter: ModelAdapter, cards: list[TaskCard], config: R
                 record = run_task(adapter, job.spec, data_by_task[card.name], config, writer,
                                   cache, progress, load_s=load_s,
                                   profile=job.profile or config.profile, memory_before=before)
-            except (UserError, KeyboardInterrupt):
+            except (UserError, StoreError, KeyboardInterrupt):
                 raise
             except BackendUnavailable as exc:  # e.g. an Apertium pair not installed
                 record = status_record(job.spec, card, "skipped", str(exc))
@@ -213,6 +229,7 @@ class TaskPredictor:
         self.identity = model_identity(adapter) if identity is None else identity
         settings = adapter.settings(card) if settings is None else settings
         self.prefix = model_task_key(self.identity, card.version_id, settings)
+        self.rejected = 0  # cached outputs the task cannot accept: recomputed
 
     def compute(self, todo: list[tuple[str, dict]], meter: EfficiencyMeter
                 ) -> Iterator[tuple[list[str], list[Any]]]:
@@ -226,13 +243,20 @@ class TaskPredictor:
     def keys(self, examples: Sequence[dict]) -> list[str]:
         return [example_key(self.prefix, self.card.family, ex) for ex in examples]
 
-    def predict(self, examples: Sequence[dict], *, meter: EfficiencyMeter | None = None,
-                on_batch: Any = None, keys: list[str] | None = None
-                ) -> tuple[list[Output], set[str]]:
-        """Outputs for ``examples`` in order, and the keys that were computed (not cached);
-        ``keys`` are the examples' cache keys when the caller has them already."""
-        keys = keys if keys is not None else self.keys(examples)
+    def cached(self, keys: Sequence[str], examples: Sequence[dict]) -> dict[str, Any]:
+        """The cached outputs the task can accept, by key (the others are counted in
+        ``rejected`` and predicted again)."""
         outputs: dict[str, Any] = self.cache.get_many(keys)
+        self.rejected += drop_unusable(self.card, outputs, keys, examples)
+        return outputs
+
+    def predict(self, examples: Sequence[dict], *, meter: EfficiencyMeter | None = None,
+                on_batch: Any = None, keys: list[str] | None = None,
+                cached: dict[str, Any] | None = None) -> tuple[list[Output], set[str]]:
+        """Outputs for ``examples`` in order, and the keys that were computed (not cached);
+        ``keys`` and ``cached`` (from :meth:`cached`) when the caller has them already."""
+        keys = keys if keys is not None else self.keys(examples)
+        outputs = dict(cached) if cached is not None else self.cached(keys, examples)
         todo_by_key = {k: ex for k, ex in zip(keys, examples, strict=True) if k not in outputs}
         todo = list(todo_by_key.items())
         if todo:
@@ -255,15 +279,19 @@ def run_task(adapter: ModelAdapter, spec: ModelSpec, task_data: TaskData, config
     ``memory_before``: what the process held before the model was loaded)."""
     card, examples = task_data.card, task_data.examples
     adapter.start_task(card)
+    warnings = [w for w in [adapter.check_example_ids(card, task_data.dataset_ids)] if w]
+    for warning in warnings:
+        progress.message(f"warning: {warning}")
     predictor = TaskPredictor(adapter, card, cache)
+    rejected_before = cache.rejected
     keys = predictor.keys(examples)
-    cached = len(cache.get_many(keys)) if cache.enabled else 0
-    progress.task_started(spec.display_name, card.name, len(examples), cached)
+    cached = predictor.cached(keys, examples)
+    progress.task_started(spec.display_name, card.name, len(examples), len(cached))
 
     meter = EfficiencyMeter(device=str(adapter.device), before_load=memory_before)
     meter.start()
     ordered, computed = predictor.predict(examples, meter=meter, on_batch=progress.advance,
-                                          keys=keys)
+                                          keys=keys, cached=cached)
     if computed:
         efficiency = Efficiency.model_validate(meter.summary(adapter.info(), load_s))
         efficiency.source = "measured"
@@ -276,6 +304,11 @@ def run_task(adapter: ModelAdapter, spec: ModelSpec, task_data: TaskData, config
     record = task_record(spec, task_data, config, writer, identity=predictor.identity,
                          settings=adapter.settings(card), keys=keys, ordered=ordered,
                          computed=computed, efficiency=efficiency)
+    rejected = cache.rejected - rejected_before + predictor.rejected
+    if rejected and record.cache is not None:
+        record.cache.rejected = rejected
+    if warnings:
+        record.warnings = warnings
     if config.probes:  # bias/safety/robustness blocks; a probe never fails the task
         from evalsuite.probes import run_probes
 

@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
+import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from evalsuite import __version__
-from evalsuite.errors import RunError, SpecError, UserError
+from evalsuite.errors import EvalsuiteError, RunError, SpecError, StoreError, UserError
 from evalsuite.executors.base import adapter_spec
 from evalsuite.families import FIELDS, Family
 from evalsuite.metrics import registry as metric_registry
@@ -31,6 +33,7 @@ from evalsuite.models import registry as model_registry
 from evalsuite.models.base import ModelAdapter, Output
 from evalsuite.models.spec import ModelSpec
 from evalsuite.results.files import ResultWriter, load_results, write_predictions
+from evalsuite.results.lock import RunLock, create_run_folder
 from evalsuite.results.records import (
     CacheCounts,
     Efficiency,
@@ -41,7 +44,7 @@ from evalsuite.results.records import (
     RunInfo,
     check_declared,
 )
-from evalsuite.runner.cache import NON_OUTPUT_OPTIONS
+from evalsuite.runner.cache import NON_OUTPUT_OPTIONS, PredictionCache
 from evalsuite.tasks.cards import TaskCard
 from evalsuite.tasks.data import TaskData, load_task_data
 from evalsuite.utils import first_line
@@ -91,16 +94,22 @@ def open_run(config: RunConfig) -> tuple[ResultWriter, set[tuple[str, str]]]:
     existing: list[Record] = []
     if config.resume_dir is not None:
         run_dir = config.resume_dir
-        resumed = _resumable(run_dir)
+        lock = RunLock(run_dir) if run_dir.is_dir() else None
+        try:
+            resumed = _resumable(run_dir)
+        except BaseException:
+            if lock is not None:
+                lock.release()
+            raise
         existing, run_meta = resumed.records, resumed.run
         run_meta.resumed_at = _now()
+        run_meta.error = None
+        run_meta.model_fields_set.discard("error")  # an earlier failure: not written again
     else:
-        run_id = config.run_id or _fresh_run_id(config.output_dir, chash)
-        run_dir = config.output_dir / run_id
-        if (run_dir / "results.json").exists():
-            raise UserError(f"run folder {run_dir} exists already (use --resume to continue it)",
-                            where="--run-id")
-        run_meta = RunInfo(id=run_id, created=_now(), evalsuite_version=__version__,
+        run_dir = create_run_folder(config.output_dir, config.run_id,
+                                    lambda n: _fresh_run_id(chash, n))
+        lock = RunLock(run_dir)
+        run_meta = RunInfo(id=run_dir.name, created=_now(), evalsuite_version=__version__,
                            config_hash=chash, source=config.source, seed=config.seed,
                            limit=config.limit, sample=config.sample,
                            resamples=config.resamples, **environment.collect())
@@ -108,18 +117,56 @@ def open_run(config: RunConfig) -> tuple[ResultWriter, set[tuple[str, str]]]:
             run_meta.suites = [suite.summary() for suite in config.suites]
         check_declared(run_meta, "run")
     run_meta.status = "running"
-    writer = ResultWriter(run_dir, run_meta, existing)
+    try:
+        writer = ResultWriter(run_dir, run_meta, existing)
+    except StoreError as exc:  # nothing ran yet: the output location is the user's to fix
+        if lock is not None:
+            lock.release()
+        if config.resume_dir is None:  # the folder this call made, empty: leave nothing
+            shutil.rmtree(run_dir, ignore_errors=True)
+        raise UserError(str(exc), where="--output") from None
+    writer.lock = lock
     done = {r.key for r in existing if r.ok}
     return writer, done
 
 
-def close_run(writer: ResultWriter, interrupted: bool) -> None:
-    """Add the generalisation figures of the run's suites, mark the run finished (or
-    interrupted) and write the file a last time."""
-    annotate_records(writer.run_dir, writer.run, writer.records)
-    writer.run.status = "interrupted" if interrupted else "finished"
+def close_run(writer: ResultWriter, interrupted: bool,
+              error: BaseException | None = None) -> None:
+    """Add the generalisation figures of the run's suites, mark the run ``finished``,
+    ``interrupted`` or ``failed`` (with ``run.error``), write the file a last time (in place
+    when the disk is too full for a fresh copy) and release the folder.  Called on every
+    exit path of a run."""
+    try:
+        annotate_records(writer.run_dir, writer.run, writer.records)
+    except Exception:
+        if error is None:
+            raise
+    if interrupted:
+        writer.run.status = "interrupted"
+    elif error is not None:
+        writer.run.status = "failed"
+        writer.run.error = first_line(error) if isinstance(error, EvalsuiteError) \
+            else f"{type(error).__name__}: {first_line(error)}"
+    else:
+        writer.run.status = "finished"
     writer.run.finished = _now()
-    writer.flush()
+    try:
+        try:
+            writer.flush()
+        except StoreError:
+            writer.flush_in_place()
+    except StoreError:
+        if error is None:
+            raise  # otherwise the error that stopped the run is the one to report
+    finally:
+        writer.close()
+
+
+def open_cache(config: RunConfig, progress: Progress) -> PredictionCache:
+    """The run's prediction cache; warnings (a corrupt file moved aside) go to
+    ``progress``.  Shared by the local and the Ray executor."""
+    return PredictionCache(config.cache_path, warn=lambda text: progress.message(
+        f"warning: {text}"))
 
 
 def load_all_task_data(config: RunConfig, progress: Progress) -> dict[str, TaskData]:
@@ -157,12 +204,14 @@ def task_record(spec: ModelSpec, task_data: TaskData, config: RunConfig, writer:
 
     started = time.perf_counter()
     pred_path = writer.predictions_path(spec.display_name, card.name)
-    write_predictions(pred_path, _prediction_rows(card, examples, ordered, example_scores, stats,
-                                                  chance_stats))
+    pred_sha = write_predictions(pred_path, _prediction_rows(card, examples, ordered,
+                                                             example_scores, stats,
+                                                             chance_stats))
     split["write"] = round(time.perf_counter() - started, 6)
+    scrubbed = sum(bool(o.meta.get("secret_scrubbed")) for o in ordered)
     # Fixed outputs (a predictions file): nothing ran, so there is no cost to record.
     fixed = model_registry.adapter_class(spec.kind).replays_fixed_outputs
-    return Record(
+    record = Record(
         **_record_head(spec, card),
         **card_place(card),
         model_identity=identity,
@@ -176,7 +225,11 @@ def task_record(spec: ModelSpec, task_data: TaskData, config: RunConfig, writer:
         cache=CacheCounts(hits=len(examples) - len(computed), computed=len(computed)),
         truncated=sum(bool(o.meta.get("truncated")) for o in ordered),
         predictions_file=str(pred_path.relative_to(writer.run_dir)),
+        predictions_sha256=pred_sha,
     )
+    if scrubbed:  # answers in which the endpoint echoed the API key (replaced by ***)
+        record.secrets_scrubbed = scrubbed
+    return record
 
 
 def _record_head(spec: ModelSpec, card: TaskCard) -> dict[str, Any]:
@@ -241,6 +294,19 @@ def score_all(card: TaskCard, predictions: list[Any], examples: list[dict],
     return metrics, stats
 
 
+def drop_unusable(card: TaskCard, cached: dict[str, Any], keys: Sequence[str],
+                  examples: Sequence[dict]) -> int:
+    """Remove from ``cached`` the outputs the task cannot accept (see
+    :func:`prediction_problem`), so they are predicted again; return how many."""
+    dropped = 0
+    for key, ex in zip(keys, examples, strict=True):
+        if key in cached and prediction_problem(card, as_output(cached[key]).prediction,
+                                                ex) is not None:
+            del cached[key]
+            dropped += 1
+    return dropped
+
+
 def chance_of(card: TaskCard, examples: list[dict], model_stats: np.ndarray,
               config: RunConfig) -> tuple[dict[str, Any], np.ndarray | None]:
     """The record's ``chance`` block (:mod:`evalsuite.metrics.chance`) and the baseline's
@@ -258,21 +324,42 @@ def chance_of(card: TaskCard, examples: list[dict], model_stats: np.ndarray,
 
 
 def check_prediction(card: TaskCard, prediction: Any, example: dict, spec: ModelSpec) -> Any:
-    """Coerce a prediction to its family's type; refuse malformed ones with a clear error."""
+    """Coerce a prediction to its family's type; refuse malformed ones with a clear error
+    naming the example (a null or non-text output of a generative family included)."""
+    problem = prediction_problem(card, prediction, example)
+    if problem is not None:
+        raise RunError(f"model {spec.display_name}, task {card.name}, example "
+                       f"{example['id']}: {problem}")
+    if card.family is Family.NER:
+        return [str(t) for t in prediction]
+    if card.family is Family.SIMILARITY:
+        return float(prediction)
+    return prediction
+
+
+def prediction_problem(card: TaskCard, prediction: Any, example: dict) -> str | None:
+    """Why the task cannot score ``prediction`` (``None`` when it can): tags of the wrong
+    number, a score that is not a finite number, a label outside the card's set, or a
+    null/non-text output where text is expected.  A cached output with a problem is
+    predicted again; a fresh one fails the task."""
     family = card.family
-    where = f"model {spec.display_name}, task {card.name}, example {example['id']}"
     if family is Family.NER:
         if not isinstance(prediction, list) or len(prediction) != len(example["tokens"]):
             got = len(prediction) if isinstance(prediction, list) else type(prediction).__name__
-            raise RunError(f"{where}: expected {len(example['tokens'])} tags, got {got}")
-        return [str(t) for t in prediction]
+            return f"expected {len(example['tokens'])} tags, got {got}"
+        return None
     if family is Family.SIMILARITY:
         try:
-            return float(prediction)
+            value = float(prediction)
         except (TypeError, ValueError):
-            raise RunError(f"{where}: similarity prediction {prediction!r} is not a number") \
-                from None
-    return "" if prediction is None else str(prediction)
+            return f"similarity prediction {prediction!r:.60} is not a number"
+        return None if math.isfinite(value) else f"similarity prediction {value} is not finite"
+    if not isinstance(prediction, str):
+        what = "null" if prediction is None else f"{type(prediction).__name__} {prediction!r:.60}"
+        return f"expected text, got {what}"
+    if family is Family.SENTIMENT and prediction and prediction not in (card.labels or ()):
+        return f"label {prediction!r:.60} is not one of the card's labels {card.labels}"
+    return None
 
 
 def _prediction_rows(card: TaskCard, examples: list[dict], outputs: list[Output],
@@ -338,13 +425,9 @@ def _resumable(run_dir: Path) -> ResultDocument:
     return load_results(run_dir).document
 
 
-def _fresh_run_id(output_dir: Path, chash: str) -> str:
+def _fresh_run_id(chash: str, n: int = 1) -> str:
     base = f"{datetime.now().strftime('%Y%m%d-%H%M%S')}-{chash[:6]}"
-    run_id, n = base, 1
-    while (output_dir / run_id).exists():
-        n += 1
-        run_id = f"{base}-{n}"
-    return run_id
+    return base if n == 1 else f"{base}-{n}"
 
 
 def _now() -> str:

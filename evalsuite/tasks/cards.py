@@ -66,6 +66,9 @@ class TaskCard(BaseModel):
     shots_split: str | None = None  # the split (or a data file) they are sampled from
     shots_seed: int = 0
     options: dict[str, Any] = Field(default_factory=dict)
+    # duplicate example ids: refused unless the card says what to do (``first`` keeps the
+    # first row of each id, ``suffix`` renames later rows ``id#1``, ``id#2``…)
+    dedupe: Literal["first", "suffix"] | None = None
     source_file: Path | None = Field(default=None, exclude=True)
 
     @field_validator("name")
@@ -182,7 +185,9 @@ class TaskCard(BaseModel):
     def content_hash(self) -> str:
         """Hash of everything that changes the task's examples or scoring (not
         ``resource_level``, a label for reports)."""
-        blob = json.dumps(self.model_dump(mode="json", exclude={"resource_level"}),
+        # a field left at None since it was added stays out, so existing hashes hold
+        unset = {name for name in ("dedupe",) if getattr(self, name) is None}
+        blob = json.dumps(self.model_dump(mode="json", exclude={"resource_level", *unset}),
                           sort_keys=True)
         return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
@@ -235,9 +240,11 @@ def card_from_dict(data: Any, *, source: str | Path | None = None) -> TaskCard:
 
 def load_card(path: str | Path) -> TaskCard:
     """Read and validate one card file."""
+    from evalsuite.inputs import load_yaml
+
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path)
     except FileNotFoundError:
         raise CardError("no such card file", where=str(path)) from None
     except yaml.YAMLError as exc:

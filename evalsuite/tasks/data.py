@@ -5,6 +5,7 @@ from __future__ import annotations
 import glob
 import hashlib
 import json
+import math
 import os
 import random
 from dataclasses import dataclass, field
@@ -13,9 +14,11 @@ from typing import Any
 
 from evalsuite.errors import CardError, HubUnreachableError, UserError
 from evalsuite.families import FIELDS, Family
+from evalsuite.inputs import check_utf8_file
 from evalsuite.tasks.cards import TaskCard
-from evalsuite.utils import first_line
+from evalsuite.utils import file_sha256, first_line, hash_file
 
+TEXT_SUFFIXES = frozenset({".jsonl", ".json", ".csv", ".tsv"})
 LOCAL_BUILDERS = {
     ".jsonl": ("json", {}),
     ".json": ("json", {}),
@@ -33,6 +36,9 @@ class TaskData:
     card: TaskCard
     examples: list[dict[str, Any]]
     info: dict[str, Any] = field(default_factory=dict)
+    # ids of every row of the dataset, selected or not (``None`` when only a full load would
+    # tell: --limit/--sample on a card whose ids are hashes of the inputs)
+    dataset_ids: list[str] | None = None
 
 
 def load_task_data(
@@ -41,16 +47,24 @@ def load_task_data(
     """Load, select (``limit`` first rows or a seeded ``sample``) and map a card's examples."""
     dataset, info = _load_dataset(card)
     total = len(dataset)
+    if total == 0:
+        raise CardError(f"field 'dataset': {card.dataset.path} (split "
+                        f"{card.dataset.split!r}) has no examples", where=_where(card))
     indices = select_indices(total, limit=limit, sample=sample, seed=seed)
+    full = dataset
     if len(indices) != total:
         dataset = dataset.select(indices)
     rows = dataset.to_list()
     mapper = _RowMapper(card, dataset.features, list(dataset.column_names))
     examples = [mapper(row, position) for position, row in zip(indices, rows, strict=True)]
-    _make_ids_unique(examples)
+    duplicates = dedupe(card, examples, indices, hashed_ids=mapper.id_column is None)
+    if duplicates:
+        info["duplicate_ids"] = {"rows": duplicates, "dedupe": card.dedupe}
+    dataset_ids = [ex["id"] for ex in examples] if len(indices) == total else \
+        mapper.all_ids(full)
     info.update(n_total=total, n_selected=len(examples), limit=limit, sample=sample,
                 seed=seed if sample else None)
-    return TaskData(card=card, examples=examples, info=info)
+    return TaskData(card=card, examples=examples, info=info, dataset_ids=dataset_ids)
 
 
 def select_indices(total: int, *, limit: int | None, sample: int | None, seed: int) -> list[int]:
@@ -100,9 +114,20 @@ def _load_dataset(card: TaskCard):
                 raise CardError(
                     f"field 'dataset.path': cannot read {local.suffix!r} files "
                     f"(use one of {', '.join(LOCAL_BUILDERS)})", where=_where(card))
+            if local.stat().st_size == 0:
+                raise CardError(f"field 'dataset': {local} is empty (no examples)",
+                                where=_where(card))
+            digest = hashlib.sha256()
+            problem = None
+            if local.suffix.lower() in TEXT_SUFFIXES:
+                problem = check_utf8_file(local, digest)
+            else:
+                hash_file(local, digest)
+            if problem:
+                raise UserError(problem, where=str(local))
             ds = datasets.load_dataset(builder, data_files=str(local), split="train",
                                        **kwargs, **ref.options)
-            info.update(source="local", content_sha256=_file_sha256(local))
+            info.update(source="local", content_sha256=digest.hexdigest())
         elif local is not None:
             ds = datasets.load_dataset(str(local), name=ref.name, split=ref.split,
                                        data_files=ref.data_files, **ref.options)
@@ -119,12 +144,21 @@ def _load_dataset(card: TaskCard):
     except (CardError, UserError):
         raise
     except ValueError as exc:
+        if "corresponds to no data" in str(exc):  # a table with a header and no rows
+            raise CardError(f"field 'dataset': {local or ref.path} has no examples",
+                            where=_where(card)) from None
         if "split" in str(exc).lower():
             raise CardError(f"field 'dataset.split': {first_line(exc)}", where=_where(card)) \
                 from None
-        raise CardError(f"field 'dataset': {first_line(exc)}", where=_where(card)) from None
+        raise CardError(f"field 'dataset': {_root_cause(exc)}", where=_where(card)) from None
     except FileNotFoundError as exc:
         raise CardError(f"field 'dataset': {first_line(exc)}", where=_where(card)) from None
+    except Exception as exc:
+        if local is None:  # the hub: its own errors are the clearest
+            raise
+        # datasets wraps reader errors (bad JSON, an empty file: StopIteration…)
+        raise CardError(f"field 'dataset': cannot read {local}: {_root_cause(exc)}",
+                        where=_where(card)) from None
     info["fingerprint"] = getattr(ds, "_fingerprint", None)
     return ds, info
 
@@ -202,7 +236,7 @@ class _NotLocal(Exception):
 def _files_digest(files: list[Path], base: Path) -> dict[str, Any]:
     """``content_sha256`` of the data (one file: its digest; several: the digest of their
     ``sha256sum``-style listing) and each file's digest, paths relative to ``base``."""
-    digests = [(os.path.relpath(f, base), _file_sha256(f)) for f in files]
+    digests = [(os.path.relpath(f, base), file_sha256(f)) for f in files]
     if len(digests) == 1:
         content = digests[0][1]
     else:
@@ -260,12 +294,27 @@ class _RowMapper:
                                               [answers] if answers not in (None, "") else [])]
         elif family is Family.SIMILARITY:
             try:
-                ex["score"] = float(ex["score"])
+                score = float(ex["score"])
             except (TypeError, ValueError):
-                raise UserError(f"score {ex['score']!r} is not a number", where=where) from None
+                score = math.nan
+            if not math.isfinite(score):
+                raise UserError(f"gold score {ex['score']!r} is not a finite number",
+                                where=where)
+            ex["score"] = score
         if "id" not in ex:
             ex["id"] = _content_id(family, ex)
         return ex
+
+    def all_ids(self, dataset: Any) -> list[str] | None:
+        """The id of every row of ``dataset`` from its id column (one column read, no row
+        mapping), with the card's ``dedupe`` rule applied; ``None`` without an id column."""
+        if self.id_column is None:
+            return None
+        top, _, rest = self.id_column.partition(".")
+        ids = [{"id": str(_get_path(v, rest) if rest else v)} for v in dataset[top]]
+        if self.card.dedupe is not None:
+            dedupe(self.card, ids, list(range(len(ids))))
+        return [r["id"] for r in ids]
 
     def _label(self, value: Any, where: str) -> str:
         card = self.card
@@ -339,23 +388,49 @@ def _content_id(family: Family, example: dict[str, Any]) -> str:
     return hashlib.sha1(blob.encode()).hexdigest()[:16]
 
 
-def _make_ids_unique(examples: list[dict[str, Any]]) -> None:
-    seen: dict[str, int] = {}
-    for ex in examples:
+def dedupe(card: TaskCard, examples: list[dict[str, Any]], positions: list[int], *,
+           hashed_ids: bool = False) -> int:
+    """Apply the card's ``dedupe`` rule to repeated ids in place; return how many rows it
+    dropped or renamed.  Without the rule a repeated id is a ``CardError`` naming it
+    (``hashed_ids``: the ids are hashes of the inputs, so the rows repeat an input)."""
+    first_row: dict[str, int] = {}
+    repeats: dict[str, int] = {}
+    keep: list[dict[str, Any]] = []
+    changed = 0
+    for ex, position in zip(examples, positions, strict=True):
         base = ex["id"]
-        if base in seen:
-            seen[base] += 1
-            ex["id"] = f"{base}#{seen[base]}"
-        else:
-            seen[base] = 0
+        if base not in first_row:
+            first_row[base] = position
+            keep.append(ex)
+            continue
+        if card.dedupe is None:
+            hashed = (" (the card maps no id column, so ids are hashes of the inputs: these "
+                      "rows have the same inputs)") if hashed_ids else ""
+            raise CardError(
+                f"example id {base!r} appears more than once (rows {first_row[base] + 1} and "
+                f"{position + 1}){hashed}; ids must be unique: fix the data, map another "
+                f"id column, or add 'dedupe: first' (keep the first row) or 'dedupe: "
+                f"suffix' (rename repeats {base}#1, …) to the card", where=_where(card))
+        changed += 1
+        if card.dedupe == "suffix":
+            repeats[base] = repeats.get(base, 0) + 1
+            ex["id"] = f"{base}#{repeats[base]}"
+            keep.append(ex)
+    examples[:] = keep
+    return changed
 
 
-def _file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+def _root_cause(exc: BaseException) -> str:
+    """The first line of the innermost exception a library wrapped ``exc`` around."""
+    seen = {id(exc)}
+    while True:
+        inner = exc.__cause__ or exc.__context__
+        if inner is None or id(inner) in seen:
+            break
+        seen.add(id(inner))
+        exc = inner
+    text = first_line(exc)
+    return text
 
 
 

@@ -22,6 +22,7 @@ from pathlib import Path
 import yaml
 
 from evalsuite.errors import CardError, UserError
+from evalsuite.inputs import load_yaml
 from evalsuite.tasks.cards import TaskCard, UnknownMetricCardError, card_from_dict, load_card
 from evalsuite.tasks.suites import Suite, check_suite, select_suites, suite_from_dict
 
@@ -161,7 +162,7 @@ def _cards_in(folder: Path) -> tuple[list[tuple[str, Path, TaskCard | UnknownMet
         if "data" in path.relative_to(folder).parts[:-1]:
             continue
         try:
-            data = yaml.safe_load(path.read_text(encoding="utf-8"))
+            data = load_yaml(path)
         except yaml.YAMLError:
             load_card(path)  # raises the formatted error
             continue
