@@ -41,6 +41,7 @@ import resource
 import sys
 import threading
 import time
+import traceback
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -350,12 +351,15 @@ class EfficiencyMeter:
 
     @contextmanager
     def time_warmup(self) -> Iterator[None]:
-        """A warm-up batch: run, counted in ``warmup_batches``/``warmup_s``, not timed."""
+        """A warm-up batch: run, counted in ``warmup_batches``/``warmup_s``, not timed (an
+        attempt that ran out of memory adds its seconds to ``warmup_s`` only)."""
         start = time.perf_counter()
-        yield
-        synchronize(self.device)
+        try:
+            yield
+            synchronize(self.device)
+        finally:
+            self.measured.warmup_s += time.perf_counter() - start
         self.measured.warmup_batches += 1
-        self.measured.warmup_s += time.perf_counter() - start
 
     def memory(self) -> dict[str, Any]:
         """Peak memory figures since :meth:`start` (stops the sampling)."""
@@ -371,6 +375,13 @@ class EfficiencyMeter:
     def summary(self, model: ModelInfo, load_s: float | None) -> dict[str, Any]:
         """The efficiency block of what was measured (see :meth:`Measurement.summary`)."""
         return self.measurement().summary(model, load_s)
+
+
+def release_frames(exc: BaseException) -> None:
+    """Drop the local variables of the finished frames an exception's traceback holds (the
+    activations and inputs of a forward pass that ran out of memory), so they are freed even
+    while the exception object lives on."""
+    traceback.clear_frames(exc.__traceback__)
 
 
 def free_memory() -> None:
