@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import importlib.machinery
 import sys
+import time
 import types
 import weakref
 from pathlib import Path
@@ -21,6 +22,8 @@ from typing import ClassVar
 import pytest
 import torch
 
+from evalsuite.efficiency.meter import HostClock, PhaseTimer
+from evalsuite.efficiency.meter import attribute as meter_attribute
 from evalsuite.efficiency.profiling import latency_profile
 from evalsuite.families import Family
 from evalsuite.models import precision
@@ -394,3 +397,73 @@ def test_transformers_floor_allows_the_dtype_keyword():
 
     (floor,) = re.findall(r'"transformers>=([\d.]+)"', (REPO / "pyproject.toml").read_text())
     assert tuple(int(x) for x in floor.split(".")) >= (4, 56)
+
+
+# -- 9. one synchronisation per batch; the split still sums to the batch time -----------------
+def test_one_device_sync_per_batch_not_per_phase(tmp_path, tiny, monkeypatch):
+    from evalsuite.efficiency import meter as meter_module
+
+    syncs: list[str] = []
+    monkeypatch.setattr(meter_module, "synchronize", lambda device: syncs.append(device))
+    card = load_card(REPO / "tasks/sentiment/starter.yaml")
+    examples = load_task_data(card, limit=40).examples
+    model = HFAdapter(ModelSpec("hf", str(tiny), {"batch_size": "8"}))
+    model.load()
+    meter = meter_module.EfficiencyMeter("cpu")
+    meter.start()
+    list(runner.predict_all(model, card, [(ex["id"], ex) for ex in examples], meter))
+    batches = len(meter.measured.batches)
+    assert batches == 5 and meter.measured.warmup_batches == 1
+    assert len(syncs) == 1 + 1 + batches  # the warm-up, before the first batch, one per batch
+    split = meter.measured.phases
+    assert {"tokenize", "transfer", "forward", "decode"} <= set(split)
+    assert sum(split.values()) <= sum(b.seconds for b in meter.measured.batches)
+
+
+class LaggingDevice(HostClock):
+    """A device that runs ``lag`` seconds behind the host: what CUDA events report when the
+    host has queued a forward pass and moved on."""
+
+    def __init__(self, lag: float) -> None:
+        super().__init__("fake")
+        self.lag = lag
+
+    def mark(self, *, end_of_device_phase: bool = False) -> float:
+        return time.perf_counter() + (self.lag if end_of_device_phase else 0.0)
+
+
+def test_device_phases_overlapping_host_work_count_once(monkeypatch):
+    from evalsuite.efficiency import meter as meter_module
+
+    syncs: list[str] = []
+    monkeypatch.setattr(meter_module, "synchronize", lambda device: syncs.append(device))
+    timer = PhaseTimer(clock=LaggingDevice(0.05))
+    meter = meter_module.EfficiencyMeter("fake")
+    meter.watch(timer)
+    with meter.time_batch(4, None):
+        with timer.phase("tokenize"):
+            time.sleep(0.01)
+        with timer.phase("forward"):  # queued at once; the device finishes 50 ms later
+            pass
+        with timer.phase("decode", on_device=False):  # the host waits for the result
+            time.sleep(0.06)
+    wall = meter.measured.batches[0].seconds
+    split = meter.measured.phases
+    host_view = timer.snapshot()[0]
+    assert sum(host_view.values()) < wall  # the host saw the forward as free
+    assert split["forward"] == pytest.approx(0.05, abs=0.01)  # the device's time
+    assert split["tokenize"] == pytest.approx(0.01, abs=0.005)
+    assert split["decode"] == pytest.approx(wall - 0.06, abs=0.015)  # only its own part
+    assert sum(split.values()) <= wall + 1e-9
+    assert len(syncs) == 2  # before the task's first batch, and at its end: none per phase
+
+
+def test_attribution_gives_each_instant_to_one_phase():
+    intervals = [("tokenize", 0.0, 2.0, False), ("transfer", 2.0, 2.5, True),
+                 ("forward", 2.5, 6.0, True), ("tokenize", 3.0, 4.0, False),  # next pass
+                 ("decode", 4.0, 7.0, False), ("decode", 6.0, 6.5, True)]
+    split = meter_attribute(intervals, 0.0, 8.0)
+    assert split == {"tokenize": 2.0, "transfer": 0.5, "forward": 3.5, "decode": 1.0}
+    assert sum(split.values()) == 7.0  # the last second is predict_other
+    assert meter_attribute(intervals, 1.0, 3.0) == {"tokenize": 1.0, "transfer": 0.5,
+                                                     "forward": 0.5}

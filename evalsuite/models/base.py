@@ -17,6 +17,7 @@ capability                  default
 ``needs_warmup``            ``False``: no untimed warm-up batch
 ``phases``                  a :class:`PhaseTimer` the adapter may time its steps with
 ``can_embed`` / ``embed``   ``False``: probes use pair scores instead of embeddings
+``spreads_over_gpus``       ``False``: the model runs on one device
 ``replays_fixed_outputs``   ``False``: the model can predict inputs it has not seen
 ``info()``                  ``params``, ``weight_bytes``, ``device``, ``dtype``, ``notes``…
 ==========================  ========================================================
@@ -139,6 +140,10 @@ class ModelAdapter(ABC):
     can_embed: ClassVar[bool] = False
     """Whether :meth:`embed` returns sentence embeddings (the WEAT/SEAT bias tests use them;
     without them the tests use the model's pair scores)."""
+
+    spreads_over_gpus: ClassVar[bool] = False
+    """Whether one model can be spread over several GPUs (``device=cuda:all``), so a Ray
+    replica that reserves more than one GPU uses them all (others are refused that)."""
 
     replays_fixed_outputs: ClassVar[bool] = False
     """Whether the model only replays outputs fixed in advance (a predictions file), so it

@@ -139,6 +139,7 @@ class HFAdapter(ModelAdapter):
     kind: ClassVar[str] = "hf"
     families: ClassVar[frozenset[Family]] = frozenset(Family)
     needs_warmup: ClassVar[bool] = True
+    spreads_over_gpus: ClassVar[bool] = True  # device=cuda:all, with accelerate
     default_batch_size: ClassVar[int] = 32
     extra_options: ClassVar[dict[str, Callable[[Any], Any]]] = {
         "head": parse_head,
