@@ -467,3 +467,25 @@ def test_attribution_gives_each_instant_to_one_phase():
     assert sum(split.values()) == 7.0  # the last second is predict_other
     assert meter_attribute(intervals, 1.0, 3.0) == {"tokenize": 1.0, "transfer": 0.5,
                                                      "forward": 0.5}
+
+
+# -- the GPU check script ---------------------------------------------------------------------
+def test_the_gpu_check_script_parses_and_its_tests_skip_without_a_gpu():
+    import shutil
+    import subprocess
+
+    bash = shutil.which("bash")
+    if bash is None:
+        pytest.skip("needs bash")
+    script = REPO / "benchmarks" / "gpu.sh"
+    assert subprocess.run([bash, "-n", str(script)], capture_output=True).returncode == 0
+    done = subprocess.run([sys.executable, "-m", "pytest", "-m", "gpu", "-q", "-rs",
+                           "-p", "no:cacheprovider", "tests/test_gpu.py"],
+                          capture_output=True, text=True, cwd=REPO, timeout=600)
+    summary = done.stdout.strip().splitlines()[-1]
+    if torch.cuda.is_available():
+        assert done.returncode == 0, done.stdout[-3000:]
+    else:  # every gpu test is collected and skipped, none errors
+        assert done.returncode == 0 and "skipped" in summary and "error" not in summary, \
+            done.stdout[-3000:]
+        assert int(summary.split()[0]) >= 10

@@ -434,7 +434,11 @@ class HFAdapter(ModelAdapter):
             return super().count_tokens(card, examples)
         return self.runner.input_tokens(card, examples, lambda ex: self._length(card, ex))
 
-    def token_budget(self, card: TaskCard | None = None) -> dict[str, Any]:
+    def token_budget(self, card: TaskCard | None = None) -> int:
+        """Padded tokens per forward pass for ``card`` (see :meth:`planned_budget`)."""
+        return int(self.planned_budget(card)["tokens"])
+
+    def planned_budget(self, card: TaskCard | None = None) -> dict[str, Any]:
         """The token budget of ``card``'s forward passes and where it comes from (option
         ``token_budget``, the GPU's free memory and the model, or the CPU default; see
         :mod:`evalsuite.models.hf.budget`), sized once per task and loaded model."""
@@ -453,7 +457,7 @@ class HFAdapter(ModelAdapter):
         """Token budget and row cap of a forward pass, halved per ``shrink`` level."""
         size = self.options.get("batch_size", "auto")
         rows = AUTO_MAX_ROWS if size == "auto" else int(size)
-        budget = self.token_budget(card)
+        budget = self.planned_budget(card)
         self.budget = {**budget, "rows": rows}
         return max(1, budget["tokens"] >> shrink), max(1, rows >> shrink)
 
