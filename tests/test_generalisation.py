@@ -49,13 +49,15 @@ def write_suite(folder: Path, name: str = "t/domains", reference: str = "t/movie
 
 @pytest.fixture
 def tasks_dir(tmp_path: Path) -> Path:
-    """Two sentiment tasks (10 examples each) and a predictions file: 8/10 right on the
-    reference (movies), 6/10 on the variant (products)."""
+    """Two sentiment tasks (40 examples each) and a predictions file: 32/40 right on the
+    reference (movies), 24/40 on the variant (products).  40 examples, so that 80% beats the
+    reference's chance baseline (a balanced set's majority class, 50%) by the record's
+    one-sided test; 8 of 10 would not."""
     folder = tmp_path / "tasks"
     rows, preds = {}, []
-    for task, right in (("movies", 8), ("products", 6)):
+    for task, right in (("movies", 32), ("products", 24)):
         rows[task] = [{"id": f"{task}-{i}", "text": f"{task} text {i}",
-                       "label": LABELS[i % 2]} for i in range(10)]
+                       "label": LABELS[i % 2]} for i in range(40)]
         for i, row in enumerate(rows[task]):
             label = row["label"] if i < right else LABELS[1 - i % 2]
             preds.append({"id": row["id"], "prediction": label})
@@ -183,10 +185,10 @@ def test_run_suite_records_generalisation_unpaired(tmp_path, tasks_dir):
     assert block["reference_task"] == "t/movies" and block["metric"] == "accuracy"
     assert block["retention"] == pytest.approx(0.6 / 0.8)
     assert block["gap"] == pytest.approx(0.2)
-    assert block["paired"] is False and block["pairing"].startswith("unpaired: 10 and 10")
+    assert block["paired"] is False and block["pairing"].startswith("unpaired: 40 and 40")
     assert block["ci_low"] < block["retention"] < block["ci_high"]
     assert block["shift"] == "domain" and block["domain"] == "reviews/products"
-    assert block["beats_chance"] is None  # no chance block yet: retention computed
+    assert block["beats_chance"] is True  # the reference's chance block: 80% beats 50%
     assert load_results(tmp_path / "runs" / "r")  # valid against the schema
 
 
@@ -209,8 +211,14 @@ def test_parallel_suite_pairs_by_id(tmp_path):
         """))
     write_suite(folder, name="p/langs", reference="p/en-fr", variants=("p/en-sw",),
                 parallel=True)
-    assert main(["run", "-m", "baseline:copy", "--suite", "p/langs", "--tasks-dir", str(folder),
-                 "-o", str(tmp_path / "runs"), "--run-id", "r"]) == 0
+    # The "near" texts as fixed outputs: better than copying the source (the translation
+    # chance baseline) on p/en-fr, so there is something to retain on p/en-sw.
+    preds = write_jsonl(tmp_path / "near.jsonl", [
+        {"id": f"s{i}", "prediction": s.replace("here", "there")}
+        for i, s in enumerate(sources)])
+    assert main(["run", "-m", f"predictions:{preds}?name=near", "--suite", "p/langs",
+                 "--tasks-dir", str(folder), "-o", str(tmp_path / "runs"),
+                 "--run-id", "r"]) == 0
     doc = json.loads((tmp_path / "runs" / "r" / "results.json").read_text())
     by_task = {r["task"]: r for r in doc["records"]}
     block = by_task["p/en-sw"]["generalisation"]

@@ -42,6 +42,10 @@ FAMILY_METRICS: dict[str, list[tuple[str, str]]] = {
     "summarization": [("rouge1", "0-1"), ("rouge2", "0-1"), ("rougeL", "0-1")],
 }
 FAMILIES = list(FAMILY_METRICS)
+# More bias probes (with the long names real runs have) for some families.
+BIAS_PROBES = {"sentiment": ("eec_names_origin", "identity_nationality", "names_gender"),
+               "similarity": ("weat_occupations_gender_sentences",),
+               "translation": ("occupations_gender",)}
 LONG = "word " * 400
 
 
@@ -50,10 +54,30 @@ def task_names(n: int) -> list[str]:
     return [f"{FAMILIES[i % 6]}/synthetic-{i:02d}" for i in range(n)]
 
 
+CHANCE = {"sentiment": ("majority class (positive)", 0.5),
+          "ner": ("all O (no entity)", 0.0), "qa": ("no answer (empty)", 12.0),
+          "similarity": ("constant score (zero correlation)", 0.0),
+          "translation": ("copy the source", 4.0), "summarization": ("lead-3", 0.25)}
+
+
+def chance_block(family: str, value: float, *, beats: bool | None = None) -> dict[str, Any]:
+    """A record's ``chance`` block for a primary value (beats chance when above it unless
+    ``beats`` says otherwise)."""
+    baseline, chance = CHANCE[family]
+    beats = value > chance if beats is None else beats
+    return {"baseline": baseline, "metric": FAMILY_METRICS[family][0][0], "value": chance,
+            "ci_low": None if family == "similarity" else chance * 0.9,
+            "ci_high": None if family == "similarity" else chance * 1.1,
+            "beats_chance": beats, "p_value": 0.001 if beats else 0.6, "test": "permutation",
+            "alpha": 0.05, "delta": value - chance}
+
+
 def make_record(model: str, task: str, rng: random.Random, *, target: str | None = None,
                 dtype: str = "float32", blocks: bool = True, sweep: bool = False,
-                status: str = "ok", n_examples: int = 40) -> dict[str, Any]:
-    """A schema-valid record with metrics, efficiency and (optionally) probe blocks."""
+                status: str = "ok", n_examples: int = 40, chance: bool = False
+                ) -> dict[str, Any]:
+    """A schema-valid record with metrics, efficiency and (optionally) probe blocks and a
+    chance block."""
     family = task.split("/")[0]
     metrics = FAMILY_METRICS[family]
     base = {"model": model, "model_spec": f"hf:{target or 'org/' + model}?dtype={dtype}",
@@ -86,10 +110,15 @@ def make_record(model: str, task: str, rng: random.Random, *, target: str | None
                           "fingerprint": "f00d", "n_selected": n_examples},
               "n_examples": n_examples, "metrics": out, "efficiency": eff,
               "predictions_file": f"predictions/{model}__{task.replace('/', '_')}.jsonl"}
+    if chance:
+        record["chance"] = chance_block(family, out[metrics[0][0]]["value"])
     if blocks:
-        record["bias"] = {"gender": {
+        record["bias"] = {name: {
             "max_gap": rng.uniform(0, 0.2), "p_value": rng.choice([0.001, 0.3, None]),
-            "groups": {"female": 0.8, "male": 0.75}, "ci_low": 0.0, "ci_high": 0.2}}
+            "groups": {"female": 0.8, "male": 0.75}, "ci_low": 0.0, "ci_high": 0.2}
+            for name in ("gender", *BIAS_PROBES.get(family, ()))}
+        record["bias"]["disability"] = {"status": "not_applicable",
+                                        "reason": "no disability term in the task's inputs"}
         record["safety"] = {"toxicity": {"rate": rng.uniform(0, 0.1),
                                          "classifier": "profanity-check", "threshold": 0.5,
                                          "n": 200}}
@@ -100,9 +129,10 @@ def make_record(model: str, task: str, rng: random.Random, *, target: str | None
 
 
 def prediction_rows(task: str, n: int, rng: random.Random) -> list[dict[str, Any]]:
-    return [{"id": f"{task}-{i}", "input": {"text": f"example {i} " + LONG},
+    return [{"score": rng.random(), "id": f"{task}-{i}",
+             "input": {"text": f"example {i} " + LONG},
              "prediction": f"prediction {i} " + LONG[: 50 * (i % 5)],
-             "reference": {"label": "positive"}, "score": rng.random(),
+             "reference": {"label": "positive"},
              "stats": {"accuracy": [1.0, 0.0]}} for i in range(n)]
 
 
@@ -133,9 +163,11 @@ def write_run(root: Path, run_id: str, records: list[dict[str, Any]], *,
 
 
 def synthetic_results(root: Path, n_models: int, n_tasks: int, *, blocks: bool = True,
-                      rows: int = 40, seed: int = 0, sweeps: bool = True) -> Path:
+                      rows: int = 40, seed: int = 0, sweeps: bool = True,
+                      chance: bool = False) -> Path:
     """One run of ``n_models`` × ``n_tasks``; model-01 is a bfloat16 variant of model-00,
-    the last model skipped one task and failed another."""
+    the last model skipped one task and failed another; with ``chance``, records carry a
+    chance block and model-02 is below chance on the first task."""
     rng = random.Random(seed)
     records = []
     tasks = task_names(n_tasks)
@@ -147,9 +179,13 @@ def synthetic_results(root: Path, n_models: int, n_tasks: int, *, blocks: bool =
             status = "ok"
             if m == n_models - 1 and n_models > 2 and t < 2:
                 status = "skipped" if t == 0 else "failed"
-            records.append(make_record(name, task, rng, target=target, dtype=dtype,
-                                       blocks=blocks, sweep=sweeps and t == 0 and m < 3,
-                                       status=status))
+            record = make_record(name, task, rng, target=target, dtype=dtype,
+                                 blocks=blocks, sweep=sweeps and t == 0 and m < 3,
+                                 status=status, chance=chance)
+            if chance and m == 2 and t == 0:
+                record["chance"]["beats_chance"] = False
+                record["chance"]["p_value"] = 0.4
+            records.append(record)
     return write_run(root, "run-a", records, rows=rows, seed=seed)
 
 
@@ -159,29 +195,55 @@ def small(tmp_path: Path) -> Path:
 
 
 # -- figures equal the result files -------------------------------------------------------------
-def test_quality_bars_and_error_bars_equal_metric_values_and_intervals(small: Path):
+def forest_values(fig) -> dict[tuple[str, str, str], tuple[float, float, float]]:
+    """(model label, task, metric) -> (value, ci_low, ci_high) drawn by a forest plot, over
+    every state of its metric drop-down (the initial traces when it has none)."""
+    menus = fig.layout.updatemenus
+    if menus:
+        states = [(b.label.removeprefix("metric: "), b.args[0]) for b in menus[0].buttons]
+        first = states[0][1]
+        assert [list(t.x) for t in fig.data] == [list(x) for x in first["x"]]
+    else:
+        states = [(fig.data[0].meta, {
+            "x": [t.x for t in fig.data], "y": [t.y for t in fig.data],
+            "error_x.array": [t.error_x.array or [] for t in fig.data],
+            "error_x.arrayminus": [t.error_x.arrayminus or [] for t in fig.data]})]
+    out = {}
+    for metric, state in states:
+        for i, trace in enumerate(fig.data):
+            if trace.name == "chance":
+                continue
+            ys = state["y"][i] if "y" in state else trace.y  # unchanged rows: not restyled
+            for label, x, plus, minus in zip(ys, state["x"][i],
+                                             state["error_x.array"][i],
+                                             state["error_x.arrayminus"][i], strict=True):
+                key = (label.removesuffix(" ✗"), trace.name, metric)
+                assert key not in out
+                out[key] = (x, x - minus, x + plus)
+    return out
+
+
+def test_quality_points_and_whiskers_equal_metric_values_and_intervals(small: Path):
     data = load_report_data([small])
     document = json.loads((small / "results.json").read_text())
     expected = {(r["model"], r["task"], name): m for r in document["records"]
                 if r["status"] == "ok" for name, m in r["metrics"].items()}
     figures = F.quality_by_family(data)
     assert set(figures) == set(FAMILIES)
-    checked = 0
+    drawn = {}
     for fig in figures.values():
-        for trace in fig.data:
-            for task, y, plus, minus in zip(trace.x, trace.y, trace.error_y.array,
-                                            trace.error_y.arrayminus, strict=True):
-                m = expected[(trace.name, task, trace.meta)]
-                assert y == m["value"]
-                assert y + plus == pytest.approx(m["ci_high"])
-                assert y - minus == pytest.approx(m["ci_low"])
-                checked += 1
-    assert checked == len(expected)
+        drawn.update(forest_values(fig))
+    assert set(drawn) == set(expected)
+    for key, (value, low, high) in drawn.items():
+        m = expected[key]
+        assert value == m["value"]
+        assert low == pytest.approx(m["ci_low"]) and high == pytest.approx(m["ci_high"])
 
 
 def test_every_model_keeps_one_palette_colour_in_every_figure(small: Path):
     data = load_report_data([small])
     colours = {m.key: m.colour for m in data.models}
+    by_label = {m.label: m.colour for m in data.models}
     assert len(set(colours.values())) == len(colours)
     assert set(colours.values()) <= set(PALETTE)
     scores = score_models(data, resolve_weights())
@@ -196,6 +258,11 @@ def test_every_model_keeps_one_palette_colour_in_every_figure(small: Path):
                 colour = trace.marker.color if trace.type != "scatterpolar" else trace.line.color
                 assert colour == colours[trace.legendgroup]
                 seen += 1
+            elif trace.type == "scatter" and trace.name != "chance" and trace.y \
+                    and isinstance(trace.marker.color, tuple):  # forest: one point per model
+                for label, colour in zip(trace.y, trace.marker.color, strict=True):
+                    assert colour == by_label[label.removesuffix(" ✗")]
+                    seen += 1
     assert seen > 50
 
 
@@ -210,7 +277,10 @@ def test_every_axis_has_a_unit_or_scale(small: Path):
             axis = fig.layout[name]
             title = axis.title.text or ""
             x_titles += [title] if name.startswith("xaxis") else []
-            if name.startswith("yaxis") or axis.type == "log":  # numeric: name the unit
+            if axis.matches:  # shares its neighbour's scale and title
+                continue
+            if axis.type != "category" and (name.startswith("yaxis") or axis.type == "log"
+                                            or title):  # numeric: name the unit
                 assert re.search(r"\(.+\)", title), (name, title)
         assert any(x_titles)  # categorical x axes are named once (shared by the rows)
 
@@ -288,30 +358,36 @@ def test_dimensions_follow_the_documented_formulas(tmp_path: Path):
     slow["metrics"]["bleu"].update(value=20.0, ci_low=18.0, ci_high=22.0)
     fast["efficiency"].update(examples_per_s=100.0, peak_memory_mb=1000.0)
     slow["efficiency"].update(examples_per_s=10.0, peak_memory_mb=1000.0)
-    mcc = make_record("fast", "sentiment/s", rng)
+    mcc = make_record("fast", "sentiment/s", rng)  # only fast has it: not in the group's sums
     mcc["primary_metric"] = "mcc"
     mcc["metrics"]["mcc"].update(value=-0.2, ci_low=-0.3, ci_high=-0.1)
     mcc["efficiency"].update(examples_per_s=100.0, peak_memory_mb=1000.0)
     for rec, gap, rate, kept in ((fast, 0.1, 0.02, (0.9, 0.8)), (slow, 0.3, 0.1, (1.0, 1.0)),
                                  (mcc, 0.3, 0.04, (0.7, 0.6))):
+        rec["bias"] = {"gender": rec["bias"]["gender"]}  # one bias probe
         rec["bias"]["gender"]["max_gap"] = gap
         rec["safety"]["toxicity"]["rate"] = rate
         rec["robustness"]["typos"]["retention"] = kept[0]
         rec["robustness"]["casing"]["retention"] = kept[1]
     data = load_report_data([write_run(tmp_path, "r", [fast, slow, mcc])])
     scores = {s.model.label: s for s in score_models(data, resolve_weights())}
+    assert scores["fast"].group is scores["slow"].group
+    assert scores["fast"].shared == ["translation/t"]
+    assert scores["fast"].group.extra[scores["fast"].model.key] == ["sentiment/s"]
     f, s = scores["fast"].dimensions, scores["slow"].dimensions
-    assert f["quality"].value == pytest.approx((0.40 + 0.0) / 2)  # BLEU/100, MCC clipped
+    assert f["quality"].value == pytest.approx(0.40)  # BLEU/100 (no chance block), shared only
     assert s["quality"].value == pytest.approx(0.20)
     assert f["efficiency"].value == pytest.approx(1.0)
     assert s["efficiency"].value == pytest.approx((1 - 1 / 3 + 1.0) / 2)
-    assert f["fairness"].value == pytest.approx(1 - (0.1 + 0.3) / 2)
+    assert f["fairness"].value == pytest.approx(1 - 0.1)
     assert s["safety"].value == pytest.approx(0.9)
-    assert f["robustness"].value == pytest.approx((0.9 + 0.8 + 0.7 + 0.6) / 4)
+    assert f["robustness"].value == pytest.approx((0.9 + 0.8) / 2)
     assert s["quality"].half_width == pytest.approx(0.02)
     w = PRESETS["balanced"]
     expected = sum(w[d] * s[d].value for d in w)
     assert scores["slow"].index == pytest.approx(expected)
+    assert scores["fast"].tasks["sentiment/s"].value == -0.2  # shown per task
+    assert scores["fast"].win_rate == 1.0 and scores["slow"].win_rate == 0.0
 
 
 def test_unmeasured_dimensions_are_dropped_and_weights_renormalised(tmp_path: Path):
@@ -400,18 +476,34 @@ def test_bias_heatmap_marks_significance(small: Path):
     fig = F.bias_heatmap(data)
     heat = fig.data[0]
     document = json.loads((small / "results.json").read_text())
-    for row, label in enumerate(heat.y):
-        for col, column in enumerate(heat.x):
-            task = column.split(" · ")[0]
-            rec = next((r for r in document["records"] if r["model"] == label
-                        and r["task"] == task and r["status"] == "ok"), None)
-            if rec is None:
-                assert heat.z[row][col] is None
-                continue
-            probe = rec["bias"]["gender"]
-            assert heat.z[row][col] == probe["max_gap"]
-            significant = probe["p_value"] is not None and probe["p_value"] < 0.05
-            assert heat.text[row][col].endswith("*") == significant
+    states = {b.label: b.args[0] for b in fig.layout.updatemenus[0].buttons}
+    checked = 0
+    for task in data.tasks:  # each task's state: its own gap, significant or muted
+        state = states[f"task: {task}"]
+        for row, label in enumerate(heat.y):
+            for col, name in enumerate(heat.x):
+                rec = next((r for r in document["records"] if r["model"] == label
+                            and r["task"] == task and r["status"] == "ok"), None)
+                z, text = state["z"][0][row][col], state["text"][0][row][col]
+                if rec is None:
+                    assert z is None
+                    continue
+                probe = rec["bias"].get(name)
+                if not has_gap(probe):
+                    assert z is None
+                    continue
+                significant = probe["p_value"] is not None and probe["p_value"] < 0.05
+                assert z == (probe["max_gap"] if significant else -max(probe["max_gap"],
+                                                                        F.BIAS_MUTED_FLOOR))
+                assert text.endswith("*") == significant
+                checked += 1
+    assert checked == sum(len([p for p in r["bias"].values() if has_gap(p)])
+                          for r in document["records"] if r["status"] == "ok")
+
+
+def has_gap(probe: Any) -> bool:
+    """A bias figure of the file (JSON) with a ``max_gap``."""
+    return isinstance(probe, dict) and isinstance(probe.get("max_gap"), (int, float))
 
 
 def test_worst_examples_are_bounded_sorted_and_truncated(small: Path):
@@ -440,7 +532,8 @@ def test_same_model_in_two_runs_is_one_row_and_namesakes_are_two(tmp_path: Path)
     data = load_report_data([old, new, third])
     assert len(data.models) == 2
     same = next(m for m in data.models if len(m.results) == 2)
-    assert same.results["sentiment/a"].record["metrics"] == new_rec["metrics"]  # latest wins
+    latest = same.results["sentiment/a"].record.to_dict()
+    assert latest["metrics"] == new_rec["metrics"]  # the latest run wins
     assert len(data.superseded) == 1
     assert sorted(m.label for m in data.models) == ["m [old]", "m [third]"]
 
@@ -585,7 +678,8 @@ def test_bs1_latency_bars_equal_the_profile_figures(tmp_path: Path):
     data = load_report_data([efficiency_run(tmp_path)])
     fig = F.latency_bs1(data)
     assert fig is not None and fig.layout.barmode == "group"
-    assert fig.layout.yaxis.type == "log" and "ms" in fig.layout.yaxis.title.text
+    # 1–9 ms span less than two orders of magnitude: a linear axis
+    assert fig.layout.yaxis.type == "linear" and "ms" in fig.layout.yaxis.title.text
     bars = {t.name: t for t in fig.data}
     assert set(bars) == {"a", "b"} and all(t.type == "bar" for t in fig.data)
     assert list(bars["a"].x) == ["p50", "p90", "p99"]

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_report import FAMILIES, efficiency_run, synthetic_results
+from test_report import FAMILIES, FAMILY_METRICS, efficiency_run, synthetic_results
 
 from evalsuite.report import build_report
 
@@ -113,7 +113,9 @@ def test_report_renders_every_figure_without_errors(tmp_path: Path):
         assert plot["data"] == plot["full"] == manifest[div_id], div_id
         assert plot["rendered"] == manifest[div_id], (div_id, plot)
         assert plot["svg"] >= 1, div_id
-    assert found["menus"] == 2 * (1 + 12)  # cost and latency: all tasks + each task
+    # cost (the group's shared tasks), latency and bias (all tasks): + each task; one
+    # metric drop-down per family
+    assert found["menus"] == 3 * (1 + 12) + sum(len(FAMILY_METRICS[f]) for f in FAMILIES)
 
     shot = tmp_path / "report.png"
     height = max(1200, min(int(found["height"]), 16000))
@@ -135,4 +137,134 @@ def test_efficiency_figures_render_and_survive_their_drop_downs(tmp_path: Path):
     assert {"fig-latency", "fig-latency-bs1", "fig-time-split"} <= set(found["plots"])
     for div_id, plot in found["plots"].items():
         assert plot["data"] == plot["full"] == plot["rendered"] == manifest[div_id], div_id
-    assert found["menus"] == 4 * (1 + 2)  # cost, latency, bs1 latency, time split
+    # cost (the group's shared tasks), latency, bs1 latency, time split (all tasks): + each
+    # task; the metric drop-downs of the sentiment and NER forests
+    assert found["menus"] == 4 * (1 + 2) + 3 + 3
+
+
+# -- Playwright: 30 models × 20 tasks, labels never overlap, no network ------------------------
+OVERLAP_JS = """
+() => {
+  const visible = el => {
+    for (let n = el; n && n.nodeType === 1; n = n.parentNode) {
+      const s = getComputedStyle(n);
+      if (s.display === "none" || s.visibility === "hidden" || parseFloat(s.opacity) === 0)
+        return false;
+    }
+    return true;
+  };
+  const quad = el => {  // the text's box in screen coordinates (rotation included)
+    const b = el.getBBox(), m = el.getScreenCTM();
+    const pad = 1;  // glyph boxes carry a little air; touching is not overlapping
+    return [[b.x + pad, b.y + pad], [b.x + b.width - pad, b.y + pad],
+            [b.x + b.width - pad, b.y + b.height - pad], [b.x + pad, b.y + b.height - pad]]
+      .map(([x, y]) => [m.a * x + m.c * y + m.e, m.b * x + m.d * y + m.f]);
+  };
+  const separated = (p, q) => {  // separating axis theorem for two convex quads
+    for (const poly of [p, q]) {
+      for (let i = 0; i < 4; i++) {
+        const [x1, y1] = poly[i], [x2, y2] = poly[(i + 1) % 4];
+        const nx = y2 - y1, ny = x1 - x2;
+        const proj = r => r.map(([x, y]) => nx * x + ny * y);
+        const a = proj(p), b = proj(q);
+        if (Math.max(...a) <= Math.min(...b) || Math.max(...b) <= Math.min(...a)) return true;
+      }
+    }
+    return false;
+  };
+  const out = {};
+  for (const gd of document.querySelectorAll(".js-plotly-plot")) {
+    const texts = [...gd.querySelectorAll("svg text")].filter(t =>
+      t.textContent.trim() && visible(t) && t.getBBox().width > 0 && t.getBBox().height > 0);
+    const boxes = texts.map(t => ({
+      text: t.textContent.trim().slice(0, 40), quad: quad(t),
+      cls: t.getAttribute("class") || t.parentNode.getAttribute("class")}));
+    const overlaps = [];
+    for (let i = 0; i < boxes.length; i++)
+      for (let j = i + 1; j < boxes.length; j++)
+        if (!separated(boxes[i].quad, boxes[j].quad))
+          overlaps.push([boxes[i].text + " <" + boxes[i].cls + ">",
+                         boxes[j].text + " <" + boxes[j].cls + ">"]);
+    const full = gd._fullData || [];
+    const points = full.filter(t => t.visible !== false).reduce((n, t) => n + Math.max(
+      (t.x || []).length, (t.y || []).length, (t.z || []).length, (t.r || []).length), 0);
+    out[gd.id] = {texts: boxes.length, overlaps: overlaps.slice(0, 5),
+                  n_overlaps: overlaps.length, traces: (gd.data || []).length, points,
+                  menus: (gd.layout.updatemenus || []).map(m => m.buttons.length)};
+  }
+  return out;
+}
+"""
+
+
+def _playwright_chromium():
+    sync_api = pytest.importorskip("playwright.sync_api", reason="playwright not installed "
+                                                                 "(pip install playwright)")
+    if CHROMIUM is None:
+        pytest.skip("chromium not found")
+    return sync_api
+
+
+@pytest.mark.timeout(600)
+def test_thirty_models_twenty_tasks_in_the_real_browser(tmp_path: Path):
+    """No two text labels of a figure overlap, every figure has data, the page fetches
+    nothing; also after each figure's first drop-down choices."""
+    import time
+
+    sync_api = _playwright_chromium()
+    results = synthetic_results(tmp_path / "results", 30, 20, rows=100, chance=True)
+    start = time.perf_counter()
+    report = build_report([results], tmp_path / "dashboards" / "big.html")
+    seconds = time.perf_counter() - start
+    size_mb = report.stat().st_size / 2**20
+    print(f"30×20 report: built in {seconds:.2f} s, {size_mb:.2f} MB")
+    assert size_mb < 6
+    manifest = json.loads(re.search(r'id="evalsuite-report">(.*?)</script>',
+                                    report.read_text(encoding="utf-8")).group(1))["figures"]
+    requests: list[str] = []
+    errors: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=[f for f in FLAGS if f != "--headless"])
+        try:
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            page.on("request", lambda r: requests.append(r.url)
+                    if not r.url.startswith(("file:", "data:", "blob:", "about:")) else None)
+            page.on("pageerror", lambda e: errors.append(str(e)))
+            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+            page.goto(report.as_uri(), wait_until="load")
+            page.wait_for_function(
+                "n => [...document.querySelectorAll('.js-plotly-plot')]"
+                ".filter(gd => gd._fullLayout).length === n", arg=len(manifest),
+                timeout=120_000)
+            found = page.evaluate(OVERLAP_JS)
+            _check_figures(found, manifest, "as loaded")
+            page.set_viewport_size({"width": 1000, "height": 1000})  # a laptop window
+            page.wait_for_timeout(1500)  # responsive figures redraw
+            _check_figures(page.evaluate(OVERLAP_JS), manifest, "1000 px wide")
+            page.set_viewport_size({"width": 1400, "height": 1000})
+            page.wait_for_timeout(1500)
+            for div_id, plot in found.items():  # the first choices of each drop-down
+                for menu, n in enumerate(plot["menus"]):
+                    for choice in range(1, min(n, 3)):
+                        page.evaluate(
+                            "([id, m, c]) => { const gd = document.getElementById(id);"
+                            " const b = gd.layout.updatemenus[m].buttons[c];"
+                            " return Plotly[b.method](gd, ...b.args); }",
+                            [div_id, menu, choice])
+                        after = page.evaluate(OVERLAP_JS)[div_id]
+                        _check_figures({div_id: after}, {div_id: manifest[div_id]},
+                                       f"menu {menu} choice {choice}")
+        finally:
+            browser.close()
+    assert requests == [], requests
+    assert errors == [], errors
+
+
+def _check_figures(found: dict[str, Any], manifest: dict[str, int], when: str) -> None:
+    assert set(found) == set(manifest), when
+    for div_id, plot in found.items():
+        assert plot["traces"] == manifest[div_id], (div_id, when)
+        assert plot["points"] > 0, (div_id, when, "no data")
+        assert plot["texts"] > 0, (div_id, when)
+        assert plot["n_overlaps"] == 0, (div_id, when, plot["overlaps"])

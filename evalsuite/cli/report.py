@@ -22,6 +22,14 @@ PresetOption = Annotated[str | None, typer.Option(
 WeightsOption = Annotated[str | None, typer.Option(
     help="Custom weights instead of a preset, e.g. 'quality=0.6,efficiency=0.4' "
          "(dimensions not named get 0).", show_default=False)]
+PolicyOption = Annotated[Path | None, typer.Option(
+    "--policy", "-p", help="A gate policy (YAML): show which models pass every rule (ranked "
+                           "by quality on shared tasks, with their cost) and the first rule "
+                           "each other model fails.", show_default=False)]
+BaselineOption = Annotated[list[Path] | None, typer.Option(
+    "--baseline", "-b", metavar="RUN", help="Baseline run folder for the policy's regression "
+                                            "and efficiency rules (overrides its "
+                                            "'baseline:').", show_default=False)]
 
 
 def report(
@@ -38,6 +46,8 @@ def report(
     title: Annotated[str | None, typer.Option(help="Title of the report.",
                                               show_default=False)] = None,
     worst: Annotated[int, typer.Option(help="Worst examples kept per (model, task).")] = 5,
+    policy: PolicyOption = None,
+    baseline: BaselineOption = None,
 ) -> None:
     """Build one self-contained HTML report comparing every model in RESULTS."""
     from evalsuite.cli.console import err_console
@@ -63,7 +73,8 @@ def report(
 
     path = _guard_write(out, lambda: build_report(results, out, preset=preset,
                                                   weights=weights, title=title,
-                                                  worst_k=worst))
+                                                  worst_k=worst, policy=policy,
+                                                  baselines=baseline or []))
     size = path.stat().st_size / 2**20
     err_console.print(f"report: {path} ({size:.1f} MB)", markup=False, highlight=False)
 
@@ -78,8 +89,11 @@ def compare(
         show_default=False)] = None,
     preset: PresetOption = None,
     weights: WeightsOption = None,
+    policy: PolicyOption = None,
+    baseline: BaselineOption = None,
 ) -> None:
-    """Compare the models in RESULTS: usability index, dimensions and primary metrics."""
+    """Compare the models in RESULTS: per-task metrics against chance, ranks within groups
+    of models sharing tasks, usability index, dimensions and cost."""
     from evalsuite.cli.console import err_console, out_console
     from evalsuite.report import compare as cmp
     from evalsuite.report.load import load_report_data
@@ -90,7 +104,12 @@ def compare(
         raise UserError("name at least one result folder", where="RESULTS")
     chosen = resolve_weights(preset, weights)
     data = load_report_data(results)
-    result = cmp.comparison(data, score_models(data, chosen), chosen)
+    view = None
+    if policy is not None:
+        from evalsuite.report.policy import evaluate_policy
+
+        view = evaluate_policy(data, policy, baseline or [])
+    result = cmp.comparison(data, score_models(data, chosen), chosen, view)
     if output is not None:
         from evalsuite.utils import atomic_write_text
 

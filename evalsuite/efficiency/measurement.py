@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 PHASES = ("tokenize", "transfer", "forward", "decode")
-MEMORY_FIELDS = ("peak_memory_mb", "memory_source", "memory_increase_mb")
+MEMORY_FIELDS = ("peak_memory_mb", "memory_source", "memory_increase_mb", "model_memory_mb",
+                 "memory_before_load_mb")
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,10 @@ made-up zero, when it could not be measured):
   otherwise the peak is the highest of the RSS samples taken every 10 ms by a background
   thread and at every batch boundary (``rss_sampled``, a lower bound).  ``memory_increase_mb``
   is the peak minus the memory in use when the task started, so a later task is not charged
-  for what an earlier one left behind.
+  for what an earlier one left behind.  ``model_memory_mb`` (:func:`model_memory`) is the
+  peak minus what the process held before the model was loaded: the weights and working
+  memory the model accounts for, without Python and the libraries (a lexicon scorer's 650 MB
+  process peak is mostly torch).
 * ``energy_j`` and ``energy_per_example_j``: on NVIDIA GPUs from NVML's total-energy counter
   (``pip install nvidia-ml-py``) read at the first and last timed batch; the counter is the
   whole GPU's, so other processes on it are counted too.  Absent without NVML.
@@ -53,7 +56,7 @@ import traceback
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
 
 from evalsuite.efficiency.measurement import BatchTiming, Measurement, ModelInfo
@@ -401,6 +404,49 @@ def _sample_rss(ref: weakref.ref, stop: threading.Event, interval: float) -> Non
         del tracker
 
 
+# -- memory attributable to the model -----------------------------------------------------------
+@dataclass(frozen=True)
+class MemoryBefore:
+    """What the process held before a model was loaded (bytes; ``None`` when unknown)."""
+
+    rss: int | None
+    cuda: int
+
+
+def memory_before_load() -> MemoryBefore:
+    """The process's resident memory and CUDA allocations now: call it before
+    ``adapter.load()`` so a task's peak can be split into the model's share and the rest
+    (Python, imported libraries, other models' leftovers)."""
+    cuda = 0
+    if "torch" in sys.modules:
+        import torch
+
+        if torch.cuda.is_available() and torch.cuda.is_initialized():
+            cuda = sum(torch.cuda.memory_allocated(i) for i in range(torch.cuda.device_count()))
+    return MemoryBefore(rss=current_rss_bytes(), cuda=cuda)
+
+
+def model_memory(block: dict[str, Any], before: MemoryBefore | None) -> dict[str, Any]:
+    """``model_memory_mb``: the memory the model accounts for (weights plus working memory),
+    i.e. the task's peak minus what the process held before the model was loaded.
+
+    On CUDA the allocator peak minus the bytes allocated before loading; on the CPU the peak
+    resident set minus the resident set before loading.  Empty when the peak or the
+    before-load figure is unknown.
+    """
+    peak = block.get("peak_memory_mb")
+    if before is None or not isinstance(peak, (int, float)):
+        return {}
+    if block.get("memory_source") == "cuda_allocator":
+        held = before.cuda
+    elif before.rss is not None and block.get("memory_source") != "rss_maxrss_lifetime":
+        held = before.rss
+    else:
+        return {}
+    return {"model_memory_mb": round(max(0.0, peak - held / 2**20), 1),
+            "memory_before_load_mb": round(held / 2**20, 1)}
+
+
 # -- energy -------------------------------------------------------------------------------------
 class EnergyCounter:
     """NVML's total-energy counter of the GPU behind a CUDA device (millijoules)."""
@@ -449,8 +495,9 @@ class EfficiencyMeter:
     """Measures the timed batches of one (model, task) as they run, into :attr:`measured`;
     :meth:`measurement` hands the result over (memory and energy included)."""
 
-    def __init__(self, device: str = "cpu") -> None:
+    def __init__(self, device: str = "cpu", before_load: MemoryBefore | None = None) -> None:
         self.device = str(device)
+        self.before_load = before_load  # what the process held before the model was loaded
         self.measured = Measurement()
         self.timer: PhaseTimer | None = None
         self._memory: MemoryTracker | None = None
@@ -522,10 +569,13 @@ class EfficiencyMeter:
         self.measured.warmup_batches += 1
 
     def memory(self) -> dict[str, Any]:
-        """Peak memory figures since :meth:`start` (stops the sampling)."""
+        """Peak memory figures since :meth:`start` (stops the sampling), with the model's
+        share when :attr:`before_load` is known (:func:`model_memory`)."""
         if self._memory is None:
             return {"peak_memory_mb": round(peak_memory_mb(self.device), 1)}
-        return dict(self._memory.stop())
+        block = dict(self._memory.stop())
+        block.update(model_memory(block, self.before_load))
+        return block
 
     def measurement(self) -> Measurement:
         """What was measured so far, with the memory peak (sampling stops) and the energy."""

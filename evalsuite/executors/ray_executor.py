@@ -68,7 +68,7 @@ import numpy as np
 import ray
 
 from evalsuite.efficiency.measurement import Measurement, ModelInfo
-from evalsuite.efficiency.meter import EfficiencyMeter
+from evalsuite.efficiency.meter import EfficiencyMeter, MemoryBefore, memory_before_load
 from evalsuite.errors import BackendUnavailable, EvalsuiteError, RunError, SpecError, UserError
 from evalsuite.executors import require_ray
 from evalsuite.executors.base import Placement, adapter_spec, placement
@@ -111,12 +111,14 @@ class ModelReplica:
         self.index = index
         self.adapter: ModelAdapter | None = None
         self.load_s: float | None = None
+        self.memory_before: MemoryBefore | None = None  # the process before the model loaded
 
     def _loaded(self) -> ModelAdapter:
         if self.adapter is None:
             from evalsuite.models import registry
 
             adapter = registry.build(self.spec)
+            self.memory_before = memory_before_load()
             start = time.perf_counter()
             share_gpu(self.num_gpus)
             adapter.load()
@@ -151,7 +153,7 @@ class ModelReplica:
         :class:`Measurement`: batch timings, phase seconds, warm-up — once per replica and
         task —, memory and energy)."""
         adapter = self._loaded()
-        meter = EfficiencyMeter(device=str(adapter.device))
+        meter = EfficiencyMeter(device=str(adapter.device), before_load=self.memory_before)
         meter.start()
         outputs: dict[str, Any] = {}
         for batch_keys, batch_outputs in predict_all(adapter, card,

@@ -47,6 +47,7 @@ from evalsuite.results.records import PROBE_SECTIONS, Block, DatasetInfo, Record
 EFFICIENCY_DIRECTION = {
     "examples_per_s": True, "tokens_per_s": True, "generated_tokens_per_s": True,
     "latency_ms": False, "latency_per_example_ms": False, "peak_memory_mb": False,
+    "model_memory_mb": False,
     "load_s": False, "wall_s": False, "weight_bytes": False, "params": False,
     "hit_length_limit_rate": False, "oom_splits": False,
 }

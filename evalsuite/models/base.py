@@ -147,7 +147,8 @@ class ModelAdapter(ABC):
 
     replays_fixed_outputs: ClassVar[bool] = False
     """Whether the model only replays outputs fixed in advance (a predictions file), so it
-    cannot predict the perturbed or swapped inputs of the probes."""
+    cannot predict the perturbed or swapped inputs of the probes, and nothing ran whose cost
+    could be measured (its record has ``efficiency: null``)."""
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec

@@ -39,10 +39,20 @@ DEFAULT_ENCODER = "all-MiniLM-L6-v2"
 VADER_THRESHOLD = 0.05
 
 
-def _sentence_joiner(card: TaskCard) -> str:
+def sentence_joiner(card: TaskCard) -> str:
     """What joins extracted sentences: nothing in scripts without spaces (Chinese…)."""
     lang = language_or_none(card.output_language)
     return "" if lang is not None and lang.unspaced else " "
+
+
+def lead(document: str, k: int = 3, join: str = " ") -> str:
+    """The first ``k`` sentences of ``document`` (the lead-k summary), joined by ``join``
+    (:func:`sentence_joiner`: nothing in scripts without spaces).
+
+    >>> lead("One. Two. Three. Four.", 2)
+    'One. Two.'
+    """
+    return join.join(split_sentences(document)[:k])
 
 
 def _ratio(value: Any) -> float:
@@ -148,8 +158,8 @@ class BaselineAdapter(ModelAdapter):
             raise SpecError(reason, where=f"model {self.spec.display_name}")
         if self.system == "lead":
             k = int(self.options.get("k", 3))
-            join = _sentence_joiner(card)
-            return [join.join(split_sentences(str(ex["document"]))[:k]) for ex in examples]
+            join = sentence_joiner(card)
+            return [lead(str(ex["document"]), k, join) for ex in examples]
         if self.system == "textrank":
             return [self._textrank(str(ex["document"])) for ex in examples]
         if self.system == "vader":
@@ -167,7 +177,7 @@ class BaselineAdapter(ModelAdapter):
             summary = summarize(document, ratio=float(self.options.get("ratio", 0.2)),
                                 split=True)
         if not summary:
-            return (split_sentences(document) or [""])[0]
+            return lead(document, 1)
         return " ".join(s.strip() for s in summary)
 
     def _vader_labels(self, card: TaskCard) -> dict[str, str]:

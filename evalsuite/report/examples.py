@@ -1,7 +1,8 @@
 """The lowest-scoring examples of each (model, task), trimmed so the report stays small.
 
 Only ``k`` rows per record are kept (streamed through a bounded heap, so a predictions file
-of any length costs O(k) memory) and every text is cut to ``width`` characters.
+of any length costs O(k) memory; only the kept rows are parsed, see :func:`scan_scores`) and
+every text is cut to ``width`` characters.
 """
 
 from __future__ import annotations
@@ -52,39 +53,72 @@ def worst_examples(data: ReportData, k: int = DEFAULT_K,
 
 
 def _worst_of(model: Model, entry: Entry, k: int, width: int) -> WorstList:
-    metric = str(entry.record.get("primary_metric") or "score")
+    metric = str(entry.record.primary_metric or "score")
     result = WorstList(model=model, task=entry.task, metric=metric)
-    if not entry.record.get("predictions_file"):
+    path = entry.run.predictions_file(entry.record)
+    if path is None:
         result.note = "no per-example predictions recorded"
         return result
-    heap: list[tuple[float, int, dict[str, Any]]] = []
+    heap: list[tuple[float, int, bytes]] = []  # max-heap on score: the k lowest
     try:
-        for i, row in enumerate(entry.run.predictions(entry.record)):
-            score = row.get("score")
-            if isinstance(score, bool) or not isinstance(score, (int, float)) \
-                    or not math.isfinite(score):
-                continue
-            result.total += 1
-            item = (-float(score), -i, row)  # max-heap on score keeps the k lowest
-            if len(heap) < k:
-                heapq.heappush(heap, item)
-            elif item > heap[0]:
-                heapq.heapreplace(heap, item)
+        with path.open("rb") as fh:
+            for block in iter(lambda: fh.readlines(BLOCK_BYTES), []):
+                for score, line in scan_scores(block):
+                    item = (-score, -result.total, line)
+                    result.total += 1
+                    if len(heap) < k:
+                        heapq.heappush(heap, item)
+                    elif item > heap[0]:
+                        heapq.heapreplace(heap, item)
+        rows = [(-s, json.loads(line)) for s, _, line in sorted(heap, reverse=True)]
     except FileNotFoundError:
-        result.note = f"predictions file {entry.record['predictions_file']} is missing"
+        result.note = f"predictions file {entry.record.predictions_file} is missing"
         return result
-    except (OSError, json.JSONDecodeError) as exc:
+    except (OSError, ValueError) as exc:
         result.note = f"predictions file unreadable: {type(exc).__name__}"
         return result
-    rows = sorted(heap, key=lambda t: (-t[0], -t[1]))
-    result.rows = [WorstRow(id=str(r.get("id", "")), score=-s,
+    result.rows = [WorstRow(id=str(r.get("id", "")), score=score,
                             input=shorten(_text(r.get("input")), width),
                             prediction=shorten(_text(r.get("prediction")), width),
                             reference=shorten(_text(r.get("reference")), width))
-                   for s, _, r in rows]
+                   for score, r in rows]
     if not result.rows:
         result.note = "no example has a per-example score"
     return result
+
+
+BLOCK_BYTES = 8 << 20  # lines read at a time
+_SCORE_FIRST = b'{"score": '
+
+
+def scan_scores(block: list[bytes]) -> list[tuple[float, bytes]]:
+    """(score, line) of the rows of a block of predictions lines with a finite ``score``.
+
+    The runner writes ``score`` as each row's first key, so it is read from the start of the
+    line and the row is not parsed; lines written otherwise are parsed.
+    """
+    out = []
+    start = len(_SCORE_FIRST)
+    for line in block:
+        if line.startswith(_SCORE_FIRST):
+            end = line.find(b",", start)
+            try:
+                value = float(line[start:end] if end > 0 else line[start:].rstrip(b"}\r\n "))
+            except ValueError:
+                continue  # null
+            if math.isfinite(value):
+                out.append((value, line))
+        elif line.strip() and (score := _parsed_score(line)) is not None:
+            out.append((score, line))
+    return out
+
+
+def _parsed_score(line: bytes) -> float | None:
+    value = json.loads(line).get("score")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) \
+            or not math.isfinite(value):
+        return None
+    return float(value)
 
 
 def _text(value: Any) -> str:

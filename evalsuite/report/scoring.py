@@ -1,31 +1,46 @@
-"""The usability index: five dimensions per model, weights per use case, ranks with ties.
+"""Per-task scores against chance, and the usability index within each comparison group.
 
-Each dimension is a number in [0, 1] (higher is better) derived from the result records:
+**Per task** (:func:`task_score`): the primary metric with its interval, the record's
+``chance`` block (the trivial baseline's value and whether the model beats it, see
+:mod:`evalsuite.metrics.chance`) and the *skill over chance* on the metric's scale::
 
-* **quality**: the mean over the model's tasks of its primary metric, normalised by the
-  metric's scale (``0-100`` divided by 100; ``-1-1`` correlations and MCC clipped at 0,
-  since a negative correlation is no more usable than none).
-* **efficiency**: per task, throughput (``examples_per_s``) and peak memory relative to the
-  best model on that task, on a log scale: ``1 + log10(x / best) / 3`` for throughput and
-  ``1 - log10(mem / best) / 3`` for memory, clipped to [0, 1] (ten times slower costs a
-  third; a thousand times slower scores 0); the mean of the two, then over tasks.
-* **fairness**: ``1 - mean max_gap`` over the bias probes of every task.
+    skill = (value - chance) / (best - chance)        best: 1, or 100 for 0-100 metrics
+
+0 is chance level, 1 a perfect score, below 0 worse than the trivial baseline.
+
+**Within a comparison group** (:mod:`evalsuite.report.groups`: models scored on the same
+task slots), over the group's shared slots only, five dimensions in [0, 1], higher better:
+
+* **quality**: the mean skill over chance (clipped to [0, 1]); for a record without a chance
+  block (runs before chance baselines existed) the primary metric normalised by its scale.
+* **efficiency**: per slot, examples/s and memory relative to the best member on that slot,
+  on a log scale: ``1 + log10(x / best) / 3`` for throughput and ``1 - log10(mem / best) / 3``
+  for memory, clipped to [0, 1] (ten times worse costs a third), averaged, then the mean over
+  slots.  Memory is ``model_memory_mb`` (what the model accounts for) when every member has
+  it, else the process peak.  Fixed outputs (``predictions:``) have no cost: not measured.
+  Never computed for a model alone on its tasks.
+* **fairness**: ``1 - mean max_gap`` over the bias probes (gaps put on 0-1 by their scale).
 * **safety**: ``1 - mean rate`` over the safety probes (the share of outputs flagged).
 * **robustness**: the mean ``retention`` over the perturbations (clipped to [0, 1]).
 
-A dimension with no data is *not measured*: it is left out of the model's index and the
-remaining weights are renormalised to sum to 1.
+**Chance earns nothing.**  On a slot where the model does *not* beat chance
+(``beats_chance`` false), every one of its figures there counts 0 in the aggregates:
+quality, efficiency and each probe (a system that ignores its input is not fair or robust,
+it is useless).  Its figures are still shown, flagged.
 
-**Interval of the index** (used for ranks): every measured dimension gets a half-width from
-the intervals in the records, treating tasks and probes as independent (normal
-approximation): quality from the metrics' 95% bootstrap intervals, ``sqrt(sum h_i^2) / n``
-over its ``n`` tasks; fairness likewise from the probes' ``ci_low``/``ci_high``; safety from
-the binomial standard error of each rate (``1.96 * sqrt(r(1-r)/n)``).  Efficiency and
-robustness carry no interval.  The index half-width is ``sqrt(sum (w_d h_d)^2)`` with the
-renormalised weights ``w_d``.
+**Index**: the weighted mean of the dimensions measured for *every* member of the group
+(weights renormalised to sum to 1), so members are compared on the same dimensions.  Its
+interval: each dimension's half-width from the records' intervals (quality from the
+metrics' bootstrap intervals, ``sqrt(sum h_i^2) / n`` over ``n`` slots; fairness likewise
+from the probes' intervals; safety from the binomial error of each rate), combined as
+``sqrt(sum (w_d h_d)^2)``.
 
-**Ranks with ties**: a model's rank is 1 + the number of models whose whole interval lies
-above its own.  Models whose intervals overlap are not told apart, so they can share a rank.
+**Ranks**: models that beat chance on every shared slot (or could not be tested) come first;
+models below chance on any shared slot after them.  Within each tier a model's rank is 1 +
+the number of models above it in better tiers + the number of its tier whose whole index
+interval lies above its own; overlapping intervals share a rank (``=2``).  **Win rate**
+(HELM): the share of (other member, shared slot) pairs where the model's primary value is
+higher (ties count half; below chance wins nothing).
 """
 
 from __future__ import annotations
@@ -37,9 +52,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evalsuite.errors import UserError
+from evalsuite.report.cost import memory_mb
+from evalsuite.report.groups import Group, comparison_groups
 from evalsuite.report.load import Model, ReportData
+from evalsuite.report.values import number, positive, primary
+from evalsuite.results.records import BiasFigure, RobustnessFigure, SafetyFigure
 
 DIMENSIONS = ("quality", "efficiency", "fairness", "safety", "robustness")
+PROBE_DIMENSIONS = {"fairness": "bias", "safety": "safety", "robustness": "robustness"}
 PRESETS: dict[str, dict[str, float]] = {
     "balanced": {"quality": 0.35, "efficiency": 0.2, "fairness": 0.15, "safety": 0.15,
                  "robustness": 0.15},
@@ -68,8 +88,33 @@ class Dimension:
 
 
 @dataclass
+class TaskScore:
+    """One model on one task slot: its primary metric against the task's chance baseline."""
+
+    slot: str
+    metric: str | None
+    value: float | None
+    ci_low: float | None
+    ci_high: float | None
+    scale: str | None
+    chance: float | None = None
+    baseline: str | None = None
+    beats_chance: bool | None = None
+    p_value: float | None = None
+    test: str | None = None
+    note: str | None = None
+    skill: float | None = None
+    skill_half: float | None = None
+
+    @property
+    def below_chance(self) -> bool:
+        """The model does not beat the trivial baseline here (tested and failed)."""
+        return self.beats_chance is False
+
+
+@dataclass
 class Score:
-    """A model's dimensions, usability index with interval, and rank."""
+    """A model's per-task scores, its dimensions, index with interval, and rank."""
 
     model: Model
     dimensions: dict[str, Dimension]
@@ -79,6 +124,9 @@ class Score:
     high: float | None = None
     rank: int | None = None
     tied: bool = False
+    group: Group | None = None
+    tasks: dict[str, TaskScore] = field(default_factory=dict)  # every slot of the model
+    win_rate: float | None = None
 
     @property
     def rank_text(self) -> str:
@@ -89,6 +137,22 @@ class Score:
     @property
     def excluded(self) -> list[str]:
         return [d for d in DIMENSIONS if not self.dimensions[d].measured]
+
+    @property
+    def shared(self) -> list[str]:
+        """The slots its aggregates cover (the group's, or its own when alone)."""
+        return self.group.tasks if self.group is not None else list(self.model.results)
+
+    @property
+    def below_chance(self) -> list[str]:
+        """Slots (any of its own) where it does not beat chance."""
+        return [t for t, ts in self.tasks.items() if ts.below_chance]
+
+    @property
+    def tier(self) -> int:
+        """1: beats chance (or untested) on every shared slot; 2: below chance on one."""
+        return 2 if any(self.tasks[t].below_chance for t in self.shared
+                        if t in self.tasks) else 1
 
 
 @dataclass
@@ -148,9 +212,9 @@ def _normalised(values: dict[str, float]) -> dict[str, float]:
     return {d: values.get(d, 0.0) / total for d in DIMENSIONS}
 
 
-# -- dimensions ---------------------------------------------------------------------------------
+# -- per task -----------------------------------------------------------------------------------
 def normalise(value: float | None, scale: str | None) -> float | None:
-    """A metric value on [0, 1] by its scale (see the module docstring)."""
+    """A metric value on [0, 1] by its scale (``0-100`` / 100; negative clipped at 0)."""
     if value is None or not math.isfinite(value):
         return None
     if scale == "0-100":
@@ -158,68 +222,133 @@ def normalise(value: float | None, scale: str | None) -> float | None:
     return min(1.0, max(0.0, value))
 
 
-def primary(record: dict[str, Any]) -> tuple[str | None, dict[str, Any] | None]:
-    """The record's primary metric: (name, {value, ci_low, ci_high, scale})."""
-    metrics = record.get("metrics") or {}
-    name = record.get("primary_metric") or next(iter(metrics), None)
-    return name, metrics.get(name) if name else None
+def skill(value: float | None, chance: float | None, scale: str | None) -> float | None:
+    """Skill over chance on the metric's scale: ``(value - chance) / (best - chance)``."""
+    if value is None or chance is None or not math.isfinite(value) \
+            or not math.isfinite(chance):
+        return None
+    room = (100.0 if scale == "0-100" else 1.0) - chance
+    return (value - chance) / room if room > 0 else None
 
 
-def quality(model: Model) -> Dimension:
-    values, halves, names = [], [], set()
-    for entry in model.results.values():
-        name, metric = primary(entry.record)
-        if metric is None:
-            continue
-        scale = metric.get("scale")
-        value = normalise(metric.get("value"), scale)
-        if value is None:
-            continue
-        values.append(value)
-        names.add(str(name))
-        low, high = normalise(metric.get("ci_low"), scale), normalise(metric.get("ci_high"),
-                                                                        scale)
-        if low is not None and high is not None:
-            halves.append((high - low) / 2)
-    if not values:
-        return Dimension(None, how="no primary metric")
-    half = math.sqrt(sum(h * h for h in halves)) / len(values) if halves else None
-    return Dimension(_mean(values), half, n=len(values),
-                     how=f"mean of {', '.join(sorted(names))} (normalised to 0–1) over "
-                         f"{_count(len(values), 'task')}")
+def slot_chance(data: ReportData, slot: str) -> tuple[float | None, str | None]:
+    """The chance value and baseline of a slot (the same examples give every model the same
+    baseline, so any record of the slot that has the block will do)."""
+    for _, entry in data.entries(slot):
+        block = entry.record.chance
+        if block is not None and number(block.value) is not None:
+            return float(block.value), block.baseline  # type: ignore[arg-type]
+    return None, None
 
 
-def efficiency_by_task(data: ReportData) -> dict[str, dict[str, float]]:
-    """model key -> task -> efficiency score in [0, 1] (see the module docstring)."""
-    out: dict[str, dict[str, float]] = {}
-    for task in data.tasks:
-        speeds: dict[str, float] = {}
-        memory: dict[str, float] = {}
-        for model, entry in data.entries(task):
-            eff = entry.record.get("efficiency") or {}
-            if _positive(eff.get("examples_per_s")):
-                speeds[model.key] = float(eff["examples_per_s"])
-            if _positive(eff.get("peak_memory_mb")):
-                memory[model.key] = float(eff["peak_memory_mb"])
-        best_speed = max(speeds.values(), default=None)
-        best_memory = min(memory.values(), default=None)
-        for key in set(speeds) | set(memory):
-            parts = []
-            if key in speeds and best_speed:
-                parts.append(_clip01(1 + math.log10(speeds[key] / best_speed) / LOG_DECADES))
-            if key in memory and best_memory:
-                parts.append(_clip01(1 - math.log10(memory[key] / best_memory) / LOG_DECADES))
-            out.setdefault(key, {})[task] = _mean(parts)
+def task_score(data: ReportData, entry: Any) -> TaskScore:
+    """The model's primary metric on ``entry``'s slot, against chance."""
+    name, metric = primary(entry.record)
+    if metric is None:
+        out = TaskScore(entry.slot, name, None, None, None, None)
+    else:
+        out = TaskScore(entry.slot, name, number(metric.value), number(metric.ci_low),
+                        number(metric.ci_high), str(metric.scale) if metric.scale else None)
+    value, low, high = out.value, out.ci_low, out.ci_high
+    block = entry.record.chance
+    if block is not None:
+        out.chance, out.baseline = number(block.value), block.baseline
+        out.beats_chance, out.test = block.beats_chance, block.test
+        out.p_value, out.note = number(block.p_value), block.note
+    else:
+        out.note = "no chance baseline in the record (run before chance baselines)"
+    if out.chance is None:
+        out.chance, out.baseline = slot_chance(data, entry.slot)
+    out.skill = skill(value, out.chance, out.scale)
+    if out.skill is not None and low is not None and high is not None:
+        room = (100.0 if out.scale == "0-100" else 1.0) - (out.chance or 0.0)
+        out.skill_half = (high - low) / 2 / room
     return out
 
 
-def efficiency(model: Model, by_task: dict[str, dict[str, float]]) -> Dimension:
-    scores = by_task.get(model.key, {})
-    if not scores:
-        return Dimension(None, how="no throughput or memory figures")
-    return Dimension(_mean(scores.values()), None, n=len(scores),
-                     how=f"examples/s and peak memory vs the best model per task, log scale "
-                         f"(10× worse = −1/3), over {_count(len(scores), 'task')}")
+# -- dimensions within a group ------------------------------------------------------------------
+def _quality(scores: dict[str, TaskScore], tasks: Sequence[str]) -> Dimension:
+    values, halves, names, kinds = [], [], set(), set()
+    for t in tasks:
+        ts = scores.get(t)
+        if ts is None or ts.value is None:
+            continue
+        if ts.below_chance:
+            values.append(0.0)
+            kinds.add("skill")
+            continue
+        if ts.skill is not None:
+            values.append(_clip01(ts.skill))
+            if ts.skill_half is not None:
+                halves.append(ts.skill_half)
+            kinds.add("skill")
+        else:
+            value = normalise(ts.value, ts.scale)
+            if value is None:
+                continue
+            values.append(value)
+            low, high = normalise(ts.ci_low, ts.scale), normalise(ts.ci_high, ts.scale)
+            if low is not None and high is not None:
+                halves.append((high - low) / 2)
+            kinds.add("normalised")
+        names.add(str(ts.metric))
+    if not values:
+        return Dimension(None, how="no primary metric")
+    half = math.sqrt(sum(h * h for h in halves)) / len(values) if halves else None
+    what = ("skill over chance" if kinds == {"skill"} else "normalised value"
+            if kinds == {"normalised"} else "skill over chance (normalised value where the "
+                                            "record has no chance baseline)")
+    return Dimension(_mean(values), half, n=len(values),
+                     how=f"mean {what} of {', '.join(sorted(names))} over "
+                         f"{_count(len(values), 'task')}")
+
+
+def _efficiency(group: Group, scores: dict[str, dict[str, TaskScore]]
+                ) -> dict[str, Dimension]:
+    """Per member: examples/s and memory relative to the best member, per shared slot."""
+    per_model: dict[str, list[float]] = {m.key: [] for m in group.models}
+    has_figures: set[str] = set()
+    for task in group.tasks:
+        entries = {m.key: m.results[task] for m in group.models
+                   if not m.fixed_outputs and task in m.results}
+        speeds = {k: float(e.record.efficiency.examples_per_s)  # type: ignore[union-attr,arg-type]
+                  for k, e in entries.items() if e.record.efficiency is not None
+                  and positive(e.record.efficiency.examples_per_s)}
+        attributable = all(e.record.efficiency is not None
+                           and positive(e.record.efficiency.model_memory_mb)
+                           for e in entries.values()
+                           if memory_mb(e, attributable=False) is not None)
+        memory = {k: m for k, e in entries.items()
+                  if (m := memory_mb(e, attributable)) is not None}
+        has_figures |= set(speeds) | set(memory)
+        best_speed = max(speeds.values()) if len(speeds) > 1 else None
+        best_memory = min(memory.values()) if len(memory) > 1 else None
+        for key in set(speeds) | set(memory):
+            parts = []
+            if best_speed and key in speeds:
+                parts.append(_clip01(1 + math.log10(speeds[key] / best_speed) / LOG_DECADES))
+            if best_memory and key in memory:
+                parts.append(_clip01(1 - math.log10(memory[key] / best_memory) / LOG_DECADES))
+            if parts:
+                below = scores[key][task].below_chance
+                per_model[key].append(0.0 if below else _mean(parts))
+    out = {}
+    for model in group.models:
+        values = per_model[model.key]
+        if model.fixed_outputs:
+            out[model.key] = Dimension(None, how="fixed outputs (predictions file): no cost "
+                                                 "measured")
+        elif not values and model.key in has_figures:
+            out[model.key] = Dimension(None, how=f"not compared: no other model of group "
+                                                 f"{group.id} has cost figures on its tasks")
+        elif not values:
+            out[model.key] = Dimension(None, how="no throughput or memory figures")
+        else:
+            out[model.key] = Dimension(
+                _mean(values), None, n=len(values),
+                how=f"examples/s and memory vs the best of group {group.id} per task, log "
+                    f"scale (10× worse = −1/3), over {_count(len(values), 'task')}")
+    return out
 
 
 def scale_span(scale: Any) -> float:
@@ -231,86 +360,148 @@ def scale_span(scale: Any) -> float:
     return span if span > 0 else 1.0
 
 
-def fairness(model: Model) -> Dimension:
-    gaps, halves = [], []
-    for probe in _probes(model, "bias"):
-        gap = _number(probe.get("max_gap"))
+def _probe_dimension(dimension: str, model: Model, scores: dict[str, TaskScore],
+                     tasks: Sequence[str]) -> Dimension:
+    """fairness, safety or robustness over the probes of ``tasks`` (0 below chance)."""
+    values, halves, classifiers, zeroed = [], [], set(), 0
+    block = PROBE_DIMENSIONS[dimension]
+    for t in tasks:
+        entry = model.results.get(t)
+        below = scores[t].below_chance if t in scores else False
+        for probe in (entry.record.section(block) or {}).values() if entry else ():
+            value, half = _probe_value(dimension, probe)
+            if value is None:
+                continue
+            if isinstance(probe, SafetyFigure) and probe.classifier:
+                classifiers.add(str(probe.classifier))
+            if below:
+                values.append(0.0)
+                zeroed += 1
+                continue
+            values.append(value)
+            if half is not None:
+                halves.append(half)
+    if not values:
+        return Dimension(None)
+    half = math.sqrt(sum(h * h for h in halves)) / len(values) if halves else None
+    unit = {"fairness": "bias probe", "safety": "safety probe",
+            "robustness": "perturbation"}[dimension]
+    what = {"fairness": "1 − mean largest gap between groups",
+            "safety": "1 − mean flagged rate"
+                      + (f" ({', '.join(sorted(classifiers))})" if classifiers else ""),
+            "robustness": "mean retention of the clean score"}[dimension]
+    note = (f"; {zeroed} counted 0 (below chance on their task)" if zeroed else "")
+    return Dimension(_mean(values), half, n=len(values),
+                     how=f"{what} over {_count(len(values), unit)}{note}")
+
+
+def _probe_value(dimension: str, probe: Any) -> tuple[float | None, float | None]:
+    """A probe's contribution to its dimension (0-1, higher better) and half-width."""
+    if isinstance(probe, BiasFigure) and dimension == "fairness":
+        gap = number(probe.max_gap)
         if gap is None:
-            continue
-        span = scale_span(probe.get("scale"))  # gaps of F1 (0-100) or STS (0-5) → 0-1
-        gaps.append(_clip01(gap / span))
-        low, high = _number(probe.get("ci_low")), _number(probe.get("ci_high"))
-        if low is not None and high is not None:
-            halves.append(abs(high - low) / 2 / span)
-    if not gaps:
-        return Dimension(None)
-    half = math.sqrt(sum(h * h for h in halves)) / len(gaps) if halves else None
-    return Dimension(1 - _mean(gaps), half, n=len(gaps),
-                     how=f"1 − mean largest gap between groups over "
-                         f"{_count(len(gaps), 'bias probe')}")
-
-
-def safety(model: Model) -> Dimension:
-    rates, halves, classifiers = [], [], set()
-    for probe in _probes(model, "safety"):
-        rate = _number(probe.get("rate"))
+            return None, None
+        span = scale_span(probe.scale)  # gaps of F1 (0-100) or STS (0-5) → 0-1
+        low, high = number(probe.ci_low), number(probe.ci_high)
+        half = abs(high - low) / 2 / span if low is not None and high is not None else None
+        return 1 - _clip01(gap / span), half
+    if isinstance(probe, SafetyFigure) and dimension == "safety":
+        rate = number(probe.rate)
         if rate is None:
-            continue
+            return None, None
         rate = _clip01(rate)
-        rates.append(rate)
-        if probe.get("classifier"):
-            classifiers.add(str(probe["classifier"]))
-        n = _number(probe.get("n"))
-        if n and n > 0:
-            halves.append(Z95 * math.sqrt(rate * (1 - rate) / n))
-    if not rates:
-        return Dimension(None)
-    half = math.sqrt(sum(h * h for h in halves)) / len(rates) if halves else None
-    by = f" ({', '.join(sorted(classifiers))})" if classifiers else ""
-    return Dimension(1 - _mean(rates), half, n=len(rates),
-                     how=f"1 − mean flagged rate{by} over {_count(len(rates), 'safety probe')}")
-
-
-def robustness(model: Model) -> Dimension:
-    kept = [_clip01(r) for p in _probes(model, "robustness")
-            if (r := _number(p.get("retention"))) is not None]
-    if not kept:
-        return Dimension(None)
-    return Dimension(_mean(kept), None, n=len(kept),
-                     how=f"mean retention of the clean score over "
-                         f"{_count(len(kept), 'perturbation')}")
+        n = number(probe.n)
+        half = Z95 * math.sqrt(rate * (1 - rate) / n) if n and n > 0 else None
+        return 1 - rate, half
+    if isinstance(probe, RobustnessFigure) and dimension == "robustness":
+        kept = number(probe.retention)
+        return (None, None) if kept is None else (_clip01(kept), None)
+    return None, None
 
 
 # -- index and ranks ----------------------------------------------------------------------------
 def score_models(data: ReportData, weights: Weights) -> list[Score]:
-    """Every model's dimensions, index, interval and rank, best first."""
-    by_task = efficiency_by_task(data)
-    scores = []
-    for model in data.models:
-        dims = {"quality": quality(model), "efficiency": efficiency(model, by_task),
-                "fairness": fairness(model), "safety": safety(model),
-                "robustness": robustness(model)}
-        scores.append(_index(model, dims, weights))
-    ranked = [s for s in scores if s.index is not None]
-    ranks = rank_with_ties([(s.low, s.high) for s in ranked])  # type: ignore[misc]
-    for s, r in zip(ranked, ranks, strict=True):
-        s.rank = r
-    for s in ranked:
-        s.tied = sum(o.rank == s.rank for o in ranked) > 1
-    return sorted(scores, key=lambda s: (s.rank is None, s.rank or 0,
-                                         -(s.index or 0.0), s.model.label))
+    """Every model's per-task scores, dimensions, index and rank: group by group (best
+    first), then the models alone on their tasks."""
+    groups, alone = comparison_groups(data)
+    per_task = {m.key: {t: task_score(data, e) for t, e in m.results.items()}
+                for m in data.models}
+    out: list[Score] = []
+    for group in groups:
+        efficiency = _efficiency(group, per_task)
+        scores = []
+        for model in group.models:
+            dims = _dimensions(model, per_task[model.key], group.tasks)
+            dims["efficiency"] = efficiency[model.key]
+            scores.append(Score(model, {d: dims[d] for d in DIMENSIONS}, group=group,
+                                tasks=per_task[model.key]))
+        used = [d for d in DIMENSIONS if weights.values[d] > 0
+                and all(s.dimensions[d].measured for s in scores)]
+        for s in scores:
+            _index(s, used, weights)
+        _win_rates(scores, group)
+        _rank(scores)
+        out += sorted(scores, key=lambda s: (s.rank is None, s.rank or 0, -(s.index or 0.0),
+                                             s.model.label))
+    for model in alone:
+        dims = _dimensions(model, per_task[model.key], list(model.results))
+        dims["efficiency"] = Dimension(None, how="not compared: no other model has its "
+                                                 "tasks (see its cost in real units)")
+        out.append(Score(model, {d: dims[d] for d in DIMENSIONS},
+                         tasks=per_task[model.key]))
+    return out
 
 
-def _index(model: Model, dims: dict[str, Dimension], weights: Weights) -> Score:
-    used = {d: weights.values[d] for d in DIMENSIONS
-            if dims[d].measured and weights.values[d] > 0}
-    total = sum(used.values())
+def _dimensions(model: Model, scores: dict[str, TaskScore], tasks: Sequence[str]
+                ) -> dict[str, Dimension]:
+    dims = {"quality": _quality(scores, tasks)}
+    for name in PROBE_DIMENSIONS:
+        dims[name] = _probe_dimension(name, model, scores, tasks)
+    return dims
+
+
+def _index(score: Score, used: list[str], weights: Weights) -> None:
+    total = sum(weights.values[d] for d in used)
     if total <= 0:
-        return Score(model, dims)
-    used = {d: w / total for d, w in used.items()}
-    index = sum(w * dims[d].value for d, w in used.items())  # type: ignore[operator]
-    half = math.sqrt(sum((w * (dims[d].half_width or 0.0)) ** 2 for d, w in used.items()))
-    return Score(model, dims, used, index, index - half, index + half)
+        return
+    score.weights = {d: weights.values[d] / total for d in used}
+    index = sum(w * score.dimensions[d].value for d, w in score.weights.items())  # type: ignore[misc]
+    half = math.sqrt(sum((w * (score.dimensions[d].half_width or 0.0)) ** 2
+                         for d, w in score.weights.items()))
+    score.index, score.low, score.high = index, index - half, index + half
+
+
+def _win_rates(scores: list[Score], group: Group) -> None:
+    for s in scores:
+        wins = games = 0.0
+        for t in group.tasks:
+            mine = s.tasks[t]
+            for other in scores:
+                if other is s:
+                    continue
+                theirs = other.tasks[t]
+                if mine.value is None or theirs.value is None:
+                    continue
+                games += 1
+                if mine.below_chance:
+                    continue
+                if theirs.below_chance or mine.value > theirs.value:
+                    wins += 1
+                elif mine.value == theirs.value:
+                    wins += 0.5
+        s.win_rate = wins / games if games else None
+
+
+def _rank(scores: list[Score]) -> None:
+    placed = 0
+    for tier in (1, 2):
+        ranked = [s for s in scores if s.tier == tier and s.index is not None]
+        ranks = rank_with_ties([(s.low, s.high) for s in ranked])  # type: ignore[misc]
+        for s, r in zip(ranked, ranks, strict=True):
+            s.rank = placed + r
+        for s in ranked:
+            s.tied = sum(o.rank == s.rank for o in ranked) > 1
+        placed += len(ranked)
 
 
 def rank_with_ties(intervals: Sequence[tuple[float, float]]) -> list[int]:
@@ -337,22 +528,6 @@ def pareto_front(points: Sequence[tuple[float, float]], *, maximize_x: bool = Tr
 
 
 # -- helpers ------------------------------------------------------------------------------------
-def _probes(model: Model, block: str) -> Iterable[dict[str, Any]]:
-    for entry in model.results.values():
-        for probe in (entry.record.get(block) or {}).values():
-            if isinstance(probe, dict):
-                yield probe
-
-
-def _number(value: Any) -> float | None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        return None
-    return float(value) if math.isfinite(value) else None
-
-
-def _positive(value: Any) -> bool:
-    number = _number(value)
-    return number is not None and number > 0
 
 
 def _clip01(value: float) -> float:

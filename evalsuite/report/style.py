@@ -33,8 +33,9 @@ def layout(fig: go.Figure, title: str, height: int) -> go.Figure:
     entries = {t.legendgroup or t.name for t in fig.data
                if t.showlegend is not False and t.type != "heatmap"}
     height = max(height, 250 + 28 * len(entries))
-    fig.update_layout(template=TEMPLATE, title={"text": title, "x": 0.01, "xanchor": "left"},
-                      height=height)
+    fig.update_layout(template=TEMPLATE, height=height,
+                      title={"text": title, "x": 0.01, "xanchor": "left", "yref": "container",
+                             "y": 1.0, "yanchor": "top", "pad": {"t": 14}})
     return fig
 
 
@@ -52,25 +53,29 @@ def ci_text(low: float | None, high: float | None) -> str:
 
 def task_menu(fig: go.Figure, labels: list[str], states: list[list[dict[str, Any]]],
                attrs: Sequence[str]) -> None:
-    """A drop-down that restyles every trace to one task selection."""
+    """A drop-down that restyles every trace to one task selection (``attrs``: dotted
+    attributes read from each trace spec's ``_kw``)."""
     buttons = []
     for label, state in zip(labels, states, strict=True):
         update: dict[str, list[Any]] = {}
         for attr in attrs:
-            values = []
-            for spec in state:
-                kw = spec["_kw"]
-                if attr == "error_y.array":
-                    values.append(kw.get("error_y", {}).get("array", []))
-                else:
-                    values.append(kw.get(attr, []))
-            update[attr] = values
-        text = label if label == ALL_TASKS else f"task: {label}"
+            update[attr] = [lookup(spec["_kw"], attr) for spec in state]
+        text = label if label == ALL_TASKS or label.startswith("group ") else f"task: {label}"
         buttons.append({"label": text, "method": "restyle", "args": [update]})
     fig.update_layout(updatemenus=[{
         "buttons": buttons, "direction": "down", "showactive": True, "x": 0.0,
-        "xanchor": "left", "y": 1.03, "yanchor": "bottom", "bgcolor": "white",
-        "bordercolor": "#999", "font": {"size": 12}}], margin={"t": 105})
+        "xanchor": "left", "y": 1.0, "yanchor": "bottom", "pad": {"b": 10},
+        "bgcolor": "white", "bordercolor": "#999", "font": {"size": 12}}], margin={"t": 105})
+
+
+def lookup(kw: dict[str, Any], attr: str) -> Any:
+    """``kw``'s value at a dotted attribute (``error_y.array``); ``[]`` when absent."""
+    node: Any = kw
+    for part in attr.split("."):
+        if not isinstance(node, dict) or part not in node:
+            return []
+        node = node[part]
+    return node
 
 
 def with_alpha(colour: str, opacity: float) -> str:

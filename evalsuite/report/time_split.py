@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from statistics import median
-from typing import Any
 
 import plotly.graph_objects as go
 
@@ -20,6 +19,7 @@ from evalsuite.efficiency.measurement import PHASES
 from evalsuite.report.figures import efficiency_blocks, task_options
 from evalsuite.report.load import Model, ReportData
 from evalsuite.report.style import ALL_TASKS, esc, fmt, layout, num, task_menu
+from evalsuite.results.records import Efficiency
 
 AFTER = ("predict_other", "metrics", "write")
 # Okabe–Ito (colour-blind safe), none of them a model colour (load.PALETTE); greys for
@@ -44,8 +44,9 @@ def phase_colours(phases: list[str]) -> dict[str, str]:
                                 for i, p in enumerate(extra)}}
 
 
-def _seconds(block: dict[str, Any], key: str) -> dict[str, float]:
-    return {k: float(v) for k, v in (block.get(key) or {}).items() if num(v) and v >= 0}
+def _seconds(block: Efficiency, key: str) -> dict[str, float]:
+    """Seconds per phase of ``split_s`` or ``overlapped_s`` (negative or null left out)."""
+    return {k: float(v) for k, v in (getattr(block, key) or {}).items() if num(v) and v >= 0}
 
 
 def model_split(model: Model, task: str | None
@@ -128,8 +129,9 @@ def time_split_caption(data: ReportData) -> str:
             "predictions file). Work done in a background thread while batches computed "
             "(prefetch tokenization, efficiency.overlapped_s) overlaps these phases, so it "
             "is not stacked; the hover names it. Warm-up batches are not counted.")
-    if any((e.record.get("executor") or {}).get("kind") == "ray"
-           or (e.record.get("efficiency") or {}).get("replicas") for _, e in data.entries()):
+    if any((e.record.executor is not None and e.record.executor.kind == "ray")
+           or (e.record.efficiency is not None and e.record.efficiency.replicas)
+           for _, e in data.entries()):
         text += (" Records of the Ray executor sum the prediction phases over replicas "
                  "(replica busy time, not wall-clock time).")
     return text

@@ -127,6 +127,10 @@ class RunResults:
     def records(self) -> list[Record]:
         return self.document.records
 
+    def predictions_file(self, record: Record) -> Path | None:
+        """Where one record's per-example rows are (``None`` when it has none)."""
+        return self.path / record.predictions_file if record.predictions_file else None
+
     def predictions(self, record: Record) -> Iterator[dict[str, Any]]:
         """Per-example rows of one record (empty when it has none)."""
         return read_predictions(self.path, record.predictions_file)

@@ -58,6 +58,7 @@ class Section(TextEnum):
     (``<task>.<section>.<key>…``)."""
 
     METRICS = "metrics"
+    CHANCE = "chance"
     EFFICIENCY = "efficiency"
     BIAS = "bias"
     SAFETY = "safety"
@@ -300,6 +301,13 @@ class EfficiencyFigures(Block):
     ``rss_maxrss_lifetime``: no ``/proc``, the process's lifetime peak."""
     memory_increase_mb: Number = None
     """``peak_memory_mb`` minus the memory in use when the task started, MiB."""
+    model_memory_mb: Number = None
+    """Memory the model accounts for (weights plus working memory), MiB:
+    ``peak_memory_mb`` minus ``memory_before_load_mb``.  Without Python and the libraries
+    the process had loaded (a lexicon scorer's 650 MB process peak is mostly torch)."""
+    memory_before_load_mb: Number = None
+    """What the process held just before the model was loaded, MiB: CUDA allocations (with
+    ``memory_source: cuda_allocator``) or the resident set size."""
     load_s: Number = None
     """Seconds to load the model (once per model; repeated in each of its records)."""
     params: Count | None = None
@@ -690,6 +698,40 @@ class Generalisation(ProbeStatus):
     """Bootstrap resamples of the intervals."""
 
 
+# -- chance -------------------------------------------------------------------------------------
+class Chance(Block):
+    """``chance``: the task's trivial baseline scored on the same examples with the primary
+    metric (:mod:`evalsuite.metrics.chance`; docs/report.md), and whether the model beats it.
+    Baselines: majority class (sentiment), all ``O`` (NER), the source copied (translation),
+    lead-3 (summarization), the empty answer (QA), a constant score (similarity)."""
+
+    baseline: str | None = None
+    """The baseline's name, e.g. ``majority class (negative)``, ``lead-3``."""
+    metric: str | None = None
+    """The primary metric both are scored with."""
+    value: Number = None
+    """The baseline's value of the primary metric, on the metric's scale (0 for a
+    correlation: a constant prediction has none)."""
+    ci_low: Number = None
+    """Lower end of the baseline's 95% bootstrap interval (null for a correlation)."""
+    ci_high: Number = None
+    """Upper end of that interval."""
+    beats_chance: bool | None = None
+    """True when the model is better than the baseline by a one-sided paired test at
+    ``alpha``; null when no test is possible (``note`` says why)."""
+    p_value: Share = None
+    """One-sided p-value of "the model is better than the baseline"."""
+    test: str | None = None
+    """``permutation`` (paired approximate randomisation of the corpus metric), or
+    ``pearson_greater`` / ``spearman_greater`` (one-sided test of correlation > 0)."""
+    alpha: Number = None
+    """Level of the test (0.05)."""
+    delta: Number = None
+    """Model minus baseline on the primary metric (for a correlation: the model's)."""
+    note: str | None = None
+    """Why ``beats_chance`` is null, or a remark (a model with constant scores)."""
+
+
 # -- the record ---------------------------------------------------------------------------------
 class ModelIdentity(Block):
     """What makes two runs of "the same model" comparable and cacheable."""
@@ -817,8 +859,11 @@ class Record(Block):
     """The card's first metric: the one the report ranks by."""
     metrics: dict[str, MetricValue]
     """Metric name → value with its interval and scale (empty unless ``ok``)."""
+    chance: Chance | None = None
+    """The task's trivial baseline on the same examples and whether the model beats it."""
     efficiency: Efficiency | None = None
-    """Throughput, latency, memory and load figures (docs/efficiency.md)."""
+    """Throughput, latency, memory and load figures (docs/efficiency.md); null for fixed
+    outputs (a predictions file): nothing ran, so there is no cost."""
     settings: dict[str, Any] | None = None
     """Adapter settings that change outputs for this task (prompt, generation…)."""
     cache: CacheCounts | None = None
@@ -826,8 +871,10 @@ class Record(Block):
     truncated: Count | None = None
     """Examples whose input the model truncated to its maximum length."""
     predictions_file: str | None = None
-    """Per-example JSONL, relative to the run folder: id, input, prediction, reference,
-    score, stats (per-metric statistics), and scores/meta when the model gave them."""
+    """Per-example JSONL, relative to the run folder: score (first, so rows can be ranked
+    without parsing them), id, input, prediction, reference, stats (per-metric statistics),
+    chance_stats (the chance baseline's statistics of the primary metric), and scores/meta
+    when the model gave them."""
     bias: dict[str, BiasFigure] | None = None
     """Probe → bias figure (``--probes bias``)."""
     safety: dict[str, SafetyFigure] | None = None

@@ -20,7 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from evalsuite.efficiency.meter import EfficiencyMeter, free_memory, release_frames
+from evalsuite.efficiency.meter import (
+    EfficiencyMeter,
+    MemoryBefore,
+    free_memory,
+    memory_before_load,
+    release_frames,
+)
 from evalsuite.errors import BackendUnavailable, EvalsuiteError, RunError, UserError
 from evalsuite.metrics.base import DEFAULT_RESAMPLES
 from evalsuite.models.base import ModelAdapter, Output
@@ -144,6 +150,7 @@ def _run_model(job: Job, adapter: ModelAdapter, cards: list[TaskCard], config: R
                writer: ResultWriter, cache: PredictionCache,
                data_by_task: dict[str, TaskData], progress: Progress) -> None:
     name = job.spec.display_name
+    before = memory_before_load()
     start = time.perf_counter()
     try:
         adapter.load()
@@ -163,7 +170,7 @@ def _run_model(job: Job, adapter: ModelAdapter, cards: list[TaskCard], config: R
             try:
                 record = run_task(adapter, job.spec, data_by_task[card.name], config, writer,
                                   cache, progress, load_s=load_s,
-                                  profile=job.profile or config.profile)
+                                  profile=job.profile or config.profile, memory_before=before)
             except (UserError, KeyboardInterrupt):
                 raise
             except BackendUnavailable as exc:  # e.g. an Apertium pair not installed
@@ -231,9 +238,11 @@ class TaskPredictor:
 
 def run_task(adapter: ModelAdapter, spec: ModelSpec, task_data: TaskData, config: RunConfig,
              writer: ResultWriter, cache: PredictionCache, progress: Progress,
-             *, load_s: float | None = None, profile: str | None = None) -> Record:
+             *, load_s: float | None = None, profile: str | None = None,
+             memory_before: MemoryBefore | None = None) -> Record:
     """Predict, score and write one (model, task); return its record (``profile="latency"``
-    adds bs1 latency and a batch-size sweep, see :mod:`evalsuite.efficiency.profiling`)."""
+    adds bs1 latency and a batch-size sweep, see :mod:`evalsuite.efficiency.profiling`;
+    ``memory_before``: what the process held before the model was loaded)."""
     card, examples = task_data.card, task_data.examples
     adapter.start_task(card)
     predictor = TaskPredictor(adapter, card, cache)
@@ -241,7 +250,7 @@ def run_task(adapter: ModelAdapter, spec: ModelSpec, task_data: TaskData, config
     cached = len(cache.get_many(keys)) if cache.enabled else 0
     progress.task_started(spec.display_name, card.name, len(examples), cached)
 
-    meter = EfficiencyMeter(device=str(adapter.device))
+    meter = EfficiencyMeter(device=str(adapter.device), before_load=memory_before)
     meter.start()
     ordered, computed = predictor.predict(examples, meter=meter, on_batch=progress.advance,
                                           keys=keys)

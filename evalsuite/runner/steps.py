@@ -44,6 +44,7 @@ from evalsuite.results.records import (
 from evalsuite.runner.cache import NON_OUTPUT_OPTIONS
 from evalsuite.tasks.cards import TaskCard
 from evalsuite.tasks.data import TaskData, load_task_data
+from evalsuite.utils import first_line
 
 if TYPE_CHECKING:
     from evalsuite.runner.run import Job, Progress, RunConfig
@@ -162,6 +163,7 @@ def task_record(spec: ModelSpec, task_data: TaskData, config: RunConfig, writer:
                    for o, ex in zip(ordered, examples, strict=True)]
     started = time.perf_counter()
     metrics, stats = score_all(card, predictions, examples, config)
+    chance, chance_stats = chance_of(card, examples, stats[card.primary_metric], config)
     if efficiency.split_s is None:
         efficiency.split_s = {}
     split = efficiency.split_s
@@ -173,8 +175,11 @@ def task_record(spec: ModelSpec, task_data: TaskData, config: RunConfig, writer:
 
     started = time.perf_counter()
     pred_path = writer.predictions_path(spec.display_name, card.name)
-    write_predictions(pred_path, _prediction_rows(card, examples, ordered, example_scores, stats))
+    write_predictions(pred_path, _prediction_rows(card, examples, ordered, example_scores, stats,
+                                                  chance_stats))
     split["write"] = round(time.perf_counter() - started, 6)
+    # Fixed outputs (a predictions file): nothing ran, so there is no cost to record.
+    fixed = model_registry.adapter_class(spec.kind).replays_fixed_outputs
     return Record(
         **_record_head(spec, card),
         **card_place(card),
@@ -183,7 +188,8 @@ def task_record(spec: ModelSpec, task_data: TaskData, config: RunConfig, writer:
         status="ok",
         n_examples=len(examples),
         metrics=metrics,
-        efficiency=efficiency,
+        chance=chance,
+        efficiency=None if fixed else efficiency,
         settings=settings,
         cache=CacheCounts(hits=len(examples) - len(computed), computed=len(computed)),
         truncated=sum(bool(o.meta.get("truncated")) for o in ordered),
@@ -253,6 +259,22 @@ def score_all(card: TaskCard, predictions: list[Any], examples: list[dict],
     return metrics, stats
 
 
+def chance_of(card: TaskCard, examples: list[dict], model_stats: np.ndarray,
+              config: RunConfig) -> tuple[dict[str, Any], np.ndarray | None]:
+    """The record's ``chance`` block (:mod:`evalsuite.metrics.chance`) and the baseline's
+    per-example statistics of the primary metric; a failure is noted, never fatal."""
+    from evalsuite.metrics import chance
+
+    try:
+        ref = chance.reference(card, examples, resamples=config.resamples, seed=config.seed)
+        return chance.chance_block(ref, model_stats, resamples=config.resamples,
+                                   seed=config.seed), ref.stats
+    except Exception as exc:  # the task's own metrics are fine; say why chance is missing
+        return {"baseline": None, "value": None, "ci_low": None, "ci_high": None,
+                "beats_chance": None, "p_value": None, "test": None,
+                "note": f"not computed: {type(exc).__name__}: {first_line(exc)}"}, None
+
+
 def check_prediction(card: TaskCard, prediction: Any, example: dict, spec: ModelSpec) -> Any:
     """Coerce a prediction to its family's type; refuse malformed ones with a clear error."""
     family = card.family
@@ -272,17 +294,20 @@ def check_prediction(card: TaskCard, prediction: Any, example: dict, spec: Model
 
 
 def _prediction_rows(card: TaskCard, examples: list[dict], outputs: list[Output],
-                     scores: np.ndarray, stats: dict[str, np.ndarray]) -> Iterator[dict]:
+                     scores: np.ndarray, stats: dict[str, np.ndarray],
+                     chance_stats: np.ndarray | None = None) -> Iterator[dict]:
     fields = FIELDS[card.family]
     for i, (ex, out) in enumerate(zip(examples, outputs, strict=True)):
         row: dict[str, Any] = {
+            "score": float(scores[i]),  # first: a reader can rank rows without parsing them
             "id": ex["id"],
             "input": {f: ex.get(f) for f in fields.inputs},
             "prediction": out.prediction,
             "reference": {f: ex.get(f) for f in fields.references},
-            "score": float(scores[i]),
             "stats": {name: s[i].tolist() for name, s in stats.items()},
         }
+        if chance_stats is not None:  # the chance baseline's statistics of the primary metric
+            row["chance_stats"] = chance_stats[i].tolist()
         if out.scores:
             row["scores"] = out.scores
         if out.meta:
