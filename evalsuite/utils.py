@@ -108,3 +108,14 @@ def resolve_device(requested: str | None, where: str = "model", *,
         raise SpecError(f"device={value}: use auto, cpu, cuda or cuda:N"
                         f"{' or cuda:all' if spread else ''}", where=where)
     return value
+
+
+def cuda_indexes(device: str) -> list[int]:
+    """The GPU indexes behind a CUDA device name: ``cuda`` → the current one, ``cuda:N`` →
+    ``N``, ``cuda:all`` (one model spread over every visible GPU) → all of them."""
+    import torch
+
+    index = str(device).partition(":")[2]
+    if index == "all":
+        return list(range(torch.cuda.device_count()))
+    return [int(index)] if index else [torch.cuda.current_device()]

@@ -296,6 +296,13 @@ def test_variants_on_different_devices_are_marked(tmp_path, tiny, monkeypatch):
     assert fp32.variants_on_other_devices == {"m@int8": "cpu"}
     assert int8.variants_on_other_devices == {"m@fp32": "cuda:0"}
     assert int8.quantization == "torch-dynamic-int8" and fp32.quantization is None
+    from evalsuite.report.load import load_report_data
+
+    (run_dir,) = (tmp_path / "results").iterdir()
+    models = {m.label: m for m in load_report_data([run_dir]).models}
+    assert models["m@int8"].dtype == "int8 (torch-dynamic-int8)"  # what the report shows
+    assert models["m@int8"].other_device_variants == {"m@fp32": "cuda:0"}
+    assert models["m@fp32"].other_device_variants == {"m@int8": "cpu"}
 
 
 # -- 1. bitsandbytes without accelerate: that variant is skipped, the run goes on -------------
@@ -489,3 +496,21 @@ def test_the_gpu_check_script_parses_and_its_tests_skip_without_a_gpu():
         assert done.returncode == 0 and "skipped" in summary and "error" not in summary, \
             done.stdout[-3000:]
         assert int(summary.split()[0]) >= 10
+
+
+def test_a_model_spread_over_gpus_is_synchronised_and_named_on_every_one(monkeypatch):
+    from evalsuite.efficiency import meter as meter_module
+
+    synced: list[int] = []
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "synchronize", lambda index=None: synced.append(index))
+    monkeypatch.setattr(torch.cuda, "max_memory_allocated", lambda index: (index + 1) << 20)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda index: "NVIDIA H200")
+    meter_module.synchronize("cuda:all")
+    assert synced == [0, 1]
+    assert meter_module.peak_memory_mb("cuda:all") == 3.0  # both GPUs' peaks
+    meter_module.describe_device.cache_clear()
+    assert meter_module.describe_device("cuda:all") == "2 × NVIDIA H200"
+    meter_module.describe_device.cache_clear()
+    assert isinstance(meter_module.clock_for("cuda:all"), HostClock)  # events see one GPU
+    assert HostClock("cuda:all").sync_each

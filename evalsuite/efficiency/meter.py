@@ -60,6 +60,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from evalsuite.efficiency.measurement import BatchTiming, Measurement, ModelInfo
+from evalsuite.utils import cuda_indexes
 
 GPU_PHASES = frozenset({"transfer", "forward", "decode"})  # synchronized on CUDA
 RSS_INTERVAL_S = 0.01
@@ -70,25 +71,35 @@ def _cuda_device(device: str) -> bool:
 
 
 def synchronize(device: str) -> None:
+    """Wait for the GPU(s) of a CUDA device (every one of ``cuda:all``); nothing elsewhere."""
     if _cuda_device(device):
         import torch
 
-        torch.cuda.synchronize(device)
+        for index in cuda_indexes(device):
+            torch.cuda.synchronize(index)
 
 
 def reset_peak_memory(device: str) -> None:
     if _cuda_device(device):
         import torch
 
-        torch.cuda.reset_peak_memory_stats(device)
+        for index in cuda_indexes(device):
+            torch.cuda.reset_peak_memory_stats(index)
+
+
+def _cuda_allocated(device: str, peak: bool) -> int:
+    """Bytes the CUDA allocator holds (or held at its peak) on the GPU(s) of ``device``,
+    summed over the GPUs of ``cuda:all`` (the sum of their peaks: an upper bound)."""
+    import torch
+
+    read = torch.cuda.max_memory_allocated if peak else torch.cuda.memory_allocated
+    return int(sum(read(index) for index in cuda_indexes(device)))
 
 
 def peak_memory_mb(device: str) -> float:
     """CUDA allocator peak, else the process's lifetime peak RSS (``ru_maxrss``), in MiB."""
     if _cuda_device(device):
-        import torch
-
-        return torch.cuda.max_memory_allocated(device) / 2**20
+        return _cuda_allocated(device, peak=True) / 2**20
     return _maxrss_bytes() / 2**20
 
 
@@ -118,9 +129,12 @@ def describe_device(device: str) -> str | None:
         try:
             import torch
 
-            return str(torch.cuda.get_device_name(device))
+            names = [str(torch.cuda.get_device_name(i)) for i in cuda_indexes(device)]
         except Exception:
             return None
+        if len(set(names)) == 1 and len(names) > 1:
+            return f"{len(names)} × {names[0]}"
+        return ", ".join(names) or None
     if device == "mps":
         return "Apple GPU (MPS)"
     if device != "cpu":
@@ -347,10 +361,8 @@ class MemoryTracker:
 
     def start(self) -> MemoryTracker:
         if _cuda_device(self.device):
-            import torch
-
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self._base = torch.cuda.memory_allocated(self.device)
+            reset_peak_memory(self.device)
+            self._base = _cuda_allocated(self.device, peak=False)
             return self
         rss = current_rss_bytes()
         self._maxrss_before = _maxrss_bytes()
@@ -373,9 +385,7 @@ class MemoryTracker:
             return self._result
         self._stop.set()
         if _cuda_device(self.device):
-            import torch
-
-            peak = torch.cuda.max_memory_allocated(self.device)
+            peak = _cuda_allocated(self.device, peak=True)
             source = "cuda_allocator"
         else:
             self.sample()

@@ -10,6 +10,7 @@ from typing import Any
 
 from evalsuite.errors import BackendUnavailable
 from evalsuite.models.placement import module_available
+from evalsuite.utils import cuda_indexes
 
 DTYPES = {"auto": "auto", "float32": "float32", "fp32": "float32", "float16": "float16",
           "fp16": "float16", "half": "float16", "bfloat16": "bfloat16", "bf16": "bfloat16",
@@ -27,17 +28,6 @@ def native_bf16(device: str = "cuda") -> bool:
         return True
     return all(torch.cuda.get_device_properties(index).major >= 8
                for index in cuda_indexes(device))
-
-
-def cuda_indexes(device: str) -> list[int]:
-    """The GPU indexes behind a CUDA device name: ``cuda`` → the current one, ``cuda:N`` →
-    ``N``, ``cuda:all`` → every visible GPU."""
-    import torch
-
-    index = str(device).partition(":")[2]
-    if index == "all":
-        return list(range(torch.cuda.device_count()))
-    return [int(index)] if index else [torch.cuda.current_device()]
 
 
 def resolve_dtype(requested: str, device: str) -> str:

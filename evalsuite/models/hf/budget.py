@@ -87,7 +87,7 @@ def usable_memory(device: str) -> int | None:
     try:
         import torch
 
-        from evalsuite.models.precision import cuda_indexes
+        from evalsuite.utils import cuda_indexes
 
         usable = []
         for index in cuda_indexes(device):
