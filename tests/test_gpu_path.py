@@ -26,10 +26,9 @@ from evalsuite.efficiency.meter import HostClock, PhaseTimer
 from evalsuite.efficiency.meter import attribute as meter_attribute
 from evalsuite.efficiency.profiling import latency_profile
 from evalsuite.families import Family
-from evalsuite.models import precision
+from evalsuite.models import precision, registry
 from evalsuite.models.base import ModelAdapter, Output
 from evalsuite.models.hf import HFAdapter
-from evalsuite.models.hf import adapter as hf_adapter
 from evalsuite.models.hf.budget import (
     CPU_TOKEN_BUDGET,
     MAX_TOKENS,
@@ -236,31 +235,33 @@ def test_latency_profile_of_sentence_encoders_runs_forward_passes(tmp_path, enco
 
 
 # -- 6. one precision rule and one warm-up rule for every backend -----------------------------
-def test_auto_precision_is_one_rule_for_every_torch_backend(monkeypatch):
+def test_auto_precision_is_one_rule_for_every_torch_backend(encoder, monkeypatch):
     monkeypatch.setattr(precision, "native_bf16", lambda device="cuda": device != "cuda:1")
     assert precision.resolve_dtype("auto", "cuda") == "bfloat16"
     assert precision.resolve_dtype("auto", "cuda:1") == "float16"  # no native bfloat16
     assert precision.resolve_dtype("auto", "cpu") == "float32"
     assert precision.resolve_dtype("bf16", "cpu") == "bfloat16"
-    assert hf_adapter.resolve_dtype is precision.resolve_dtype
-    from evalsuite.models import sentence_transformers as st
+    # what the rule picks for dtype=auto is what every torch kind loads in: let it pick
+    # bfloat16 here, as it does on a GPU
+    real = precision.resolve_dtype
+    monkeypatch.setattr(precision, "resolve_dtype", lambda requested, device:
+                        "bfloat16" if requested == "auto" else real(requested, device))
+    for kind in ("hf", "st"):
+        if kind == "st":
+            pytest.importorskip("sentence_transformers")
+        adapter = registry.build(ModelSpec(kind, str(encoder)))
+        adapter.load()
+        assert adapter.dtype == "bfloat16", kind
+        assert {p.dtype for p in adapter.model.parameters()} == {torch.bfloat16}, kind
 
-    assert st.resolve_dtype is precision.resolve_dtype  # the st kind follows it too
 
-
-def test_st_warms_up_and_loads_in_the_resolved_precision(tmp_path, encoder, monkeypatch):
+def test_st_warms_up_like_hf(tmp_path, encoder):
     pytest.importorskip("sentence_transformers")
-    from evalsuite.models import sentence_transformers as st
-
     card = load_card(REPO / "tasks/similarity/starter.yaml")
-    (record,) = run_one(tmp_path, [ModelSpec("st", str(encoder))], card, limit=8)
-    assert record.efficiency.warmup_batches == 1 and record.efficiency.dtype == "float32"
-    # what the rule picks on a GPU (bfloat16) is what the st model loads in
-    monkeypatch.setattr(st, "resolve_dtype", lambda requested, device: "bfloat16")
-    adapter = SentenceTransformerAdapter(ModelSpec("st", str(encoder)))
-    adapter.load()
-    assert adapter.dtype == "bfloat16"
-    assert {p.dtype for p in adapter.model.parameters()} == {torch.bfloat16}
+    st, hf = run_one(tmp_path, [parse_spec(f"st:{encoder}?name=st"),
+                                parse_spec(f"hf:{encoder}?name=hf")], card, limit=8)
+    assert st.efficiency.warmup_batches == hf.efficiency.warmup_batches == 1
+    assert st.efficiency.dtype == hf.efficiency.dtype == "float32"  # the CPU's rule
 
 
 # -- 7. the two int8 techniques have their own names -----------------------------------------
@@ -311,8 +312,8 @@ def test_bitsandbytes_int8_without_accelerate_skips_the_variant(tmp_path, tiny, 
     bnb.__spec__ = importlib.machinery.ModuleSpec("bitsandbytes", None)
     monkeypatch.setitem(sys.modules, "bitsandbytes", bnb)
     monkeypatch.setitem(sys.modules, "accelerate", None)  # not installed
-    real = hf_adapter.resolve_device
-    monkeypatch.setattr(hf_adapter, "resolve_device",  # the machine has a GPU
+    real = precision.resolve_device
+    monkeypatch.setattr(precision, "resolve_device",  # the machine has a GPU
                         lambda requested, where, spread=False:
                         "cuda" if requested == "cuda" else real(requested, where))
     card = load_card(REPO / "tasks/sentiment/starter.yaml")
@@ -354,9 +355,9 @@ def test_gpu_models_load_straight_onto_their_device(tiny, monkeypatch):
 
     monkeypatch.setattr(transformers.AutoModelForSequenceClassification, "from_pretrained",
                         spy)
-    monkeypatch.setattr(hf_adapter, "resolve_device", lambda requested, where, spread=False:
+    monkeypatch.setattr(precision, "resolve_device", lambda requested, where, spread=False:
                         "cuda:1")
-    monkeypatch.setattr(hf_adapter, "precision_notes", lambda dtype, device, where: [])
+    monkeypatch.setattr(precision, "precision_notes", lambda dtype, device, where: [])
     moved: list[str] = []
     monkeypatch.setattr(torch.nn.Module, "to", lambda self, *a, **k: moved.append(a) or self)
     model = HFAdapter(ModelSpec("hf", str(tiny), {"device": "cuda:1", "dtype": "float32"}))

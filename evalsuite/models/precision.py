@@ -10,7 +10,7 @@ from typing import Any
 
 from evalsuite.errors import BackendUnavailable
 from evalsuite.models.placement import module_available
-from evalsuite.utils import cuda_indexes
+from evalsuite.utils import cuda_indexes, resolve_device
 
 DTYPES = {"auto": "auto", "float32": "float32", "fp32": "float32", "float16": "float16",
           "fp16": "float16", "half": "float16", "bfloat16": "bfloat16", "bf16": "bfloat16",
@@ -60,6 +60,31 @@ def precision_notes(dtype: str, device: str, where: str) -> list[str]:
         return ["int8: bitsandbytes LLM.int8 (8-bit weights, outlier features in float16) on "
                 "the GPU; not comparable with the CPU's dynamic int8"]
     return []
+
+
+def place(requested: str, device_option: str | None, where: str, *, spread: bool = False,
+          gpu_int8: bool = False) -> tuple[str, str, list[str]]:
+    """Where and in what precision a torch model runs — ``(device, dtype, notes)`` — by one
+    rule for every backend: :func:`~evalsuite.utils.resolve_device` and :func:`resolve_dtype`,
+    except that ``dtype=int8`` with ``device=auto`` is dynamic quantization on the CPU (noted
+    when a GPU was there).  On another device ``int8`` is bitsandbytes where the backend has
+    it (``gpu_int8``), else refused (``BackendUnavailable``: the variant is skipped)."""
+    import torch
+
+    name = DTYPES[requested]
+    option = str(device_option or "auto").strip().lower()
+    extra: list[str] = []
+    if name == "int8" and option == "auto":
+        device = "cpu"
+        if torch.cuda.is_available():
+            extra.append(INT8_ON_CPU_NOTE)
+    elif name == "int8" and option != "cpu" and not gpu_int8:
+        raise BackendUnavailable(f"{where}: dtype=int8 (dynamic quantization) runs on the CPU "
+                                 f"only; use device=cpu")
+    else:
+        device = resolve_device(device_option, where, spread=spread)
+    dtype = resolve_dtype(name, device)
+    return device, dtype, precision_notes(dtype, device, where) + extra
 
 
 INT8_ON_CPU_NOTE = ("int8 with device=auto is dynamic quantization, a CPU technique: this "

@@ -26,12 +26,10 @@ from evalsuite.models.pair_plan import MEMO_LIMIT, SENTENCES_PER_BATCH, PairPlan
 from evalsuite.models.placement import MOVED_NOTE, direct_load_kwargs
 from evalsuite.models.precision import (
     DTYPES,
-    INT8_ON_CPU_NOTE,
     module_weight_bytes,
-    precision_notes,
+    place,
     quantization_method,
     quantize_dynamic_int8,
-    resolve_dtype,
 )
 from evalsuite.models.registry import register
 from evalsuite.models.shared import (
@@ -120,19 +118,8 @@ class SentenceTransformerAdapter(ModelAdapter):
         import torch
 
         where = f"model {self.spec.display_name}"
-        requested = DTYPES[str(self.options.get("dtype", "auto")).lower()]
-        device = self.options.get("device")
-        notes: list[str] = []
-        if requested == "int8":  # dynamic int8 quantization is a CPU technique
-            if str(device or "auto").lower() not in ("auto", "cpu"):
-                raise BackendUnavailable(f"{where}: dtype=int8 (dynamic quantization) runs "
-                                         f"on the CPU only; use device=cpu")
-            if str(device or "auto").lower() == "auto" and torch.cuda.is_available():
-                notes.append(INT8_ON_CPU_NOTE)
-            device = "cpu"
-        device = resolve_device(device, where)
-        dtype = resolve_dtype(requested, device)  # the hf kind's rule: bfloat16 on a GPU
-        notes[:0] = precision_notes(dtype, device, where)
+        requested = str(self.options.get("dtype", "auto")).lower()
+        device, dtype, notes = place(requested, self.options.get("device"), where)
         model_kwargs: dict[str, Any] = {
             "dtype": torch.float32 if dtype == "int8" else getattr(torch, dtype),
             **direct_load_kwargs(device, where)}

@@ -73,20 +73,18 @@ from evalsuite.models.hf.heads import (
 from evalsuite.models.placement import MOVED_NOTE, direct_load_kwargs, first_device
 from evalsuite.models.precision import (
     DTYPES,
-    INT8_ON_CPU_NOTE,
     module_weight_bytes,
-    precision_notes,
+    place,
     quantization_method,
     quantize_dynamic_int8,
     require_bitsandbytes,
-    resolve_dtype,
 )
 from evalsuite.models.prompts import template_for, template_problem
 from evalsuite.models.registry import register
 from evalsuite.models.shared import hub_snapshot_dir, local_model_dir, weight_files
 from evalsuite.models.spec import ModelSpec
 from evalsuite.tasks.cards import TaskCard
-from evalsuite.utils import first_line, resolve_device
+from evalsuite.utils import first_line
 
 if TYPE_CHECKING:
     from evalsuite.models.hf.runtime import HeadRunner
@@ -283,16 +281,8 @@ class HFAdapter(ModelAdapter):
                             where=self.where)
         source, _ = self.source()
         requested = self.options.get("dtype", "auto")
-        int8_auto = requested == "int8" and str(self.options.get("device", "auto")).lower() \
-            == "auto"
-        if int8_auto:
-            device = "cpu"  # dynamic int8 quantization is a CPU technique
-        else:
-            device = resolve_device(self.options.get("device"), self.where, spread=True)
-        dtype = resolve_dtype(requested, device)
-        self.notes = precision_notes(dtype, device, self.where)
-        if int8_auto and torch.cuda.is_available():
-            self.notes.append(INT8_ON_CPU_NOTE)
+        device, dtype, self.notes = place(requested, self.options.get("device"), self.where,
+                                          spread=True, gpu_int8=True)
         bnb = dtype == "int8" and device.startswith("cuda")
         if bnb:
             require_bitsandbytes(self.where)
