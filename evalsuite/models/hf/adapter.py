@@ -24,16 +24,21 @@ Examples::
     hf:Qwen/Qwen2.5-0.5B-Instruct?chat=true&shots_file=shots.jsonl&shots=3
     hf:all-MiniLM-L6-v2
 
-Runner side: device ``auto`` (CUDA, else CPU; ``cuda:N`` honoured), dtype ``auto`` (bfloat16 on
-a GPU that supports it, else float16; float32 on the CPU), ``torch.inference_mode``, batches
-built by a token budget (option ``token_budget``; ``batch_size`` caps the rows), both halved
+Runner side: device ``auto`` (CUDA, else CPU; ``cuda:N`` honoured; ``cuda:all`` spreads the
+model over every visible GPU), dtype ``auto`` (bfloat16 on a GPU that supports it, else
+float16; float32 on the CPU: :func:`evalsuite.models.precision.place`), weights loaded
+straight onto the GPU (:mod:`evalsuite.models.placement`), ``torch.inference_mode``, batches
+built by a token budget (option ``token_budget``, else sized from the GPU's free memory and
+the model: :mod:`evalsuite.models.hf.budget`; ``batch_size`` caps the rows), both halved
 after an out-of-memory.  Input token counts are computed once per example in one batched
 tokenizer call.  The fingerprint hashes the weight files and the revision.
 
 Precision: ``dtype=float32|float16|bfloat16``; ``dtype=int8`` is dynamic int8 quantization of
 the Linear layers (``torch.ao.quantization.quantize_dynamic``) on the CPU (``device=auto``
-picks the CPU for it), or bitsandbytes 8-bit weights with ``device=cuda``.  bfloat16 on a GPU
-without it is refused; float16/bfloat16 on the CPU run (slowly) with a note in the record.
+picks the CPU for it), or bitsandbytes LLM.int8 weights with ``device=cuda`` (needs
+``bitsandbytes`` and ``accelerate``; skipped with the reason otherwise); the record's
+``quantization`` says which.  bfloat16 on a GPU without it is refused; float16/bfloat16 on
+the CPU run (slowly) with a note in the record.
 
 Prefetch (option ``prefetch``, default on for CUDA only): while one batch computes, a
 background thread tokenizes the next ones the runner announces (:meth:`HFAdapter.prefetch`,
