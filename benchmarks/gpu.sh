@@ -8,6 +8,7 @@
 # 3. the log-likelihood and generation benchmarks against lm-evaluation-harness
 #    (benchmarks/lm_eval_peer.py, when present and lm-eval is installed)
 # 4. the same through vLLM, when vLLM is installed and the benchmark has a vLLM option
+# 5. BERTScore against the bert-score package on the GPU, when time remains
 #
 # and writes every figure with the GPU's name into one Markdown file (gpu-<time>.md) in the
 # output folder, plus each step's full log.  Each step runs under `timeout` within its share
@@ -149,6 +150,16 @@ elif [ -f benchmarks/lm_eval_peer.py ] && \
 else
     missing "vLLM" "vllm is installed, but no benchmark here takes a vLLM option (its \
 gpu-marked tests ran in step 1)"
+fi
+
+# 5. when time remains: BERTScore on the GPU against the bert-score package
+if [ ! -f benchmarks/bertscore_check.py ]; then
+    missing "BERTScore" "benchmarks/bertscore_check.py is not in this checkout"
+elif ! "$PYTHON" -c 'import bert_score' >/dev/null 2>&1; then
+    missing "BERTScore" "the bert-score package is not installed"
+else
+    step "BERTScore" 45 "$PYTHON" benchmarks/bertscore_check.py \
+        --device "$([ "$DRY" = 1 ] && echo cpu || echo cuda)"
 fi
 
 echo "Total: $(( SECONDS - START )) s of the ${TOTAL_S} s budget." >> "$REPORT"

@@ -226,13 +226,56 @@ def build_m2m(folder: Path, *, lang_tokens: Sequence[str] = ("__en__", "__de__")
     return _save(folder, M2M100ForConditionalGeneration(config).eval(), tokenizer)
 
 
-def build_gpt2(folder: Path, *, seed: int = 0) -> Path:
-    """A random two-layer GPT-2 with a byte-level BPE tokenizer that has no pad token."""
+def build_gpt2(folder: Path, *, seed: int = 0, init: float = 0.5) -> Path:
+    """A random two-layer GPT-2 with a byte-level BPE tokenizer that has no pad token
+    (``init``: the weights' standard deviation; 0.5 gives peaked, varied continuations)."""
     from transformers import GPT2Config, GPT2LMHeadModel
 
     torch.manual_seed(seed)
     tokenizer = causal_tokenizer()
     config = GPT2Config(vocab_size=len(tokenizer), n_embd=32, n_layer=2, n_head=2,
                         n_positions=1024, bos_token_id=0, eos_token_id=0,
-                        initializer_range=0.5)
+                        initializer_range=init)
     return _save(folder, GPT2LMHeadModel(config).eval(), tokenizer)
+
+
+def metaspace_tokenizer(vocab_size: int = 400, model_max_length: int = 512
+                        ) -> PreTrainedTokenizerFast:
+    """A SentencePiece-like BPE (``▁`` marks word starts, ``<s>`` prepended, ``</s>`` EOS,
+    no pad token): the other common causal-LM tokenizer family (Llama, Mistral)."""
+    tok = Tokenizer(models.BPE(unk_token="<unk>"))
+    tok.pre_tokenizer = pre_tokenizers.Metaspace()
+    tok.decoder = decoders.Metaspace()
+    tok.train_from_iterator(corpus_lines(), trainers.BpeTrainer(
+        vocab_size=vocab_size, special_tokens=["<unk>", "<s>", "</s>"], show_progress=False))
+    tok.post_processor = processors.TemplateProcessing(
+        single="<s> $A", pair="<s> $A <s> $B", special_tokens=[("<s>", 1)])
+    return PreTrainedTokenizerFast(
+        tokenizer_object=tok, bos_token="<s>", eos_token="</s>", unk_token="<unk>",
+        model_max_length=model_max_length)
+
+
+def build_llama(folder: Path, *, seed: int = 0, init: float = 0.5) -> Path:
+    """A random two-layer Llama (rotary positions, grouped-query attention) with a
+    SentencePiece-like tokenizer, so most words and labels are several tokens."""
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    torch.manual_seed(seed)
+    tokenizer = metaspace_tokenizer()
+    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=32, intermediate_size=48,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=512, bos_token_id=1, eos_token_id=2,
+                         initializer_range=init)
+    return _save(folder, LlamaForCausalLM(config).eval(), tokenizer)
+
+
+def with_chat_template(source: Path, folder: Path, template: str) -> Path:
+    """A copy of the checkpoint in ``source`` whose tokenizer has ``template`` as its chat
+    template."""
+    import shutil
+
+    shutil.copytree(source, folder)
+    config = json.loads((folder / "tokenizer_config.json").read_text())
+    config["chat_template"] = template
+    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    return folder

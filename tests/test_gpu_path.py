@@ -205,6 +205,10 @@ def test_the_hf_budget_used_is_recorded(tmp_path, tiny):
         "tokens": CPU_TOKEN_BUDGET, "source": "default", "rows": 256}
     assert option.efficiency.batch_budget.tokens == 300
     assert option.efficiency.batch_budget.source == "option"
+    gpt2 = fx.build_gpt2(tmp_path / "gpt2")  # a language model plans its batches in bytes
+    (lm,) = run_one(tmp_path / "lm", [parse_spec(f"hf:{gpt2}?name=lm")], card, limit=8)
+    assert lm.efficiency.batch_budget.source == "memory_budget"
+    assert lm.efficiency.batch_budget.memory_mb == 128.0  # the CPU's
 
 
 # -- 5. latency profile of sentence encoders does model work ----------------------------------

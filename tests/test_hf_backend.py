@@ -519,12 +519,10 @@ def test_causal_prompt_option_shots_and_long_prompts(models, tmp_path):
 
 
 def test_chat_template_and_generated_sentiment(models, tmp_path):
-    folder = tmp_path / "chat"
-    shutil.copytree(models["gpt2"], folder)
-    config = json.loads((folder / "tokenizer_config.json").read_text())
-    config["chat_template"] = ("{% for m in messages %}[user] {{ m['content'] }}\n{% endfor %}"
-                               "{% if add_generation_prompt %}[bot]{% endif %}")
-    (folder / "tokenizer_config.json").write_text(json.dumps(config))
+    folder = fx.with_chat_template(
+        models["gpt2"], tmp_path / "chat",
+        "{% for m in messages %}[user] {{ m['content'] }}\n{% endfor %}"
+        "{% if add_generation_prompt %}[bot]{% endif %}")
     card, examples = starter("sentiment/starter", limit=3)
     model = loaded(folder, chat="true", scoring="generate", max_new_tokens=4)
     calls = _spy_generate(model)

@@ -46,8 +46,9 @@ def sentence(rng: np.random.Generator, low: int = 1, high: int = 12) -> str:
 
 # -- registry -----------------------------------------------------------------------------------
 def test_registry_names_per_family_and_shared_name():
-    assert registry.names_for(Family.TRANSLATION) == ["bleu", "chrf"]
-    assert registry.names_for(Family.SUMMARIZATION) == ["rouge1", "rouge2", "rougeL", "rougeLsum"]
+    assert registry.names_for(Family.TRANSLATION) == ["bertscore", "bleu", "chrf", "comet"]
+    assert registry.names_for(Family.SUMMARIZATION) == ["bertscore", "rouge1", "rouge2", "rougeL",
+                                                        "rougeLsum"]
     assert registry.names_for(Family.NER) == ["f1", "precision", "recall"]
     assert registry.names_for(Family.QA) == ["exact_match", "f1", "has_ans_exact", "has_ans_f1",
                                              "no_ans_exact", "no_ans_f1"]

@@ -34,6 +34,9 @@ _BUILTIN = {
     "evalsuite.metrics.summarization": {"summarization": {
         "rouge1": "Rouge1", "rouge2": "Rouge2", "rougeL": "RougeL", "rougeLsum": "RougeLsum"}},
     "evalsuite.metrics.translation": {"translation": {"bleu": "Bleu", "chrf": "ChrF"}},
+    "evalsuite.metrics.bertscore": {"translation": {"bertscore": "BertScore"},
+                                    "summarization": {"bertscore": "BertScore"}},
+    "evalsuite.metrics.comet": {"translation": {"comet": "Comet"}},
 }
 
 METRICS: Registry[type[Metric]] = Registry(

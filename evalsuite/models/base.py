@@ -87,6 +87,16 @@ def non_negative_int(value: Any) -> int:
     return number
 
 
+def choice(*values: str) -> Callable[[Any], str]:
+    """Option converter: one of ``values`` (case-insensitive)."""
+    def convert(value: Any) -> str:
+        text = str(value).strip().lower()
+        if text not in values:
+            raise ValueError(f"choose one of {', '.join(values)}")
+        return text
+    return convert
+
+
 def _mapping(value: Any) -> dict[str, str]:
     """``a=b,c=d`` or a YAML mapping → dict."""
     if isinstance(value, dict):

@@ -51,12 +51,13 @@ from evalsuite.models.base import (
     non_negative_int,
     positive_int,
 )
+from evalsuite.models.fewshot import ShotSource, shot_source
 from evalsuite.models.prompts import (
     build_prompt,
     first_label,
-    load_shots,
     parse_answer_text,
     parse_similarity,
+    stop_sequences,
     template_for,
     template_problem,
     text_sha,
@@ -192,15 +193,6 @@ def parse_output(card: TaskCard, text: str, example: dict[str, Any],
     return answer, bool(answer) or family is Family.QA
 
 
-def stop_sequences(card: TaskCard, example: dict[str, Any] | None = None) -> list[str]:
-    """Where a completion (not chat) endpoint stops: one line for short answers."""
-    if card.family is Family.SUMMARIZATION:
-        return ["\n\n"]
-    if card.family is Family.TRANSLATION:
-        return ["\n\n"] if example and "\n" in str(example.get("source", "")).strip() else ["\n"]
-    return ["\n"]
-
-
 # -- the adapter --------------------------------------------------------------------------------
 class _Failure(Exception):
     """One failed attempt; ``retry`` says whether another attempt may succeed."""
@@ -267,7 +259,7 @@ class HttpAdapter(ModelAdapter):
         self._secret: str | None = None
         self._abort = threading.Event()
         self._random = random.Random()
-        self._shots: dict[str, list[dict]] = {}
+        self._shots: dict[str, ShotSource] = {}
 
     @property
     def where(self) -> str:
@@ -314,18 +306,12 @@ class HttpAdapter(ModelAdapter):
             return ner_template_problem(template)
         return template_problem(template, card)
 
-    def shots(self, card: TaskCard) -> list[dict]:
-        """Few-shot demonstrations from option ``shots_file`` (the first ``shots``)."""
-        if not self.options.get("shots_file"):
-            return []
+    def shots(self, card: TaskCard) -> ShotSource:
+        """Few-shot demonstrations: option ``shots_file`` (the first ``shots``), or ``shots``
+        sampled per example from the card's ``shots_split`` (as for ``hf``, docs/llm.md)."""
         if card.name not in self._shots:
-            try:
-                self._shots[card.name] = load_shots(
-                    os.path.expanduser(self.options["shots_file"]), card,
-                    self.options.get("shots"))
-            except (OSError, ValueError) as exc:
-                raise SpecError(f"option shots_file: {exc}",
-                                where=f"model {self.spec.display_name}") from None
+            self._shots[card.name] = shot_source(card, self.options,
+                                                 f"model {self.spec.display_name}")
         return self._shots[card.name]
 
     def fingerprint(self) -> str:
@@ -357,9 +343,7 @@ class HttpAdapter(ModelAdapter):
                 out[key] = self.options[key]
         if "system" in self.options:
             out["system_sha256"] = text_sha(self.options["system"])
-        shots = self.shots(card)
-        if shots:
-            out.update(shots=len(shots), shots_sha256=text_sha(repr(shots)))
+        out.update(self.shots(card).settings())
         if self.api == "completions":
             out["stop"] = stop_sequences(card)
         return out
@@ -377,7 +361,8 @@ class HttpAdapter(ModelAdapter):
         self._abort = abort = threading.Event()
         futures: list[Future] = [
             self._pool.submit(self._predict_one, card, ex,
-                              render_prompt(template, card, ex, shots), abort)
+                              render_prompt(template, card, ex, shots.choose(ex, card.family)),
+                              abort)
             for ex in examples]
         done, _ = wait(futures, return_when=FIRST_EXCEPTION)
         failed = [f for f in futures if f in done and f.exception() is not None

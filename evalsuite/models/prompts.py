@@ -154,11 +154,44 @@ def load_shots(path: str | Path, card: TaskCard, limit: int | None = None) -> li
     return rows
 
 
+def continuation(prompt: str, answer: str, rule: str = "auto") -> str:
+    """``answer`` as the continuation of ``prompt`` under the ``label_space`` rule: ``auto``
+    puts a space before it unless the prompt ends with a space or a newline; ``always``,
+    ``never``."""
+    if rule == "never" or (rule == "auto" and prompt.endswith((" ", "\n"))):
+        return answer
+    return " " + answer
+
+
 def build_prompt(template: str, card: TaskCard, example: dict[str, Any],
                  shots: Sequence[dict] = ()) -> str:
     """Few-shot demonstrations (prompt + answer), then the example's prompt."""
-    parts = [f"{fill(template, card, shot)} {shot_answer(card, shot)}" for shot in shots]
+    filled = [fill(template, card, shot) for shot in shots]
+    parts = [q + continuation(q, shot_answer(card, shot)) for q, shot in zip(filled, shots,
+                                                                                strict=True)]
     return "\n\n".join([*parts, fill(template, card, example)])
+
+
+def stop_sequences(card: TaskCard, example: dict[str, Any] | None = None) -> list[str]:
+    """The family's default stop texts: one line for short answers, a blank line for
+    summaries (and for translations of a multi-line source)."""
+    if card.stop is not None:
+        return list(card.stop)
+    if card.family is Family.SUMMARIZATION:
+        return ["\n\n"]
+    if card.family is Family.TRANSLATION:
+        return ["\n\n"] if example and "\n" in str(example.get("source", "")).strip() else ["\n"]
+    return ["\n"]
+
+
+def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, str | None]:
+    """``text`` up to the earliest stop text, and that stop (``None`` when none occurs)."""
+    best: tuple[int, str] | None = None
+    for stop in stops:
+        at = text.find(stop) if stop else -1
+        if at >= 0 and (best is None or at < best[0]):
+            best = (at, stop)
+    return (text, None) if best is None else (text[:best[0]], best[1])
 
 
 def text_sha(text: str) -> str:

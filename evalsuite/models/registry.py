@@ -24,6 +24,7 @@ KINDS: Registry[type[ModelAdapter]] = Registry(
         "http": "evalsuite.models.http:HttpAdapter",
         "predictions": "evalsuite.models.predictions:PredictionsAdapter",
         "baseline": "evalsuite.models.baselines:BaselineAdapter",
+        "vllm": "evalsuite.models.vllm:VLLMAdapter",
     },
     name_of=lambda cls: cls.kind,
     install_hint="pip install 'evalsuite[offline]'",

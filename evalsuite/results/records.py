@@ -179,7 +179,18 @@ class MetricValue(Block):
     """Upper end of the 95% bootstrap interval."""
     signature: str | None = None
     """BLEU and chrF: sacrebleu's signature of the settings (tokenizer, smoothing, version);
-    ROUGE: its tokenizer and stemmer."""
+    ROUGE: its tokenizer and stemmer; BERTScore and COMET: the scoring model, its weights'
+    hash, the settings (BERTScore's layer and idf) and the library versions."""
+    model: str | None = None
+    """Model-based metrics (BERTScore, COMET): the scoring model (hub id or local folder)."""
+    layer: int | None = None
+    """BERTScore: the encoder layer whose token states are matched."""
+    precision: Number = None
+    """BERTScore: the mean precision (each prediction token's best cosine with a reference
+    token), beside the F1 that is ``value``; no interval."""
+    recall: Number = None
+    """BERTScore: the mean recall (each reference token's best cosine with a prediction
+    token); no interval."""
     per_type: dict[str, EntityTypeScores] | None = None
     """NER precision/recall/F1: the scores per entity type (a type only predicted, never in
     the references, has zeros)."""
@@ -263,14 +274,19 @@ class BatchBudget(Block):
     """Padded tokens (input plus, for generation, new tokens) per forward pass."""
     rows: Count | None = None
     """Examples per forward pass at most (option ``batch_size``, else 256)."""
-    source: Literal["option", "free_memory", "default"]
+    source: Literal["option", "free_memory", "default", "memory_budget"]
     """``option``: the model's ``token_budget``; ``free_memory``: from the GPU memory free
     when the task started and the model's size; ``default``: the fixed CPU budget (16,384),
-    or the GPU one (65,536) when the free memory could not be read."""
+    or the GPU one (65,536) when the free memory could not be read; ``memory_budget``: a
+    language model's batches are planned in bytes (``memory_mb``), ``tokens`` is nominal."""
     free_memory_mb: Number = None
     """``free_memory`` only: memory this process could still allocate on the GPU, MiB."""
     bytes_per_token: Count | None = None
     """``free_memory`` only: estimated activation bytes per padded token."""
+    memory_mb: Number = None
+    """``memory_budget`` only: the bytes a batch may take, MiB (option ``memory_budget``,
+    else half the memory this process can still allocate on the GPU after loading, or 128
+    on the CPU)."""
 
 
 class EfficiencyFigures(Block):

@@ -60,6 +60,10 @@ class TaskCard(BaseModel):
     prompt: str | None = None
     max_input_length: int | None = Field(default=None, gt=0)
     max_new_tokens: int | None = Field(default=None, gt=0)
+    stop: list[str] | None = None  # generation stops at the first of these texts
+    shots: int | None = Field(default=None, ge=0)  # few-shot demonstrations per example
+    shots_split: str | None = None  # the split (or a data file) they are sampled from
+    shots_seed: int = 0
     options: dict[str, Any] = Field(default_factory=dict)
     source_file: Path | None = Field(default=None, exclude=True)
 

@@ -29,9 +29,12 @@ model over every visible GPU), dtype ``auto`` (bfloat16 on a GPU that supports i
 float16; float32 on the CPU: :func:`evalsuite.models.precision.place`), weights loaded
 straight onto the GPU (:mod:`evalsuite.models.placement`), ``torch.inference_mode``, batches
 built by a token budget (option ``token_budget``, else sized from the GPU's free memory and
-the model: :mod:`evalsuite.models.hf.budget`; ``batch_size`` caps the rows), both halved
-after an out-of-memory.  Input token counts are computed once per example in one batched
-tokenizer call.  The fingerprint hashes the weight files and the revision.
+the model: :mod:`evalsuite.models.hf.budget`; ``batch_size`` caps the rows) — language
+models by a memory budget instead (option ``memory_budget`` in MiB, see :mod:`.memory`) —
+both halved after an out-of-memory.  Language-model options (prompts, ``shots``,
+``chat``/``system``, ``normalize``, ``label_space``, ``stop``, ``strip``, ``store_prompt``)
+are described in ``docs/llm.md``.  Input token counts are computed once per example in one
+batched tokenizer call.  The fingerprint hashes the weight files and the revision.
 
 Precision: ``dtype=float32|float16|bfloat16``; ``dtype=int8`` is dynamic int8 quantization of
 the Linear layers (``torch.ao.quantization.quantize_dynamic``) on the CPU (``device=auto``
@@ -61,7 +64,13 @@ from evalsuite import hub
 from evalsuite.efficiency.meter import free_memory
 from evalsuite.errors import BackendUnavailable, HubUnreachableError, SpecError
 from evalsuite.families import Family, input_text
-from evalsuite.models.base import OPTION_CONVERTERS, ModelAdapter, Output, positive_int
+from evalsuite.models.base import (
+    OPTION_CONVERTERS,
+    ModelAdapter,
+    Output,
+    choice,
+    positive_int,
+)
 from evalsuite.models.hf.budget import AUTO_MAX_ROWS, plan_budget
 from evalsuite.models.hf.heads import (
     CAUSAL,
@@ -84,7 +93,7 @@ from evalsuite.models.precision import (
     quantize_dynamic_int8,
     require_bitsandbytes,
 )
-from evalsuite.models.prompts import template_for, template_problem
+from evalsuite.models.prompting import LM_OPTIONS
 from evalsuite.models.registry import register
 from evalsuite.models.shared import hub_snapshot_dir, local_model_dir, weight_files
 from evalsuite.models.spec import ModelSpec
@@ -102,13 +111,6 @@ _AUTO_CLASSES = {SEQ_CLS: "AutoModelForSequenceClassification",
 _HEAD_WEIGHTS = ("classifier", "qa_outputs", "score", "lm_head", "pre_classifier")
 
 
-def _choice(*values: str) -> Callable[[Any], str]:
-    def convert(value: Any) -> str:
-        text = str(value).strip().lower()
-        if text not in values:
-            raise ValueError(f"choose one of {', '.join(values)}")
-        return text
-    return convert
 
 
 def weights_fingerprint(folder: Path | None, revision: str | None, fallback: str) -> str:
@@ -147,23 +149,17 @@ class HFAdapter(ModelAdapter):
     extra_options: ClassVar[dict[str, Callable[[Any], Any]]] = {
         "head": parse_head,
         "trust_remote_code": OPTION_CONVERTERS["bool"],
+        **LM_OPTIONS,
         "token_budget": positive_int,
-        "max_new_tokens": positive_int,
         "num_beams": positive_int,
-        "do_sample": OPTION_CONVERTERS["bool"],
-        "seed": int,
-        "prompt": str,
-        "shots_file": str,
-        "shots": positive_int,
-        "chat": OPTION_CONVERTERS["bool"],
-        "scoring": _choice("loglik", "generate"),
+        "memory_budget": positive_int,
         "prefix": str,
         "target_lang_token": str,
         "max_answer_length": positive_int,
         "doc_stride": int,
         "null_threshold": float,
         "no_answer": OPTION_CONVERTERS["bool"],
-        "pooling": _choice("mean", "cls"),
+        "pooling": choice("mean", "cls"),
         "prefetch": OPTION_CONVERTERS["bool"],
         "prefetch_depth": positive_int,
     }
@@ -250,7 +246,7 @@ class HFAdapter(ModelAdapter):
     def unsupported_reason(self, card: TaskCard) -> str | None:
         """Refuses, from the config alone, a checkpoint whose head cannot serve ``card``."""
         from evalsuite.models.hf.classify import label_mapping, tag_mapping
-        from evalsuite.models.hf.generation import shots_for, uses_prefix
+        from evalsuite.models.hf.generation import prompt_problem, uses_prefix
 
         head = self.head
         reason = head_reason(self.config, head, card)
@@ -263,10 +259,7 @@ class HFAdapter(ModelAdapter):
                 tag_mapping(self.config, card, self.options)
             elif head in (SEQ2SEQ, CAUSAL) and not uses_prefix(head == SEQ2SEQ, card,
                                                               self.options):
-                problem = template_problem(template_for(card, self.options), card)
-                if problem:
-                    return problem
-                shots_for(card, self.options)
+                return prompt_problem(card, self.options, self.where)
         except (ValueError, OSError) as exc:
             return str(exc)
         return None
@@ -355,7 +348,8 @@ class HFAdapter(ModelAdapter):
                 doc_stride=int(options.get("doc_stride", qa.DEFAULT_STRIDE)),
                 null_threshold=float(options.get("null_threshold", 0.0)))
         if head in (SEQ2SEQ, CAUSAL):
-            return generation.GenerativeRunner(rt, seq2seq=head == SEQ2SEQ)
+            return generation.GenerativeRunner(rt, seq2seq=head == SEQ2SEQ,
+                                               token_budget=self.token_budget())
         pooling, seq_limit = self._sentence_config()
         return classify.EncoderRunner(rt, pooling=pooling, seq_limit=seq_limit,
                                          limits=self.batch_limits())
@@ -438,15 +432,21 @@ class HFAdapter(ModelAdapter):
         ``token_budget``, the GPU's free memory and the model, or the CPU default; see
         :mod:`evalsuite.models.hf.budget`), sized once per task and loaded model."""
         key = (card.name, self._version(card)) if card is not None else ("", "")
+        runner = self.runner
         if key not in self._budgets:
-            runner = self.runner
             limit = runner.max_input(card) if runner is not None and card is not None \
                 else 512
             self._budgets[key] = plan_budget(
                 str(self.device), self.options.get("token_budget"), self.config,
                 4 if self.dtype in ("float32", "n/a") else 2,
-                generative=self.head in (CAUSAL, SEQ2SEQ), max_length=limit)
-        return self._budgets[key]
+                generative=self.head in (CAUSAL, SEQ2SEQ), max_length=limit,
+                memory_planned=self.head in (CAUSAL, SEQ2SEQ))
+        budget = self._budgets[key]
+        from evalsuite.models.hf.generation import GenerativeRunner
+
+        if budget["source"] == "memory_budget" and isinstance(runner, GenerativeRunner):
+            budget["memory_mb"] = round(runner.memory_budget / 2**20, 1)
+        return budget
 
     def batch_limits(self, shrink: int = 0, card: TaskCard | None = None) -> tuple[int, int]:
         """Token budget and row cap of a forward pass, halved per ``shrink`` level."""
@@ -548,7 +548,7 @@ class HFAdapter(ModelAdapter):
         return weights_fingerprint(folder, self.options.get("revision"), self.spec.to_string())
 
     def settings(self, card: TaskCard) -> dict[str, Any]:
-        from evalsuite.models.hf import classify, generation, qa
+        from evalsuite.models.hf import classify, qa
 
         head = self.head
         out: dict[str, Any] = {"head": head}
@@ -562,8 +562,9 @@ class HFAdapter(ModelAdapter):
         elif head == QA:
             out.update(qa.qa_settings(card, self.options))
         elif head in (SEQ2SEQ, CAUSAL):
-            out.update(generation.generation_settings(card, self.options, self.config,
-                                                         seq2seq=head == SEQ2SEQ))
+            if self.runner is None:
+                self.load()  # the prompts' demonstrations are read with the tokenizer
+            out.update(self.runner.describe(card))
         elif head == ENCODER:
             out["pooling"] = self._sentence_config()[0]
         return out

@@ -103,13 +103,20 @@ def usable_memory(device: str) -> int | None:
 
 
 def plan_budget(device: str, option: int | None, config: Any, dtype_bytes: float, *,
-                generative: bool, max_length: int, usable: int | None = None
-                ) -> dict[str, Any]:
+                generative: bool, max_length: int, usable: int | None = None,
+                memory_planned: bool = False) -> dict[str, Any]:
     """The token budget of one task's forward passes and where it comes from (the record's
     ``batch_budget``): option ``token_budget``, else the free memory (``usable``: measured
-    now unless given), else the fixed CPU or GPU default."""
+    now unless given), else the fixed CPU or GPU default.  ``memory_planned`` heads (the
+    language models: :mod:`evalsuite.models.hf.memory`) plan their batches in bytes: their
+    token figure is the fixed default, whose halvings after out-of-memory errors halve the
+    memory budget (``source: memory_budget``)."""
     if option is not None:
         return {"tokens": int(option), "source": "option"}
+    if memory_planned:
+        cuda = str(device).startswith("cuda")
+        return {"tokens": GPU_TOKEN_BUDGET if cuda else CPU_TOKEN_BUDGET,
+                "source": "memory_budget"}
     if not str(device).startswith("cuda"):
         return {"tokens": CPU_TOKEN_BUDGET, "source": "default"}
     usable = usable_memory(device) if usable is None else usable

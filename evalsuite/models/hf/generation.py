@@ -4,23 +4,32 @@
   ``prefix``, ``config.task_specific_params`` or the T5 convention) + the source text, and the
   target language as a Marian ``>>de<<`` input token or as a forced first token for
   multilingual models (M2M100 ``__de__``, NLLB ``deu_Latn``, mBART ``de_DE``).
-* Every other case uses a prompt template (option ``prompt``, the card's ``prompt`` or a
-  default) filled with the example's canonical fields, after optional few-shot
-  demonstrations (option ``shots_file``), optionally wrapped in the tokenizer's chat
-  template (``chat=true``).
-* Sentiment is decided by the log-likelihood of each card label as the continuation (scores
-  are the softmax over labels); other families are generated greedily (``num_beams`` 1,
-  ``do_sample`` false by default) and parsed (:mod:`evalsuite.models.prompts`).
+* Every other case uses a prompt (:mod:`evalsuite.models.prompting`): the template (option
+  ``prompt``, the card's ``prompt`` or a default) filled with the example's canonical fields,
+  after few-shot demonstrations (fixed ``shots_file`` or ``shots`` sampled per example from
+  the card's ``shots_split``), optionally rendered by the tokenizer's chat template
+  (``chat=true``, ``system=…``, ``shots_as_turns=true``).
+* Sentiment is decided by the log-likelihood of each card label as the continuation
+  (:mod:`.loglik`: one forward pass per prompt; option ``normalize`` = ``sum`` (default),
+  ``token``, ``char`` or ``calibrated``; ``scores`` are the softmax of the chosen scores and
+  ``meta.logprobs`` the summed log-probabilities); other families are generated greedily
+  (``num_beams`` 1, ``do_sample`` false by default), stopped at the first stop text (option
+  ``stop``, card ``stop`` or the family default, :mod:`.stopping`) and parsed
+  (:mod:`evalsuite.models.prompts`; ``strip=false`` keeps the cut continuation as it is).
 
-Decoder-only models generate in batches with LEFT padding (pad = EOS when the tokenizer has
-none).  Over-long prompts are fitted by cutting the example's main field (context, document,
-source, text), so the instruction and the answer cue survive; the cut is recorded in
-``meta["truncated"]``.  Every output records ``generated_tokens`` and ``hit_length_limit``.
+Decoder-only models run with LEFT padding (pad = EOS when the tokenizer has none) and
+explicit position ids.  Over-long prompts are fitted by cutting the example's main field
+(context, document, source, text), so the instruction and the answer cue survive; the cut is
+recorded in ``meta["truncated"]``.  Every generated output records ``generated_tokens``,
+``hit_length_limit`` and the ``stop`` text it ended at; sampled demonstrations are recorded
+in ``meta.shot_ids``; ``store_prompt=true`` adds the exact model input (``meta.prompt``) and,
+when generating, the raw continuation (``meta.completion``).  Batches are sized by a memory
+budget (:mod:`.memory`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,40 +39,34 @@ import torch
 from evalsuite.errors import RunError, SpecError
 from evalsuite.families import Family
 from evalsuite.models.base import Output
+from evalsuite.models.hf.loglik import causal_label_logprobs, seq2seq_label_logprobs
+from evalsuite.models.hf.memory import MemoryModel, default_budget_bytes
 from evalsuite.models.hf.runtime import HeadRunner, Runtime, token_counts
+from evalsuite.models.hf.stopping import StopOnText
+from evalsuite.models.prompting import (
+    GenerationSettings,
+    LabelScores,
+    Prompt,
+    PromptBuilder,
+    content_free,
+    label_outputs,
+    lm_settings,
+    parse_generated,
+    scoring_mode,
+)
 from evalsuite.models.prompts import (
-    build_prompt,
+    cut_at_stop,
     find_language_token,
-    first_label,
-    load_shots,
-    parse_answer_text,
-    parse_similarity,
     task_prefix,
     template_for,
-    text_sha,
+    template_problem,
 )
+from evalsuite.runner.batching import token_budget_batches
 from evalsuite.tasks.cards import TaskCard
 
-DEFAULT_MAX_NEW = {Family.QA: 32, Family.SIMILARITY: 8, Family.SENTIMENT: 8}
 MAIN_FIELD = {Family.SENTIMENT: "text", Family.QA: "context", Family.TRANSLATION: "source",
               Family.SUMMARIZATION: "document", Family.SIMILARITY: "sentence2"}
 _MULTILINGUAL = ("m2m_100", "nllb", "nllb-moe", "mbart", "seamless_m4t")
-
-
-@dataclass(frozen=True)
-class GenerationSettings:
-    """Generation settings that change outputs (part of cache keys)."""
-
-    max_new_tokens: int
-    num_beams: int = 1
-    do_sample: bool = False
-
-    @classmethod
-    def for_card(cls, card: TaskCard, options: dict[str, Any]) -> GenerationSettings:
-        default = card.max_new_tokens or DEFAULT_MAX_NEW.get(card.family, 128)
-        return cls(max_new_tokens=int(options.get("max_new_tokens") or default),
-                   num_beams=int(options.get("num_beams", 1)),
-                   do_sample=bool(options.get("do_sample", False)))
 
 
 def uses_prefix(seq2seq: bool, card: TaskCard, options: dict[str, Any]) -> bool:
@@ -72,36 +75,13 @@ def uses_prefix(seq2seq: bool, card: TaskCard, options: dict[str, Any]) -> bool:
             and "prompt" not in options)
 
 
-def scoring_mode(card: TaskCard, options: dict[str, Any]) -> str:
-    return str(options.get("scoring", "loglik")) if card.family is Family.SENTIMENT else "generate"
-
-
-def shots_for(card: TaskCard, options: dict[str, Any]) -> list[dict]:
-    """Few-shot demonstrations from option ``shots_file`` (the first ``shots`` of them)."""
-    if not options.get("shots_file"):
-        return []
-    return load_shots(options["shots_file"], card, options.get("shots"))
-
-
-def generation_settings(card: TaskCard, options: dict[str, Any], config: Any, *,
-                        seq2seq: bool) -> dict[str, Any]:
-    """Everything about a generative head that changes outputs for ``card``."""
-    gen = GenerationSettings.for_card(card, options)
-    shots = [] if uses_prefix(seq2seq, card, options) else shots_for(card, options)
-    out: dict[str, Any] = {"max_new_tokens": gen.max_new_tokens, "num_beams": gen.num_beams,
-                           "do_sample": gen.do_sample, "scoring": scoring_mode(card, options)}
-    if uses_prefix(seq2seq, card, options):
-        out["prefix"] = task_prefix(config, card, options)
-    else:
-        template = template_for(card, options)
-        out.update(prompt=template, prompt_sha256=text_sha(template))
-    if shots:
-        out.update(shots=len(shots), shots_sha256=text_sha(repr(shots)))
-    if options.get("chat"):
-        out["chat"] = True
-    if "target_lang_token" in options:
-        out["target_lang_token"] = options["target_lang_token"]
-    return out
+def prompt_problem(card: TaskCard, options: dict[str, Any], where: str) -> str | None:
+    """Why the prompts of ``card`` cannot be built (bad template, shots file or split)."""
+    problem = template_problem(template_for(card, options), card)
+    if problem:
+        return problem
+    PromptBuilder(card, options, where=where)  # reads the shots file / split: raises
+    return None
 
 
 def generation_counts(new: torch.Tensor, eos_ids: Sequence[int], max_new: int
@@ -119,13 +99,23 @@ def generation_counts(new: torch.Tensor, eos_ids: Sequence[int], max_new: int
     return counts.tolist(), (counts >= max_new).tolist()
 
 
+@dataclass
+class Generated:
+    """One row's continuation: cut before its stop text, with the raw counts."""
+
+    text: str
+    tokens: int
+    hit_limit: bool
+    stop: str | None
+
+
 class GenerativeRunner(HeadRunner):
     """Seq2seq (``seq2seq=True``) or causal LM prediction for the five text families."""
 
-    def __init__(self, rt: Runtime, *, seq2seq: bool) -> None:
+    def __init__(self, rt: Runtime, *, seq2seq: bool, token_budget: int = 16_384) -> None:
         super().__init__(rt)
         self.seq2seq = seq2seq
-        self._shots: dict[str, list[dict]] = {}
+        self.token_budget = token_budget  # the adapter's, before out-of-memory halvings
         tok = rt.tokenizer
         if not seq2seq:
             tok.padding_side = "left"
@@ -139,13 +129,49 @@ class GenerativeRunner(HeadRunner):
         if self.chat and not getattr(tok, "chat_template", None):
             raise SpecError("chat=true but the tokenizer has no chat template",
                             where=f"model {rt.name}")
+        self.normalize = str(rt.options.get("normalize", "sum"))
+        self.strip = bool(rt.options.get("strip", True))
+        self.store_prompt = bool(rt.options.get("store_prompt", False))
+        self._builders: dict[tuple[str, str], PromptBuilder] = {}
         self._languages: dict[str, tuple[str, str] | None] = {}
         self._label_tokens: dict[str, int] = {}
+        self._continuations: dict[str, list[int]] = {}
+        self._calibration: dict[tuple[str, str], np.ndarray] = {}
+        parameter = next(iter(rt.model.parameters()), None)
+        width = parameter.element_size() if parameter is not None else 4
+        self.memory = MemoryModel.from_config(rt.config, width)
+        budget = rt.options.get("memory_budget")
+        self.memory_budget = (int(budget) << 20) if budget else default_budget_bytes(rt.device)
 
-    # -- inputs --------------------------------------------------------------------------------
+    # -- prompts -------------------------------------------------------------------------------
+    def builder(self, card: TaskCard) -> PromptBuilder:
+        """The card's prompt builder (demonstrations read once per card)."""
+        key = (card.name, card.version_id)
+        if key not in self._builders:
+            self._builders[key] = PromptBuilder(card, self.rt.options,
+                                                where=f"model {self.rt.name}",
+                                                chat_template=self._chat_template)
+        return self._builders[key]
+
+    def _chat_template(self, messages: list[dict[str, str]]) -> str:
+        return self.rt.tokenizer.apply_chat_template(messages, tokenize=False,
+                                                     add_generation_prompt=True)
+
     def settings(self, card: TaskCard) -> GenerationSettings:
         return GenerationSettings.for_card(card, self.rt.options)
 
+    def describe(self, card: TaskCard) -> dict[str, Any]:
+        """Everything about this head that changes outputs for ``card``."""
+        options = self.rt.options
+        prefixed = uses_prefix(self.seq2seq, card, options)
+        out = lm_settings(card, options, None if prefixed else self.builder(card))
+        if prefixed:
+            out["prefix"] = task_prefix(self.rt.config, card, options)
+        if "target_lang_token" in options:
+            out["target_lang_token"] = options["target_lang_token"]
+        return out
+
+    # -- inputs --------------------------------------------------------------------------------
     def max_input(self, card: TaskCard) -> int:
         limit = self.rt.max_input(card)
         if self.seq2seq:
@@ -190,7 +216,7 @@ class GenerativeRunner(HeadRunner):
                            f"{card.target_lang!r} in the tokenizer (set target_lang_token=…)")
         return found
 
-    def text(self, card: TaskCard, example: dict) -> str:
+    def prompt(self, card: TaskCard, example: dict) -> Prompt:
         """The model input for one example (before tokenization)."""
         options = self.rt.options
         if uses_prefix(self.seq2seq, card, options):
@@ -199,15 +225,11 @@ class GenerativeRunner(HeadRunner):
             language = self.language(card)
             if language and language[0] == "prefix":
                 text = f"{language[1]} {text}"
-            return text
-        if card.name not in self._shots:
-            self._shots[card.name] = shots_for(card, options)
-        prompt = build_prompt(template_for(card, options), card, example, self._shots[card.name])
-        if self.chat:
-            prompt = self.rt.tokenizer.apply_chat_template(
-                [{"role": "user", "content": prompt}], tokenize=False,
-                add_generation_prompt=True)
-        return prompt
+            return Prompt(text)
+        return self.builder(card).prompt(example)
+
+    def text(self, card: TaskCard, example: dict) -> str:
+        return self.prompt(card, example).text
 
     def input_lengths(self, card: TaskCard, examples: Sequence[dict]) -> list[int]:
         texts = [self.text(card, ex) for ex in examples]
@@ -216,26 +238,42 @@ class GenerativeRunner(HeadRunner):
                 texts, add_special_tokens=False, verbose=False)["input_ids"]]
         return token_counts(self.rt.tokenizer, texts)
 
+    def plan(self, card: TaskCard, examples: list[dict], budget: int, rows: int,
+             length: Callable[[dict], int]) -> Iterator[list[dict]]:
+        """Batches within the memory budget in bytes (``cost`` is in bytes), halved as often
+        as the token ``budget`` was after out-of-memory errors; option ``token_budget`` plans
+        by padded tokens instead."""
+        if "token_budget" not in self.rt.options:
+            budget = max(1, self.memory_budget * budget // max(1, self.token_budget))
+        return token_budget_batches(examples, lambda ex: self.cost(card, length(ex)), budget,
+                                    rows)
+
     def cost(self, card: TaskCard, length: int) -> int:
         base = min(length, self.max_input(card))
+        token_planning = "token_budget" in self.rt.options
         if scoring_mode(card, self.rt.options) == "loglik":
-            return (base + self._longest_label(card)) * len(card.labels or [1])
+            n_labels, longest = len(card.labels or [1]), self._longest_label(card)
+            if token_planning:
+                return (base + longest) * n_labels
+            return self.memory.scoring_row(base, n_labels, max(0, longest - 1))
         gen = self.settings(card)
-        return (base + gen.max_new_tokens) * max(1, gen.num_beams)
+        if token_planning:
+            return (base + gen.max_new_tokens) * max(1, gen.num_beams)
+        return self.memory.generation_row(base, gen.max_new_tokens, max(1, gen.num_beams))
 
-    def fitted_texts(self, card: TaskCard, examples: Sequence[dict], lengths: Sequence[int],
-                     limit: int) -> list[str]:
+    def fitted_prompts(self, card: TaskCard, examples: Sequence[dict], lengths: Sequence[int],
+                       limit: int) -> list[Prompt]:
         """Inputs whose over-long main field is cut so the whole prompt fits in ``limit``."""
         tok = self.rt.tokenizer
-        texts = []
+        prompts = []
         for ex, n in zip(examples, lengths, strict=True):
             if n > limit:
                 field = MAIN_FIELD[card.family]
                 ids = tok(str(ex[field]), add_special_tokens=False)["input_ids"]
                 keep = max(0, len(ids) - (n - limit) - 4)
                 ex = {**ex, field: tok.decode(ids[:keep], skip_special_tokens=True)}
-            texts.append(self.text(card, ex))
-        return texts
+            prompts.append(self.prompt(card, ex))
+        return prompts
 
     def encode(self, texts: Sequence[str], limit: int) -> Any:
         return self.rt.tokenizer(list(texts), padding=True, truncation=True, max_length=limit,
@@ -245,50 +283,46 @@ class GenerativeRunner(HeadRunner):
     def prepare(self, card: TaskCard, examples: Sequence[dict], lengths: Sequence[int]) -> Any:
         """The fitted prompts and, when generating, their tokenized batch."""
         limit = self.max_input(card)
-        texts = self.fitted_texts(card, examples, lengths, limit)
+        prompts = self.fitted_prompts(card, examples, lengths, limit)
         if scoring_mode(card, self.rt.options) == "loglik":
-            return texts, None
-        return texts, self.rt.pinned(self.encode(texts, limit))
+            return prompts, None
+        return prompts, self.rt.pinned(self.encode([p.text for p in prompts], limit))
 
     def predict(self, card: TaskCard, examples: Sequence[dict], lengths: Sequence[int],
                 ready: Any = None) -> list[Output]:
         limit = self.max_input(card)
-        texts, enc = self.prepared(card, examples, lengths, ready)
-        truncated = [n > limit for n in lengths]
+        prompts, enc = self.prepared(card, examples, lengths, ready)
+        texts = [p.text for p in prompts]
+        metas: list[dict[str, Any]] = [{"truncated": n > limit} for n in lengths]
+        for meta, prompt in zip(metas, prompts, strict=True):
+            if prompt.shot_ids:
+                meta["shot_ids"] = prompt.shot_ids
+            if self.store_prompt:
+                meta["prompt"] = prompt.text
         if scoring_mode(card, self.rt.options) == "loglik":
-            return self._classify(card, texts, truncated, limit)
-        generated, counts, hits = self.generate(card, texts, limit, enc)
+            return self._classify(card, texts, metas, limit)
+        stops = [self.builder(card).stops(ex) if not uses_prefix(self.seq2seq, card,
+                                                                 self.rt.options) else []
+                 for ex in examples]
+        generated = self.generate(card, texts, limit, enc, stops)
         with self.rt.phase("decode"):
             outputs = []
-            for ex, text, n, hit, cut in zip(examples, generated, counts, hits, truncated,
-                                             strict=True):
-                meta: dict[str, Any] = {"truncated": cut, "generated_tokens": n,
-                                        "hit_length_limit": hit}
-                outputs.append(Output(self._parse(card, ex, text, meta), meta=meta))
+            for ex, gen, meta in zip(examples, generated, metas, strict=True):
+                meta.update(generated_tokens=gen.tokens, hit_length_limit=gen.hit_limit)
+                if gen.stop is not None:
+                    meta["stop"] = gen.stop
+                if self.store_prompt:
+                    meta["completion"] = gen.text
+                outputs.append(Output(parse_generated(card, ex, gen.text, meta, self.strip),
+                                      meta=meta))
             return outputs
 
-    def _parse(self, card: TaskCard, example: dict, text: str, meta: dict[str, Any]) -> Any:
-        family = card.family
-        if family is Family.SIMILARITY:
-            from evalsuite.models.shared import score_range
-
-            value, ok = parse_similarity(text, score_range(card))
-            if not ok:
-                meta["unparsed"] = text[:200]
-            return value
-        if family is Family.SENTIMENT:
-            labels = list(card.labels or [])
-            label = first_label(text, labels)
-            if label is None:
-                meta["unparsed"] = text[:200]
-            return label or labels[0]
-        return parse_answer_text(family, text, source=str(example.get("source", "")))
-
-    def generate(self, card: TaskCard, texts: Sequence[str], limit: int, enc: Any = None
-                 ) -> tuple[list[str], list[int], list[bool]]:
-        """Decoded continuations, generated token counts and length-limit hits (``enc``: the
-        texts already tokenized)."""
+    def generate(self, card: TaskCard, texts: Sequence[str], limit: int, enc: Any = None,
+                 stops: Sequence[Sequence[str]] | None = None) -> list[Generated]:
+        """Each text's continuation, cut before its first stop text (``enc``: the texts
+        already tokenized; ``stops``: the stop texts of each row)."""
         rt, gen = self.rt, self.settings(card)
+        stops = stops if stops is not None else [[] for _ in texts]
         if enc is None:
             with rt.phase("tokenize"), rt.lock:
                 enc = self.encode(texts, limit)
@@ -300,15 +334,28 @@ class GenerativeRunner(HeadRunner):
             kwargs["forced_bos_token_id"] = rt.tokenizer.convert_tokens_to_ids(language[1])
         if gen.do_sample:
             torch.manual_seed(int(rt.options.get("seed", 0)))
+        start = 1 if self.seq2seq else enc["input_ids"].shape[1]
+        criterion = None
+        if any(stops) and gen.num_beams == 1:  # beam search: the text is cut afterwards
+            criterion = StopOnText(rt.tokenizer, stops, start, rt.lock)
+            kwargs["stopping_criteria"] = [criterion]
         inputs = rt.inputs(enc, ("input_ids", "attention_mask"))
         with rt.phase("forward"):  # the whole decoding loop of generate()
             out = rt.model.generate(**inputs, **kwargs)
         with rt.phase("decode"):
-            start = 1 if self.seq2seq else enc["input_ids"].shape[1]
             new = out[:, start:].cpu()
             counts, hits = generation_counts(new, self._eos_ids(), gen.max_new_tokens)
+            if criterion is not None and criterion.steps is not None:
+                steps = criterion.steps.tolist()
+                counts = [c if s < 0 else min(c, s) for c, s in zip(counts, steps, strict=True)]
+                hits = [h and s < 0 for h, s in zip(hits, steps, strict=True)]
             with rt.lock:
-                return rt.tokenizer.batch_decode(new, skip_special_tokens=True), counts, hits
+                raw = rt.tokenizer.batch_decode(new, skip_special_tokens=True)
+            results = []
+            for text, row_stops, n, hit in zip(raw, stops, counts, hits, strict=True):
+                cut, stop = cut_at_stop(text, row_stops)
+                results.append(Generated(cut, n, hit and stop is None, stop))
+            return results
 
     def _eos_ids(self) -> list[int]:
         ids: set[int] = set()
@@ -321,100 +368,44 @@ class GenerativeRunner(HeadRunner):
         return sorted(ids)
 
     # -- label log-likelihood ------------------------------------------------------------------
-    def _classify(self, card: TaskCard, texts: Sequence[str], truncated: Sequence[bool],
+    def _classify(self, card: TaskCard, texts: Sequence[str], metas: list[dict[str, Any]],
                   limit: int) -> list[Output]:
         labels = list(card.labels or [])
-        logp = self.label_logprobs(texts, labels, limit)
-        probs = torch.softmax(logp, dim=1).numpy()
-        sums = logp.numpy()
-        best = probs.argmax(axis=1)
-        return [Output(labels[b], scores=dict(zip(labels, p.tolist(), strict=True)),
-                       meta={"truncated": t, "logprobs": dict(zip(labels, s.tolist(),
-                                                                  strict=True))})
-                for b, p, s, t in zip(best, probs, sums, truncated, strict=True)]
+        raw = self.label_scores(card, texts, labels, limit)
+        calibration = self._content_free(card, labels, limit) \
+            if self.normalize == "calibrated" else None
+        return label_outputs(raw, labels, self.normalize, metas, calibration)
 
-    def label_logprobs(self, texts: Sequence[str], labels: Sequence[str], limit: int
-                       ) -> torch.Tensor:
-        """``(examples, labels)`` summed log-probabilities of each label as the continuation
-        (float32, on the CPU)."""
-        if self.seq2seq:
-            return self._seq2seq_logprobs(texts, labels, limit)
-        return self._causal_logprobs(texts, labels, limit)
+    def _content_free(self, card: TaskCard, labels: list[str], limit: int) -> np.ndarray:
+        """Each label's log-probability after the card's content-free prompt (once per card)."""
+        key = (card.name, card.version_id)
+        if key not in self._calibration:
+            text = self.text(card, content_free(card))
+            self._calibration[key] = self.label_scores(card, [text], labels, limit).logprobs[0]
+        return self._calibration[key]
 
-    def _causal_logprobs(self, texts: Sequence[str], labels: Sequence[str], limit: int
-                         ) -> torch.Tensor:
-        rt = self.rt
-        with rt.phase("tokenize"), rt.lock:
-            ids, mask, ctx_len, tgt, tmask = self._causal_rows(texts, labels, limit)
-        device, width, k = rt.device, ids.shape[1], tgt.shape[1]
-        with rt.phase("transfer"):
-            input_ids, attention = rt.to_device(ids), rt.to_device(mask)
-        with rt.phase("forward"):
-            logits = rt.model(input_ids=input_ids, attention_mask=attention).logits
-        with rt.phase("decode"):
-            pos = (rt.to_device(np.asarray(ctx_len, dtype=np.int64))[:, None] - 1
-                   + torch.arange(k, device=device)[None, :]).clamp(max=width - 1)
-            picked = logits.gather(1, pos[:, :, None].expand(-1, -1, logits.shape[-1]))
-            return self._sum_logprobs(picked, tgt, tmask, len(texts), len(labels))
-
-    def _causal_rows(self, texts: Sequence[str], labels: Sequence[str], limit: int
-                     ) -> tuple[np.ndarray, np.ndarray, list[int], np.ndarray, np.ndarray]:
-        """Right-padded (context + label) rows, their masks, context lengths and targets."""
-        tok = self.rt.tokenizer
-        contexts = tok(list(texts), truncation=True, max_length=limit,
-                       add_special_tokens=not self.chat)["input_ids"]
-        spaced = tok([f" {label}" for label in labels], add_special_tokens=False)["input_ids"]
-        plain = tok(list(labels), add_special_tokens=False)["input_ids"]
-        filler = tok.bos_token_id if tok.bos_token_id is not None else tok.pad_token_id
-        rows, ctx_len, targets = [], [], []
-        for text, ctx in zip(texts, contexts, strict=True):
-            ctx = list(ctx) or [filler]
-            conts = plain if text.endswith((" ", "\n")) else spaced
-            for cont in conts:
-                rows.append(ctx + list(cont))
-                ctx_len.append(len(ctx))
-                targets.append(list(cont))
-        width, k = max(map(len, rows)), max(map(len, targets))
-        ids = np.full((len(rows), width), tok.pad_token_id, dtype=np.int64)
-        mask = np.zeros((len(rows), width), dtype=np.int64)
-        tgt = np.zeros((len(rows), k), dtype=np.int64)
-        tmask = np.zeros((len(rows), k), dtype=bool)
-        for r, (row, cont) in enumerate(zip(rows, targets, strict=True)):
-            ids[r, :len(row)] = row  # right padding: positions stay those of the unpadded text
-            mask[r, :len(row)] = 1
-            tgt[r, :len(cont)] = cont
-            tmask[r, :len(cont)] = True
-        return ids, mask, ctx_len, tgt, tmask
-
-    def _seq2seq_logprobs(self, texts: Sequence[str], labels: Sequence[str], limit: int
-                          ) -> torch.Tensor:
+    def label_scores(self, card: TaskCard, texts: Sequence[str], labels: Sequence[str],
+                     limit: int) -> LabelScores:
+        """Summed log-probabilities of each label as the continuation of each text."""
         rt, tok = self.rt, self.rt.tokenizer
+        if self.seq2seq:
+            with rt.phase("tokenize"), rt.lock:
+                enc = self.encode(texts, limit)
+                ids = tok(list(labels), add_special_tokens=False)["input_ids"]
+            return seq2seq_label_logprobs(rt, enc, ids)
+        builder = self.builder(card)
         with rt.phase("tokenize"), rt.lock:
-            enc = self.encode(texts, limit)
-            cont = tok(list(labels), add_special_tokens=False)["input_ids"]
-            k, n_labels = max(map(len, cont)), len(labels)
-            tgt = np.zeros((n_labels, k), dtype=np.int64)
-            tmask = np.zeros((n_labels, k), dtype=bool)
-            for j, ids in enumerate(cont):
-                tgt[j, :len(ids)] = ids
-                tmask[j, :len(ids)] = True
-            tgt = np.tile(tgt, (len(texts), 1))
-            tmask = np.tile(tmask, (len(texts), 1))
-        inputs = rt.inputs(enc, ("input_ids", "attention_mask"))
-        with rt.phase("transfer"):
-            targets = rt.to_device(np.where(tmask, tgt, -100))
-        with rt.phase("forward"):
-            inputs = {key: value.repeat_interleave(n_labels, dim=0)
-                      for key, value in inputs.items()}
-            logits = rt.model(**inputs, labels=targets).logits
-        with rt.phase("decode"):
-            return self._sum_logprobs(logits, tgt, tmask, len(texts), n_labels)
-
-    @staticmethod
-    def _sum_logprobs(logits: torch.Tensor, tgt: np.ndarray, tmask: np.ndarray, n: int,
-                      n_labels: int) -> torch.Tensor:
-        device = logits.device
-        logp = torch.log_softmax(logits.float(), dim=-1)
-        token = logp.gather(2, torch.from_numpy(tgt).to(device)[:, :, None]).squeeze(-1)
-        token = token * torch.from_numpy(tmask).to(device)  # one copy each per batch
-        return token.sum(dim=1).view(n, n_labels).cpu()
+            contexts = tok(list(texts), truncation=True, max_length=limit,
+                           add_special_tokens=not self.chat)["input_ids"]
+            filler = tok.bos_token_id if tok.bos_token_id is not None else tok.pad_token_id
+            contexts = [list(ctx) or [filler] for ctx in contexts]
+            conts = [builder.label_texts(text, labels) for text in texts]
+            missing = sorted({c for row in conts for c in row} - self._continuations.keys())
+            if missing:
+                encoded = tok(missing, add_special_tokens=False)["input_ids"]
+                self._continuations.update(zip(missing, map(list, encoded), strict=True))
+        rows = [[self._continuations[c] for c in row] for row in conts]
+        empty = [c for row in conts for c in row if not self._continuations[c]]
+        if empty:
+            raise RunError(f"model {rt.name}: label continuation {empty[0]!r} has no tokens")
+        return causal_label_logprobs(rt, contexts, rows)

@@ -54,6 +54,15 @@ class Runtime:
         self._accepted = frozenset(params)
 
     @property
+    def forward_params(self) -> frozenset[str]:
+        """The argument names of the model's forward (empty when they cannot be read)."""
+        return self._accepted
+
+    def accepts(self, name: str) -> bool:
+        """Whether the model's forward takes argument ``name`` (``True`` when unknown)."""
+        return not self._accepted or name in self._accepted
+
+    @property
     def model_limit(self) -> int:
         """The most input tokens the checkpoint takes (tokenizer, else position embeddings)."""
         limit = getattr(self.tokenizer, "model_max_length", None)
