@@ -29,11 +29,20 @@ def starter_sentences() -> list[str]:
     return sorted(set(out))
 
 
-def write_pairs_task(folder: Path, n_pairs: int, seed: int = 0) -> Path:
-    """A similarity card over ``n_pairs`` seeded sentence pairs (scores are seeded noise:
-    these benchmarks time the pipeline, not the model's quality)."""
+def sentence_pool(scale: int = 1) -> list[str]:
+    """The starter sentences ``scale`` times over, every copy after the first numbered
+    ("(2) …"), so all are distinct (a sentence encoder embeds each once) and the length
+    distribution stays that of the starter data."""
+    base = starter_sentences()
+    return base + [f"({k}) {s}" for k in range(2, scale + 1) for s in base]
+
+
+def write_pairs_task(folder: Path, n_pairs: int, seed: int = 0, scale: int = 1) -> Path:
+    """A similarity card over ``n_pairs`` seeded sentence pairs drawn from
+    :func:`sentence_pool` (scores are seeded noise: these benchmarks time the pipeline, not
+    the model's quality)."""
     rng = random.Random(seed)
-    sentences = starter_sentences()
+    sentences = sentence_pool(scale)
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "pairs.jsonl").open("w", encoding="utf-8") as fh:
         for i in range(n_pairs):
@@ -46,10 +55,11 @@ def write_pairs_task(folder: Path, n_pairs: int, seed: int = 0) -> Path:
     return card
 
 
-def write_sentiment_task(folder: Path, n: int, seed: int = 0) -> Path:
-    """A binary sentiment card over ``n`` starter sentences with seeded labels."""
+def write_sentiment_task(folder: Path, n: int, seed: int = 0, scale: int = 1) -> Path:
+    """A binary sentiment card over ``n`` sentences of :func:`sentence_pool` with seeded
+    labels."""
     rng = random.Random(seed)
-    sentences = starter_sentences()
+    sentences = sentence_pool(scale)
     folder.mkdir(parents=True, exist_ok=True)
     with (folder / "sent.jsonl").open("w", encoding="utf-8") as fh:
         for i in range(n):

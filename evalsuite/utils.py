@@ -103,12 +103,16 @@ def _umask() -> int:
     return mask
 
 
-def resolve_device(requested: str | None, where: str = "model") -> str:
+def resolve_device(requested: str | None, where: str = "model", *,
+                   spread: bool = False) -> str:
     """``auto`` (or nothing) → ``cuda`` when a GPU is visible, else ``cpu``; ``cuda:N`` is
     checked against the GPUs this process can see; ``cpu`` and ``mps`` pass through.
+    ``cuda:all`` (one model spread over every visible GPU) only where the caller can
+    ``spread`` a model; it is plain ``cuda`` when one GPU is visible.
 
     Raises :class:`~evalsuite.errors.SpecError` naming ``where`` for a device that is not
-    there or not a device at all.
+    there or not a device at all.  (A process that must not use a GPU hides them with
+    ``CUDA_VISIBLE_DEVICES=""``; ``auto`` then is ``cpu``.)
     """
     import torch
 
@@ -120,9 +124,26 @@ def resolve_device(requested: str | None, where: str = "model") -> str:
             raise SpecError(f"device={value} was asked for but no CUDA GPU is visible",
                             where=where)
         index = value.partition(":")[2]
+        if index == "all":
+            if not spread:
+                raise SpecError("device=cuda:all (one model over every GPU) is for hf "
+                                "models; use cuda or cuda:N", where=where)
+            return "cuda:all" if torch.cuda.device_count() > 1 else "cuda"
         if index and (not index.isdigit() or int(index) >= torch.cuda.device_count()):
             raise SpecError(f"device={value}: this machine has {torch.cuda.device_count()} "
                             f"GPU(s) (cuda:0…)", where=where)
     elif value not in ("cpu", "mps"):
-        raise SpecError(f"device={value}: use auto, cpu, cuda or cuda:N", where=where)
+        raise SpecError(f"device={value}: use auto, cpu, cuda or cuda:N"
+                        f"{' or cuda:all' if spread else ''}", where=where)
     return value
+
+
+def cuda_indexes(device: str) -> list[int]:
+    """The GPU indexes behind a CUDA device name: ``cuda`` → the current one, ``cuda:N`` →
+    ``N``, ``cuda:all`` (one model spread over every visible GPU) → all of them."""
+    import torch
+
+    index = str(device).partition(":")[2]
+    if index == "all":
+        return list(range(torch.cuda.device_count()))
+    return [int(index)] if index else [torch.cuda.current_device()]

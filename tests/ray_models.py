@@ -99,3 +99,22 @@ class RayEmbeddingModel(RayTestModel):
             for word in _words(sentence):
                 vectors[row, hashlib.md5(word.encode()).digest()[0] % 32] += 1.0
         return vectors
+
+
+class DeviceProbe:
+    """An actor that reports what its process sees of the GPUs, created with the options the
+    Ray executor gives a model replica (after the same in-process claim)."""
+
+    def __init__(self, num_gpus: float) -> None:
+        from evalsuite.executors.ray_executor import claim_gpus
+
+        self.gpus = claim_gpus(num_gpus)
+
+    def report(self) -> dict[str, Any]:
+        import torch
+
+        from evalsuite.utils import resolve_device
+
+        return {"CUDA_VISIBLE_DEVICES": os.environ.get("CUDA_VISIBLE_DEVICES"),
+                "device": resolve_device("auto"), "gpus": self.gpus,
+                "cuda_devices": torch.cuda.device_count()}

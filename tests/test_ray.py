@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-import tests.ray_models  # noqa: F401 - registers the test-ray kind here; workers import it too
+import tests.ray_models  # registers the test-ray kind here; workers import it too
 from evalsuite.cli.app import main
 from evalsuite.errors import SpecError
 from evalsuite.models.spec import parse_spec
@@ -288,6 +288,56 @@ def test_ray_command_line(tmp_path):
         config = RunConfig(jobs=[Job(parse_spec("baseline:copy?num_gpus=8"),
                                      REGISTRY.select(["translation/starter-en-de"]))],
                            output_dir=tmp_path / "gpu", cache_path=None, limit=2)
+        run_on_ray(config)
+
+
+@pytest.mark.usefixtures("ray_cluster")
+@pytest.mark.ray
+@pytest.mark.skipif(not HAS_RAY, reason="ray is not installed")
+def test_a_replica_without_gpus_sees_none():
+    """Ray 2.60 leaves ``CUDA_VISIBLE_DEVICES`` alone for actors that reserve no GPU, so a
+    CPU replica would find (and use) the machine's GPUs: the executor hides them."""
+    import ray
+
+    from evalsuite.executors.base import Placement
+    from evalsuite.executors.ray_executor import replica_options, worker_runtime_env
+
+    env = worker_runtime_env(["tests.ray_models"])
+    options = replica_options(Placement(num_gpus=0), env)
+    assert options["runtime_env"]["env_vars"]["CUDA_VISIBLE_DEVICES"] == ""
+    assert options["runtime_env"]["env_vars"]["PYTHONPATH"] == env["env_vars"]["PYTHONPATH"]
+    probe = ray.remote(tests.ray_models.DeviceProbe).options(**options).remote(0.0)
+    seen = ray.get(probe.report.remote())
+    assert seen == {"CUDA_VISIBLE_DEVICES": "", "device": "cpu", "gpus": [],
+                    "cuda_devices": 0}
+    assert "CUDA_VISIBLE_DEVICES" not in replica_options(Placement(num_gpus=1), env).get(
+        "runtime_env", {}).get("env_vars", {})  # Ray sets it to the GPUs it gives
+
+
+def test_replicas_reserving_several_gpus_use_them_all():
+    from evalsuite.executors.ray_executor import spread_over
+
+    spec = parse_spec("hf:./m?dtype=bfloat16")
+    assert spread_over(spec, ["2", "5"]).options == {"dtype": "bfloat16", "device": "cuda:all"}
+    assert spread_over(spec, ["2"]) is spec  # one GPU: plain cuda
+    pinned = parse_spec("hf:./m?device=cuda:0")
+    assert spread_over(pinned, ["2", "5"]) is pinned  # the user chose
+
+
+@pytest.mark.usefixtures("ray_cluster")
+@pytest.mark.ray
+@pytest.mark.skipif(not HAS_RAY, reason="ray is not installed")
+def test_a_model_that_runs_on_one_gpu_cannot_reserve_two(tmp_path, monkeypatch):
+    import ray
+
+    from evalsuite.executors.ray_executor import run as run_on_ray
+
+    monkeypatch.setattr(ray, "nodes", lambda: [{"Alive": True,  # a node with 4 GPUs
+                                                "Resources": {"CPU": 8, "GPU": 4}}])
+    config = RunConfig(jobs=[Job(parse_spec("test-ray:kw?num_gpus=2"),
+                                 REGISTRY.select(["sentiment/starter"]))],
+                       output_dir=tmp_path / "gpus", cache_path=None, limit=2)
+    with pytest.raises(SpecError, match=r"run on one GPU.*replicas=2 and num_gpus=1"):
         run_on_ray(config)
 
 

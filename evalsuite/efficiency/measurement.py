@@ -29,6 +29,8 @@ class ModelInfo:
     device: str = "cpu"
     device_name: str | None = None  # the GPU's or CPU's model name
     dtype: str | None = None
+    quantization: str | None = None  # the int8 technique: torch-dynamic-int8, bitsandbytes-…
+    batch_budget: dict[str, Any] | None = None  # batch_size=auto: tokens, rows, source…
     notes: tuple[str, ...] = ()  # caveats, e.g. float16 on a CPU
 
 
@@ -109,6 +111,10 @@ class Measurement:
         }
         if model.device_name:
             block["device_name"] = model.device_name
+        if model.quantization:
+            block["quantization"] = model.quantization
+        if model.batch_budget:
+            block["batch_budget"] = dict(model.batch_budget)
         if self.lost_s:
             block["oom_lost_s"] = self.lost_s
         if self.overlapped:

@@ -31,19 +31,28 @@ made-up zero, when it could not be measured):
 * ``load_s``, ``params``, ``weight_bytes``, ``device``, ``device_name``, ``dtype``,
   ``batch_size`` (the largest batch run), ``mean_batch_size``, ``oom_splits``.
 
-On CUDA every timed region (batch, and the adapter's ``transfer``/``forward``/``decode``
-phases) ends with ``torch.cuda.synchronize`` so no timer stops before the kernels finish.
+Synchronisation: on CUDA a timed batch ends with one ``torch.cuda.synchronize`` (so its
+timer does not stop before its kernels finish), and nothing in it waits for the GPU otherwise:
+the adapter's device phases (``transfer``/``forward``/``decode``) are marked with CUDA events
+(:class:`CudaEventClock`), read after that one synchronisation, so the host keeps queueing
+work and ``non_blocking`` copies overlap.  Each instant of the batch counts once in
+``split_s`` (:func:`attribute`: the device phase running then, else the host phase), so the
+split still sums to ``wall_s``.  On the CPU the phases are timed with the host's clock, as
+they run.  A model spread over several GPUs (``cuda:all``) synchronises every GPU after each
+device phase instead (events of one stream would not see the others).
 """
 
 from __future__ import annotations
 
 import functools
+import itertools
 import os
 import platform
 import resource
 import sys
 import threading
 import time
+import traceback
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -52,6 +61,7 @@ from typing import Any
 
 from evalsuite.efficiency.measurement import BatchTiming, Measurement, ModelInfo
 from evalsuite.efficiency.threads import torch_threads
+from evalsuite.utils import cuda_indexes
 
 GPU_PHASES = frozenset({"transfer", "forward", "decode"})  # synchronized on CUDA
 RSS_INTERVAL_S = 0.01
@@ -62,25 +72,35 @@ def _cuda_device(device: str) -> bool:
 
 
 def synchronize(device: str) -> None:
+    """Wait for the GPU(s) of a CUDA device (every one of ``cuda:all``); nothing elsewhere."""
     if _cuda_device(device):
         import torch
 
-        torch.cuda.synchronize(device)
+        for index in cuda_indexes(device):
+            torch.cuda.synchronize(index)
 
 
 def reset_peak_memory(device: str) -> None:
     if _cuda_device(device):
         import torch
 
-        torch.cuda.reset_peak_memory_stats(device)
+        for index in cuda_indexes(device):
+            torch.cuda.reset_peak_memory_stats(index)
+
+
+def _cuda_allocated(device: str, peak: bool) -> int:
+    """Bytes the CUDA allocator holds (or held at its peak) on the GPU(s) of ``device``,
+    summed over the GPUs of ``cuda:all`` (the sum of their peaks: an upper bound)."""
+    import torch
+
+    read = torch.cuda.max_memory_allocated if peak else torch.cuda.memory_allocated
+    return int(sum(read(index) for index in cuda_indexes(device)))
 
 
 def peak_memory_mb(device: str) -> float:
     """CUDA allocator peak, else the process's lifetime peak RSS (``ru_maxrss``), in MiB."""
     if _cuda_device(device):
-        import torch
-
-        return torch.cuda.max_memory_allocated(device) / 2**20
+        return _cuda_allocated(device, peak=True) / 2**20
     return _maxrss_bytes() / 2**20
 
 
@@ -110,9 +130,12 @@ def describe_device(device: str) -> str | None:
         try:
             import torch
 
-            return str(torch.cuda.get_device_name(device))
+            names = [str(torch.cuda.get_device_name(i)) for i in cuda_indexes(device)]
         except Exception:
             return None
+        if len(set(names)) == 1 and len(names) > 1:
+            return f"{len(names)} × {names[0]}"
+        return ", ".join(names) or None
     if device == "mps":
         return "Apple GPU (MPS)"
     if device != "cpu":
@@ -128,13 +151,76 @@ def describe_device(device: str) -> str | None:
 
 
 # -- phases -------------------------------------------------------------------------------------
+class HostClock:
+    """Marks phase boundaries with the host's clock (``time.perf_counter``): on the CPU, where
+    every phase has finished when it returns, and for a model spread over several GPUs
+    (``cuda:all``), whose device phases end with a synchronisation of every GPU."""
+
+    def __init__(self, device: str = "cpu") -> None:
+        self.device = device
+        self.sync_each = str(device) == "cuda:all"
+
+    def start(self) -> None:
+        """A timed batch starts (the device is idle)."""
+
+    def mark(self, *, end_of_device_phase: bool = False) -> float:
+        if end_of_device_phase and self.sync_each:
+            synchronize(self.device)
+        return time.perf_counter()
+
+    def seconds(self, mark: Any) -> float:
+        """A mark on the host's ``perf_counter`` timeline (call after the batch's sync)."""
+        return float(mark)
+
+
+class CudaEventClock(HostClock):
+    """Marks device phase boundaries with CUDA events on the device's current stream, so no
+    phase waits for the GPU: the runner synchronises once, at the end of the batch, and the
+    events are then read on the host's timeline.  An event records when the GPU *reaches*
+    it, so a phase's interval is the GPU's time between its first and its last kernel, or
+    the host's time when the GPU is idle waiting for the host."""
+
+    def __init__(self, device: str) -> None:
+        super().__init__(device)
+        self._t0 = 0.0
+        self._e0: Any = None
+
+    def start(self) -> None:
+        self._e0 = self._event()
+        self._t0 = time.perf_counter()
+
+    def _event(self) -> Any:
+        import torch
+
+        event = torch.cuda.Event(enable_timing=True)
+        event.record(torch.cuda.current_stream(self.device))
+        return event
+
+    def mark(self, *, end_of_device_phase: bool = False) -> Any:
+        return self._event()
+
+    def seconds(self, mark: Any) -> float:
+        return self._t0 + self._e0.elapsed_time(mark) / 1000.0
+
+
+def clock_for(device: str) -> HostClock:
+    """CUDA events on one CUDA GPU (``cuda``, ``cuda:N``), the host's clock elsewhere."""
+    device = str(device)
+    if _cuda_device(device) and device != "cuda:all":
+        return CudaEventClock(device)
+    return HostClock(device)
+
+
 class PhaseTimer:
     """Seconds an adapter spends per phase of prediction (tokenize, transfer, forward, decode).
 
-    An adapter wraps its steps in ``with timer.phase("forward"):``; the runner's meter reads
-    the totals around each timed batch, so warm-up and profiling calls are not counted.  On
-    CUDA the GPU phases end with a synchronize.  ``overlapped=True`` marks work done in a
-    background thread (it overlaps the timed batches and is reported apart).
+    An adapter wraps its steps in ``with timer.phase("forward"):``; the runner's meter opens
+    a timed batch (:meth:`start_batch`), synchronises the device once at its end and reads
+    the batch's phase intervals (:meth:`end_batch`), so warm-up and profiling calls are not
+    counted.  Device phases (``transfer``, ``forward``, ``decode``) are marked with the
+    device's clock (:class:`CudaEventClock` on CUDA: no synchronisation per phase), host
+    phases with the host's.  ``overlapped=True`` marks work done in a background thread (it
+    overlaps the timed batches and is reported apart, as totals).
 
     >>> timer = PhaseTimer()
     >>> with timer.phase("forward"):
@@ -143,38 +229,117 @@ class PhaseTimer:
     ['forward']
     """
 
-    def __init__(self, device: str = "cpu") -> None:
-        self.device = str(device)
+    def __init__(self, device: str = "cpu", clock: HostClock | None = None) -> None:
         self._lock = threading.Lock()
         self._seconds: dict[str, float] = {}
         self._overlapped: dict[str, float] = {}
+        self._host = HostClock()
+        self._clock = clock
+        self._device = str(device)
+        self._batch: list[tuple[str, HostClock, Any, Any]] | None = None
+        self._added: dict[str, float] = {}
+
+    @property
+    def device(self) -> str:
+        return self._device
+
+    @device.setter
+    def device(self, device: str) -> None:
+        """The device the adapter's model runs on (set when it loads): picks its clock."""
+        self._device = str(device)
+        self._clock = None
+
+    @property
+    def clock(self) -> HostClock:
+        """The clock of device phases (:func:`clock_for` the device, unless one was given)."""
+        if self._clock is None:
+            self._clock = clock_for(self._device)
+        return self._clock
 
     @contextmanager
     def phase(self, name: str, *, overlapped: bool = False,
-              sync: bool | None = None) -> Iterator[None]:
-        start = time.perf_counter()
-        ok = False
+              on_device: bool | None = None) -> Iterator[None]:
+        """Time one phase; ``on_device`` (default: ``name`` is a device phase) marks it with
+        the device's clock."""
+        device_phase = (name in GPU_PHASES if on_device is None else on_device) \
+            and not overlapped
+        clock = self.clock if device_phase and self._batch is not None else self._host
+        begun, start = clock.mark(), time.perf_counter()
         try:
             yield
-            ok = True
         finally:
-            if ok and not overlapped and (name in GPU_PHASES if sync is None else sync):
-                synchronize(self.device)
-            self.add(name, time.perf_counter() - start, overlapped=overlapped)
+            ended = clock.mark(end_of_device_phase=device_phase)
+            seconds = time.perf_counter() - start
+            with self._lock:
+                target = self._overlapped if overlapped else self._seconds
+                target[name] = target.get(name, 0.0) + seconds
+                if self._batch is not None and not overlapped:
+                    self._batch.append((name, clock, begun, ended))
 
     def add(self, name: str, seconds: float, *, overlapped: bool = False) -> None:
+        """Count ``seconds`` of a phase measured elsewhere (outside the timeline)."""
         with self._lock:
             target = self._overlapped if overlapped else self._seconds
             target[name] = target.get(name, 0.0) + seconds
+            if self._batch is not None and not overlapped:
+                self._added[name] = self._added.get(name, 0.0) + seconds
 
     def snapshot(self) -> tuple[dict[str, float], dict[str, float]]:
-        """(critical-path seconds, background seconds) per phase, totals so far."""
+        """(critical-path seconds, background seconds) per phase, totals so far, as the host
+        saw them (on CUDA a device phase's host time is the time to queue its work; a timed
+        batch's split comes from :meth:`end_batch`)."""
         with self._lock:
             return dict(self._seconds), dict(self._overlapped)
 
+    def start_batch(self) -> None:
+        """A timed batch starts: record its phases from now on (the device is idle)."""
+        with self._lock:
+            self._batch, self._added = [], {}
+        self.clock.start()
 
-def _delta(after: dict[str, float], before: dict[str, float]) -> dict[str, float]:
-    return {k: v - before.get(k, 0.0) for k, v in after.items() if v - before.get(k, 0.0) > 0}
+    def end_batch(self, start: float, end: float) -> dict[str, float]:
+        """Seconds per phase of the batch timed from ``start`` to ``end`` (host clock), after
+        the device was synchronised: each instant counts once, for the device phase running
+        then, else the innermost host phase (see :func:`attribute`); they sum to at most
+        ``end - start``.  Recording stops."""
+        with self._lock:
+            batch, added, self._batch, self._added = self._batch or [], self._added, None, {}
+        intervals = [(name, clock.seconds(begun), clock.seconds(ended), clock is not self._host)
+                     for name, clock, begun, ended in batch]
+        split = attribute(intervals, start, end)
+        for name, seconds in added.items():
+            split[name] = split.get(name, 0.0) + seconds
+        return split
+
+    def discard_batch(self) -> None:
+        """Stop recording without reading (the batch failed)."""
+        with self._lock:
+            self._batch, self._added = None, {}
+
+
+def attribute(intervals: list[tuple[str, float, float, bool]], start: float, end: float
+              ) -> dict[str, float]:
+    """Seconds per phase of ``[start, end]`` from phase intervals ``(name, begin, end,
+    on_device)``: each instant goes to the device phase covering it (the device is the
+    bottleneck while it computes; the host may be tokenizing ahead meanwhile), else to the
+    latest-begun host phase covering it (the innermost), else to none (``predict_other``).
+    The result never sums to more than ``end - start``.
+
+    >>> attribute([("tokenize", 0, 3, False), ("forward", 2, 5, True)], 0, 6)
+    {'tokenize': 2, 'forward': 3}
+    """
+    clipped = [(name, max(a, start), min(b, end), dev) for name, a, b, dev in intervals
+               if min(b, end) > max(a, start)]
+    points = sorted({p for _, a, b, _ in clipped for p in (a, b)})
+    split: dict[str, float] = {}
+    for low, high in itertools.pairwise(points):
+        covering = [iv for iv in clipped if iv[1] <= low and iv[2] >= high]
+        if not covering:
+            continue
+        on_device = [iv for iv in covering if iv[3]]
+        name = max(on_device or covering, key=lambda iv: iv[1])[0]
+        split[name] = split.get(name, 0) + (high - low)
+    return split
 
 
 # -- memory -------------------------------------------------------------------------------------
@@ -197,10 +362,8 @@ class MemoryTracker:
 
     def start(self) -> MemoryTracker:
         if _cuda_device(self.device):
-            import torch
-
-            torch.cuda.reset_peak_memory_stats(self.device)
-            self._base = torch.cuda.memory_allocated(self.device)
+            reset_peak_memory(self.device)
+            self._base = _cuda_allocated(self.device, peak=False)
             return self
         rss = current_rss_bytes()
         self._maxrss_before = _maxrss_bytes()
@@ -223,9 +386,7 @@ class MemoryTracker:
             return self._result
         self._stop.set()
         if _cuda_device(self.device):
-            import torch
-
-            peak = torch.cuda.max_memory_allocated(self.device)
+            peak = _cuda_allocated(self.device, peak=True)
             source = "cuda_allocator"
         else:
             self.sample()
@@ -352,6 +513,7 @@ class EfficiencyMeter:
         self.timer: PhaseTimer | None = None
         self._memory: MemoryTracker | None = None
         self._energy: EnergyCounter | None = None
+        self._synced = False
 
     @property
     def oom_splits(self) -> int:
@@ -372,38 +534,50 @@ class EfficiencyMeter:
 
     @contextmanager
     def time_batch(self, size: int, input_tokens: int | None) -> Iterator[None]:
-        synchronize(self.device)
+        """Time one batch: the device is synchronised once, at its end (and before the first
+        batch of the task); the adapter's phases are read from its timer then."""
+        if not self._synced:
+            synchronize(self.device)
+            self._synced = True
         timer, measured = self.timer, self.measured
-        before = timer.snapshot() if timer is not None else None
+        overlapped_before = timer.snapshot()[1] if timer is not None else {}
         if self._energy is not None and self._energy.first is None:
             self._energy.read()
+        if timer is not None:
+            timer.start_batch()
         start = time.perf_counter()
         try:
             yield
             synchronize(self.device)
         except BaseException:
             measured.lost_s += time.perf_counter() - start
+            if timer is not None:
+                timer.discard_batch()
             raise
-        measured.batches.append(BatchTiming(size, time.perf_counter() - start, input_tokens))
+        end = time.perf_counter()
+        measured.batches.append(BatchTiming(size, end - start, input_tokens))
         if self._energy is not None:
             self._energy.read()
         if self._memory is not None:
             self._memory.sample()
-        if timer is not None and before is not None:
-            after = timer.snapshot()
-            for target, now, then in ((measured.phases, after[0], before[0]),
-                                      (measured.overlapped, after[1], before[1])):
-                for name, seconds in _delta(now, then).items():
-                    target[name] = target.get(name, 0.0) + seconds
+        if timer is not None:
+            _add(measured.phases, timer.end_batch(start, end))
+            overlapped = timer.snapshot()[1]
+            _add(measured.overlapped, {k: v - overlapped_before.get(k, 0.0)
+                                       for k, v in overlapped.items()
+                                       if v > overlapped_before.get(k, 0.0)})
 
     @contextmanager
     def time_warmup(self) -> Iterator[None]:
-        """A warm-up batch: run, counted in ``warmup_batches``/``warmup_s``, not timed."""
+        """A warm-up batch: run, counted in ``warmup_batches``/``warmup_s``, not timed (an
+        attempt that ran out of memory adds its seconds to ``warmup_s`` only)."""
         start = time.perf_counter()
-        yield
-        synchronize(self.device)
+        try:
+            yield
+            synchronize(self.device)
+        finally:
+            self.measured.warmup_s += time.perf_counter() - start
         self.measured.warmup_batches += 1
-        self.measured.warmup_s += time.perf_counter() - start
 
     def memory(self) -> dict[str, Any]:
         """Peak memory figures since :meth:`start` (stops the sampling), with the model's
@@ -424,6 +598,18 @@ class EfficiencyMeter:
     def summary(self, model: ModelInfo, load_s: float | None) -> dict[str, Any]:
         """The efficiency block of what was measured (see :meth:`Measurement.summary`)."""
         return self.measurement().summary(model, load_s)
+
+
+def _add(target: dict[str, float], seconds: dict[str, float]) -> None:
+    for name, value in seconds.items():
+        target[name] = target.get(name, 0.0) + value
+
+
+def release_frames(exc: BaseException) -> None:
+    """Drop the local variables of the finished frames an exception's traceback holds (the
+    activations and inputs of a forward pass that ran out of memory), so they are freed even
+    while the exception object lives on."""
+    traceback.clear_frames(exc.__traceback__)
 
 
 def free_memory() -> None:

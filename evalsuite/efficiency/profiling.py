@@ -14,7 +14,9 @@ batch or one model entry) adds to every (model, task) record, after the normal r
 * ``efficiency.profile``: the settings and why the sweep stopped.
 
 The calls go straight to the adapter: nothing is cached, scored or counted in the record's
-throughput figures.
+throughput figures.  Before each call the adapter drops its per-task memo (``start_task``),
+so a sentence encoder embeds the call's sentences instead of answering from the embeddings
+the run memoised.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from evalsuite.efficiency.meter import MemoryTracker, free_memory, synchronize
+from evalsuite.efficiency.meter import MemoryTracker, free_memory, release_frames, synchronize
 from evalsuite.tasks.cards import TaskCard
 
 if TYPE_CHECKING:
@@ -59,6 +61,7 @@ def latency_profile(adapter: ModelAdapter, card: TaskCard, examples: Sequence[di
 
 
 def _timed(adapter: Any, card: TaskCard, batch: list[dict], device: str) -> float:
+    adapter.start_task(card)  # forget memoised work (sentence embeddings): every call computes
     synchronize(device)
     start = time.perf_counter()
     outputs = adapter.predict_batch(card, batch)
@@ -103,8 +106,13 @@ def _sweep(adapter: Any, card: TaskCard, order: list[dict], device: str, max_bat
             memory.stop()
             if not adapter.is_out_of_memory(exc):
                 raise
-            free_memory()
-            return points, f"out_of_memory at batch size {size}", cap
+            release_frames(exc)
+            stopped = f"out_of_memory at batch size {size}"
+        else:
+            stopped = ""
+        if stopped:
+            free_memory()  # outside the handler, so the failed call's tensors are gone
+            return points, stopped, cap
         points.append({"batch_size": size, "examples_per_s": size / seconds,
                        "latency_ms": 1000 * seconds, "calls": calls, **memory.stop()})
         size *= 2

@@ -10,9 +10,12 @@ How the work is split and merged:
 
 * Every model gets ``replicas`` actors (model spec option, default 1), each reserving
   ``num_gpus`` GPUs (default 0; fractions share a GPU) and ``num_cpus`` CPUs (default 1).  An
-  actor loads its model once and serves every task of that model.  These three options say
-  where a model runs, not what it predicts: adapters never see them, cache keys ignore them
-  and the local executor accepts and ignores them.
+  actor loads its model once and serves every task of that model.  A replica with no GPU
+  sees none (``CUDA_VISIBLE_DEVICES=""``, so ``device=auto`` is the CPU); one with a
+  fraction caps its CUDA allocator at that fraction; one with several spreads an ``hf``
+  model over all of them (``device=cuda:all``; other kinds are refused ``num_gpus`` > 1).
+  These three options say where a model runs, not what it predicts: adapters never see
+  them, cache keys ignore them and the local executor accepts and ignores them.
 * The driver (this process) loads every task's examples, looks them up in the prediction
   cache and asks one replica to order the rest by length and cut them into batches exactly
   as the local executor would; runs of consecutive batches form shards (about
@@ -98,10 +101,13 @@ WAIT_S = 1.0
 class ModelReplica:
     """One replica of one model in a Ray actor: loads it once, plans and predicts shards."""
 
-    def __init__(self, spec: ModelSpec, modules: list[str], index: int) -> None:
+    def __init__(self, spec: ModelSpec, modules: list[str], index: int,
+                 num_gpus: float = 0.0) -> None:
+        gpus = claim_gpus(num_gpus)  # before anything initialises CUDA in this process
         for name in modules:  # registers the adapter kind (built-in or a user's module)
             importlib.import_module(name)
-        self.spec = spec
+        self.spec = spread_over(spec, gpus)
+        self.num_gpus = num_gpus
         self.index = index
         self.adapter: ModelAdapter | None = None
         self.load_s: float | None = None
@@ -114,6 +120,7 @@ class ModelReplica:
             adapter = registry.build(self.spec)
             self.memory_before = memory_before_load()
             start = time.perf_counter()
+            share_gpu(self.num_gpus)
             adapter.load()
             self.load_s = time.perf_counter() - start
             self.adapter = adapter
@@ -166,6 +173,54 @@ class ModelReplica:
 
 
 _RemoteReplica = ray.remote(ModelReplica)
+
+
+def replica_options(placement: Placement, runtime_env: dict[str, Any] | None
+                    ) -> dict[str, Any]:
+    """The Ray actor options of one replica.  A replica that reserves no GPU gets
+    ``CUDA_VISIBLE_DEVICES=""``: Ray (since 2.48 optionally, since 2.60 by default) no longer
+    hides the GPUs from such actors, and ``device=auto`` would otherwise pick a GPU Ray never
+    gave it, piling onto another replica's."""
+    options: dict[str, Any] = {"num_cpus": placement.num_cpus, "num_gpus": placement.num_gpus,
+                               "max_restarts": MAX_RESTARTS, "max_task_retries": 0}
+    env = dict(runtime_env or {})
+    if not placement.num_gpus:
+        env["env_vars"] = {**env.get("env_vars", {}), "CUDA_VISIBLE_DEVICES": ""}
+    if env:
+        options["runtime_env"] = env
+    return options
+
+
+def claim_gpus(num_gpus: float) -> list[str]:
+    """In a replica's process: the GPU ids Ray gave it; with none reserved, every GPU is
+    hidden (``CUDA_VISIBLE_DEVICES=""``, in case the actor options did not reach the
+    process's environment)."""
+    gpus = [str(g) for g in ray.get_gpu_ids()] if num_gpus else []
+    if not gpus:
+        os.environ["CUDA_VISIBLE_DEVICES"] = ""
+    return gpus
+
+
+def spread_over(spec: ModelSpec, gpus: list[str]) -> ModelSpec:
+    """``spec`` with ``device=cuda:all`` when the replica holds several GPUs and the spec
+    leaves the device to ``auto``: the model is spread over all of them, not only the
+    first (the driver refused models that cannot be, see :func:`check_placement`)."""
+    device = str(spec.options.get("device", "auto")).strip().lower()
+    if len(gpus) < 2 or device != "auto":
+        return spec
+    return replace(spec, options={**spec.options, "device": "cuda:all"})
+
+
+def share_gpu(num_gpus: float) -> None:
+    """A replica that reserves a fraction of a GPU caps its process's CUDA allocator at that
+    fraction, so replicas sharing a GPU size their batches (``batch_size=auto``) for their
+    share and one cannot take the other's memory."""
+    if not 0 < num_gpus < 1:
+        return
+    import torch
+
+    if torch.cuda.is_available():
+        torch.cuda.set_per_process_memory_fraction(num_gpus)
 
 
 class ReplicaPredictor(TaskPredictor):
@@ -300,13 +355,10 @@ class _Scheduler:
             self._close_model(model, graceful=False)
 
     def _start_model(self, model: _Model) -> None:
-        options: dict[str, Any] = {"num_cpus": model.placement.num_cpus,
-                                   "num_gpus": model.placement.num_gpus,
-                                   "max_restarts": MAX_RESTARTS, "max_task_retries": 0}
-        if self.runtime_env:
-            options["runtime_env"] = self.runtime_env
+        options = replica_options(model.placement, self.runtime_env)
         for index in range(model.placement.replicas):
-            actor = _RemoteReplica.options(**options).remote(model.spec, model.modules, index)
+            actor = _RemoteReplica.options(**options).remote(model.spec, model.modules, index,
+                                                             model.placement.num_gpus)
             replica = _Replica(index, actor)
             model.replicas.append(replica)
             self._load(model, replica)
@@ -605,6 +657,18 @@ def connect(address: str | None) -> bool:
     return True
 
 
+def check_placement(models: list[_Model]) -> None:
+    """Refuse (exit 2) a replica reserving several GPUs for a model that runs on one: the
+    others would sit idle while reserved."""
+    for model in models:
+        gpus = model.placement.num_gpus
+        if gpus > 1 and not model.adapter.spreads_over_gpus:
+            raise SpecError(f"num_gpus={gpus:g}: {model.spec.kind} models run on one GPU, so "
+                            f"a replica would leave {gpus - 1:g} of its GPUs idle; use "
+                            f"replicas={model.placement.replicas * math.ceil(gpus)} and "
+                            f"num_gpus=1", where=f"model {model.name}")
+
+
 def check_resources(models: list[_Model]) -> None:
     """Refuse (exit 2) a replica that no node of the cluster can ever hold."""
     nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
@@ -673,6 +737,7 @@ def _run(config: RunConfig, plan: list[tuple[Job, ModelAdapter]], progress: Prog
         if model.tasks:
             models.append(model)
     check_resources(models)
+    check_placement(models)
     resources = ray.cluster_resources()
     writer.run.executor = RunExecutor(
         kind="ray", address=address or "local", ray_version=ray.__version__,

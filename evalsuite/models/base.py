@@ -17,8 +17,9 @@ capability                  default
 ``needs_warmup``            ``False``: no untimed warm-up batch
 ``phases``                  a :class:`PhaseTimer` the adapter may time its steps with
 ``can_embed`` / ``embed``   ``False``: probes use pair scores instead of embeddings
+``spreads_over_gpus``       ``False``: the model runs on one device
 ``replays_fixed_outputs``   ``False``: the model can predict inputs it has not seen
-``info()``                  ``params``, ``weight_bytes``, ``device``, ``dtype``, ``notes``
+``info()``                  ``params``, ``weight_bytes``, ``device``, ``dtype``, ``notes``…
 ==========================  ========================================================
 """
 
@@ -110,6 +111,9 @@ def _mapping(value: Any) -> dict[str, str]:
     return out
 
 
+ALLOC_FAILED = ("CUBLAS_STATUS_ALLOC_FAILED", "CUDNN_STATUS_ALLOC_FAILED")
+"""CUDA library errors that mean the GPU's memory is full (treated as out-of-memory)."""
+
 COMMON_OPTIONS: dict[str, Callable[[Any], Any]] = {
     "batch_size": _batch_size,
     "device": str,
@@ -147,6 +151,10 @@ class ModelAdapter(ABC):
     """Whether :meth:`embed` returns sentence embeddings (the WEAT/SEAT bias tests use them;
     without them the tests use the model's pair scores)."""
 
+    spreads_over_gpus: ClassVar[bool] = False
+    """Whether one model can be spread over several GPUs (``device=cuda:all``), so a Ray
+    replica that reserves more than one GPU uses them all (others are refused that)."""
+
     replays_fixed_outputs: ClassVar[bool] = False
     """Whether the model only replays outputs fixed in advance (a predictions file), so it
     cannot predict the perturbed or swapped inputs of the probes, and nothing ran whose cost
@@ -160,6 +168,8 @@ class ModelAdapter(ABC):
         self.params: int | None = None
         self.weight_bytes: int | None = None
         self.notes: list[str] = []  # caveats for the efficiency block (e.g. float16 on a CPU)
+        self.quantization: str | None = None  # the int8 technique (see models/precision.py)
+        self.budget: dict[str, Any] | None = None  # batch_size=auto: the task's token budget
         self.phases = PhaseTimer()
         """Seconds per phase of prediction; the runner's meter reads it around each timed
         batch (see :meth:`phase`)."""
@@ -178,11 +188,14 @@ class ModelAdapter(ABC):
 
     def info(self) -> ModelInfo:
         """What the efficiency block says about the loaded model.  The default reads
-        ``params``, ``weight_bytes``, ``device``, ``dtype`` and ``notes``, which
-        :meth:`load` sets (they stay ``None``/empty when unknown)."""
+        ``params``, ``weight_bytes``, ``device``, ``dtype``, ``quantization``, ``budget``
+        and ``notes``, which :meth:`load` (and batch planning, for ``budget``) sets (they
+        stay ``None``/empty when unknown)."""
         return ModelInfo(params=self.params, weight_bytes=self.weight_bytes,
                          device=str(self.device), device_name=self.device_name,
-                         dtype=self.dtype, notes=tuple(self.notes))
+                         dtype=self.dtype, quantization=self.quantization,
+                         batch_budget=dict(self.budget) if self.budget else None,
+                         notes=tuple(self.notes))
 
     # -- options --------------------------------------------------------------------------
     def _convert_options(self, spec: ModelSpec) -> dict[str, Any]:
@@ -271,8 +284,14 @@ class ModelAdapter(ABC):
         return sum(len(input_text(card.family, ex).split()) for ex in examples)
 
     def is_out_of_memory(self, exc: BaseException) -> bool:
-        """Whether ``exc`` is an out-of-memory error that a smaller batch would avoid."""
-        return type(exc).__name__ == "OutOfMemoryError" or "out of memory" in str(exc).lower()
+        """Whether ``exc`` is an out-of-memory error that a smaller batch would avoid: torch's
+        ``OutOfMemoryError``, "out of memory" in the message, or cuBLAS/cuDNN failing to
+        allocate their workspace (``CUBLAS_STATUS_ALLOC_FAILED``,
+        ``CUDNN_STATUS_ALLOC_FAILED``), which a full GPU raises as a plain ``RuntimeError``."""
+        if type(exc).__name__ == "OutOfMemoryError":
+            return True
+        text = str(exc)
+        return "out of memory" in text.lower() or any(code in text for code in ALLOC_FAILED)
 
     # -- identity -------------------------------------------------------------------------
     def fingerprint(self) -> str:

@@ -9,24 +9,45 @@ import warnings
 from typing import Any
 
 from evalsuite.errors import BackendUnavailable
+from evalsuite.models.placement import module_available
+from evalsuite.utils import cuda_indexes, resolve_device
+
+DTYPES = {"auto": "auto", "float32": "float32", "fp32": "float32", "float16": "float16",
+          "fp16": "float16", "half": "float16", "bfloat16": "bfloat16", "bf16": "bfloat16",
+          "int8": "int8"}
+"""Accepted spellings of option ``dtype`` → the precision's name."""
 
 
-def native_bf16() -> bool:
-    """Whether the current CUDA GPU computes in bfloat16 natively (not emulated)."""
+def native_bf16(device: str = "cuda") -> bool:
+    """Whether the CUDA GPU ``device`` names (``cuda``: the current one, ``cuda:N``, or
+    ``cuda:all``: every visible one) computes in bfloat16 natively (compute capability 8.0,
+    Ampere, or later; every ROCm GPU), not emulated."""
     import torch
 
-    try:
-        return bool(torch.cuda.is_bf16_supported(including_emulation=False))
-    except TypeError:  # older torch: no emulation flag
-        return bool(torch.cuda.is_bf16_supported())
+    if torch.version.hip:
+        return True
+    return all(torch.cuda.get_device_properties(index).major >= 8
+               for index in cuda_indexes(device))
+
+
+def resolve_dtype(requested: str, device: str) -> str:
+    """The one precision rule of every torch backend: ``auto`` → bfloat16 on a GPU that
+    computes it natively, else float16; float32 on the CPU (and other devices).  Other
+    spellings → their name (:data:`DTYPES`)."""
+    name = DTYPES[requested]
+    if name != "auto":
+        return name
+    if device.startswith("cuda"):
+        return "bfloat16" if native_bf16(device) else "float16"
+    return "float32"
 
 
 def precision_notes(dtype: str, device: str, where: str) -> list[str]:
     """Caveats of running ``dtype`` on ``device``; refuses bfloat16 on a GPU without it."""
     import torch
 
-    if device.startswith("cuda") and dtype == "bfloat16" and not native_bf16():
-        name = torch.cuda.get_device_name(device)
+    if device.startswith("cuda") and dtype == "bfloat16" and not native_bf16(device):
+        name = torch.cuda.get_device_name(cuda_indexes(device)[0])
         raise BackendUnavailable(f"{where}: dtype=bfloat16: this GPU ({name}) has no "
                                  f"bfloat16 support; use dtype=float16")
     if device == "cpu" and dtype in ("float16", "bfloat16"):
@@ -35,7 +56,61 @@ def precision_notes(dtype: str, device: str, where: str) -> list[str]:
     if dtype == "int8" and device == "cpu":
         return ["int8: dynamic quantization of the Linear layers (weights int8, activations "
                 "quantized per batch) with torch.ao on the CPU"]
+    if dtype == "int8" and device.startswith("cuda"):
+        return ["int8: bitsandbytes LLM.int8 (8-bit weights, outlier features in float16) on "
+                "the GPU; not comparable with the CPU's dynamic int8"]
     return []
+
+
+def place(requested: str, device_option: str | None, where: str, *, spread: bool = False,
+          gpu_int8: bool = False) -> tuple[str, str, list[str]]:
+    """Where and in what precision a torch model runs — ``(device, dtype, notes)`` — by one
+    rule for every backend: :func:`~evalsuite.utils.resolve_device` and :func:`resolve_dtype`,
+    except that ``dtype=int8`` with ``device=auto`` is dynamic quantization on the CPU (noted
+    when a GPU was there).  On another device ``int8`` is bitsandbytes where the backend has
+    it (``gpu_int8``), else refused (``BackendUnavailable``: the variant is skipped)."""
+    import torch
+
+    name = DTYPES[requested]
+    option = str(device_option or "auto").strip().lower()
+    extra: list[str] = []
+    if name == "int8" and option == "auto":
+        device = "cpu"
+        if torch.cuda.is_available():
+            extra.append(INT8_ON_CPU_NOTE)
+    elif name == "int8" and option != "cpu" and not gpu_int8:
+        raise BackendUnavailable(f"{where}: dtype=int8 (dynamic quantization) runs on the CPU "
+                                 f"only; use device=cpu")
+    else:
+        device = resolve_device(device_option, where, spread=spread)
+    dtype = resolve_dtype(name, device)
+    return device, dtype, precision_notes(dtype, device, where) + extra
+
+
+INT8_ON_CPU_NOTE = ("int8 with device=auto is dynamic quantization, a CPU technique: this "
+                    "machine's GPU was not used (device=cuda runs bitsandbytes LLM.int8)")
+"""The note of an ``int8`` model placed on the CPU although a GPU is visible."""
+
+
+def quantization_method(dtype: str, device: str) -> str | None:
+    """The technique behind ``dtype=int8`` on ``device``: ``torch-dynamic-int8`` (torch.ao
+    dynamic quantization of the Linear layers, CPU) or ``bitsandbytes-llm-int8``
+    (bitsandbytes LLM.int8 weights, CUDA); ``None`` for other precisions."""
+    if dtype != "int8":
+        return None
+    return "bitsandbytes-llm-int8" if device.startswith("cuda") else "torch-dynamic-int8"
+
+
+def require_bitsandbytes(where: str) -> None:
+    """Refuse (``BackendUnavailable``: the variant is skipped, the run goes on) bitsandbytes
+    8-bit loading when ``bitsandbytes`` or ``accelerate`` (which transformers needs for it)
+    is missing."""
+    missing = [name for name in ("bitsandbytes", "accelerate") if not module_available(name)]
+    if missing:
+        raise BackendUnavailable(
+            f"{where}: dtype=int8 on a CUDA device is bitsandbytes LLM.int8, which needs "
+            f"{' and '.join(missing)} (pip install {' '.join(missing)}); or use device=cpu "
+            f"for dynamic int8 quantization")
 
 
 def quantize_dynamic_int8(model: Any, where: str) -> Any:

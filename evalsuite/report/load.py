@@ -139,7 +139,21 @@ class Model:
                 dtype = efficiency.dtype if efficiency is not None else None
                 if dtype:
                     break
+        techniques = {e.record.efficiency.quantization for e in self.results.values()
+                      if e.record.efficiency is not None and e.record.efficiency.quantization}
+        if dtype == "int8" and len(techniques) == 1:  # two int8 techniques: name which
+            return f"int8 ({techniques.pop()})"
         return None if dtype in (None, "", "n/a", "auto") else str(dtype)
+
+    @property
+    def other_device_variants(self) -> dict[str, str]:
+        """Its precision variants that ran a task on another device (name → device)."""
+        out: dict[str, str] = {}
+        for entry in self.results.values():
+            efficiency = entry.record.efficiency
+            if efficiency is not None and efficiency.variants_on_other_devices:
+                out.update(efficiency.variants_on_other_devices)
+        return out
 
     @property
     def variant_of(self) -> tuple[str, str, str] | None:

@@ -266,6 +266,29 @@ class Profile(Block):
     """The error, when ``status`` is ``failed``."""
 
 
+class BatchBudget(Block):
+    """What one forward pass may hold with ``batch_size=auto`` (``hf`` models), sized once
+    per task (:mod:`evalsuite.models.hf.budget`); halved per ``oom_splits``."""
+
+    tokens: Count
+    """Padded tokens (input plus, for generation, new tokens) per forward pass."""
+    rows: Count | None = None
+    """Examples per forward pass at most (option ``batch_size``, else 256)."""
+    source: Literal["option", "free_memory", "default", "memory_budget"]
+    """``option``: the model's ``token_budget``; ``free_memory``: from the GPU memory free
+    when the task started and the model's size; ``default``: the fixed CPU budget (16,384),
+    or the GPU one (65,536) when the free memory could not be read; ``memory_budget``: a
+    language model's batches are planned in bytes (``memory_mb``), ``tokens`` is nominal."""
+    free_memory_mb: Number = None
+    """``free_memory`` only: memory this process could still allocate on the GPU, MiB."""
+    bytes_per_token: Count | None = None
+    """``free_memory`` only: estimated activation bytes per padded token."""
+    memory_mb: Number = None
+    """``memory_budget`` only: the bytes a batch may take, MiB (option ``memory_budget``,
+    else half the memory this process can still allocate on the GPU after loading, or 128
+    on the CPU)."""
+
+
 class EfficiencyFigures(Block):
     """What the efficiency meter measures over the timed batches of one (model, task)
     (:mod:`evalsuite.efficiency.meter`; docs/efficiency.md).  A figure that could not be
@@ -311,6 +334,12 @@ class EfficiencyFigures(Block):
     """Where the model ran: ``cpu``, ``cuda:0``, ``remote``…"""
     dtype: str | None = None
     """Numeric precision the weights ran in (``float32``, ``bfloat16``, ``int8``…)."""
+    quantization: str | None = None
+    """How ``int8`` weights were made (two techniques, not comparable): ``torch-dynamic-int8``
+    (torch.ao dynamic quantization of the Linear layers, on the CPU) or
+    ``bitsandbytes-llm-int8`` (bitsandbytes LLM.int8, on a GPU); absent for other dtypes."""
+    batch_budget: BatchBudget | None = None
+    """``hf`` models: the token budget of the forward passes and where it came from."""
     batch_size: Count | None = None
     """Largest batch run."""
     mean_batch_size: Number = None
@@ -386,6 +415,10 @@ class Efficiency(EfficiencyFigures):
     """Streaming endpoints: time to the first token, ms."""
     retries: Count | None = None
     """Endpoints: requests retried (rate limits, server errors)."""
+    variants_on_other_devices: dict[str, str] | None = None
+    """Precision variants only: the sibling variants (model name → device) that ran this
+    task on another device than this one (e.g. ``int8`` on the CPU, ``bf16`` on a GPU), so
+    their costs are not comparable; absent when every variant ran on the same device."""
     busy_s: Number = None
     """Ray executor: seconds the replicas spent in timed batches, summed over replicas."""
     replicas: Count | None = None

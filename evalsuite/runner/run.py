@@ -27,6 +27,7 @@ from evalsuite.efficiency.meter import (
     MemoryBefore,
     free_memory,
     memory_before_load,
+    release_frames,
 )
 from evalsuite.efficiency.threads import set_threads
 from evalsuite.errors import BackendUnavailable, EvalsuiteError, RunError, StoreError, UserError
@@ -323,7 +324,8 @@ def predict_all(adapter: ModelAdapter, card: TaskCard, todo: Sequence[tuple[str,
 
     A batch that runs out of memory is split in halves and retried; later batches are then
     planned at half the size.  Every example is predicted exactly once.  An adapter that
-    ``needs_warmup`` first predicts a small untimed warm-up batch (once per task).  The
+    ``needs_warmup`` first predicts its first planned batch (the longest) untimed, once per
+    task, halving it until it fits, so the timed batches start at a size that fits.  The
     adapter's ``prefetch(card, batch)`` is told each planned batch up to ``prefetch_depth``
     batches before it runs, so it can tokenize it while earlier ones compute; after an
     out-of-memory the plan is redone and ``cancel_prefetch()`` drops what was announced.
@@ -331,11 +333,10 @@ def predict_all(adapter: ModelAdapter, card: TaskCard, todo: Sequence[tuple[str,
     adapter.precompute_lengths(card, [ex for _, ex in todo])  # batched tokenization, once
     ordered = sort_by_length(todo, lambda item: adapter.example_length(card, item[1]))
     meter.watch(adapter.phases)
-    _warm_up(adapter, card, [ex for _, ex in ordered], meter)
-    depth = adapter.prefetch_depth
-    shrink = 0
-    position = 0
     examples = [ex for _, ex in ordered]
+    shrink = _warm_up(adapter, card, examples, meter)
+    depth = adapter.prefetch_depth
+    position = 0
     try:
         while position < len(ordered):
             # Plan lazily from `position`; re-plan at half size only after an out-of-memory.
@@ -347,36 +348,66 @@ def predict_all(adapter: ModelAdapter, card: TaskCard, todo: Sequence[tuple[str,
                 position += len(items)
                 if meter.oom_splits > splits_before:
                     shrink += 1
+                    _remember_shrink(adapter, card, shrink)
                     break
     finally:
         adapter.cancel_prefetch()
 
 
-WARMUP_EXAMPLES = 4
-# (card name, version) of the tasks each live adapter has warmed up for: the runner's own
-# bookkeeping, so an adapter warms up once per task however many times it is asked to predict.
-_WARMED_UP: weakref.WeakKeyDictionary[ModelAdapter, set[tuple[str, str]]] = \
+# The shrink level (out-of-memory halvings) each live adapter found for each task it warmed up
+# for, keyed by (card name, version): the runner's own bookkeeping, so an adapter warms up once
+# per task however many times it is asked to predict, and later calls (probes, Ray shards)
+# start at a size that fits.
+_WARMED_UP: weakref.WeakKeyDictionary[ModelAdapter, dict[tuple[str, str], int]] = \
     weakref.WeakKeyDictionary()
 
 
+def _remember_shrink(adapter: ModelAdapter, card: TaskCard, shrink: int) -> None:
+    if adapter.needs_warmup:
+        _WARMED_UP.setdefault(adapter, {})[(card.name, card.version_id)] = shrink
+
+
 def _warm_up(adapter: ModelAdapter, card: TaskCard, examples: list[dict],
-             meter: EfficiencyMeter) -> None:
-    """One small untimed batch (the shortest examples) before the timed ones, once per
-    adapter and task, so lazy initialisation and kernel selection are not timed."""
+             meter: EfficiencyMeter) -> int:
+    """The first planned batch (the longest: the one that finds out whether memory suffices)
+    predicted untimed, once per adapter and task, so lazy initialisation, kernel selection
+    and allocator growth are not timed; halved (counted in ``oom_splits``) until it fits.
+    Returns the shrink level the timed batches start at.  What the warm-up memoised (sentence
+    embeddings) is dropped (``start_task``) so the timed batches do their own work."""
     if not adapter.needs_warmup or not examples:
-        return
-    done = _WARMED_UP.setdefault(adapter, set())
+        return 0
+    done = _WARMED_UP.setdefault(adapter, {})
     key = (card.name, card.version_id)
     if key in done:
-        return
+        return done[key]
+    shrink = 0
+    while True:
+        batch = next(iter(adapter.plan_batches(card, examples, shrink)), None)
+        if not batch or not _ran_out_of_memory(adapter, card, batch, meter):
+            break
+        meter.count_oom_split()
+        free_memory()  # outside the handler: the failed batch's tensors are released
+        if len(batch) == 1:
+            break  # the timed batch of one raises its own out-of-memory
+        shrink += 1
+    adapter.start_task(card)
+    done[key] = shrink
+    return shrink
+
+
+def _ran_out_of_memory(adapter: ModelAdapter, card: TaskCard, batch: list[dict],
+          meter: EfficiencyMeter) -> bool:
+    """Predict a warm-up batch: ``True`` when it ran out of memory (the failed call's frames
+    are then cleared), ``False`` when it fit."""
     try:
         with meter.time_warmup():
-            adapter.predict_batch(card, examples[-min(WARMUP_EXAMPLES, len(examples)):])
+            adapter.predict_batch(card, batch)
     except Exception as exc:
         if not adapter.is_out_of_memory(exc):
             raise
-        free_memory()  # the timed batches back off on their own
-    done.add(key)
+        release_frames(exc)
+        return True
+    return False
 
 
 def _announced(batches: Iterable[list[dict]], depth: int,
@@ -404,12 +435,18 @@ def _predict_with_backoff(adapter: ModelAdapter, card: TaskCard,
                           items: list[tuple[str, dict]], meter: EfficiencyMeter
                           ) -> Iterator[tuple[list[str], list[Any]]]:
     batch = [ex for _, ex in items]
+    out_of_memory = False
     try:
         with meter.time_batch(len(batch), adapter.count_tokens(card, batch)):
             raw = adapter.predict_batch(card, batch)
     except Exception as exc:
         if not adapter.is_out_of_memory(exc) or len(items) == 1:
             raise
+        release_frames(exc)
+        out_of_memory = True
+    if out_of_memory:
+        # Retried outside the handler: while it runs, the exception and the failed call's
+        # frames (activations, inputs) would stay alive and crowd the halves out of memory.
         meter.count_oom_split()
         adapter.cancel_prefetch()  # announced batches were planned at the old size
         free_memory()

@@ -138,6 +138,7 @@ def close_run(writer: ResultWriter, interrupted: bool,
     exit path of a run."""
     try:
         annotate_records(writer.run_dir, writer.run, writer.records)
+        mark_variant_devices(writer.records)
     except Exception:
         if error is None:
             raise
@@ -167,6 +168,23 @@ def open_cache(config: RunConfig, progress: Progress) -> PredictionCache:
     ``progress``.  Shared by the local and the Ray executor."""
     return PredictionCache(config.cache_path, warn=lambda text: progress.message(
         f"warning: {text}"))
+
+
+def mark_variant_devices(records: list[Record]) -> None:
+    """Mark each precision variant whose task ran on another device than a sibling's (say
+    ``int8`` on the CPU, ``bf16`` on the GPU): its ``efficiency.variants_on_other_devices``
+    names those siblings and their devices, so their costs are never compared as equals."""
+    devices: dict[tuple[str, str], dict[str, str]] = {}
+    for record in records:
+        if record.variant_of and record.ok and record.efficiency and record.efficiency.device:
+            devices.setdefault((record.variant_of, record.task), {})[record.model] = \
+                record.efficiency.device
+    for record in records:
+        siblings = devices.get((record.variant_of or "", record.task), {})
+        own = siblings.get(record.model)
+        others = {name: device for name, device in siblings.items() if device != own}
+        if own is not None and others:
+            record.efficiency.variants_on_other_devices = others
 
 
 def load_all_task_data(config: RunConfig, progress: Progress) -> dict[str, TaskData]:

@@ -24,20 +24,24 @@ Examples::
     hf:Qwen/Qwen2.5-0.5B-Instruct?chat=true&shots_file=shots.jsonl&shots=3
     hf:all-MiniLM-L6-v2
 
-Runner side: device ``auto`` (CUDA, else CPU; ``cuda:N`` honoured), dtype ``auto`` (bfloat16 on
-a GPU that supports it, else float16; float32 on the CPU), ``torch.inference_mode``, batches
-built by a token budget (option ``token_budget``; ``batch_size`` caps the rows) — language
-models by a memory budget instead (option ``memory_budget`` in MiB, see
-:mod:`.memory`) — both halved after an out-of-memory.  Language-model options (prompts,
-``shots``, ``chat``/``system``, ``normalize``, ``label_space``, ``stop``, ``strip``,
-``store_prompt``) are described in ``docs/llm.md``.  Input token counts are computed once
-per example in one batched tokenizer call.  The fingerprint hashes the weight files and the
-revision.
+Runner side: device ``auto`` (CUDA, else CPU; ``cuda:N`` honoured; ``cuda:all`` spreads the
+model over every visible GPU), dtype ``auto`` (bfloat16 on a GPU that supports it, else
+float16; float32 on the CPU: :func:`evalsuite.models.precision.place`), weights loaded
+straight onto the GPU (:mod:`evalsuite.models.placement`), ``torch.inference_mode``, batches
+built by a token budget (option ``token_budget``, else sized from the GPU's free memory and
+the model: :mod:`evalsuite.models.hf.budget`; ``batch_size`` caps the rows) — language
+models by a memory budget instead (option ``memory_budget`` in MiB, see :mod:`.memory`) —
+both halved after an out-of-memory.  Language-model options (prompts, ``shots``,
+``chat``/``system``, ``normalize``, ``label_space``, ``stop``, ``strip``, ``store_prompt``)
+are described in ``docs/llm.md``.  Input token counts are computed once per example in one
+batched tokenizer call.  The fingerprint hashes the weight files and the revision.
 
 Precision: ``dtype=float32|float16|bfloat16``; ``dtype=int8`` is dynamic int8 quantization of
 the Linear layers (``torch.ao.quantization.quantize_dynamic``) on the CPU (``device=auto``
-picks the CPU for it), or bitsandbytes 8-bit weights with ``device=cuda``.  bfloat16 on a GPU
-without it is refused; float16/bfloat16 on the CPU run (slowly) with a note in the record.
+picks the CPU for it), or bitsandbytes LLM.int8 weights with ``device=cuda`` (needs
+``bitsandbytes`` and ``accelerate``; skipped with the reason otherwise); the record's
+``quantization`` says which.  bfloat16 on a GPU without it is refused; float16/bfloat16 on
+the CPU run (slowly) with a note in the record.
 
 Prefetch (option ``prefetch``, default on for CUDA only): while one batch computes, a
 background thread tokenizes the next ones the runner announces (:meth:`HFAdapter.prefetch`,
@@ -67,6 +71,7 @@ from evalsuite.models.base import (
     choice,
     positive_int,
 )
+from evalsuite.models.hf.budget import AUTO_MAX_ROWS, plan_budget
 from evalsuite.models.hf.heads import (
     CAUSAL,
     ENCODER,
@@ -79,29 +84,26 @@ from evalsuite.models.hf.heads import (
     parse_head,
     select_head,
 )
+from evalsuite.models.placement import MOVED_NOTE, direct_load_kwargs, first_device
 from evalsuite.models.precision import (
+    DTYPES,
     module_weight_bytes,
-    native_bf16,
-    precision_notes,
+    place,
+    quantization_method,
     quantize_dynamic_int8,
+    require_bitsandbytes,
 )
 from evalsuite.models.prompting import LM_OPTIONS
 from evalsuite.models.registry import register
 from evalsuite.models.shared import hub_snapshot_dir, local_model_dir, weight_files
 from evalsuite.models.spec import ModelSpec
 from evalsuite.tasks.cards import TaskCard
-from evalsuite.utils import resolve_device
+from evalsuite.utils import first_line
 
 if TYPE_CHECKING:
     from evalsuite.models.hf.runtime import HeadRunner
 
-CPU_TOKEN_BUDGET = 16_384
-GPU_TOKEN_BUDGET = 65_536
-AUTO_MAX_ROWS = 256
 SMALL_FILE = 16 << 20  # weight files up to this size are hashed by content
-DTYPES = {"auto": "auto", "float32": "float32", "fp32": "float32", "float16": "float16",
-          "fp16": "float16", "half": "float16", "bfloat16": "bfloat16", "bf16": "bfloat16",
-          "int8": "int8"}
 _AUTO_CLASSES = {SEQ_CLS: "AutoModelForSequenceClassification",
                  TOKEN_CLS: "AutoModelForTokenClassification",
                  QA: "AutoModelForQuestionAnswering", SEQ2SEQ: "AutoModelForSeq2SeqLM",
@@ -109,20 +111,6 @@ _AUTO_CLASSES = {SEQ_CLS: "AutoModelForSequenceClassification",
 _HEAD_WEIGHTS = ("classifier", "qa_outputs", "score", "lm_head", "pre_classifier")
 
 
-
-
-
-
-
-def resolve_dtype(requested: str, device: str) -> str:
-    """``auto`` → bfloat16 on a GPU that supports it, else float16; float32 on the CPU."""
-
-    name = DTYPES[requested]
-    if name != "auto":
-        return name
-    if device.startswith("cuda"):
-        return "bfloat16" if native_bf16() else "float16"
-    return "float32"
 
 
 def weights_fingerprint(folder: Path | None, revision: str | None, fallback: str) -> str:
@@ -156,6 +144,7 @@ class HFAdapter(ModelAdapter):
     kind: ClassVar[str] = "hf"
     families: ClassVar[frozenset[Family]] = frozenset(Family)
     needs_warmup: ClassVar[bool] = True
+    spreads_over_gpus: ClassVar[bool] = True  # device=cuda:all, with accelerate
     default_batch_size: ClassVar[int] = 32
     extra_options: ClassVar[dict[str, Callable[[Any], Any]]] = {
         "head": parse_head,
@@ -197,6 +186,7 @@ class HFAdapter(ModelAdapter):
         self._pool: ThreadPoolExecutor | None = None
         self._pending: OrderedDict[tuple, Future] = OrderedDict()
         self._versions: dict[int, tuple[TaskCard, str]] = {}
+        self._budgets: dict[tuple[str, str], dict[str, Any]] = {}  # per task, see token_budget
 
     # -- where the checkpoint is ---------------------------------------------------------------
     def source(self) -> tuple[str, bool]:
@@ -289,50 +279,48 @@ class HFAdapter(ModelAdapter):
                             where=self.where)
         source, _ = self.source()
         requested = self.options.get("dtype", "auto")
-        if requested == "int8" and str(self.options.get("device", "auto")).lower() == "auto":
-            device = "cpu"  # dynamic int8 quantization is a CPU technique
-        else:
-            device = resolve_device(self.options.get("device"), self.where)
-        dtype = resolve_dtype(requested, device)
-        self.notes = precision_notes(dtype, device, self.where)
+        device, dtype, self.notes = place(requested, self.options.get("device"), self.where,
+                                          spread=True, gpu_int8=True)
+        bnb = dtype == "int8" and device.startswith("cuda")
+        if bnb:
+            require_bitsandbytes(self.where)
         kwargs = self._hub_kwargs()
         try:
             tokenizer = transformers.AutoTokenizer.from_pretrained(source, **kwargs)
         except Exception as exc:
             raise self._load_error(exc, "tokenizer") from None
         model_kwargs: dict[str, Any] = {**kwargs, "config": self.config,
-                                        "output_loading_info": True}
-        bnb = dtype == "int8" and device.startswith("cuda")
+                                        "output_loading_info": True,
+                                        **direct_load_kwargs(device, self.where)}
         if bnb:
-            try:
-                import bitsandbytes  # noqa: F401
-            except ImportError:
-                raise BackendUnavailable(
-                    f"{self.where}: dtype=int8 on a CUDA device needs bitsandbytes (pip install "
-                    f"bitsandbytes); or use device=cpu for dynamic int8 quantization") from None
-            model_kwargs.update(quantization_config=transformers.BitsAndBytesConfig(
-                load_in_8bit=True), device_map=device)
+            model_kwargs["quantization_config"] = transformers.BitsAndBytesConfig(
+                load_in_8bit=True)
         else:
             model_kwargs["dtype"] = torch.float32 if dtype == "int8" else getattr(torch, dtype)
         auto_class = getattr(transformers, _AUTO_CLASSES[head])
         try:
             model, info = auto_class.from_pretrained(source, **model_kwargs)
+        except ImportError as exc:  # a package this checkpoint or variant needs: skip it
+            raise BackendUnavailable(f"{self.where}: {first_line(exc)}") from None
         except Exception as exc:
             raise self._load_error(exc, "weights") from None
         self._check_head_weights(head, info)
-        if not bnb:
+        if "device_map" not in model_kwargs:
             model.to(device)
+            if device.startswith("cuda"):
+                self.notes.append(MOVED_NOTE)
         model.eval()
         self.params = sum(p.numel() for p in model.parameters())
         if dtype == "int8" and not bnb:
             model = quantize_dynamic_int8(model, self.where)
         self.model, self.tokenizer = model, tokenizer
         self.device, self.dtype = device, dtype
+        self.quantization = quantization_method(dtype, device)
         self.weight_bytes = module_weight_bytes(model)
         self.phases.device = device
         runtime = Runtime(model=model, tokenizer=tokenizer, config=self.config,
-                          device=device, options=self.options, name=self.spec.display_name,
-                          phases=self.phases)
+                          device=first_device(model, device), options=self.options,
+                          name=self.spec.display_name, phases=self.phases)
         self.runner = self._runner(head, runtime)
 
     def _check_head_weights(self, head: str, info: dict[str, Any]) -> None:
@@ -393,6 +381,7 @@ class HFAdapter(ModelAdapter):
         self.model = self.tokenizer = self.runner = None
         self._lengths.clear()
         self._versions.clear()
+        self._budgets.clear()
         free_memory()
 
     # -- batching ------------------------------------------------------------------------------
@@ -434,23 +423,45 @@ class HFAdapter(ModelAdapter):
             return super().count_tokens(card, examples)
         return self.runner.input_tokens(card, examples, lambda ex: self._length(card, ex))
 
-    def token_budget(self) -> int:
-        if "token_budget" in self.options:
-            return int(self.options["token_budget"])
-        return GPU_TOKEN_BUDGET if str(self.device).startswith("cuda") else CPU_TOKEN_BUDGET
+    def token_budget(self, card: TaskCard | None = None) -> int:
+        """Padded tokens per forward pass for ``card`` (see :meth:`planned_budget`)."""
+        return int(self.planned_budget(card)["tokens"])
 
-    def batch_limits(self, shrink: int = 0) -> tuple[int, int]:
+    def planned_budget(self, card: TaskCard | None = None) -> dict[str, Any]:
+        """The token budget of ``card``'s forward passes and where it comes from (option
+        ``token_budget``, the GPU's free memory and the model, or the CPU default; see
+        :mod:`evalsuite.models.hf.budget`), sized once per task and loaded model."""
+        key = (card.name, self._version(card)) if card is not None else ("", "")
+        runner = self.runner
+        if key not in self._budgets:
+            limit = runner.max_input(card) if runner is not None and card is not None \
+                else 512
+            self._budgets[key] = plan_budget(
+                str(self.device), self.options.get("token_budget"), self.config,
+                4 if self.dtype in ("float32", "n/a") else 2,
+                generative=self.head in (CAUSAL, SEQ2SEQ), max_length=limit,
+                memory_planned=self.head in (CAUSAL, SEQ2SEQ))
+        budget = self._budgets[key]
+        from evalsuite.models.hf.generation import GenerativeRunner
+
+        if budget["source"] == "memory_budget" and isinstance(runner, GenerativeRunner):
+            budget["memory_mb"] = round(runner.memory_budget / 2**20, 1)
+        return budget
+
+    def batch_limits(self, shrink: int = 0, card: TaskCard | None = None) -> tuple[int, int]:
         """Token budget and row cap of a forward pass, halved per ``shrink`` level."""
         size = self.options.get("batch_size", "auto")
         rows = AUTO_MAX_ROWS if size == "auto" else int(size)
-        return max(1, self.token_budget() >> shrink), max(1, rows >> shrink)
+        budget = self.planned_budget(card)
+        self.budget = {**budget, "rows": rows}
+        return max(1, budget["tokens"] >> shrink), max(1, rows >> shrink)
 
     def plan_batches(self, card: TaskCard, examples: list[dict], shrink: int
                      ) -> Iterator[list[dict]]:
         """Batches of the (length-sorted) examples within a token budget; the budget and the
         row cap are halved per ``shrink`` level (one per out-of-memory split so far)."""
         self.precompute_lengths(card, examples)
-        budget, rows = self.batch_limits(shrink)
+        budget, rows = self.batch_limits(shrink, card)
         return self.runner.plan(card, examples, budget, rows, lambda ex: self._length(card, ex))
 
     # -- prefetch ------------------------------------------------------------------------------

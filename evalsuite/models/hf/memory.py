@@ -83,10 +83,14 @@ class MemoryModel:
 
 
 def default_budget_bytes(device: str) -> int:
-    """The memory budget of a batch when option ``memory_budget`` is not given."""
+    """The memory budget of a batch when option ``memory_budget`` is not given: on CUDA a
+    share of what this process can still allocate (free memory, its allocator's unused
+    cache, within its per-process fraction: :func:`~evalsuite.models.hf.budget.usable_memory`)."""
     if str(device).startswith("cuda"):
-        import torch
+        from evalsuite.models.hf.budget import GPU_TOKEN_BUDGET, usable_memory
 
-        free, _ = torch.cuda.mem_get_info(torch.device(device))
-        return int(free * GPU_BUDGET_FRACTION)
+        usable = usable_memory(device)
+        if usable is None:  # unreadable: a conservative 1 KiB per token of the fixed budget
+            return GPU_TOKEN_BUDGET << 10
+        return int(usable * GPU_BUDGET_FRACTION)
     return CPU_MEMORY_BUDGET_MB << 20
