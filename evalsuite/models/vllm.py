@@ -8,7 +8,7 @@ offline API as documented for 0.10 – 0.33 (``LLM``, ``SamplingParams``,
     vllm:Qwen/Qwen2.5-0.5B-Instruct?chat=true&shots=5
     vllm:./my-llama?tensor_parallel_size=2&dtype=bfloat16&gpu_memory_utilization=0.8
 
-The prompts are built by :mod:`evalsuite.models.prompting` (template, sampled or fixed
+The prompts are built by :mod:`evalsuite.prompts.build` (template, sampled or fixed
 demonstrations, chat template with ``system``, label spaces, stop texts) and tokenized with
 the checkpoint's own tokenizer, so a ``vllm`` and an ``hf`` run of the same checkpoint see
 identical token ids.  Then:
@@ -44,20 +44,18 @@ from evalsuite.models.base import (
     Output,
     positive_int,
 )
-from evalsuite.models.prompting import (
-    LM_OPTIONS,
-    GenerationSettings,
-    LabelScores,
-    PromptBuilder,
-    content_free,
-    label_outputs,
-    lm_settings,
-    parse_generated,
-    scoring_mode,
-)
-from evalsuite.models.prompts import template_for, template_problem
 from evalsuite.models.registry import register
 from evalsuite.models.shared import hub_snapshot_dir, local_model_dir
+from evalsuite.prompts.answers import LabelScores, label_outputs, parse_generated
+from evalsuite.prompts.build import (
+    LM_OPTIONS,
+    GenerationSettings,
+    PromptBuilder,
+    content_free,
+    lm_settings,
+    scoring_mode,
+)
+from evalsuite.prompts.templates import template_for, template_problem
 from evalsuite.tasks.cards import TaskCard
 
 INSTALL_HINT = "pip install 'evalsuite[vllm]' on a machine with a CUDA GPU"

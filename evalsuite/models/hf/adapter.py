@@ -93,10 +93,10 @@ from evalsuite.models.precision import (
     quantize_dynamic_int8,
     require_bitsandbytes,
 )
-from evalsuite.models.prompting import LM_OPTIONS
 from evalsuite.models.registry import register
 from evalsuite.models.shared import hub_snapshot_dir, local_model_dir, weight_files
 from evalsuite.models.spec import ModelSpec
+from evalsuite.prompts.build import LM_OPTIONS
 from evalsuite.tasks.cards import TaskCard
 from evalsuite.utils import first_line
 

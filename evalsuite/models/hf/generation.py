@@ -4,7 +4,7 @@
   ``prefix``, ``config.task_specific_params`` or the T5 convention) + the source text, and the
   target language as a Marian ``>>de<<`` input token or as a forced first token for
   multilingual models (M2M100 ``__de__``, NLLB ``deu_Latn``, mBART ``de_DE``).
-* Every other case uses a prompt (:mod:`evalsuite.models.prompting`): the template (option
+* Every other case uses a prompt (:mod:`evalsuite.prompts.build`): the template (option
   ``prompt``, the card's ``prompt`` or a default) filled with the example's canonical fields,
   after few-shot demonstrations (fixed ``shots_file`` or ``shots`` sampled per example from
   the card's ``shots_split``), optionally rendered by the tokenizer's chat template
@@ -15,7 +15,7 @@
   ``meta.logprobs`` the summed log-probabilities); other families are generated greedily
   (``num_beams`` 1, ``do_sample`` false by default), stopped at the first stop text (option
   ``stop``, card ``stop`` or the family default, :mod:`.stopping`) and parsed
-  (:mod:`evalsuite.models.prompts`; ``strip=false`` keeps the cut continuation as it is).
+  (:mod:`evalsuite.prompts.answers`; ``strip=false`` keeps the cut continuation as it is).
 
 Decoder-only models run with LEFT padding (pad = EOS when the tokenizer has none) and
 explicit position ids.  Over-long prompts are fitted by cutting the example's main field
@@ -43,24 +43,17 @@ from evalsuite.models.hf.loglik import causal_label_logprobs, seq2seq_label_logp
 from evalsuite.models.hf.memory import MemoryModel, default_budget_bytes
 from evalsuite.models.hf.runtime import HeadRunner, Runtime, token_counts
 from evalsuite.models.hf.stopping import StopOnText
-from evalsuite.models.prompting import (
+from evalsuite.prompts.answers import LabelScores, cut_at_stop, label_outputs, parse_generated
+from evalsuite.prompts.build import (
     GenerationSettings,
-    LabelScores,
     Prompt,
     PromptBuilder,
     content_free,
-    label_outputs,
     lm_settings,
-    parse_generated,
     scoring_mode,
 )
-from evalsuite.models.prompts import (
-    cut_at_stop,
-    find_language_token,
-    task_prefix,
-    template_for,
-    template_problem,
-)
+from evalsuite.prompts.seq2seq import find_language_token, task_prefix
+from evalsuite.prompts.templates import template_for, template_problem
 from evalsuite.runner.batching import token_budget_batches
 from evalsuite.tasks.cards import TaskCard
 
