@@ -100,6 +100,21 @@ def parse_generated(card: TaskCard, example: dict, text: str, meta: dict[str, An
     return parse_answer_text(family, text, source=str(example.get("source", "")))
 
 
+def generated_output(card: TaskCard, example: dict, text: str, meta: dict[str, Any], *,
+                     tokens: int, hit_limit: bool, stop: str | None, strip: bool,
+                     store_prompt: bool) -> Output:
+    """One generated continuation (already cut before ``stop``) as the example's output: the
+    parsed prediction, with the ``generated_tokens``, whether generation hit the length
+    limit, the ``stop`` text it ended at and, with ``store_prompt``, the continuation itself
+    (``completion``) in ``meta``."""
+    meta.update(generated_tokens=tokens, hit_length_limit=hit_limit)
+    if stop is not None:
+        meta["stop"] = stop
+    if store_prompt:
+        meta["completion"] = text
+    return Output(parse_generated(card, example, text, meta, strip), meta=meta)
+
+
 # -- label log-likelihoods ----------------------------------------------------------------------
 @dataclass
 class LabelScores:

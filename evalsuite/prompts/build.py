@@ -123,6 +123,17 @@ class Prompt:
     shot_ids: list[str] = field(default_factory=list)
 
 
+def prompt_meta(prompt: Prompt, truncated: bool, store_prompt: bool) -> dict[str, Any]:
+    """An example's ``meta`` from its prompt: whether the input was ``truncated``, the
+    demonstrations' ``shot_ids`` and, with ``store_prompt``, the exact model input."""
+    meta: dict[str, Any] = {"truncated": truncated}
+    if prompt.shot_ids:
+        meta["shot_ids"] = prompt.shot_ids
+    if store_prompt:
+        meta["prompt"] = prompt.text
+    return meta
+
+
 class PromptBuilder:
     """Builds the prompts of one card for one model's options."""
 

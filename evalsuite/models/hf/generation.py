@@ -43,13 +43,14 @@ from evalsuite.models.hf.loglik import causal_label_logprobs, seq2seq_label_logp
 from evalsuite.models.hf.memory import MemoryModel, default_budget_bytes
 from evalsuite.models.hf.runtime import HeadRunner, Runtime, token_counts
 from evalsuite.models.hf.stopping import StopOnText
-from evalsuite.prompts.answers import LabelScores, cut_at_stop, label_outputs, parse_generated
+from evalsuite.prompts.answers import LabelScores, cut_at_stop, generated_output, label_outputs
 from evalsuite.prompts.build import (
     GenerationSettings,
     Prompt,
     PromptBuilder,
     content_free,
     lm_settings,
+    prompt_meta,
     scoring_mode,
 )
 from evalsuite.prompts.seq2seq import find_language_token, task_prefix
@@ -286,12 +287,8 @@ class GenerativeRunner(HeadRunner):
         limit = self.max_input(card)
         prompts, enc = self.prepared(card, examples, lengths, ready)
         texts = [p.text for p in prompts]
-        metas: list[dict[str, Any]] = [{"truncated": n > limit} for n in lengths]
-        for meta, prompt in zip(metas, prompts, strict=True):
-            if prompt.shot_ids:
-                meta["shot_ids"] = prompt.shot_ids
-            if self.store_prompt:
-                meta["prompt"] = prompt.text
+        metas = [prompt_meta(prompt, n > limit, self.store_prompt)
+                 for prompt, n in zip(prompts, lengths, strict=True)]
         if scoring_mode(card, self.rt.options) == "loglik":
             return self._classify(card, texts, metas, limit)
         stops = [self.builder(card).stops(ex) if not uses_prefix(self.seq2seq, card,
@@ -299,16 +296,10 @@ class GenerativeRunner(HeadRunner):
                  for ex in examples]
         generated = self.generate(card, texts, limit, enc, stops)
         with self.rt.phase("decode"):
-            outputs = []
-            for ex, gen, meta in zip(examples, generated, metas, strict=True):
-                meta.update(generated_tokens=gen.tokens, hit_length_limit=gen.hit_limit)
-                if gen.stop is not None:
-                    meta["stop"] = gen.stop
-                if self.store_prompt:
-                    meta["completion"] = gen.text
-                outputs.append(Output(parse_generated(card, ex, gen.text, meta, self.strip),
-                                      meta=meta))
-            return outputs
+            return [generated_output(card, ex, gen.text, meta, tokens=gen.tokens,
+                                     hit_limit=gen.hit_limit, stop=gen.stop, strip=self.strip,
+                                     store_prompt=self.store_prompt)
+                    for ex, gen, meta in zip(examples, generated, metas, strict=True)]
 
     def generate(self, card: TaskCard, texts: Sequence[str], limit: int, enc: Any = None,
                  stops: Sequence[Sequence[str]] | None = None) -> list[Generated]:
