@@ -11,16 +11,25 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from evalsuite.errors import CardError
 from evalsuite.families import FIELDS, Family
 from evalsuite.text.languages import parse_language
 
 DOMAIN_SHAPE = re.compile(r"^[a-z0-9]+(?:[-_/][a-z0-9]+)*$")
+Version = Annotated[str, BeforeValidator(str)]  # a card's version: 2 and "2" are both "2"
 
 
 class DatasetRef(BaseModel):
@@ -43,7 +52,7 @@ class TaskCard(BaseModel):
 
     name: str
     family: Family
-    version: str = "1"
+    version: Version = "1"
     description: str = ""
     smoke_set: bool = False
     size: int | None = Field(default=None, ge=0)
@@ -92,11 +101,6 @@ class TaskCard(BaseModel):
             raise ValueError(f"{value!r} is not a short lower-case label such as 'news', "
                              "'reviews/movies' or 'social'")
         return value
-
-    @field_validator("version", mode="before")
-    @classmethod
-    def _version_str(cls, value: Any) -> str:
-        return str(value)
 
     @field_validator("metrics")
     @classmethod
