@@ -32,6 +32,16 @@ DOMAIN_SHAPE = re.compile(r"^[a-z0-9]+(?:[-_/][a-z0-9]+)*$")
 Version = Annotated[str, BeforeValidator(str)]  # a card's version: 2 and "2" are both "2"
 
 
+def distinct_names(value: list[str], at_least: str, item: str) -> list[str]:
+    """``value`` when it lists at least one name and none twice (a card's metrics, a suite's
+    variants); ``ValueError`` saying which rule it breaks otherwise."""
+    if not value:
+        raise ValueError(f"list at least one {at_least}")
+    if len(set(value)) != len(value):
+        raise ValueError(f"lists a {item} twice")
+    return value
+
+
 class DatasetRef(BaseModel):
     """Where a card's examples come from: a hub id or a path relative to the card."""
 
@@ -105,11 +115,7 @@ class TaskCard(BaseModel):
     @field_validator("metrics")
     @classmethod
     def _metrics_nonempty(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("list at least one metric (the primary one first)")
-        if len(set(value)) != len(value):
-            raise ValueError("lists a metric twice")
-        return value
+        return distinct_names(value, "metric (the primary one first)", "metric")
 
     @model_validator(mode="after")
     def _family_rules(self) -> TaskCard:
