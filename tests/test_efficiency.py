@@ -163,7 +163,7 @@ def test_measurement_of_another_process_keeps_working():
     measured = Measurement(batches=[BatchTiming(4, 0.2, 40), BatchTiming(2, 0.1, None)],
                            oom_splits=1)
     info = ModelInfo(params=10, weight_bytes=40, device="cpu", dtype="float32")
-    block = measured.summary(info, 1.5)
+    block = measured.summary(info, 1.5).to_dict()  # as the result file has it
     assert block["examples_per_s"] == pytest.approx(6 / 0.3) and block["tokens_per_s"] is None
     assert block["peak_memory_mb"] is None and block["oom_splits"] == 1  # never the driver's
     assert block["latency_per_example_ms"]["p50"] == pytest.approx(50.0)  # 4 of 6 examples
@@ -171,7 +171,7 @@ def test_measurement_of_another_process_keeps_working():
     assert block["warmup_batches"] == 0 and block["split_s"] == {"predict_other": 0.3}
     merged = measured.merge(Measurement(batches=[BatchTiming(2, 0.1, 20)], warmup_batches=1,
                                         memory={"peak_memory_mb": 5.0}, energy_j=2.0))
-    assert merged.summary(info, 1.5)["n_timed"] == 8 and merged.oom_splits == 1
+    assert merged.summary(info, 1.5).n_timed == 8 and merged.oom_splits == 1
     assert merged.warmup_batches == 1 and merged.memory == {"peak_memory_mb": 5.0}
     assert merged.energy_j == 2.0 and len(measured.batches) == 2  # merge makes a new one
 
@@ -210,7 +210,7 @@ def test_energy_absent_without_nvml(monkeypatch):
     with meter.time_batch(2, 10):
         pass
     assert not {"energy_j", "energy_per_example_j"} & set(meter.summary(Ticker(
-        ModelSpec("test-ticker", "x")).info(), None))
+        ModelSpec("test-ticker", "x")).info(), None).to_dict())
 
 
 def test_energy_from_a_total_energy_counter(monkeypatch):
@@ -227,7 +227,7 @@ def test_energy_from_a_total_energy_counter(monkeypatch):
     for _ in range(2):
         with meter.time_batch(5, None):
             pass
-    block = meter.summary(Ticker(ModelSpec("test-ticker", "x")).info(), None)
+    block = meter.summary(Ticker(ModelSpec("test-ticker", "x")).info(), None).to_dict()
     assert block["energy_j"] == pytest.approx(8.0)  # 13000 - 5000 mJ over the timed batches
     assert block["energy_per_example_j"] == pytest.approx(0.8)
 

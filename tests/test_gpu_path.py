@@ -37,7 +37,7 @@ from evalsuite.models.hf.budget import (
     plan_budget,
     token_budget,
 )
-from evalsuite.models.placement import MOVED_NOTE, direct_load_kwargs
+from evalsuite.models.precision import MOVED_NOTE, direct_load_kwargs
 from evalsuite.models.registry import register
 from evalsuite.models.sentence_transformers import SentenceTransformerAdapter
 from evalsuite.models.spec import ModelSpec, expand_variants, parse_spec

@@ -32,13 +32,9 @@ from evalsuite.models.hf.heads import (
     select_head,
 )
 from evalsuite.models.hf.qa import best_spans
-from evalsuite.models.prompts import (
-    find_language_token,
-    parse_answer_text,
-    parse_similarity,
-    task_prefix,
-)
 from evalsuite.models.spec import ModelSpec
+from evalsuite.prompts.answers import parse_answer_text, parse_similarity
+from evalsuite.prompts.seq2seq import find_language_token, task_prefix
 from evalsuite.runner import run as runner
 from evalsuite.tasks.cards import card_from_dict, load_card
 from evalsuite.tasks.data import load_task_data

@@ -16,11 +16,12 @@ import torch
 
 from evalsuite.errors import CardError
 from evalsuite.models import registry
-from evalsuite.models.fewshot import shot_source
 from evalsuite.models.hf import HFAdapter, loglik
-from evalsuite.models.prompting import CONTENT_FREE, parse_stops
-from evalsuite.models.prompts import continuation, cut_at_stop
 from evalsuite.models.spec import ModelSpec
+from evalsuite.prompts.answers import cut_at_stop
+from evalsuite.prompts.build import CONTENT_FREE, parse_stops
+from evalsuite.prompts.fewshot import shot_source
+from evalsuite.prompts.templates import continuation
 from evalsuite.tasks.cards import card_from_dict, load_card
 from evalsuite.tasks.data import load_task_data
 from tests import hf_fixtures as fx

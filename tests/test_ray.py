@@ -182,7 +182,7 @@ def test_ray_efficiency_merges_shards_and_replicas():
                                     10.0))
     one = one.merge(shard([2.0], {"forward": 1.8}, 0, 300.0, 5.0))
     two = Measurement().merge(shard([0.5], {"forward": 0.4}, 1, 200.0, None))
-    block = one.summary(info, 1.0)
+    block = one.summary(info, 1.0).to_dict()  # as the result file has it
     assert block["wall_s"] == 4.0 and block["n_timed"] == 12
     assert block["split_s"] == pytest.approx({"tokenize": 0.2, "forward": 3.3,
                                               "predict_other": 0.5})
@@ -192,7 +192,7 @@ def test_ray_efficiency_merges_shards_and_replicas():
     assert block["energy_j"] == 15.0 and block["energy_per_example_j"] == 15.0 / 12
     assert block["device_name"] == "GPU" and block["memory_source"] == "cuda_allocator"
 
-    total = replicas_total([one, two], own_gpus=True).summary(info, 1.0)
+    total = replicas_total([one, two], own_gpus=True).summary(info, 1.0).to_dict()
     assert total["wall_s"] == 4.5 and total["n_timed"] == 16
     assert sum(total["split_s"].values()) == pytest.approx(4.5)
     assert total["split_s"]["forward"] == pytest.approx(3.7)

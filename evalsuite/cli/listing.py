@@ -34,10 +34,7 @@ def models(family: FamilyOption = None) -> None:
 
     wanted = _family(family)
     table = _table("kind", "serves", "options", "from", "about")
-    for entry, cls, missing in _entries(KINDS):
-        if cls is None:
-            table.add_row(entry.name, "–", "–", entry.origin, f"not available: {missing}")
-            continue
+    for entry, cls in _loaded(KINDS, table):
         served = sorted(f.value for f in cls.families)
         if wanted and wanted not in served:
             continue
@@ -79,10 +76,7 @@ def probes() -> None:
     from evalsuite.probes.templates import discover_probe_cards
 
     table = _table("probe", "options", "from", "about")
-    for entry, probe, missing in _entries(PROBES):
-        if probe is None:
-            table.add_row(entry.name, "–", entry.origin, f"not available: {missing}")
-            continue
+    for entry, probe in _loaded(PROBES, table):
         options = "\n".join(f"{k}: {v}" for k, v in probe.options.items())
         table.add_row(probe.name, options, entry.origin, probe.description)
     _print(table, "Run them with --probes NAME[?option=value&…] (or all); docs/probes.md.")
@@ -109,10 +103,7 @@ def executors() -> None:
     from evalsuite.executors import EXECUTORS
 
     table = _table("executor", "runs tasks", "from", "about")
-    for entry, cls, missing in _entries(EXECUTORS):
-        if cls is None:
-            table.add_row(entry.name, "–", entry.origin, f"not available: {missing}")
-            continue
+    for entry, cls in _loaded(EXECUTORS, table):
         table.add_row(cls.name, "at once" if cls.concurrent_tasks else "one after another",
                       entry.origin, _about(cls))
     _print(table, None)
@@ -133,6 +124,17 @@ def _entries(registry: Registry[Any]) -> Iterator[tuple[Entry[Any], Any, str | N
             yield entry, registry.get(entry.name), None
         except UserError as exc:
             yield entry, None, str(exc).split(": ", 1)[-1]
+
+
+def _loaded(registry: Registry[Any], table: Any) -> Iterator[tuple[Entry[Any], Any]]:
+    """Every entry of ``registry`` that loads here, with its object; one that does not gets
+    its own row in ``table``: its name, dashes, where it comes from and why."""
+    for entry, obj, missing in _entries(registry):
+        if obj is None:
+            dashes = ["–"] * (len(table.columns) - 3)
+            table.add_row(entry.name, *dashes, entry.origin, f"not available: {missing}")
+        else:
+            yield entry, obj
 
 
 def _about(obj: Any) -> str:

@@ -102,20 +102,11 @@ def run(
     for flag, value in (("--limit", limit), ("--sample", sample), ("--resamples", resamples)):
         if value is not None and value < (0 if flag == "--resamples" else 1):
             raise UserError(f"must be a positive number, got {value}", where=flag)
-    if output is not None:
-        config.output_dir = output
-    if run_id is not None:
-        config.run_id = run_id
-    if seed is not None:
-        config.seed = seed
-    if limit is not None:
-        config.limit = limit
-    if sample is not None:
-        config.sample = sample
-    if resamples is not None:
-        config.resamples = resamples
-    if resume is not None:
-        config.resume_dir = resume
+    overrides = {"output_dir": output, "run_id": run_id, "seed": seed, "limit": limit,
+                 "sample": sample, "resamples": resamples, "resume_dir": resume}
+    for name, value in overrides.items():  # what the command line gives wins over the file
+        if value is not None:
+            setattr(config, name, value)
     if profile is not None:
         from evalsuite.efficiency.profiling import PROFILES
 
@@ -123,15 +114,12 @@ def run(
             raise UserError(f"unknown profile {profile!r} (profiles: {', '.join(PROFILES)})",
                             where="--profile")
         config.profile = profile
-    if threads is not None:
-        if threads < 1:
-            raise UserError(f"must be at least 1, got {threads}", where="--threads")
-        config.threads = threads
-    if profile_repeats is not None:
-        if profile_repeats < 1:
-            raise UserError(f"must be at least 1, got {profile_repeats}",
-                            where="--profile-repeats")
-        config.profile_repeats = profile_repeats
+    for flag, name, value in (("--threads", "threads", threads),
+                              ("--profile-repeats", "profile_repeats", profile_repeats)):
+        if value is not None:
+            if value < 1:
+                raise UserError(f"must be at least 1, got {value}", where=flag)
+            setattr(config, name, value)
     if probes is not None:
         from evalsuite.probes.hook import parse_probes
 

@@ -4,16 +4,22 @@ A :class:`Measurement` is plain data (batch timings, phase seconds, warm-up, mem
 the live :class:`~evalsuite.efficiency.meter.EfficiencyMeter` fills one in this process,
 and measurements of several shards, replicas or processes :meth:`~Measurement.merge` into
 one (times and counts add up, the larger memory peak wins), so every executor summarises
-with the same :meth:`~Measurement.summary`.  :class:`ModelInfo` is what the block says about
-the model (``adapter.info()``).  The fields are described in :mod:`evalsuite.efficiency.meter`.
+with the same :meth:`~Measurement.summary`, straight into the record's typed block
+(:class:`~evalsuite.results.records.Efficiency`).  :class:`ModelInfo` is what the block says
+about the model (``adapter.info()``).  The fields are described in
+:mod:`evalsuite.efficiency.meter`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
+
+from evalsuite.results.records import Efficiency, EfficiencyFigures
+
+Block = TypeVar("Block", bound=EfficiencyFigures)
 
 PHASES = ("tokenize", "transfer", "forward", "decode")
 MEMORY_FIELDS = ("peak_memory_mb", "memory_source", "memory_increase_mb", "model_memory_mb",
@@ -77,9 +83,12 @@ class Measurement:
             threads=max((t for t in (self.threads, other.threads) if t is not None),
                         default=None))
 
-    def summary(self, model: ModelInfo, load_s: float | None) -> dict[str, Any]:
-        """The efficiency block (``examples_per_s`` etc.); ``None`` figures when nothing ran
-        or was measured."""
+    def summary(self, model: ModelInfo, load_s: float | None,
+                kind: type[Block] = Efficiency) -> Block:  # type: ignore[assignment]
+        """The efficiency block (``examples_per_s`` etc.) as a ``kind`` (a record's
+        :class:`~evalsuite.results.records.Efficiency`, or a Ray replica's own figures);
+        ``None`` figures when nothing ran or was measured, and conditional figures
+        (``device_name``, ``energy_j``…) left unset, so absent from the result file."""
         batches = self.batches
         n = sum(b.size for b in batches)
         seconds = sum(b.seconds for b in batches)
@@ -125,7 +134,7 @@ class Measurement:
         if model.notes:
             block["notes"] = list(model.notes)
         block["threads"] = self.threads
-        return block
+        return kind.model_validate(block)
 
     def split(self, wall_s: float) -> dict[str, float]:
         """The adapter's phases of the timed batches and the rest (``predict_other``)."""

@@ -61,6 +61,7 @@ from typing import Any
 
 from evalsuite.efficiency.measurement import BatchTiming, Measurement, ModelInfo
 from evalsuite.efficiency.threads import torch_threads
+from evalsuite.results.records import Efficiency
 from evalsuite.utils import cuda_indexes
 
 GPU_PHASES = frozenset({"transfer", "forward", "decode"})  # synchronized on CUDA
@@ -595,7 +596,7 @@ class EfficiencyMeter:
         return replace(self.measured, memory=self.memory(), energy_j=joules,
                        threads=torch_threads())
 
-    def summary(self, model: ModelInfo, load_s: float | None) -> dict[str, Any]:
+    def summary(self, model: ModelInfo, load_s: float | None) -> Efficiency:
         """The efficiency block of what was measured (see :meth:`Measurement.summary`)."""
         return self.measurement().summary(model, load_s)
 

@@ -74,7 +74,13 @@ from evalsuite.executors import require_ray
 from evalsuite.executors.base import Placement, adapter_spec, placement
 from evalsuite.models.base import ModelAdapter
 from evalsuite.models.spec import ModelSpec
-from evalsuite.results.records import Efficiency, Record, RecordExecutor, RunExecutor
+from evalsuite.results.records import (
+    Efficiency,
+    Record,
+    RecordExecutor,
+    ReplicaEfficiency,
+    RunExecutor,
+)
 from evalsuite.runner import steps
 from evalsuite.runner.batching import sort_by_length
 from evalsuite.runner.cache import PredictionCache, example_key, model_task_key
@@ -570,7 +576,7 @@ class _Scheduler:
     def _finish(self, task: _Task) -> None:
         model = task.model
         if task.computed:
-            efficiency = Efficiency.model_validate(self._efficiency(task))
+            efficiency = self._efficiency(task)
             efficiency.source = "measured"
             self.cache.put_efficiency(task.prefix, efficiency.to_dict())
         else:
@@ -607,27 +613,27 @@ class _Scheduler:
                                 settings=task.settings,
                                 actor=live[0].actor if live else None)
 
-    def _efficiency(self, task: _Task) -> dict[str, Any]:
+    def _efficiency(self, task: _Task) -> Efficiency:
         """Per-replica blocks and the aggregate over the task's wall-clock time."""
         indexes = sorted(task.work)
         per_replica = []
         for index in indexes:
             about = task.replica_info[index]
-            block = task.work[index].summary(about["info"], about["load_s"])
-            block.update(replica=about["replica"], node=about["node"], pid=about["pid"])
-            per_replica.append(block)
+            part = task.work[index].summary(about["info"], about["load_s"], ReplicaEfficiency)
+            part.replica, part.node, part.pid = about["replica"], about["node"], about["pid"]
+            per_replica.append(part)
         own_gpus = len(indexes) == 1 or task.model.placement.num_gpus >= 1
         total = replicas_total([task.work[i] for i in indexes], own_gpus=own_gpus)
         first: ModelInfo = task.replica_info[indexes[0]]["info"]
-        block = total.summary(first, max((b["load_s"] or 0.0) for b in per_replica))
+        block = total.summary(first, max((p.load_s or 0.0) for p in per_replica))
         wall = (task.last_end or 0.0) - (task.first_start or 0.0)
-        block["busy_s"] = block["wall_s"]
-        block["wall_s"] = wall
-        block["examples_per_s"] = block["n_timed"] / wall if wall > 0 else None
-        if block["input_tokens"] is not None:
-            block["tokens_per_s"] = block["input_tokens"] / wall if wall > 0 else None
-        block["replicas"] = len(per_replica)
-        block["per_replica"] = per_replica
+        block.busy_s = block.wall_s
+        block.wall_s = wall
+        block.examples_per_s = block.n_timed / wall if wall > 0 else None
+        if block.input_tokens is not None:
+            block.tokens_per_s = block.input_tokens / wall if wall > 0 else None
+        block.replicas = len(per_replica)
+        block.per_replica = per_replica
         return block
 
 

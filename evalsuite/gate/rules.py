@@ -342,6 +342,26 @@ def _gone_checks(rule: Any, name: str, results: RunResults,
             for (model, task), keys in sorted(expected.items()) if (model, task) not in present]
 
 
+def _figure_checks(rule: RegressionRule | EfficiencyRule, name: str, results: RunResults,
+                   expected: dict[tuple[str, str], set[tuple[str, ...]]]
+                   ) -> tuple[list[Check], list[tuple[Figure, Check]]]:
+    """A rule's checks against baselines: those of figures missing from the results or gone
+    since the baselines, then one undecided (failing) check per figure of the results, also
+    returned with its figure for the caller to decide."""
+    exp = expand(rule.pattern, rule.model_globs, results.records, expected=expected)
+    checks = _missing_checks(rule, name, exp) + _gone_checks(rule, name, results, expected)
+    pending = [(fig, Check(name, rule.kind, fig.address, False, model=fig.model,
+                           task=fig.task, value=as_number(fig.value))) for fig in exp.figures]
+    return checks + [check for _, check in pending], pending
+
+
+def _new_figure(rule: RegressionRule | EfficiencyRule, check: Check, why: str) -> None:
+    """Decide the check of a figure no baseline has: it passes with ``allow_new``."""
+    check.passed = rule.allow_new
+    check.message = (f"new figure: {why}" + (" (allowed: allow_new)" if rule.allow_new else
+                                             "; set allow_new: true to accept new figures"))
+
+
 def _direction(rule: RegressionRule | EfficiencyRule, index: int, fig: Figure,
                metric: Any, where: str) -> bool:
     """Whether higher is better for ``fig``: the rule's word, else the metric or figure kind."""
@@ -379,18 +399,11 @@ def _regression_checks(rule: RegressionRule, name: str, index: int, policy: Poli
                        results: RunResults, baseline: RunResults, stats: _Stats
                        ) -> list[Check]:
     lookup, expected = _baseline_expansion(rule, baseline)
-    exp = expand(rule.pattern, rule.model_globs, results.records, expected=expected)
-    checks = _missing_checks(rule, name, exp) + _gone_checks(rule, name, results, expected)
-    for fig in exp.figures:
-        check = Check(name, "regression", fig.address, False, model=fig.model, task=fig.task,
-                      value=as_number(fig.value))
-        checks.append(check)
+    checks, pending = _figure_checks(rule, name, results, expected)
+    for fig, check in pending:
         base = lookup.get((fig.model, fig.task, fig.keys))
         if base is None:
-            check.passed = rule.allow_new
-            check.message = ("new figure: the baseline lacks it" +
-                             (" (allowed: allow_new)" if rule.allow_new else
-                              "; set allow_new: true to accept new figures"))
+            _new_figure(rule, check, "the baseline lacks it")
             continue
         check.baseline = as_number(base.value)
         if check.value is None or check.baseline is None:
@@ -501,21 +514,14 @@ def _efficiency_checks(rule: EfficiencyRule, name: str, index: int, policy: Poli
         lookups.append(lookup)
         for key, keys in exp_b.items():
             expected.setdefault(key, set()).update(keys)
-    exp = expand(rule.pattern, rule.model_globs, results.records, expected=expected)
-    checks = _missing_checks(rule, name, exp) + _gone_checks(rule, name, results, expected)
-    for fig in exp.figures:
-        check = Check(name, "efficiency", fig.address, False, model=fig.model, task=fig.task,
-                      value=as_number(fig.value))
-        checks.append(check)
+    checks, pending = _figure_checks(rule, name, results, expected)
+    for fig, check in pending:
         key = (fig.model, fig.task, fig.keys)
         base_runs = [run for run, lk in zip(baselines, lookups, strict=True) if key in lk]
         bases = [lk[key] for lk in lookups if key in lk]
         values = [v for v in (as_number(b.value) for b in bases) if v is not None]
         if not bases:
-            check.passed = rule.allow_new
-            check.message = ("new figure: no baseline run has it" +
-                             (" (allowed: allow_new)" if rule.allow_new else
-                              "; set allow_new: true to accept new figures"))
+            _new_figure(rule, check, "no baseline run has it")
             continue
         if check.value is None or not values:
             side = "results" if check.value is None else "baseline"

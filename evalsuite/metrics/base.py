@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import os
 from abc import ABC, abstractmethod
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -125,6 +125,15 @@ CHUNK_ELEMENTS = 20_000_000  # (resamples × examples) drawn at once: ~160 MB of
 PARALLEL_ELEMENTS = 1_000_000  # a chunk at least this big is split across threads
 
 
+def resample_chunks(resamples: int, n: int) -> Iterator[tuple[int, int]]:
+    """``(done, size)`` of each chunk of ``resamples`` resamples of ``n`` examples: resamples
+    already drawn before the chunk, and how many it draws (at most :data:`CHUNK_ELEMENTS`
+    draw counts at once)."""
+    chunk = max(1, min(resamples, CHUNK_ELEMENTS // max(n, 1)))
+    for done in range(0, resamples, chunk):
+        yield done, min(chunk, resamples - done)
+
+
 def bootstrap_interval(
     metric: Metric,
     stats: np.ndarray,
@@ -145,11 +154,8 @@ def bootstrap_interval(
     if n < 2 or resamples < 1:
         return None, None
     values: list[np.ndarray] = []
-    chunk = max(1, min(resamples, CHUNK_ELEMENTS // max(n, 1)))
     rng = np.random.default_rng(seed)
-    done = 0
-    while done < resamples:
-        size = min(chunk, resamples - done)
+    for done, size in resample_chunks(resamples, n):
         key = (n, resamples, seed, done)
         counts = draws.get(key) if draws is not None else None
         if counts is None:
@@ -157,7 +163,6 @@ def bootstrap_interval(
             if draws is not None and size == resamples:  # keep single-chunk draws only
                 draws[key] = counts
         values.append(_resampled_values(metric, stats, counts))
-        done += size
     return percentile_interval(np.concatenate(values), confidence)
 
 

@@ -39,6 +39,12 @@ def _confusions(sums: np.ndarray) -> np.ndarray:
     return sums.reshape(len(sums), size, size + 1)
 
 
+def _accuracy(sums: np.ndarray) -> np.ndarray:
+    conf = _confusions(sums)
+    correct = np.trace(conf[:, :, :-1], axis1=1, axis2=2)
+    return correct / conf.sum(axis=(1, 2))
+
+
 class _ConfusionMetric(Metric):
     families = (Family.SENTIMENT,)
 
@@ -50,6 +56,10 @@ class _ConfusionMetric(Metric):
             context.shared[key] = _confusion_stats(predictions, examples, context.labels)
         return context.shared[key]
 
+    def example_scores(self, stats: np.ndarray) -> np.ndarray:
+        """1 where an example's predicted label is the gold one, else 0."""
+        return _accuracy(stats)
+
 
 @register
 class Accuracy(_ConfusionMetric):
@@ -58,9 +68,7 @@ class Accuracy(_ConfusionMetric):
     description = "Share of examples whose predicted label equals the gold label."
 
     def from_sums(self, sums: np.ndarray) -> np.ndarray:
-        conf = _confusions(sums)
-        correct = np.trace(conf[:, :, :-1], axis1=1, axis2=2)
-        return correct / conf.sum(axis=(1, 2))
+        return _accuracy(sums)
 
 
 @register
@@ -80,9 +88,6 @@ class MacroF1(_ConfusionMetric):
         present = denom > 0
         return np.where(present.any(axis=1),
                         (f1 * present).sum(axis=1) / np.maximum(present.sum(axis=1), 1), np.nan)
-
-    def example_scores(self, stats: np.ndarray) -> np.ndarray:
-        return Accuracy().from_sums(stats)
 
 
 @register
@@ -107,6 +112,3 @@ class MatthewsCorrelation(_ConfusionMetric):
         cov_ytyt = s**2 - (t * t).sum(axis=1)
         denom = np.sqrt(cov_ytyt * cov_ypyp)
         return np.divide(cov_ytyp, denom, out=np.zeros_like(cov_ytyp), where=denom > 0)
-
-    def example_scores(self, stats: np.ndarray) -> np.ndarray:
-        return Accuracy().from_sums(stats)

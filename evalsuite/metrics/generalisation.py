@@ -38,12 +38,12 @@ import numpy as np
 
 from evalsuite.metrics import registry as metric_registry
 from evalsuite.metrics.base import (
-    CHUNK_ELEMENTS,
     CONFIDENCE,
     DEFAULT_RESAMPLES,
     Metric,
     draw_counts,
     percentile_interval,
+    resample_chunks,
 )
 from evalsuite.metrics.significance import bootstrap_p_value
 from evalsuite.results.files import read_predictions
@@ -109,14 +109,11 @@ def _resampled(metric: Metric, stats: Sequence[np.ndarray], rng: np.random.Gener
                resamples: int) -> list[np.ndarray]:
     """Corpus values of each stats array under shared bootstrap draws, in chunks."""
     n = len(stats[0])
-    chunk = max(1, min(resamples, CHUNK_ELEMENTS // max(n, 1)))
     parts: list[list[np.ndarray]] = [[] for _ in stats]
-    done = 0
-    while done < resamples:
-        counts = draw_counts(rng, n, min(chunk, resamples - done))
+    for _, size in resample_chunks(resamples, n):
+        counts = draw_counts(rng, n, size)
         for part, s in zip(parts, stats, strict=True):
             part.append(metric.resampled_values(s, counts))
-        done += len(counts)
     return [np.concatenate(p) for p in parts]
 
 

@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 
 from evalsuite.metrics.base import (
-    CHUNK_ELEMENTS,
     CONFIDENCE,
     DEFAULT_RESAMPLES,
     Metric,
     draw_counts,
+    resample_chunks,
 )
 
 
@@ -68,15 +68,11 @@ def paired_bootstrap(
     if n < 2 or resamples < 1 or not np.isfinite(delta):
         return result
     rng = np.random.default_rng(seed)
-    chunk = max(1, min(resamples, CHUNK_ELEMENTS // n))
     draws: list[np.ndarray] = []
-    done = 0
-    while done < resamples:
-        size = min(chunk, resamples - done)
+    for _, size in resample_chunks(resamples, n):
         counts = draw_counts(rng, n, size)
         with np.errstate(all="ignore"):
             draws.append(metric.resampled_values(a, counts) - metric.resampled_values(b, counts))
-        done += size
     deltas = np.concatenate(draws)
     deltas = deltas[np.isfinite(deltas)]
     if deltas.size == 0:
@@ -126,10 +122,7 @@ def paired_permutation(
     total = 0
     if _is_sum_based(metric):
         sum_a, sum_b, diff = a.sum(axis=0), b.sum(axis=0), b - a
-        chunk = max(1, min(resamples, CHUNK_ELEMENTS // n))
-        done = 0
-        while done < resamples:
-            size = min(chunk, resamples - done)
+        for _, size in resample_chunks(resamples, n):
             swap = (rng.random((size, n)) < 0.5).astype(np.float64)
             moved = swap @ diff
             with np.errstate(all="ignore"):
@@ -137,7 +130,6 @@ def paired_permutation(
             finite = np.isfinite(perm)
             hits += int(np.count_nonzero(np.abs(perm[finite]) >= abs(delta) - tolerance))
             total += int(finite.sum())
-            done += size
     else:
         for _ in range(resamples):
             swap = rng.random(n) < 0.5

@@ -3,7 +3,7 @@
 Any server that speaks the OpenAI API (vLLM, TGI, llama.cpp server, Ollama, hosted APIs)
 serves every family through generative prompting: the prompt comes from the task card's
 ``prompt`` template (option ``prompt`` overrides it; families without one use the defaults
-of :mod:`evalsuite.models.prompts`, NER a tag-per-token prompt) and the answer is parsed
+of :mod:`evalsuite.prompts.templates`, NER a tag-per-token prompt) and the answer is parsed
 back into the family's prediction type::
 
     http:http://127.0.0.1:8000/v1?model=Qwen/Qwen2.5-0.5B-Instruct
@@ -60,20 +60,18 @@ from evalsuite.models.base import (
     non_negative_int,
     positive_int,
 )
-from evalsuite.models.fewshot import ShotSource, shot_source
-from evalsuite.models.prompts import (
+from evalsuite.models.registry import register
+from evalsuite.models.shared import match_label
+from evalsuite.prompts.answers import first_label, parse_answer_text, parse_similarity
+from evalsuite.prompts.fewshot import ShotSource, shot_source
+from evalsuite.prompts.templates import (
     build_prompt,
-    first_label,
-    parse_answer_text,
-    parse_similarity,
     stop_sequences,
     template_for,
     template_problem,
     text_sha,
     unknown_field_problem,
 )
-from evalsuite.models.registry import register
-from evalsuite.models.shared import match_label
 from evalsuite.tasks.cards import TaskCard
 
 API_PATHS = {"chat": "/chat/completions", "completions": "/completions"}

@@ -23,9 +23,10 @@ from evalsuite.errors import BackendUnavailable, HubUnreachableError, SpecError
 from evalsuite.families import Family
 from evalsuite.models.base import OPTION_CONVERTERS, ModelAdapter, Output, files_fingerprint
 from evalsuite.models.pair_plan import MEMO_LIMIT, SENTENCES_PER_BATCH, PairPlanner
-from evalsuite.models.placement import MOVED_NOTE, direct_load_kwargs
 from evalsuite.models.precision import (
     DTYPES,
+    MOVED_NOTE,
+    direct_load_kwargs,
     module_weight_bytes,
     place,
     quantization_method,

@@ -8,7 +8,7 @@ offline API as documented for 0.10 – 0.33 (``LLM``, ``SamplingParams``,
     vllm:Qwen/Qwen2.5-0.5B-Instruct?chat=true&shots=5
     vllm:./my-llama?tensor_parallel_size=2&dtype=bfloat16&gpu_memory_utilization=0.8
 
-The prompts are built by :mod:`evalsuite.models.prompting` (template, sampled or fixed
+The prompts are built by :mod:`evalsuite.prompts.build` (template, sampled or fixed
 demonstrations, chat template with ``system``, label spaces, stop texts) and tokenized with
 the checkpoint's own tokenizer, so a ``vllm`` and an ``hf`` run of the same checkpoint see
 identical token ids.  Then:
@@ -44,20 +44,19 @@ from evalsuite.models.base import (
     Output,
     positive_int,
 )
-from evalsuite.models.prompting import (
-    LM_OPTIONS,
-    GenerationSettings,
-    LabelScores,
-    PromptBuilder,
-    content_free,
-    label_outputs,
-    lm_settings,
-    parse_generated,
-    scoring_mode,
-)
-from evalsuite.models.prompts import template_for, template_problem
 from evalsuite.models.registry import register
 from evalsuite.models.shared import hub_snapshot_dir, local_model_dir
+from evalsuite.prompts.answers import LabelScores, generated_output, label_outputs
+from evalsuite.prompts.build import (
+    LM_OPTIONS,
+    GenerationSettings,
+    PromptBuilder,
+    content_free,
+    lm_settings,
+    prompt_meta,
+    scoring_mode,
+)
+from evalsuite.prompts.templates import template_for, template_problem
 from evalsuite.tasks.cards import TaskCard
 
 INSTALL_HINT = "pip install 'evalsuite[vllm]' on a machine with a CUDA GPU"
@@ -241,14 +240,8 @@ class VLLMAdapter(ModelAdapter):
         builder = self.builder(card)
         prompts = [builder.prompt(ex) for ex in examples]
         ids, cut = self.encode([p.text for p in prompts], self.max_prompt(card))
-        metas: list[dict[str, Any]] = []
-        for prompt, truncated in zip(prompts, cut, strict=True):
-            meta: dict[str, Any] = {"truncated": truncated}
-            if prompt.shot_ids:
-                meta["shot_ids"] = prompt.shot_ids
-            if self.options.get("store_prompt"):
-                meta["prompt"] = prompt.text
-            metas.append(meta)
+        store = bool(self.options.get("store_prompt"))
+        metas = [prompt_meta(p, c, store) for p, c in zip(prompts, cut, strict=True)]
         if scoring_mode(card, self.options) == "loglik":
             labels = list(card.labels or [])
             scores = self.label_scores(builder, [p.text for p in prompts], ids, labels)
@@ -312,14 +305,11 @@ class VLLMAdapter(ModelAdapter):
                                     params, use_tqdm=False)
         results = []
         strip = bool(self.options.get("strip", True))
+        store = bool(self.options.get("store_prompt"))
         for ex, out, meta in zip(examples, outputs, metas, strict=True):
             text, tokens, hit, stop = generation_result(out, gen.max_new_tokens)
-            meta.update(generated_tokens=tokens, hit_length_limit=hit)
-            if stop is not None:
-                meta["stop"] = stop
-            if self.options.get("store_prompt"):
-                meta["completion"] = text
-            results.append(Output(parse_generated(card, ex, text, meta, strip), meta=meta))
+            results.append(generated_output(card, ex, text, meta, tokens=tokens, hit_limit=hit,
+                                            stop=stop, strip=strip, store_prompt=store))
         return results
 
     # -- identity -----------------------------------------------------------------------------

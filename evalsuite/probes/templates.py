@@ -45,6 +45,7 @@ from evalsuite.families import Family
 from evalsuite.inputs import load_yaml
 from evalsuite.probes import lexicon
 from evalsuite.probes.swaps import AXES, NAME_AXES, get_axis
+from evalsuite.tasks.cards import Version
 
 Generator = Literal["sentences", "ner", "qa", "translation_gender", "association", "inputs"]
 PERSON_NOUNS = ("woman", "man", "student", "neighbour")
@@ -86,7 +87,7 @@ class ProbeCard(BaseModel):
     key: str
     families: list[Family]
     generator: Generator
-    version: str = "1"
+    version: Version = "1"
     description: str = ""
     axes: list[str] = Field(default_factory=list)
     templates: list[Any] = Field(default_factory=list)
@@ -103,11 +104,6 @@ class ProbeCard(BaseModel):
             raise ValueError("must be a lower-case identifier (letters, digits, _), "
                              "used as the figure's key")
         return value
-
-    @field_validator("version", mode="before")
-    @classmethod
-    def _version_str(cls, value: Any) -> str:
-        return str(value)
 
     @field_validator("axes")
     @classmethod

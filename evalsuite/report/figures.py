@@ -49,7 +49,13 @@ from evalsuite.report.style import (
     with_alpha,
 )
 from evalsuite.report.values import primary
-from evalsuite.results.records import BiasFigure, Efficiency, RobustnessFigure, SafetyFigure
+from evalsuite.results.records import (
+    BiasFigure,
+    Efficiency,
+    RobustnessFigure,
+    SafetyFigure,
+    Section,
+)
 
 SCALE_UNITS = {"0-1": "0–1", "0-100": "0–100", "-1-1": "−1–1"}
 FLAG = " ✗"  # after the name of a model below chance
@@ -669,6 +675,17 @@ def robustness_probe(probe: Any) -> bool:
     return isinstance(probe, RobustnessFigure) and num(probe.retention)
 
 
+def _drawn_probes(data: ReportData, section: Section, drawn: Callable[[Any], bool]
+                  ) -> list[str]:
+    """The probes of ``section`` with a figure some record draws, in the order first seen."""
+    names: list[str] = []
+    for _, entry in data.entries():
+        for name, probe in (entry.record.section(section) or {}).items():
+            if drawn(probe) and name not in names:
+                names.append(name)
+    return names
+
+
 def _bias_cells(data: ReportData, rows: list[Model], probes: list[str], task: str | None,
                 alpha: float) -> dict[str, list[list[Any]]]:
     """z (gap on 0-1 of its scale), significance and hover per (model, probe): one task's, or
@@ -716,11 +733,7 @@ def bias_heatmap(data: ReportData, alpha: float = 0.05) -> go.Figure | None:
     """Largest gap between groups per model × bias probe on one fixed symmetric scale:
     significant gaps (p < alpha, marked ``*``) are coloured on the positive side, the others
     are drawn as their negative on a muted grey side, so a gap of 0.0001 never glows."""
-    probes: list[str] = []
-    for _, entry in data.entries():
-        for name, probe in (entry.record.bias or {}).items():
-            if bias_probe(probe) and name not in probes:
-                probes.append(name)
+    probes = _drawn_probes(data, Section.BIAS, bias_probe)
     if not probes:
         return None
     rows = [m for m in data.models
@@ -825,11 +838,7 @@ def safety_rates(data: ReportData) -> go.Figure | None:
 
 def robustness_retention(data: ReportData) -> go.Figure | None:
     """Retention of the clean score per perturbation and model (mean over tasks)."""
-    names: list[str] = []
-    for _, entry in data.entries():
-        for name, probe in (entry.record.robustness or {}).items():
-            if robustness_probe(probe) and name not in names:
-                names.append(name)
+    names = _drawn_probes(data, Section.ROBUSTNESS, robustness_probe)
     if not names:
         return None
     fig = go.Figure()

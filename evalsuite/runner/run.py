@@ -294,7 +294,7 @@ def run_task(adapter: ModelAdapter, spec: ModelSpec, task_data: TaskData, config
     ordered, computed = predictor.predict(examples, meter=meter, on_batch=progress.advance,
                                           keys=keys, cached=cached)
     if computed:
-        efficiency = Efficiency.model_validate(meter.summary(adapter.info(), load_s))
+        efficiency = meter.summary(adapter.info(), load_s)
         efficiency.source = "measured"
         cache.put_efficiency(predictor.prefix, efficiency.to_dict())
     else:

@@ -11,16 +11,35 @@ import hashlib
 import json
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from evalsuite.errors import CardError
 from evalsuite.families import FIELDS, Family
 from evalsuite.text.languages import parse_language
 
 DOMAIN_SHAPE = re.compile(r"^[a-z0-9]+(?:[-_/][a-z0-9]+)*$")
+Version = Annotated[str, BeforeValidator(str)]  # a card's version: 2 and "2" are both "2"
+
+
+def distinct_names(value: list[str], at_least: str, item: str) -> list[str]:
+    """``value`` when it lists at least one name and none twice (a card's metrics, a suite's
+    variants); ``ValueError`` saying which rule it breaks otherwise."""
+    if not value:
+        raise ValueError(f"list at least one {at_least}")
+    if len(set(value)) != len(value):
+        raise ValueError(f"lists a {item} twice")
+    return value
 
 
 class DatasetRef(BaseModel):
@@ -43,7 +62,7 @@ class TaskCard(BaseModel):
 
     name: str
     family: Family
-    version: str = "1"
+    version: Version = "1"
     description: str = ""
     smoke_set: bool = False
     size: int | None = Field(default=None, ge=0)
@@ -93,19 +112,10 @@ class TaskCard(BaseModel):
                              "'reviews/movies' or 'social'")
         return value
 
-    @field_validator("version", mode="before")
-    @classmethod
-    def _version_str(cls, value: Any) -> str:
-        return str(value)
-
     @field_validator("metrics")
     @classmethod
     def _metrics_nonempty(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("list at least one metric (the primary one first)")
-        if len(set(value)) != len(value):
-            raise ValueError("lists a metric twice")
-        return value
+        return distinct_names(value, "metric (the primary one first)", "metric")
 
     @model_validator(mode="after")
     def _family_rules(self) -> TaskCard:

@@ -27,7 +27,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from evalsuite.errors import CardError, UserError
-from evalsuite.tasks.cards import TaskCard
+from evalsuite.tasks.cards import TaskCard, distinct_names
 
 
 class Suite(BaseModel):
@@ -52,11 +52,7 @@ class Suite(BaseModel):
     @field_validator("variants")
     @classmethod
     def _variants(cls, value: list[str]) -> list[str]:
-        if not value:
-            raise ValueError("list at least one variant task")
-        if len(set(value)) != len(value):
-            raise ValueError("lists a task twice")
-        return value
+        return distinct_names(value, "variant task", "task")
 
     @property
     def tasks(self) -> list[str]:

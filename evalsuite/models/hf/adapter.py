@@ -26,10 +26,10 @@ Examples::
 
 Runner side: device ``auto`` (CUDA, else CPU; ``cuda:N`` honoured; ``cuda:all`` spreads the
 model over every visible GPU), dtype ``auto`` (bfloat16 on a GPU that supports it, else
-float16; float32 on the CPU: :func:`evalsuite.models.precision.place`), weights loaded
-straight onto the GPU (:mod:`evalsuite.models.placement`), ``torch.inference_mode``, batches
-built by a token budget (option ``token_budget``, else sized from the GPU's free memory and
-the model: :mod:`evalsuite.models.hf.budget`; ``batch_size`` caps the rows) — language
+float16; float32 on the CPU) and weights loaded straight onto the GPU, both by
+:mod:`evalsuite.models.precision`; ``torch.inference_mode``, batches built by a token
+budget (option ``token_budget``, else sized from the GPU's free memory and the model:
+:mod:`evalsuite.models.hf.budget`; ``batch_size`` caps the rows) — language
 models by a memory budget instead (option ``memory_budget`` in MiB, see :mod:`.memory`) —
 both halved after an out-of-memory.  Language-model options (prompts, ``shots``,
 ``chat``/``system``, ``normalize``, ``label_space``, ``stop``, ``strip``, ``store_prompt``)
@@ -84,19 +84,21 @@ from evalsuite.models.hf.heads import (
     parse_head,
     select_head,
 )
-from evalsuite.models.placement import MOVED_NOTE, direct_load_kwargs, first_device
 from evalsuite.models.precision import (
     DTYPES,
+    MOVED_NOTE,
+    direct_load_kwargs,
+    first_device,
     module_weight_bytes,
     place,
     quantization_method,
     quantize_dynamic_int8,
     require_bitsandbytes,
 )
-from evalsuite.models.prompting import LM_OPTIONS
 from evalsuite.models.registry import register
 from evalsuite.models.shared import hub_snapshot_dir, local_model_dir, weight_files
 from evalsuite.models.spec import ModelSpec
+from evalsuite.prompts.build import LM_OPTIONS
 from evalsuite.tasks.cards import TaskCard
 from evalsuite.utils import first_line
 

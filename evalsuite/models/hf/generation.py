@@ -4,7 +4,7 @@
   ``prefix``, ``config.task_specific_params`` or the T5 convention) + the source text, and the
   target language as a Marian ``>>de<<`` input token or as a forced first token for
   multilingual models (M2M100 ``__de__``, NLLB ``deu_Latn``, mBART ``de_DE``).
-* Every other case uses a prompt (:mod:`evalsuite.models.prompting`): the template (option
+* Every other case uses a prompt (:mod:`evalsuite.prompts.build`): the template (option
   ``prompt``, the card's ``prompt`` or a default) filled with the example's canonical fields,
   after few-shot demonstrations (fixed ``shots_file`` or ``shots`` sampled per example from
   the card's ``shots_split``), optionally rendered by the tokenizer's chat template
@@ -15,7 +15,7 @@
   ``meta.logprobs`` the summed log-probabilities); other families are generated greedily
   (``num_beams`` 1, ``do_sample`` false by default), stopped at the first stop text (option
   ``stop``, card ``stop`` or the family default, :mod:`.stopping`) and parsed
-  (:mod:`evalsuite.models.prompts`; ``strip=false`` keeps the cut continuation as it is).
+  (:mod:`evalsuite.prompts.answers`; ``strip=false`` keeps the cut continuation as it is).
 
 Decoder-only models run with LEFT padding (pad = EOS when the tokenizer has none) and
 explicit position ids.  Over-long prompts are fitted by cutting the example's main field
@@ -43,24 +43,18 @@ from evalsuite.models.hf.loglik import causal_label_logprobs, seq2seq_label_logp
 from evalsuite.models.hf.memory import MemoryModel, default_budget_bytes
 from evalsuite.models.hf.runtime import HeadRunner, Runtime, token_counts
 from evalsuite.models.hf.stopping import StopOnText
-from evalsuite.models.prompting import (
+from evalsuite.prompts.answers import LabelScores, cut_at_stop, generated_output, label_outputs
+from evalsuite.prompts.build import (
     GenerationSettings,
-    LabelScores,
     Prompt,
     PromptBuilder,
     content_free,
-    label_outputs,
     lm_settings,
-    parse_generated,
+    prompt_meta,
     scoring_mode,
 )
-from evalsuite.models.prompts import (
-    cut_at_stop,
-    find_language_token,
-    task_prefix,
-    template_for,
-    template_problem,
-)
+from evalsuite.prompts.seq2seq import find_language_token, task_prefix
+from evalsuite.prompts.templates import template_for, template_problem
 from evalsuite.runner.batching import token_budget_batches
 from evalsuite.tasks.cards import TaskCard
 
@@ -293,12 +287,8 @@ class GenerativeRunner(HeadRunner):
         limit = self.max_input(card)
         prompts, enc = self.prepared(card, examples, lengths, ready)
         texts = [p.text for p in prompts]
-        metas: list[dict[str, Any]] = [{"truncated": n > limit} for n in lengths]
-        for meta, prompt in zip(metas, prompts, strict=True):
-            if prompt.shot_ids:
-                meta["shot_ids"] = prompt.shot_ids
-            if self.store_prompt:
-                meta["prompt"] = prompt.text
+        metas = [prompt_meta(prompt, n > limit, self.store_prompt)
+                 for prompt, n in zip(prompts, lengths, strict=True)]
         if scoring_mode(card, self.rt.options) == "loglik":
             return self._classify(card, texts, metas, limit)
         stops = [self.builder(card).stops(ex) if not uses_prefix(self.seq2seq, card,
@@ -306,16 +296,10 @@ class GenerativeRunner(HeadRunner):
                  for ex in examples]
         generated = self.generate(card, texts, limit, enc, stops)
         with self.rt.phase("decode"):
-            outputs = []
-            for ex, gen, meta in zip(examples, generated, metas, strict=True):
-                meta.update(generated_tokens=gen.tokens, hit_length_limit=gen.hit_limit)
-                if gen.stop is not None:
-                    meta["stop"] = gen.stop
-                if self.store_prompt:
-                    meta["completion"] = gen.text
-                outputs.append(Output(parse_generated(card, ex, gen.text, meta, self.strip),
-                                      meta=meta))
-            return outputs
+            return [generated_output(card, ex, gen.text, meta, tokens=gen.tokens,
+                                     hit_limit=gen.hit_limit, stop=gen.stop, strip=self.strip,
+                                     store_prompt=self.store_prompt)
+                    for ex, gen, meta in zip(examples, generated, metas, strict=True)]
 
     def generate(self, card: TaskCard, texts: Sequence[str], limit: int, enc: Any = None,
                  stops: Sequence[Sequence[str]] | None = None) -> list[Generated]:

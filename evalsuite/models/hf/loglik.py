@@ -13,7 +13,7 @@ one right-padded row per (prompt, label).  Encoder-decoder models run the encode
 prompt and the decoder once per (prompt, label) on the shared encoder states.  The
 log-softmax is taken only at the scored positions.
 
-:func:`evalsuite.models.prompting.normalized` turns the sums into the scores a label is
+:func:`evalsuite.prompts.answers.normalized` turns the sums into the scores a label is
 chosen by (``normalize=sum|token|char|calibrated``).
 """
 
@@ -27,7 +27,7 @@ import torch
 
 from evalsuite.errors import RunError
 from evalsuite.models.hf.runtime import Runtime
-from evalsuite.models.prompting import LabelScores
+from evalsuite.prompts.answers import LabelScores
 
 
 def _cache_of(output: Any) -> Any:

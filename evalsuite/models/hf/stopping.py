@@ -4,7 +4,7 @@ Checked as text, not token ids: a stop string may span several tokens or end ins
 and a tokenizer may spell it many ways.  Each step decodes only the tail of the rows still
 running (enough tokens to hold the longest stop text); a finished row is marked done, so
 ``generate`` pads it from then on and ends the batch as soon as every row is done.  The
-continuation is cut before the stop afterwards (:func:`evalsuite.models.prompts.cut_at_stop`).
+continuation is cut before the stop afterwards (:func:`evalsuite.prompts.answers.cut_at_stop`).
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ Two sources, as lm-evaluation-harness users know them:
 from __future__ import annotations
 
 import hashlib
+import json
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -24,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from evalsuite.errors import CardError, SpecError
-from evalsuite.families import Family, input_text
-from evalsuite.models.prompts import load_shots, text_sha
+from evalsuite.families import FIELDS, Family, input_text
+from evalsuite.prompts.templates import text_sha
 from evalsuite.tasks.cards import TaskCard
 
 DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".tsv", ".parquet")
@@ -86,6 +87,26 @@ def shot_source(card: TaskCard, options: dict[str, Any], where: str) -> ShotSour
                         f"evaluated example itself)", where=_where(card))
     ids = hashlib.sha256("\n".join(str(ex["id"]) for ex in pool).encode()).hexdigest()[:12]
     return ShotSource(count=int(count), pool=pool, seed=seed, split=split, sha=ids)
+
+
+def load_shots(path: str | Path, card: TaskCard, limit: int | None = None) -> list[dict]:
+    """Few-shot examples from a JSONL file of canonical examples (with their references)."""
+    rows = []
+    fields = FIELDS[card.family]
+    from evalsuite.inputs import iter_lines
+
+    for number, line in iter_lines(Path(path), where=str(path)):  # capped, UTF-8 checked
+        if not line.strip():
+            continue
+        row = json.loads(line)
+        missing = [f for f in fields.required if f not in row]
+        if missing:
+            raise ValueError(f"{path}: line {number} has no {missing[0]!r} "
+                             f"({card.family.value} shots need {', '.join(fields.required)})")
+        rows.append(row)
+        if limit is not None and len(rows) >= limit:
+            break
+    return rows
 
 
 def shot_pool(card: TaskCard) -> tuple[list[dict], str]:

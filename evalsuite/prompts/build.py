@@ -2,9 +2,9 @@
 
 Shared by the ``hf`` generative heads and the ``vllm`` kind (pure Python: the chat template
 is applied by the callable the backend passes, the tokenizer's ``apply_chat_template``).
-For example ``x`` of a card with template ``T``:
+For example ``x`` of a card with template ``T`` (:mod:`evalsuite.prompts.templates`):
 
-1. **demonstrations** ``d1 … dN`` (:mod:`evalsuite.models.fewshot`), each written as
+1. **demonstrations** ``d1 … dN`` (:mod:`evalsuite.prompts.fewshot`), each written as
    ``T(d) + space + answer(d)`` (the same space rule as labels, below);
 2. the **prompt**: demonstrations and ``T(x)`` joined by a blank line (``"\\n\\n"``);
 3. **chat** (``chat=true``): the prompt becomes one user turn (or, with
@@ -17,8 +17,8 @@ For example ``x`` of a card with template ``T``:
 5. **generation** stops at the first of the stop texts (option ``stop``, else the card's
    ``stop``, else the family default: a newline for short answers, a blank line for
    summaries); the continuation is cut before the stop, then parsed into the family's
-   prediction (stripped, first line for QA…) unless ``strip=false`` keeps the cut
-   continuation as it is for the text families.
+   prediction (:mod:`evalsuite.prompts.answers`: stripped, first line for QA…) unless
+   ``strip=false`` keeps the cut continuation as it is for the text families.
 """
 
 from __future__ import annotations
@@ -28,23 +28,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
-
 from evalsuite.families import FIELDS, Family
-from evalsuite.models.base import (
-    OPTION_CONVERTERS,
-    Output,
-    choice,
-    non_negative_int,
-    positive_int,
-)
-from evalsuite.models.fewshot import ShotSource, examples_shot_ids, shot_source
-from evalsuite.models.prompts import (
+from evalsuite.models.base import OPTION_CONVERTERS, choice, non_negative_int, positive_int
+from evalsuite.prompts.fewshot import ShotSource, examples_shot_ids, shot_source
+from evalsuite.prompts.templates import (
     continuation,
     fill,
-    first_label,
-    parse_answer_text,
-    parse_similarity,
     shot_answer,
     stop_sequences,
     template_for,
@@ -55,7 +44,6 @@ from evalsuite.tasks.cards import TaskCard
 LABEL_SPACES = ("auto", "always", "never")
 NORMALIZATIONS = ("sum", "token", "char", "calibrated")  # how label log-likelihoods compare
 SHOT_SEPARATOR = "\n\n"
-TEXT_FAMILIES = frozenset({Family.QA, Family.TRANSLATION, Family.SUMMARIZATION})
 DEFAULT_MAX_NEW = {Family.QA: 32, Family.SIMILARITY: 8, Family.SENTIMENT: 8}
 CONTENT_FREE = "N/A"  # the content-free input of calibrated scoring
 ChatTemplate = Callable[[list[dict[str, str]]], str]
@@ -135,6 +123,17 @@ class Prompt:
     shot_ids: list[str] = field(default_factory=list)
 
 
+def prompt_meta(prompt: Prompt, truncated: bool, store_prompt: bool) -> dict[str, Any]:
+    """An example's ``meta`` from its prompt: whether the input was ``truncated``, the
+    demonstrations' ``shot_ids`` and, with ``store_prompt``, the exact model input."""
+    meta: dict[str, Any] = {"truncated": truncated}
+    if prompt.shot_ids:
+        meta["shot_ids"] = prompt.shot_ids
+    if store_prompt:
+        meta["prompt"] = prompt.text
+    return meta
+
+
 class PromptBuilder:
     """Builds the prompts of one card for one model's options."""
 
@@ -190,71 +189,6 @@ class PromptBuilder:
         if self.rule != "auto":
             out["label_space"] = self.rule
         return out
-
-
-# -- what comes back -----------------------------------------------------------------------------
-@dataclass
-class LabelScores:
-    """Summed label log-probabilities of a batch and what normalisation needs."""
-
-    logprobs: np.ndarray  # (examples, labels), summed over the label's tokens
-    tokens: np.ndarray  # (examples, labels) tokens scored
-
-
-def normalized(scores: LabelScores, labels: Sequence[str], how: str,
-               calibration: np.ndarray | None = None) -> np.ndarray:
-    """The scores a label is chosen by: ``sum``, ``token`` (mean per token), ``char`` (per
-    character of the label, lm-evaluation-harness's ``acc_norm``) or ``calibrated`` (minus the
-    label's log-probability after the content-free prompt, Zhao et al. 2021)."""
-    if how == "token":
-        return scores.logprobs / np.maximum(scores.tokens, 1)
-    if how == "char":
-        chars = np.asarray([max(len(label), 1) for label in labels], dtype=np.float64)
-        return scores.logprobs / chars[None, :]
-    if how == "calibrated":
-        if calibration is None:
-            raise ValueError("calibrated scores need the content-free log-probabilities")
-        return scores.logprobs - calibration[None, :]
-    return scores.logprobs
-
-
-def label_outputs(scores: LabelScores, labels: Sequence[str], how: str,
-                  metas: Sequence[dict[str, Any]], calibration: np.ndarray | None = None
-                  ) -> list[Output]:
-    """The chosen label of each row, the softmax of the chosen scores as ``scores`` and the
-    summed log-probabilities in ``meta.logprobs``."""
-    chosen = normalized(scores, labels, how, calibration)
-    shifted = np.exp(chosen - chosen.max(axis=1, keepdims=True))
-    probs = shifted / shifted.sum(axis=1, keepdims=True)
-    outputs = []
-    for b, p, s, meta in zip(chosen.argmax(axis=1), probs, scores.logprobs, metas, strict=True):
-        meta["logprobs"] = dict(zip(labels, s.tolist(), strict=True))
-        outputs.append(Output(labels[int(b)], scores=dict(zip(labels, p.tolist(), strict=True)),
-                              meta=meta))
-    return outputs
-
-
-def parse_generated(card: TaskCard, example: dict, text: str, meta: dict[str, Any],
-                    strip: bool = True) -> Any:
-    """A continuation (already cut at its stop) as the family's prediction; what could not
-    be parsed goes into ``meta.unparsed``."""
-    family = card.family
-    if family is Family.SIMILARITY:
-        from evalsuite.models.shared import score_range
-
-        value, ok = parse_similarity(text, score_range(card))
-        if not ok:
-            meta["unparsed"] = text[:200]
-        return value
-    if family is Family.SENTIMENT:
-        labels = list(card.labels or [])
-        label = first_label(text, labels)
-        if label is None:
-            meta["unparsed"] = text[:200]
-        return label or labels[0]
-    if not strip and family in TEXT_FAMILIES:
-        return text
-    return parse_answer_text(family, text, source=str(example.get("source", "")))
 
 
 def lm_settings(card: TaskCard, options: dict[str, Any], builder: PromptBuilder | None

@@ -1,22 +1,20 @@
-"""Prompts, task prefixes, target-language tokens and answer parsing for generative heads.
+"""Prompt templates: each family's default, filling one with an example, and stop texts.
 
-Pure Python (no torch): what text goes into a generative model and how its continuation
-becomes a family's prediction.
+Pure Python (no torch).  A template is a ``str.format`` string over the example's canonical
+fields (:data:`evalsuite.families.FIELDS`) and a few extras (:func:`extra_fields`:
+``{labels_or}``, ``{source_language}``, ``{score_low}``…); a few-shot demonstration is its
+filled template followed by its answer (:func:`shot_answer`, :func:`continuation`).
 
->>> parse_answer_text(Family.QA, " Unanswerable.\\nQuestion: …")
-''
->>> parse_similarity("I would say 4.5 out of 5", (0.0, 5.0))
-(4.5, True)
+>>> continuation("Answer:", "positive")
+' positive'
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import re
 import string
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from evalsuite.families import FIELDS, Family
@@ -39,7 +37,6 @@ LANGUAGES: dict[str, tuple[str, str]] = {  # ISO 639-1 → (English name, FLORES
     "uk": ("Ukrainian", "ukr_Cyrl"), "vi": ("Vietnamese", "vie_Latn"),
     "zh": ("Chinese", "zho_Hans"),
 }
-T5_FAMILY = frozenset({"t5", "mt5", "umt5", "longt5", "switch_transformers"})
 DEFAULT_PROMPTS: dict[Family, str] = {
     Family.SENTIMENT: "Text: {text}\nIs the sentiment of this text {labels_or}?\nAnswer:",
     Family.QA: ("Context: {context}\nQuestion: {question}\nAnswer with a short span from the "
@@ -51,9 +48,6 @@ DEFAULT_PROMPTS: dict[Family, str] = {
                         "{score_low:g} to {score_high:g}, how similar are the two sentences "
                         "in meaning?\nAnswer:"),
 }
-NO_ANSWER = frozenset({"unanswerable", "no answer", "none", "n/a", "not answerable",
-                       "cannot be answered", "unknown"})
-_NUMBER = re.compile(r"[-+]?(?:\d+(?:\.\d*)?|\.\d+)")
 
 
 def language_name(code: str | None) -> str:
@@ -136,26 +130,6 @@ def shot_answer(card: TaskCard, example: dict[str, Any]) -> str:
     return str(refs[0] if isinstance(refs, list) else refs)
 
 
-def load_shots(path: str | Path, card: TaskCard, limit: int | None = None) -> list[dict]:
-    """Few-shot examples from a JSONL file of canonical examples (with their references)."""
-    rows = []
-    fields = FIELDS[card.family]
-    from evalsuite.inputs import iter_lines
-
-    for number, line in iter_lines(Path(path), where=str(path)):  # capped, UTF-8 checked
-        if not line.strip():
-            continue
-        row = json.loads(line)
-        missing = [f for f in fields.required if f not in row]
-        if missing:
-            raise ValueError(f"{path}: line {number} has no {missing[0]!r} "
-                             f"({card.family.value} shots need {', '.join(fields.required)})")
-        rows.append(row)
-        if limit is not None and len(rows) >= limit:
-            break
-    return rows
-
-
 def continuation(prompt: str, answer: str, rule: str = "auto") -> str:
     """``answer`` as the continuation of ``prompt`` under the ``label_space`` rule: ``auto``
     puts a space before it unless the prompt ends with a space or a newline; ``always``,
@@ -186,111 +160,5 @@ def stop_sequences(card: TaskCard, example: dict[str, Any] | None = None) -> lis
     return ["\n"]
 
 
-def cut_at_stop(text: str, stops: Sequence[str]) -> tuple[str, str | None]:
-    """``text`` up to the earliest stop text, and that stop (``None`` when none occurs)."""
-    best: tuple[int, str] | None = None
-    for stop in stops:
-        at = text.find(stop) if stop else -1
-        if at >= 0 and (best is None or at < best[0]):
-            best = (at, stop)
-    return (text, None) if best is None else (text[:best[0]], best[1])
-
-
 def text_sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:12]
-
-
-# -- seq2seq prefixes and language tokens ------------------------------------------------------
-def task_prefix(config: Any, card: TaskCard, options: dict[str, Any]) -> str:
-    """T5-style task prefix: option ``prefix``, else ``config.task_specific_params``, else the
-    T5 convention for t5/mt5 models (``translate English to German: ``, ``summarize: ``)."""
-    if "prefix" in options:
-        return str(options["prefix"])
-    params = getattr(config, "task_specific_params", None) or {}
-    if card.family is Family.TRANSLATION:
-        src, tgt = (card.source_lang or "").lower(), (card.target_lang or "").lower()
-        entry = params.get(f"translation_{src}_to_{tgt}")
-        if isinstance(entry, dict) and "prefix" in entry:
-            return str(entry["prefix"])
-        if getattr(config, "model_type", "") in T5_FAMILY:
-            return (f"translate {language_name(card.source_lang)} to "
-                    f"{language_name(card.target_lang)}: ")
-    if card.family is Family.SUMMARIZATION:
-        entry = params.get("summarization")
-        if isinstance(entry, dict) and "prefix" in entry:
-            return str(entry["prefix"])
-        if getattr(config, "model_type", "") in T5_FAMILY:
-            return "summarize: "
-    return ""
-
-
-def language_token_candidates(code: str) -> tuple[list[str], list[str]]:
-    """Vocabulary tokens naming language ``code``: (Marian-style input tokens ``>>de<<``,
-    forced-BOS codes: ``__de__`` (M2M100), ``deu_Latn`` (NLLB), ``de_DE`` (mBART))."""
-    raw = code.strip()
-    base = re.split(r"[_-]", raw)[0].lower()
-    flores = LANGUAGES.get(base, ("", ""))[1]
-    iso3 = flores.split("_")[0] if flores else ""
-    marian = [f">>{base}<<"] + ([f">>{iso3}<<"] if iso3 else []) + \
-        ([f">>{flores}<<"] if flores else [])
-    forced = [raw, f"__{base}__"] + ([flores] if flores else [])
-    return marian, forced
-
-
-def find_language_token(vocab: dict[str, int], special: Sequence[str], code: str
-                        ) -> tuple[str, str] | None:
-    """``("prefix" | "forced_bos", token)`` for the target language, or ``None``.
-
-    Marian-style ``>>xx<<`` tokens are prepended to the source; language codes of
-    multilingual models (M2M100 ``__de__``, NLLB ``deu_Latn``, mBART ``de_DE``) are forced
-    as the first generated token.
-    """
-    marian, forced = language_token_candidates(code)
-    for token in marian:
-        if token in vocab:
-            return "prefix", token
-    specials = set(special)
-    for token in forced:
-        if token in specials or (token != code and token in vocab):
-            return "forced_bos", token
-    base = re.split(r"[_-]", code)[0].lower()
-    pattern = re.compile(rf"^{re.escape(base)}_[A-Z]{{2}}$")  # mBART-50 style, e.g. de_DE
-    matches = sorted(t for t in specials if pattern.match(t))
-    return ("forced_bos", matches[0]) if matches else None
-
-
-# -- answer parsing ----------------------------------------------------------------------------
-def parse_answer_text(family: Family, text: str, *, source: str = "") -> str:
-    """A generated continuation as a text prediction of ``family``.
-
-    QA: the first non-empty line, stripped; "unanswerable" (and synonyms) → ``""``.
-    Translation: the first line when the source is one line, else up to a blank line.
-    Summarization: up to the first blank line.
-    """
-    body = text.strip()
-    if family is Family.QA:
-        line = next((ln.strip() for ln in body.splitlines() if ln.strip()), "")
-        key = line.strip(" .!\"'`").lower()
-        return "" if key in NO_ANSWER else line
-    if family is Family.TRANSLATION and "\n" not in source.strip():
-        return (body.splitlines() or [""])[0].strip()
-    return re.split(r"\n\s*\n", body, maxsplit=1)[0].strip()
-
-
-def parse_similarity(text: str, score_range: tuple[float, float]) -> tuple[float, bool]:
-    """The first number in ``text`` clipped to ``score_range``; ``(low, False)`` if none."""
-    lo, hi = score_range
-    match = _NUMBER.search(text)
-    if match is None:
-        return lo, False
-    return min(hi, max(lo, float(match.group()))), True
-
-
-def first_label(text: str, labels: Sequence[str]) -> str | None:
-    """The card label mentioned first in ``text`` (case-insensitive, whole words)."""
-    best: tuple[int, str] | None = None
-    for label in labels:
-        match = re.search(rf"\b{re.escape(label)}\b", text, flags=re.IGNORECASE)
-        if match and (best is None or match.start() < best[0]):
-            best = (match.start(), label)
-    return best[1] if best else None
