@@ -6,7 +6,7 @@ with ``--probes all`` (template sets sampled to the task's size, the default) an
 predictions per task example (``probe_cost.multiple``) and the probe phase's seconds against
 the task's own prediction seconds.
 
-    python benchmarks/probe_cost.py [--limit 16] [--repeats 1]
+    python benchmarks/probe_cost.py [--limit 16] [--repeats 1] [--systems TASK,…]
 """
 
 from __future__ import annotations
@@ -42,18 +42,26 @@ def _once(spec: str, task: str, probes: str, limit: int, out: Path) -> tuple[flo
                             limit=limit, probes=[probes], resamples=200))
     total = time.perf_counter() - start
     (record,) = outcome.records
-    probe_s = sum(record["probe_cost"]["seconds"].values())
-    return record["probe_cost"]["multiple"], probe_s, total - probe_s
+    cost = record.probe_cost
+    probe_s = sum((cost.seconds or {}).values())
+    return cost.multiple, probe_s, total - probe_s
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--limit", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=1)
+    parser.add_argument("--systems", default=",".join(task for _, task in SYSTEMS),
+                        help="comma-separated starter tasks to measure (default: all six)")
     args = parser.parse_args()
+    chosen = args.systems.split(",")
+    unknown = sorted(set(chosen) - {task for _, task in SYSTEMS})
+    if unknown:
+        parser.error(f"--systems: unknown {', '.join(unknown)}; choose from "
+                     + ", ".join(task for _, task in SYSTEMS))
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
-        for spec, task in SYSTEMS:
+        for spec, task in (pair for pair in SYSTEMS if pair[1] in chosen):
             runs: dict[str, list[tuple[float, float, float]]] = {"all": [],
                                                                  "all?budget=full": []}
             for _ in range(args.repeats):

@@ -50,7 +50,7 @@ def _measure(model: Path, card: Path, work: Path, threads: list[int], repeats: i
         outcome = run(RunConfig(jobs=[Job(ModelSpec("hf", str(model), {"batch_size": "32"}),
                                           [task])],
                                 output_dir=work / "results", threads=n, resamples=0))
-        return outcome.records[0]["efficiency"]["wall_s"]
+        return outcome.records[0].efficiency.wall_s
 
     medians = median_times({str(n): (lambda n=n: once(n)) for n in threads}, repeats,
                            warmup=1)

@@ -64,16 +64,21 @@ def _pearson_from_moments(
     return np.clip(r, -1.0, 1.0)
 
 
-def _abs_error_scores(stats: np.ndarray) -> np.ndarray:
-    return 0.0 - np.abs(stats[:, 0] - stats[:, 1])  # 0.0 - x: no negative zeros
+class _Correlation(Metric):
+    """A correlation of predicted and gold scores; an example's score is its absolute error."""
+
+    families = (Family.SIMILARITY,)
+    scale = Scale.SIGNED_UNIT
+
+    def example_scores(self, stats: np.ndarray) -> np.ndarray:
+        """``-|prediction - gold|`` on the raw scale (Pearson's common shift cancels)."""
+        return 0.0 - np.abs(stats[:, 0] - stats[:, 1])  # 0.0 - x: no negative zeros
 
 
 @register
-class Pearson(Metric):
+class Pearson(_Correlation):
     name = "pearson"
     reference = "scipy.stats.pearsonr"
-    families = (Family.SIMILARITY,)
-    scale = Scale.SIGNED_UNIT
     description = "Pearson correlation of predicted and gold scores (as scipy.stats.pearsonr)."
 
     def example_stats(
@@ -87,10 +92,6 @@ class Pearson(Metric):
     def from_sums(self, sums: np.ndarray) -> np.ndarray:
         sx, sy, sxx, syy, sxy, n = (sums[:, j] for j in range(6))
         return _pearson_from_moments(n, sx, sy, sxx, syy, sxy)
-
-    def example_scores(self, stats: np.ndarray) -> np.ndarray:
-        """``-|prediction - gold|`` on the raw scale (the common shift cancels)."""
-        return _abs_error_scores(stats)
 
 
 def _resample_ranks(values: np.ndarray, counts: np.ndarray) -> np.ndarray:
@@ -123,11 +124,9 @@ def _weighted_pearson(rx: np.ndarray, ry: np.ndarray, w: np.ndarray) -> np.ndarr
 
 
 @register
-class Spearman(Metric):
+class Spearman(_Correlation):
     name = "spearman"
     reference = "scipy.stats.spearmanr"
-    families = (Family.SIMILARITY,)
-    scale = Scale.SIGNED_UNIT
     description = "Spearman rank correlation of predicted and gold scores (scipy.stats.spearmanr)."
 
     def example_stats(
@@ -155,7 +154,3 @@ class Spearman(Metric):
             ry = _resample_ranks(stats[:, 1], c)
             out[lo : lo + step] = _weighted_pearson(rx, ry, c)
         return out
-
-    def example_scores(self, stats: np.ndarray) -> np.ndarray:
-        """``-|prediction - gold|`` on the raw scale."""
-        return _abs_error_scores(stats)
