@@ -29,6 +29,9 @@ def run_gate(results: Path, policy_path: Path, baselines: Sequence[Path] = (), *
     if not paths and policy.baseline_path() is not None:
         paths = [policy.baseline_path()]  # type: ignore[list-item]
     run = load_results(results)
+    if run.run.status == "running":  # still being written: its figures are not final
+        raise UserError(f"{run.path} is still being written by an evalsuite run; gate it "
+                        f"when the run has finished", where="RESULTS")
     base_runs = [load_results(p) for p in paths]
     if any(b.path.resolve() == run.path.resolve() for b in base_runs):
         raise UserError("the baseline is the run being gated; name the release's run folder",

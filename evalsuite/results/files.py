@@ -24,6 +24,7 @@ from pydantic import ValidationError
 
 from evalsuite.errors import StoreError, UserError
 from evalsuite.inputs import MAX_INPUT_MB_ENV, input_limit, iter_lines, read_text
+from evalsuite.results.lock import is_being_written
 from evalsuite.results.records import (
     SCHEMA_VERSION,
     Block,
@@ -211,7 +212,10 @@ def find_result_files(path: str | Path) -> list[Path]:
 
 
 def load_results(path: str | Path) -> RunResults:
-    """Load one run's results (a run folder or its results.json), checking every field."""
+    """Load one run's results (a run folder or its results.json), checking every field.
+
+    A run whose file says ``running`` while no process holds its lock was killed: its
+    status reads ``interrupted`` (see :func:`~evalsuite.results.lock.is_being_written`)."""
     files = find_result_files(path)
     if not files:
         raise UserError(f"no {RESULTS_FILE} in {str(path)!r}", where="RESULTS")
@@ -224,7 +228,10 @@ def load_results(path: str | Path) -> RunResults:
                                         how=f"set {MAX_INPUT_MB_ENV} to raise it"))
     except json.JSONDecodeError as exc:
         raise UserError(f"not valid JSON (line {exc.lineno})", where=str(file)) from None
-    return RunResults(path=file.parent, document=validate_document(document, where=str(file)))
+    typed = validate_document(document, where=str(file))
+    if typed.run.status == "running" and not is_being_written(file.parent):
+        typed.run.status = "interrupted"  # its process died without a word: killed
+    return RunResults(path=file.parent, document=typed)
 
 
 def load_many(paths: Iterable[str | Path]) -> list[RunResults]:

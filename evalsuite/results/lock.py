@@ -6,6 +6,10 @@ at the same moment with the same ``--run-id`` exactly one gets it; the other is 
 so a ``--resume`` of a folder another run is still writing is refused too.  The operating
 system drops the lock when the process ends, however it ends (a killed run can be resumed
 at once).  Where ``fcntl`` is missing (Windows) the lock is a no-op.
+
+Readers ask :func:`is_being_written`: a folder whose ``status`` says ``running`` while no
+process holds its lock was killed (SIGKILL, a lost machine), which nothing could record, so
+readers show it as ``interrupted``.
 """
 
 from __future__ import annotations
@@ -82,6 +86,26 @@ class RunLock:
             with contextlib.suppress(OSError):
                 os.close(self._fd)  # closing the descriptor drops the flock
             self._fd = None
+
+
+def is_being_written(run_dir: Path) -> bool:
+    """Whether a live evalsuite process holds ``run_dir``'s lock (never blocks; ``False``
+    when the folder has no lock file or ``fcntl`` is missing)."""
+    try:
+        import fcntl
+    except ImportError:
+        return False
+    try:
+        fd = os.open(run_dir / LOCK_FILE, os.O_RDONLY)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)  # fails while a writer holds LOCK_EX
+    except OSError:
+        return True
+    finally:
+        os.close(fd)  # drops the shared lock at once, if it was taken
+    return False
 
 
 def _read_pid(fd: int) -> str:

@@ -194,3 +194,27 @@ def test_intervals_are_skipped_with_a_note_under_another_numpy(run_copy, capsys)
     assert code == 0 and "intervals not recomputed: NumPy" in err
     code, _, _ = cli(capsys, "verify", run_copy, "--no-intervals")
     assert code == 0
+
+
+def test_a_run_still_being_written_is_not_gated_and_a_killed_one_reads_interrupted(
+        run_copy, capsys, tmp_path):
+    from evalsuite.results.files import load_results
+    from evalsuite.results.lock import RunLock
+
+    data = doc(run_copy)
+    data["run"]["status"] = "running"  # what a SIGKILL leaves behind
+    save(run_copy, data)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("rules:\n  - {figure: 'sentiment/starter.metrics.accuracy.value', "
+                      "op: '>=', threshold: 0}\n")
+    lock = RunLock(run_copy)  # a live run holds the folder
+    try:
+        assert load_results(run_copy).run.status == "running"
+        code, out, err = cli(capsys, "gate", run_copy, "--policy", policy)
+        assert code == 2 and "still being written" in error_line(err)
+        assert "gate PASSED" not in out
+    finally:
+        lock.release()
+    assert load_results(run_copy).run.status == "interrupted"  # nobody holds it: killed
+    code, out, _ = cli(capsys, "gate", run_copy, "--policy", policy)
+    assert code == 0 and "gate PASSED" in out

@@ -15,6 +15,7 @@ import time
 
 import pytest
 
+from evalsuite.results.files import load_results
 from tests.faults.helpers import (
     evalsuite_cmd,
     only_run,
@@ -103,6 +104,7 @@ def test_sigkill_leaves_running_and_resume_continues_at_once(tmp_path):
     pids.unlink()  # a file named on the command line is part of the model's fingerprint
     run_dir = only_run(tmp_path / "results")
     assert results(run_dir)["run"]["status"] == "running"  # nothing can mark a SIGKILL
+    assert load_results(run_dir).run.status == "interrupted"  # but no process holds its lock
     done = subprocess.run(evalsuite_cmd("run", "-m", model, "-t", "t/sent", "--tasks-dir",
                                         tmp_path / "tasks", "--resume", run_dir),
                           env=subprocess_env(tmp_path), capture_output=True, text=True,
