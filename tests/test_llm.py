@@ -394,3 +394,25 @@ def test_http_completions_get_the_same_prompts_and_shots(lms, monkeypatch):
         prompts = [body["prompt"] for body in stub.stats.bodies]
     assert sorted(prompts) == sorted(o.meta["prompt"] for o in hf)
     assert http.settings(card)["shots_source"] == "sampled"
+
+
+def test_demonstrations_give_way_before_the_example_when_the_prompt_is_too_long(lms):
+    """Over the context, demonstrations are dropped (earliest first) before the evaluated
+    example's own text is cut: it used to be cut to nothing, the model seeing demos only."""
+    card = sentiment_card(shots=8, shots_split="data/starter_reviews.jsonl",
+                          max_input_length=160)
+    _, examples = starter("sentiment/starter", limit=3)
+    model = loaded(lms["gpt2"], store_prompt="true")
+    full = loaded(lms["gpt2"], store_prompt="true").predict_batch(
+        sentiment_card(shots=8, shots_split="data/starter_reviews.jsonl"), examples)
+    outputs = model.predict_batch(card, examples)
+    tok, limit = model.runner.rt.tokenizer, model.runner.max_input(card)
+    for ex, out, whole in zip(examples, outputs, full, strict=True):
+        meta = out.meta
+        assert meta["truncated"] is True
+        assert meta["prompt"].endswith(card.prompt.format(text=ex["text"]))
+        kept = meta["shot_ids"]
+        assert 0 < len(kept) < 8 and meta["shots_dropped"] == 8 - len(kept)
+        assert kept == whole.meta["shot_ids"][8 - len(kept):]  # the latest ones stay
+        assert meta["prompt"] == whole.meta["prompt"][-len(meta["prompt"]):]
+        assert len(tok(meta["prompt"])["input_ids"]) <= limit

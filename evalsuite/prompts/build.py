@@ -121,6 +121,8 @@ class Prompt:
 
     text: str
     shot_ids: list[str] = field(default_factory=list)
+    shots: int = 0  # demonstrations shown
+    shots_dropped: int = 0  # demonstrations left out so the prompt fits the context
 
 
 def prompt_meta(prompt: Prompt, truncated: bool, store_prompt: bool) -> dict[str, Any]:
@@ -129,6 +131,8 @@ def prompt_meta(prompt: Prompt, truncated: bool, store_prompt: bool) -> dict[str
     meta: dict[str, Any] = {"truncated": truncated}
     if prompt.shot_ids:
         meta["shot_ids"] = prompt.shot_ids
+    if prompt.shots_dropped:
+        meta["shots_dropped"] = prompt.shots_dropped
     if store_prompt:
         meta["prompt"] = prompt.text
     return meta
@@ -148,14 +152,20 @@ class PromptBuilder:
         self.as_turns = bool(options.get("shots_as_turns"))
         self.shots: ShotSource = shot_source(card, options, where)
 
-    def prompt(self, example: dict[str, Any]) -> Prompt:
+    def prompt(self, example: dict[str, Any], keep_shots: int | None = None) -> Prompt:
+        """``example``'s input; ``keep_shots``: show only the last that many of its
+        demonstrations (the rest are dropped to fit the context)."""
         shots = self.shots.choose(example, self.card.family)
+        dropped = 0
+        if keep_shots is not None and keep_shots < len(shots):
+            dropped = len(shots) - keep_shots
+            shots = shots[dropped:]
         demos = [(fill(self.template, self.card, s), shot_answer(self.card, s)) for s in shots]
         query = fill(self.template, self.card, example)
         ids = examples_shot_ids(shots) if self.shots.fixed is None else []
         if self.chat is None:
             parts = [q + continuation(q, a, self.rule) for q, a in demos]
-            return Prompt(SHOT_SEPARATOR.join([*parts, query]), ids)
+            return Prompt(SHOT_SEPARATOR.join([*parts, query]), ids, len(shots), dropped)
         messages = [{"role": "system", "content": str(self.system)}] if self.system else []
         if self.as_turns:
             for q, a in demos:
@@ -164,7 +174,7 @@ class PromptBuilder:
         else:
             parts = [q + continuation(q, a, self.rule) for q, a in demos]
             messages.append({"role": "user", "content": SHOT_SEPARATOR.join([*parts, query])})
-        return Prompt(self.chat(messages), ids)
+        return Prompt(self.chat(messages), ids, len(shots), dropped)
 
     def stops(self, example: dict[str, Any] | None = None) -> list[str]:
         """Stop texts: option ``stop``, else the card's, else the family default."""

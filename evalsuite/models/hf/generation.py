@@ -18,8 +18,9 @@
   (:mod:`evalsuite.prompts.answers`; ``strip=false`` keeps the cut continuation as it is).
 
 Decoder-only models run with LEFT padding (pad = EOS when the tokenizer has none) and
-explicit position ids.  Over-long prompts are fitted by cutting the example's main field
-(context, document, source, text), so the instruction and the answer cue survive; the cut is
+explicit position ids.  Over-long prompts are fitted by dropping demonstrations (earliest
+first, counted in ``meta["shots_dropped"]``), then by cutting the example's main field
+(context, document, source, text), so the instruction and the answer cue survive; the fit is
 recorded in ``meta["truncated"]``.  Every generated output records ``generated_tokens``,
 ``hit_length_limit`` and the ``stop`` text it ended at; sampled demonstrations are recorded
 in ``meta.shot_ids``; ``store_prompt=true`` adds the exact model input (``meta.prompt``) and,
@@ -210,8 +211,9 @@ class GenerativeRunner(HeadRunner):
                            f"{card.target_lang!r} in the tokenizer (set target_lang_token=…)")
         return found
 
-    def prompt(self, card: TaskCard, example: dict) -> Prompt:
-        """The model input for one example (before tokenization)."""
+    def prompt(self, card: TaskCard, example: dict, keep_shots: int | None = None) -> Prompt:
+        """The model input for one example (before tokenization); ``keep_shots``: show only
+        the last that many demonstrations."""
         options = self.rt.options
         if uses_prefix(self.seq2seq, card, options):
             field = "source" if card.family is Family.TRANSLATION else "document"
@@ -220,7 +222,7 @@ class GenerativeRunner(HeadRunner):
             if language and language[0] == "prefix":
                 text = f"{language[1]} {text}"
             return Prompt(text)
-        return self.builder(card).prompt(example)
+        return self.builder(card).prompt(example, keep_shots)
 
     def text(self, card: TaskCard, example: dict) -> str:
         return self.prompt(card, example).text
@@ -257,17 +259,46 @@ class GenerativeRunner(HeadRunner):
 
     def fitted_prompts(self, card: TaskCard, examples: Sequence[dict], lengths: Sequence[int],
                        limit: int) -> list[Prompt]:
-        """Inputs whose over-long main field is cut so the whole prompt fits in ``limit``."""
+        """Inputs that fit in ``limit`` tokens: over the limit, demonstrations are dropped
+        (earliest first) until the prompt fits, and only then is the example's main field cut
+        from its end, so the example itself, the instruction and the answer cue survive."""
         tok = self.rt.tokenizer
         prompts = []
         for ex, n in zip(examples, lengths, strict=True):
+            if n <= limit:
+                prompts.append(self.prompt(card, ex))
+                continue
+            prompt = self.prompt(card, ex)
+            keep = None
+            if prompt.shots:
+                keep, n = self._shots_that_fit(card, ex, prompt.shots, limit)
             if n > limit:
                 field = MAIN_FIELD[card.family]
                 ids = tok(str(ex[field]), add_special_tokens=False)["input_ids"]
-                keep = max(0, len(ids) - (n - limit) - 4)
-                ex = {**ex, field: tok.decode(ids[:keep], skip_special_tokens=True)}
-            prompts.append(self.prompt(card, ex))
+                cut = max(0, len(ids) - (n - limit) - 4)
+                ex = {**ex, field: tok.decode(ids[:cut], skip_special_tokens=True)}
+            prompts.append(self.prompt(card, ex, keep))
         return prompts
+
+    def _shots_that_fit(self, card: TaskCard, example: dict, shown: int, limit: int
+                        ) -> tuple[int, int]:
+        """The most of ``example``'s last demonstrations its prompt can show within
+        ``limit`` tokens (0 when even none fit), and that prompt's length (binary search)."""
+        low, high = 0, shown - 1  # ``shown`` demonstrations are known not to fit
+        fits: dict[int, int] = {}
+        while low < high:
+            middle = (low + high + 1) // 2
+            n = self._length(self.prompt(card, example, middle).text)
+            if n <= limit:
+                low, fits[middle] = middle, n
+            else:
+                high = middle - 1
+        return low, fits.get(low) or self._length(self.prompt(card, example, low).text)
+
+    def _length(self, text: str) -> int:
+        """Tokens of one prompt as :meth:`encode` counts them."""
+        return len(self.rt.tokenizer(text, add_special_tokens=not self.chat,
+                                     verbose=False)["input_ids"])
 
     def encode(self, texts: Sequence[str], limit: int) -> Any:
         return self.rt.tokenizer(list(texts), padding=True, truncation=True, max_length=limit,
