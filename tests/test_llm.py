@@ -416,3 +416,22 @@ def test_demonstrations_give_way_before_the_example_when_the_prompt_is_too_long(
         assert kept == whole.meta["shot_ids"][8 - len(kept):]  # the latest ones stay
         assert meta["prompt"] == whole.meta["prompt"][-len(meta["prompt"]):]
         assert len(tok(meta["prompt"])["input_ids"]) <= limit
+
+
+def test_calibration_uses_each_examples_own_demonstrations(lms):
+    """With sampled shots, the content-free prompt of an example carries that example's
+    demonstrations (Zhao et al. calibrate the prompt as shown, demonstrations included); it
+    used to be one content-free prompt per card with demonstrations drawn for it alone."""
+    card = sentiment_card(shots=2, shots_split="data/starter_reviews.jsonl")
+    _, examples = starter("sentiment/starter", limit=6)
+    labels = list(card.labels)
+    model = loaded(lms["gpt2"], normalize="calibrated", store_prompt="true")
+    outputs = model.predict_batch(card, examples)
+    free = card.prompt.format(text=CONTENT_FREE)
+    texts = [o.meta["prompt"].rsplit("\n\n", 1)[0] + "\n\n" + free for o in outputs]
+    offsets = reference_causal(model, texts, labels)
+    calibrated = logprobs(outputs, labels) - offsets
+    assert [o.prediction for o in outputs] == [labels[i] for i in calibrated.argmax(1)]
+    for out, offset in zip(outputs, offsets, strict=True):
+        np.testing.assert_allclose([out.meta["calibration"][lb] for lb in labels], offset,
+                                   atol=1e-4)

@@ -50,6 +50,7 @@ from evalsuite.prompts.answers import LabelScores, generated_output, label_outpu
 from evalsuite.prompts.build import (
     LM_OPTIONS,
     GenerationSettings,
+    Prompt,
     PromptBuilder,
     content_free,
     lm_settings,
@@ -246,7 +247,8 @@ class VLLMAdapter(ModelAdapter):
             labels = list(card.labels or [])
             scores = self.label_scores(builder, [p.text for p in prompts], ids, labels)
             how = str(self.options.get("normalize", "sum"))
-            calibration = self._content_free(card, labels) if how == "calibrated" else None
+            calibration = self._content_free(card, labels, examples, prompts) \
+                if how == "calibrated" else None
             return label_outputs(scores, labels, how, metas, calibration)
         return self.generate(card, builder, examples, ids, metas)
 
@@ -271,10 +273,18 @@ class VLLMAdapter(ModelAdapter):
         tokens = np.asarray([[len(c) for c in row] for row in conts])
         return LabelScores(sums, tokens)
 
-    def _content_free(self, card: TaskCard, labels: list[str]) -> np.ndarray:
+    def _content_free(self, card: TaskCard, labels: list[str], examples: Sequence[dict],
+                      prompts: Sequence[Prompt]) -> np.ndarray:
+        """The content-free log-probabilities: once per card, or per example after its own
+        sampled demonstrations (as the ``hf`` kind does)."""
+        builder = self.builder(card)
+        if builder.per_example_shots:
+            texts = [builder.prompt(ex, p.shots, blank=True).text
+                     for ex, p in zip(examples, prompts, strict=True)]
+            ids, _ = self.encode(texts, self.max_prompt(card))
+            return self.label_scores(builder, texts, ids, labels).logprobs
         key = (card.name, card.version_id)
         if key not in self._calibration:
-            builder = self.builder(card)
             text = builder.prompt(content_free(card)).text
             ids, _ = self.encode([text], self.max_prompt(card))
             self._calibration[key] = self.label_scores(builder, [text], ids, labels).logprobs[0]

@@ -152,16 +152,18 @@ class PromptBuilder:
         self.as_turns = bool(options.get("shots_as_turns"))
         self.shots: ShotSource = shot_source(card, options, where)
 
-    def prompt(self, example: dict[str, Any], keep_shots: int | None = None) -> Prompt:
+    def prompt(self, example: dict[str, Any], keep_shots: int | None = None, *,
+               blank: bool = False) -> Prompt:
         """``example``'s input; ``keep_shots``: show only the last that many of its
-        demonstrations (the rest are dropped to fit the context)."""
+        demonstrations (the rest are dropped to fit the context); ``blank``: the same
+        demonstrations before the content-free input instead (calibrated scoring)."""
         shots = self.shots.choose(example, self.card.family)
         dropped = 0
         if keep_shots is not None and keep_shots < len(shots):
             dropped = len(shots) - keep_shots
             shots = shots[dropped:]
         demos = [(fill(self.template, self.card, s), shot_answer(self.card, s)) for s in shots]
-        query = fill(self.template, self.card, example)
+        query = fill(self.template, self.card, content_free(self.card) if blank else example)
         ids = examples_shot_ids(shots) if self.shots.fixed is None else []
         if self.chat is None:
             parts = [q + continuation(q, a, self.rule) for q, a in demos]
@@ -175,6 +177,11 @@ class PromptBuilder:
             parts = [q + continuation(q, a, self.rule) for q, a in demos]
             messages.append({"role": "user", "content": SHOT_SEPARATOR.join([*parts, query])})
         return Prompt(self.chat(messages), ids, len(shots), dropped)
+
+    @property
+    def per_example_shots(self) -> bool:
+        """Whether demonstrations differ from example to example (sampled shots)."""
+        return self.shots.fixed is None and self.shots.count > 0
 
     def stops(self, example: dict[str, Any] | None = None) -> list[str]:
         """Stop texts: option ``stop``, else the card's, else the family default."""

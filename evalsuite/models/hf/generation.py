@@ -321,7 +321,7 @@ class GenerativeRunner(HeadRunner):
         metas = [prompt_meta(prompt, n > limit, self.store_prompt)
                  for prompt, n in zip(prompts, lengths, strict=True)]
         if scoring_mode(card, self.rt.options) == "loglik":
-            return self._classify(card, texts, metas, limit)
+            return self._classify(card, examples, prompts, metas, limit)
         stops = [self.builder(card).stops(ex) if not uses_prefix(self.seq2seq, card,
                                                                  self.rt.options) else []
                  for ex in examples]
@@ -383,16 +383,24 @@ class GenerativeRunner(HeadRunner):
         return sorted(ids)
 
     # -- label log-likelihood ------------------------------------------------------------------
-    def _classify(self, card: TaskCard, texts: Sequence[str], metas: list[dict[str, Any]],
-                  limit: int) -> list[Output]:
+    def _classify(self, card: TaskCard, examples: Sequence[dict], prompts: Sequence[Prompt],
+                  metas: list[dict[str, Any]], limit: int) -> list[Output]:
         labels = list(card.labels or [])
-        raw = self.label_scores(card, texts, labels, limit)
-        calibration = self._content_free(card, labels, limit) \
+        raw = self.label_scores(card, [p.text for p in prompts], labels, limit)
+        calibration = self._content_free(card, labels, limit, examples, prompts) \
             if self.normalize == "calibrated" else None
         return label_outputs(raw, labels, self.normalize, metas, calibration)
 
-    def _content_free(self, card: TaskCard, labels: list[str], limit: int) -> np.ndarray:
-        """Each label's log-probability after the card's content-free prompt (once per card)."""
+    def _content_free(self, card: TaskCard, labels: list[str], limit: int,
+                      examples: Sequence[dict], prompts: Sequence[Prompt]) -> np.ndarray:
+        """Each label's log-probability after the content-free prompt: once per card, or,
+        when demonstrations are sampled per example, after each example's own
+        demonstrations (one row per example)."""
+        builder = self.builder(card)
+        if builder.per_example_shots:
+            texts = [builder.prompt(ex, p.shots, blank=True).text
+                     for ex, p in zip(examples, prompts, strict=True)]
+            return self.label_scores(card, texts, labels, limit).logprobs
         key = (card.name, card.version_id)
         if key not in self._calibration:
             text = self.text(card, content_free(card))
