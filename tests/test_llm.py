@@ -8,6 +8,7 @@ position), kept here as the reference: the sums must agree to 1e-5.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -435,3 +436,28 @@ def test_calibration_uses_each_examples_own_demonstrations(lms):
     for out, offset in zip(outputs, offsets, strict=True):
         np.testing.assert_allclose([out.meta["calibration"][lb] for lb in labels], offset,
                                    atol=1e-4)
+
+
+def test_a_chat_template_file_is_part_of_the_model_identity(lms, tmp_path):
+    """transformers 5 saves the chat template as ``chat_template.jinja``: editing it changes
+    every chat prompt, so it must change the fingerprint (the cache key) too; the record's
+    settings say which template and which system prompt were used."""
+    from transformers import AutoTokenizer
+
+    from evalsuite.models.hf.adapter import weights_fingerprint
+
+    folder = tmp_path / "chat"
+    shutil.copytree(lms["gpt2"], folder)
+    tok = AutoTokenizer.from_pretrained(folder)
+    tok.chat_template = "{% for m in messages %}{{ m['content'] }}\n{% endfor %}"
+    tok.save_pretrained(folder)
+    assert (folder / "chat_template.jinja").is_file()
+    before = weights_fingerprint(folder, None, "")
+    card = sentiment_card()
+    settings = loaded(folder, chat="true", system="Be brief.").settings(card)
+    assert settings["system"] == "Be brief." and len(settings["chat_template_sha256"]) == 12
+    (folder / "chat_template.jinja").write_text("{% for m in messages %}[{{ m['role'] }}] "
+                                                "{{ m['content'] }}\n{% endfor %}")
+    assert weights_fingerprint(folder, None, "") != before
+    edited = loaded(folder, chat="true", system="Be brief.").settings(card)
+    assert edited["chat_template_sha256"] != settings["chat_template_sha256"]

@@ -208,7 +208,8 @@ class VLLMAdapter(ModelAdapter):
             self._builders[key] = PromptBuilder(
                 card, self.options, where=self.where,
                 chat_template=lambda messages: self.tokenizer.apply_chat_template(
-                    messages, tokenize=False, add_generation_prompt=True))
+                    messages, tokenize=False, add_generation_prompt=True),
+                chat_template_text=getattr(self.tokenizer, "chat_template", None))
         return self._builders[key]
 
     def model_config(self) -> Any:

@@ -142,8 +142,10 @@ class PromptBuilder:
     """Builds the prompts of one card for one model's options."""
 
     def __init__(self, card: TaskCard, options: dict[str, Any], *, where: str,
-                 chat_template: ChatTemplate | None = None) -> None:
+                 chat_template: ChatTemplate | None = None,
+                 chat_template_text: str | None = None) -> None:
         self.card = card
+        self.chat_template_text = chat_template_text  # recorded as a hash in the settings
         self.options = options
         self.template = template_for(card, options)
         self.rule = str(options.get("label_space", "auto"))
@@ -199,7 +201,10 @@ class PromptBuilder:
         out.update(self.shots.settings())
         if self.chat is not None:
             out["chat"] = True
+            if self.chat_template_text:
+                out["chat_template_sha256"] = text_sha(self.chat_template_text)
             if self.system:
+                out["system"] = str(self.system)
                 out["system_sha256"] = text_sha(str(self.system))
             if self.as_turns:
                 out["shots_as_turns"] = True

@@ -145,8 +145,13 @@ class GenerativeRunner(HeadRunner):
         if key not in self._builders:
             self._builders[key] = PromptBuilder(card, self.rt.options,
                                                 where=f"model {self.rt.name}",
-                                                chat_template=self._chat_template)
+                                                chat_template=self._chat_template,
+                                                chat_template_text=self._template_text())
         return self._builders[key]
+
+    def _template_text(self) -> str | None:
+        template = getattr(self.rt.tokenizer, "chat_template", None)
+        return template if isinstance(template, str) else None
 
     def _chat_template(self, messages: list[dict[str, str]]) -> str:
         return self.rt.tokenizer.apply_chat_template(messages, tokenize=False,
