@@ -461,3 +461,17 @@ def test_a_chat_template_file_is_part_of_the_model_identity(lms, tmp_path):
     assert weights_fingerprint(folder, None, "") != before
     edited = loaded(folder, chat="true", system="Be brief.").settings(card)
     assert edited["chat_template_sha256"] != settings["chat_template_sha256"]
+
+
+@pytest.mark.parametrize("name", ["gpt2", "llama"])
+def test_a_prompts_trailing_space_moves_into_the_label(lms, name):
+    """"Answer: " + "positive" is the same text as "Answer:" + " positive"; as in
+    lm-evaluation-harness, the prompt's trailing spaces are scored as the start of the label
+    (a lone space token before the label is text a model has rarely seen), so both templates
+    give the same log-probabilities."""
+    _, examples = starter("sentiment/starter", limit=4)
+    model = loaded(lms[name])
+    spaced = model.predict_batch(sentiment_card(prompt="Review: {text}\nAnswer: "), examples)
+    plain = model.predict_batch(sentiment_card(prompt="Review: {text}\nAnswer:"), examples)
+    labels = ["negative", "positive"]
+    np.testing.assert_allclose(logprobs(spaced, labels), logprobs(plain, labels), atol=1e-5)

@@ -57,7 +57,7 @@ from evalsuite.prompts.build import (
     prompt_meta,
     scoring_mode,
 )
-from evalsuite.prompts.templates import template_for, template_problem
+from evalsuite.prompts.templates import split_trailing_spaces, template_for, template_problem
 from evalsuite.tasks.cards import TaskCard
 
 INSTALL_HINT = "pip install 'evalsuite[vllm]' on a machine with a CUDA GPU"
@@ -241,10 +241,13 @@ class VLLMAdapter(ModelAdapter):
             self.load()
         builder = self.builder(card)
         prompts = [builder.prompt(ex) for ex in examples]
-        ids, cut = self.encode([p.text for p in prompts], self.max_prompt(card))
+        loglik = scoring_mode(card, self.options) == "loglik"
+        # log-likelihood: the prompt's trailing spaces are scored with the labels (as in hf)
+        ids, cut = self.encode([split_trailing_spaces(p.text)[0] if loglik else p.text
+                                for p in prompts], self.max_prompt(card))
         store = bool(self.options.get("store_prompt"))
         metas = [prompt_meta(p, c, store) for p, c in zip(prompts, cut, strict=True)]
-        if scoring_mode(card, self.options) == "loglik":
+        if loglik:
             labels = list(card.labels or [])
             scores = self.label_scores(builder, [p.text for p in prompts], ids, labels)
             how = str(self.options.get("normalize", "sum"))
@@ -260,7 +263,8 @@ class VLLMAdapter(ModelAdapter):
 
         conts = []
         for text in texts:
-            pieces = builder.label_texts(text, labels)
+            spaces = split_trailing_spaces(text)[1]  # the prompt's trailing spaces (see hf)
+            pieces = [spaces + piece for piece in builder.label_texts(text, labels)]
             conts.append([list(t) for t in self.tokenizer(pieces, add_special_tokens=False)[
                 "input_ids"]])
         requests, where = loglik_requests(contexts, conts)
@@ -282,12 +286,13 @@ class VLLMAdapter(ModelAdapter):
         if builder.per_example_shots:
             texts = [builder.prompt(ex, p.shots, blank=True).text
                      for ex, p in zip(examples, prompts, strict=True)]
-            ids, _ = self.encode(texts, self.max_prompt(card))
+            ids, _ = self.encode([split_trailing_spaces(t)[0] for t in texts],
+                                 self.max_prompt(card))
             return self.label_scores(builder, texts, ids, labels).logprobs
         key = (card.name, card.version_id)
         if key not in self._calibration:
             text = builder.prompt(content_free(card)).text
-            ids, _ = self.encode([text], self.max_prompt(card))
+            ids, _ = self.encode([split_trailing_spaces(text)[0]], self.max_prompt(card))
             self._calibration[key] = self.label_scores(builder, [text], ids, labels).logprobs[0]
         return self._calibration[key]
 

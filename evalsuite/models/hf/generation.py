@@ -55,7 +55,7 @@ from evalsuite.prompts.build import (
     scoring_mode,
 )
 from evalsuite.prompts.seq2seq import find_language_token, task_prefix
-from evalsuite.prompts.templates import template_for, template_problem
+from evalsuite.prompts.templates import split_trailing_spaces, template_for, template_problem
 from evalsuite.runner.batching import token_budget_batches
 from evalsuite.tasks.cards import TaskCard
 
@@ -422,12 +422,14 @@ class GenerativeRunner(HeadRunner):
                 ids = tok(list(labels), add_special_tokens=False)["input_ids"]
             return seq2seq_label_logprobs(rt, enc, ids)
         builder = self.builder(card)
+        split = [split_trailing_spaces(text) for text in texts]  # spaces go to the labels
         with rt.phase("tokenize"), rt.lock:
-            contexts = tok(list(texts), truncation=True, max_length=limit,
+            contexts = tok([head for head, _ in split], truncation=True, max_length=limit,
                            add_special_tokens=not self.chat)["input_ids"]
             filler = tok.bos_token_id if tok.bos_token_id is not None else tok.pad_token_id
             contexts = [list(ctx) or [filler] for ctx in contexts]
-            conts = [builder.label_texts(text, labels) for text in texts]
+            conts = [[spaces + c for c in builder.label_texts(text, labels)]
+                     for text, (_, spaces) in zip(texts, split, strict=True)]
             missing = sorted({c for row in conts for c in row} - self._continuations.keys())
             if missing:
                 encoded = tok(missing, add_special_tokens=False)["input_ids"]
