@@ -433,6 +433,7 @@ def test_calibration_uses_each_examples_own_demonstrations(lms):
     offsets = reference_causal(model, texts, labels)
     calibrated = logprobs(outputs, labels) - offsets
     assert [o.prediction for o in outputs] == [labels[i] for i in calibrated.argmax(1)]
+    assert model.settings(card)["calibration"].startswith("per example")
     for out, offset in zip(outputs, offsets, strict=True):
         np.testing.assert_allclose([out.meta["calibration"][lb] for lb in labels], offset,
                                    atol=1e-4)

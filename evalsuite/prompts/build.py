@@ -223,6 +223,9 @@ def lm_settings(card: TaskCard, options: dict[str, Any], builder: PromptBuilder 
                            "do_sample": gen.do_sample, "scoring": mode}
     if mode == "loglik":
         out["normalize"] = str(options.get("normalize", "sum"))
+        if out["normalize"] == "calibrated" and builder is not None:
+            out["calibration"] = ("per example (its own demonstrations)"
+                                  if builder.per_example_shots else "per task")
     if builder is not None:
         out.update(builder.settings())
         if mode == "generate":
