@@ -476,3 +476,20 @@ def test_a_prompts_trailing_space_moves_into_the_label(lms, name):
     plain = model.predict_batch(sentiment_card(prompt="Review: {text}\nAnswer:"), examples)
     labels = ["negative", "positive"]
     np.testing.assert_allclose(logprobs(spaced, labels), logprobs(plain, labels), atol=1e-5)
+
+
+def test_a_fixed_shots_file_never_shows_the_example_its_own_answer(lms, tmp_path):
+    """A shots_file drawn from the evaluated split would show an example its own answer; as
+    with sampled shots (and lm-eval's first_n sampler) the example is left out and the next
+    line takes its place."""
+    _, examples = starter("sentiment/starter", limit=3)
+    shots = tmp_path / "shots.jsonl"
+    shots.write_text("".join(json.dumps(ex) + "\n" for ex in examples))
+    card = sentiment_card()
+    model = loaded(lms["gpt2"], shots_file=str(shots), shots=2, store_prompt="true")
+    outputs = model.predict_batch(card, examples)
+    for ex, out in zip(examples, outputs, strict=True):
+        assert out.meta["prompt"].count(ex["text"]) == 1  # its own text once: the query
+        others = [o for o in examples if o["id"] != ex["id"]][:2]
+        assert out.meta["shot_ids"] == [o["id"] for o in others]
+    assert model.settings(card)["shots"] == 2

@@ -166,7 +166,8 @@ class PromptBuilder:
             shots = shots[dropped:]
         demos = [(fill(self.template, self.card, s), shot_answer(self.card, s)) for s in shots]
         query = fill(self.template, self.card, content_free(self.card) if blank else example)
-        ids = examples_shot_ids(shots) if self.shots.fixed is None else []
+        ids = examples_shot_ids(shots) if self.shots.fixed is None \
+            or all("id" in s for s in shots) else []
         if self.chat is None:
             parts = [q + continuation(q, a, self.rule) for q, a in demos]
             return Prompt(SHOT_SEPARATOR.join([*parts, query]), ids, len(shots), dropped)
