@@ -419,6 +419,19 @@ def test_demonstrations_give_way_before_the_example_when_the_prompt_is_too_long(
         assert len(tok(meta["prompt"])["input_ids"]) <= limit
 
 
+def test_the_record_counts_examples_shown_fewer_demonstrations(lms, tmp_path):
+    from evalsuite.runner import run as runner
+
+    card = sentiment_card(shots=8, shots_split="data/starter_reviews.jsonl",
+                          max_input_length=160)
+    spec = ModelSpec("hf", str(lms["gpt2"]), {})
+    config = runner.RunConfig(jobs=[runner.Job(spec, [card])], output_dir=tmp_path,
+                              run_id="r", limit=3, resamples=20)
+    record = runner.run(config).records[0]
+    assert record.status == "ok" and record.settings["shots"] == 8
+    assert record.shots_dropped == 3 and record.truncated == 3
+
+
 def test_calibration_uses_each_examples_own_demonstrations(lms):
     """With sampled shots, the content-free prompt of an example carries that example's
     demonstrations (Zhao et al. calibrate the prompt as shown, demonstrations included); it
