@@ -334,3 +334,27 @@ def test_apertium_pair_that_is_not_installed_is_skipped(tmp_path):
                  "--tasks-dir", str(folder), "-o", str(tmp_path / "r"), "--run-id", "a"]) == 0
     (record,) = json.loads((tmp_path / "r" / "a" / "results.json").read_text())["records"]
     assert record["status"] == "skipped" and "eng_Latn-xho_Latn" in record["reason"]
+
+
+def test_gate_says_why_a_retention_is_null(tmp_path, tasks_dir):
+    """A null retention fails its rule with the record's reason (did not beat chance on the
+    reference), not only "null (not computed)"."""
+    run_suite(tmp_path, tasks_dir)
+    path = tmp_path / "runs" / "r" / "results.json"
+    doc = json.loads(path.read_text())
+    block = next(r for r in doc["records"] if r["task"] == "t/products")["generalisation"]
+    reason = "the model does not beat chance on t/movies: nothing to retain"
+    block.update(retention=None, ci_low=None, ci_high=None, beats_chance=False,
+                 retention_reason=reason)
+    path.write_text(json.dumps(doc))
+    policy = tmp_path / "policy.yaml"
+    policy.write_text(yaml.safe_dump({"rules": [
+        {"figure": "*.generalisation.retention", "op": ">=", "threshold": 0.7},
+        {"figure": "*.generalisation.gap", "op": "<=", "threshold": 0.25}]}))
+    out = tmp_path / "gate.json"
+    assert main(["gate", str(tmp_path / "runs" / "r"), "--policy", str(policy),
+                 "--json", str(out)]) == 1
+    checks = [c for o in json.loads(out.read_text())["rules"] for c in o["checks"]]
+    failed = [c for c in checks if not c["passed"]]
+    assert len(failed) == 1 and reason in failed[0]["message"]
+    assert "null" in failed[0]["message"]

@@ -56,6 +56,17 @@ def test_splitter_knows_full_width_and_danda_terminators():
         "Он пришёл.", "Потом ушёл.", "Это 5 p.m. now."]
 
 
+def test_khmer_and_myanmar_sentences_end_without_a_space():
+    """Khmer writes a zero-width space (not whitespace to ``\\s``) after ``។``, Myanmar
+    often nothing after ``။``: both marks end a sentence like ``。`` (as in FLORES-200)."""
+    zw = "\u200b"
+    assert split_sentences(f"ខ្ញុំ{zw}ទៅ{zw}ផ្សារ។{zw} គាត់{zw}នៅ{zw}ផ្ទះ។") == [
+        f"ខ្ញុំ{zw}ទៅ{zw}ផ្សារ។", f"គាត់{zw}នៅ{zw}ផ្ទះ។"]
+    assert split_sentences(f"ខ្ញុំ{zw}ទៅ។{zw}គាត់{zw}នៅ។") == [f"ខ្ញុំ{zw}ទៅ។", f"គាត់{zw}នៅ។"]
+    assert split_sentences("သူ သွားသည်။ပြန်လာသည်။") == ["သူ သွားသည်။", "ပြန်လာသည်။"]
+    assert split_sentences(f"राम घर गया।{zw} सीता गई।") == ["राम घर गया।", "सीता गई।"]
+
+
 def test_lead_k_joins_chinese_sentences_without_spaces():
     from evalsuite.models.registry import build
     from evalsuite.models.spec import parse_spec

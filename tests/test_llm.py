@@ -8,6 +8,7 @@ position), kept here as the reference: the sums must agree to 1e-5.
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -394,3 +395,114 @@ def test_http_completions_get_the_same_prompts_and_shots(lms, monkeypatch):
         prompts = [body["prompt"] for body in stub.stats.bodies]
     assert sorted(prompts) == sorted(o.meta["prompt"] for o in hf)
     assert http.settings(card)["shots_source"] == "sampled"
+
+
+def test_demonstrations_give_way_before_the_example_when_the_prompt_is_too_long(lms):
+    """Over the context, demonstrations are dropped (earliest first) before the evaluated
+    example's own text is cut: it used to be cut to nothing, the model seeing demos only."""
+    card = sentiment_card(shots=8, shots_split="data/starter_reviews.jsonl",
+                          max_input_length=160)
+    _, examples = starter("sentiment/starter", limit=3)
+    model = loaded(lms["gpt2"], store_prompt="true")
+    full = loaded(lms["gpt2"], store_prompt="true").predict_batch(
+        sentiment_card(shots=8, shots_split="data/starter_reviews.jsonl"), examples)
+    outputs = model.predict_batch(card, examples)
+    tok, limit = model.runner.rt.tokenizer, model.runner.max_input(card)
+    for ex, out, whole in zip(examples, outputs, full, strict=True):
+        meta = out.meta
+        assert meta["truncated"] is True
+        assert meta["prompt"].endswith(card.prompt.format(text=ex["text"]))
+        kept = meta["shot_ids"]
+        assert 0 < len(kept) < 8 and meta["shots_dropped"] == 8 - len(kept)
+        assert kept == whole.meta["shot_ids"][8 - len(kept):]  # the latest ones stay
+        assert meta["prompt"] == whole.meta["prompt"][-len(meta["prompt"]):]
+        assert len(tok(meta["prompt"])["input_ids"]) <= limit
+
+
+def test_the_record_counts_examples_shown_fewer_demonstrations(lms, tmp_path):
+    from evalsuite.runner import run as runner
+
+    card = sentiment_card(shots=8, shots_split="data/starter_reviews.jsonl",
+                          max_input_length=160)
+    spec = ModelSpec("hf", str(lms["gpt2"]), {})
+    config = runner.RunConfig(jobs=[runner.Job(spec, [card])], output_dir=tmp_path,
+                              run_id="r", limit=3, resamples=20)
+    record = runner.run(config).records[0]
+    assert record.status == "ok" and record.settings["shots"] == 8
+    assert record.shots_dropped == 3 and record.truncated == 3
+
+
+def test_calibration_uses_each_examples_own_demonstrations(lms):
+    """With sampled shots, the content-free prompt of an example carries that example's
+    demonstrations (Zhao et al. calibrate the prompt as shown, demonstrations included); it
+    used to be one content-free prompt per card with demonstrations drawn for it alone."""
+    card = sentiment_card(shots=2, shots_split="data/starter_reviews.jsonl")
+    _, examples = starter("sentiment/starter", limit=6)
+    labels = list(card.labels)
+    model = loaded(lms["gpt2"], normalize="calibrated", store_prompt="true")
+    outputs = model.predict_batch(card, examples)
+    free = card.prompt.format(text=CONTENT_FREE)
+    texts = [o.meta["prompt"].rsplit("\n\n", 1)[0] + "\n\n" + free for o in outputs]
+    offsets = reference_causal(model, texts, labels)
+    calibrated = logprobs(outputs, labels) - offsets
+    assert [o.prediction for o in outputs] == [labels[i] for i in calibrated.argmax(1)]
+    assert model.settings(card)["calibration"].startswith("per example")
+    for out, offset in zip(outputs, offsets, strict=True):
+        np.testing.assert_allclose([out.meta["calibration"][lb] for lb in labels], offset,
+                                   atol=1e-4)
+
+
+def test_a_chat_template_file_is_part_of_the_model_identity(lms, tmp_path):
+    """transformers 5 saves the chat template as ``chat_template.jinja``: editing it changes
+    every chat prompt, so it must change the fingerprint (the cache key) too; the record's
+    settings say which template and which system prompt were used."""
+    from transformers import AutoTokenizer
+
+    from evalsuite.models.hf.adapter import weights_fingerprint
+
+    folder = tmp_path / "chat"
+    shutil.copytree(lms["gpt2"], folder)
+    tok = AutoTokenizer.from_pretrained(folder)
+    tok.chat_template = "{% for m in messages %}{{ m['content'] }}\n{% endfor %}"
+    tok.save_pretrained(folder)
+    assert (folder / "chat_template.jinja").is_file()
+    before = weights_fingerprint(folder, None, "")
+    card = sentiment_card()
+    settings = loaded(folder, chat="true", system="Be brief.").settings(card)
+    assert settings["system"] == "Be brief." and len(settings["chat_template_sha256"]) == 12
+    (folder / "chat_template.jinja").write_text("{% for m in messages %}[{{ m['role'] }}] "
+                                                "{{ m['content'] }}\n{% endfor %}")
+    assert weights_fingerprint(folder, None, "") != before
+    edited = loaded(folder, chat="true", system="Be brief.").settings(card)
+    assert edited["chat_template_sha256"] != settings["chat_template_sha256"]
+
+
+@pytest.mark.parametrize("name", ["gpt2", "llama"])
+def test_a_prompts_trailing_space_moves_into_the_label(lms, name):
+    """"Answer: " + "positive" is the same text as "Answer:" + " positive"; as in
+    lm-evaluation-harness, the prompt's trailing spaces are scored as the start of the label
+    (a lone space token before the label is text a model has rarely seen), so both templates
+    give the same log-probabilities."""
+    _, examples = starter("sentiment/starter", limit=4)
+    model = loaded(lms[name])
+    spaced = model.predict_batch(sentiment_card(prompt="Review: {text}\nAnswer: "), examples)
+    plain = model.predict_batch(sentiment_card(prompt="Review: {text}\nAnswer:"), examples)
+    labels = ["negative", "positive"]
+    np.testing.assert_allclose(logprobs(spaced, labels), logprobs(plain, labels), atol=1e-5)
+
+
+def test_a_fixed_shots_file_never_shows_the_example_its_own_answer(lms, tmp_path):
+    """A shots_file drawn from the evaluated split would show an example its own answer; as
+    with sampled shots (and lm-eval's first_n sampler) the example is left out and the next
+    line takes its place."""
+    _, examples = starter("sentiment/starter", limit=3)
+    shots = tmp_path / "shots.jsonl"
+    shots.write_text("".join(json.dumps(ex) + "\n" for ex in examples))
+    card = sentiment_card()
+    model = loaded(lms["gpt2"], shots_file=str(shots), shots=2, store_prompt="true")
+    outputs = model.predict_batch(card, examples)
+    for ex, out in zip(examples, outputs, strict=True):
+        assert out.meta["prompt"].count(ex["text"]) == 1  # its own text once: the query
+        others = [o for o in examples if o["id"] != ex["id"]][:2]
+        assert out.meta["shot_ids"] == [o["id"] for o in others]
+    assert model.settings(card)["shots"] == 2

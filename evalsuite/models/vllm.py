@@ -50,13 +50,14 @@ from evalsuite.prompts.answers import LabelScores, generated_output, label_outpu
 from evalsuite.prompts.build import (
     LM_OPTIONS,
     GenerationSettings,
+    Prompt,
     PromptBuilder,
     content_free,
     lm_settings,
     prompt_meta,
     scoring_mode,
 )
-from evalsuite.prompts.templates import template_for, template_problem
+from evalsuite.prompts.templates import split_trailing_spaces, template_for, template_problem
 from evalsuite.tasks.cards import TaskCard
 
 INSTALL_HINT = "pip install 'evalsuite[vllm]' on a machine with a CUDA GPU"
@@ -207,7 +208,8 @@ class VLLMAdapter(ModelAdapter):
             self._builders[key] = PromptBuilder(
                 card, self.options, where=self.where,
                 chat_template=lambda messages: self.tokenizer.apply_chat_template(
-                    messages, tokenize=False, add_generation_prompt=True))
+                    messages, tokenize=False, add_generation_prompt=True),
+                chat_template_text=getattr(self.tokenizer, "chat_template", None))
         return self._builders[key]
 
     def model_config(self) -> Any:
@@ -239,14 +241,18 @@ class VLLMAdapter(ModelAdapter):
             self.load()
         builder = self.builder(card)
         prompts = [builder.prompt(ex) for ex in examples]
-        ids, cut = self.encode([p.text for p in prompts], self.max_prompt(card))
+        loglik = scoring_mode(card, self.options) == "loglik"
+        # log-likelihood: the prompt's trailing spaces are scored with the labels (as in hf)
+        ids, cut = self.encode([split_trailing_spaces(p.text)[0] if loglik else p.text
+                                for p in prompts], self.max_prompt(card))
         store = bool(self.options.get("store_prompt"))
         metas = [prompt_meta(p, c, store) for p, c in zip(prompts, cut, strict=True)]
-        if scoring_mode(card, self.options) == "loglik":
+        if loglik:
             labels = list(card.labels or [])
             scores = self.label_scores(builder, [p.text for p in prompts], ids, labels)
             how = str(self.options.get("normalize", "sum"))
-            calibration = self._content_free(card, labels) if how == "calibrated" else None
+            calibration = self._content_free(card, labels, examples, prompts) \
+                if how == "calibrated" else None
             return label_outputs(scores, labels, how, metas, calibration)
         return self.generate(card, builder, examples, ids, metas)
 
@@ -257,7 +263,8 @@ class VLLMAdapter(ModelAdapter):
 
         conts = []
         for text in texts:
-            pieces = builder.label_texts(text, labels)
+            spaces = split_trailing_spaces(text)[1]  # the prompt's trailing spaces (see hf)
+            pieces = [spaces + piece for piece in builder.label_texts(text, labels)]
             conts.append([list(t) for t in self.tokenizer(pieces, add_special_tokens=False)[
                 "input_ids"]])
         requests, where = loglik_requests(contexts, conts)
@@ -271,12 +278,21 @@ class VLLMAdapter(ModelAdapter):
         tokens = np.asarray([[len(c) for c in row] for row in conts])
         return LabelScores(sums, tokens)
 
-    def _content_free(self, card: TaskCard, labels: list[str]) -> np.ndarray:
+    def _content_free(self, card: TaskCard, labels: list[str], examples: Sequence[dict],
+                      prompts: Sequence[Prompt]) -> np.ndarray:
+        """The content-free log-probabilities: once per card, or per example after its own
+        sampled demonstrations (as the ``hf`` kind does)."""
+        builder = self.builder(card)
+        if builder.per_example_shots:
+            texts = [builder.prompt(ex, p.shots, blank=True).text
+                     for ex, p in zip(examples, prompts, strict=True)]
+            ids, _ = self.encode([split_trailing_spaces(t)[0] for t in texts],
+                                 self.max_prompt(card))
+            return self.label_scores(builder, texts, ids, labels).logprobs
         key = (card.name, card.version_id)
         if key not in self._calibration:
-            builder = self.builder(card)
             text = builder.prompt(content_free(card)).text
-            ids, _ = self.encode([text], self.max_prompt(card))
+            ids, _ = self.encode([split_trailing_spaces(text)[0]], self.max_prompt(card))
             self._calibration[key] = self.label_scores(builder, [text], ids, labels).logprobs[0]
         return self._calibration[key]
 

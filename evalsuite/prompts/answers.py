@@ -128,7 +128,8 @@ def normalized(scores: LabelScores, labels: Sequence[str], how: str,
                calibration: np.ndarray | None = None) -> np.ndarray:
     """The scores a label is chosen by: ``sum``, ``token`` (mean per token), ``char`` (per
     character of the label, lm-evaluation-harness's ``acc_norm``) or ``calibrated`` (minus the
-    label's log-probability after the content-free prompt, Zhao et al. 2021)."""
+    label's log-probability after the content-free prompt, Zhao et al. 2021; ``calibration``
+    has one row for every example or one row per example)."""
     if how == "token":
         return scores.logprobs / np.maximum(scores.tokens, 1)
     if how == "char":
@@ -137,7 +138,7 @@ def normalized(scores: LabelScores, labels: Sequence[str], how: str,
     if how == "calibrated":
         if calibration is None:
             raise ValueError("calibrated scores need the content-free log-probabilities")
-        return scores.logprobs - calibration[None, :]
+        return scores.logprobs - np.broadcast_to(calibration, scores.logprobs.shape)
     return scores.logprobs
 
 
@@ -145,13 +146,18 @@ def label_outputs(scores: LabelScores, labels: Sequence[str], how: str,
                   metas: Sequence[dict[str, Any]], calibration: np.ndarray | None = None
                   ) -> list[Output]:
     """The chosen label of each row, the softmax of the chosen scores as ``scores`` and the
-    summed log-probabilities in ``meta.logprobs``."""
+    summed log-probabilities in ``meta.logprobs`` (``calibration``: the content-free
+    log-probabilities, one row for all or one per row, in ``meta.calibration``)."""
     chosen = normalized(scores, labels, how, calibration)
     shifted = np.exp(chosen - chosen.max(axis=1, keepdims=True))
     probs = shifted / shifted.sum(axis=1, keepdims=True)
+    free = None if calibration is None else np.broadcast_to(calibration, chosen.shape)
     outputs = []
-    for b, p, s, meta in zip(chosen.argmax(axis=1), probs, scores.logprobs, metas, strict=True):
+    for i, (b, p, s, meta) in enumerate(zip(chosen.argmax(axis=1), probs, scores.logprobs,
+                                            metas, strict=True)):
         meta["logprobs"] = dict(zip(labels, s.tolist(), strict=True))
+        if free is not None:
+            meta["calibration"] = dict(zip(labels, free[i].tolist(), strict=True))
         outputs.append(Output(labels[int(b)], scores=dict(zip(labels, p.tolist(), strict=True)),
                               meta=meta))
     return outputs

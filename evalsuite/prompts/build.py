@@ -121,6 +121,8 @@ class Prompt:
 
     text: str
     shot_ids: list[str] = field(default_factory=list)
+    shots: int = 0  # demonstrations shown
+    shots_dropped: int = 0  # demonstrations left out so the prompt fits the context
 
 
 def prompt_meta(prompt: Prompt, truncated: bool, store_prompt: bool) -> dict[str, Any]:
@@ -129,6 +131,8 @@ def prompt_meta(prompt: Prompt, truncated: bool, store_prompt: bool) -> dict[str
     meta: dict[str, Any] = {"truncated": truncated}
     if prompt.shot_ids:
         meta["shot_ids"] = prompt.shot_ids
+    if prompt.shots_dropped:
+        meta["shots_dropped"] = prompt.shots_dropped
     if store_prompt:
         meta["prompt"] = prompt.text
     return meta
@@ -138,8 +142,10 @@ class PromptBuilder:
     """Builds the prompts of one card for one model's options."""
 
     def __init__(self, card: TaskCard, options: dict[str, Any], *, where: str,
-                 chat_template: ChatTemplate | None = None) -> None:
+                 chat_template: ChatTemplate | None = None,
+                 chat_template_text: str | None = None) -> None:
         self.card = card
+        self.chat_template_text = chat_template_text  # recorded as a hash in the settings
         self.options = options
         self.template = template_for(card, options)
         self.rule = str(options.get("label_space", "auto"))
@@ -148,14 +154,23 @@ class PromptBuilder:
         self.as_turns = bool(options.get("shots_as_turns"))
         self.shots: ShotSource = shot_source(card, options, where)
 
-    def prompt(self, example: dict[str, Any]) -> Prompt:
+    def prompt(self, example: dict[str, Any], keep_shots: int | None = None, *,
+               blank: bool = False) -> Prompt:
+        """``example``'s input; ``keep_shots``: show only the last that many of its
+        demonstrations (the rest are dropped to fit the context); ``blank``: the same
+        demonstrations before the content-free input instead (calibrated scoring)."""
         shots = self.shots.choose(example, self.card.family)
+        dropped = 0
+        if keep_shots is not None and keep_shots < len(shots):
+            dropped = len(shots) - keep_shots
+            shots = shots[dropped:]
         demos = [(fill(self.template, self.card, s), shot_answer(self.card, s)) for s in shots]
-        query = fill(self.template, self.card, example)
-        ids = examples_shot_ids(shots) if self.shots.fixed is None else []
+        query = fill(self.template, self.card, content_free(self.card) if blank else example)
+        ids = examples_shot_ids(shots) if self.shots.fixed is None \
+            or all("id" in s for s in shots) else []
         if self.chat is None:
             parts = [q + continuation(q, a, self.rule) for q, a in demos]
-            return Prompt(SHOT_SEPARATOR.join([*parts, query]), ids)
+            return Prompt(SHOT_SEPARATOR.join([*parts, query]), ids, len(shots), dropped)
         messages = [{"role": "system", "content": str(self.system)}] if self.system else []
         if self.as_turns:
             for q, a in demos:
@@ -164,7 +179,12 @@ class PromptBuilder:
         else:
             parts = [q + continuation(q, a, self.rule) for q, a in demos]
             messages.append({"role": "user", "content": SHOT_SEPARATOR.join([*parts, query])})
-        return Prompt(self.chat(messages), ids)
+        return Prompt(self.chat(messages), ids, len(shots), dropped)
+
+    @property
+    def per_example_shots(self) -> bool:
+        """Whether demonstrations differ from example to example (sampled shots)."""
+        return self.shots.fixed is None and self.shots.count > 0
 
     def stops(self, example: dict[str, Any] | None = None) -> list[str]:
         """Stop texts: option ``stop``, else the card's, else the family default."""
@@ -182,7 +202,10 @@ class PromptBuilder:
         out.update(self.shots.settings())
         if self.chat is not None:
             out["chat"] = True
+            if self.chat_template_text:
+                out["chat_template_sha256"] = text_sha(self.chat_template_text)
             if self.system:
+                out["system"] = str(self.system)
                 out["system_sha256"] = text_sha(str(self.system))
             if self.as_turns:
                 out["shots_as_turns"] = True
@@ -201,6 +224,9 @@ def lm_settings(card: TaskCard, options: dict[str, Any], builder: PromptBuilder 
                            "do_sample": gen.do_sample, "scoring": mode}
     if mode == "loglik":
         out["normalize"] = str(options.get("normalize", "sum"))
+        if out["normalize"] == "calibrated" and builder is not None:
+            out["calibration"] = ("per example (its own demonstrations)"
+                                  if builder.per_example_shots else "per task")
     if builder is not None:
         out.update(builder.settings())
         if mode == "generate":

@@ -4,7 +4,8 @@ Two sources, as lm-evaluation-harness users know them:
 
 * **fixed** — option ``shots_file`` (a JSONL file of canonical examples with their
   references); the first ``shots`` lines (all when ``shots`` is not given) precede every
-  example, in file order.
+  example, in file order, except the example itself (same id or input text), whose place
+  the next line takes.
 * **sampled** — ``shots: N`` on the card or the model: ``N`` demonstrations drawn for each
   example from the split named by the card's ``shots_split`` (a split name of the card's
   dataset, or a data file relative to the card; default: the evaluated split itself).  The
@@ -46,20 +47,17 @@ class ShotSource:
     def choose(self, example: dict[str, Any], family: Family) -> list[dict]:
         """The demonstrations of ``example`` (never the example itself)."""
         if self.fixed is not None:
-            return self.fixed
+            return _others(self.fixed, example, family)[:self.count]
         if not self.count:
             return []
         rng = random.Random(f"{self.seed}:{example.get('id')}")
         picks = rng.sample(range(len(self.pool)), min(self.count + 1, len(self.pool)))
-        own = input_text(family, example)
-        chosen = [self.pool[i] for i in picks if self.pool[i].get("id") != example.get("id")
-                  and input_text(family, self.pool[i]) != own]
-        return chosen[:self.count]
+        return _others([self.pool[i] for i in picks], example, family)[:self.count]
 
     def settings(self) -> dict[str, Any]:
         """What identifies the demonstrations in results and cache keys."""
         if self.fixed is not None:
-            return {"shots": len(self.fixed), "shots_source": "file",
+            return {"shots": self.count, "shots_source": "file",
                     "shots_sha256": self.sha} if self.fixed else {}
         if not self.count:
             return {}
@@ -73,11 +71,12 @@ def shot_source(card: TaskCard, options: dict[str, Any], where: str) -> ShotSour
     seed = int(options.get("shots_seed", card.shots_seed))
     if options.get("shots_file"):
         path = Path(str(options["shots_file"])).expanduser()
-        try:
-            rows = load_shots(path, card, count)
+        try:  # one spare line, to stand in for an example that is itself a demonstration
+            rows = load_shots(path, card, None if count is None else int(count) + 1)
         except (OSError, ValueError) as exc:
             raise SpecError(f"option shots_file: {exc}", where=where) from None
-        return ShotSource(count=len(rows), fixed=rows, sha=text_sha(repr(rows)))
+        shown = len(rows) if count is None else min(int(count), len(rows))
+        return ShotSource(count=shown, fixed=rows, sha=text_sha(repr(rows)))
     if not count:
         return ShotSource(count=0)
     pool, split = shot_pool(card)
@@ -122,6 +121,13 @@ def shot_pool(card: TaskCard) -> tuple[list[dict], str]:
         dataset = dataset.model_copy(update={"split": split})
     other = card.model_copy(update={"dataset": dataset, "shots": None})
     return load_task_data(other).examples, split
+
+
+def _others(rows: Sequence[dict], example: dict[str, Any], family: Family) -> list[dict]:
+    """``rows`` without the example itself (same id, or the same input text)."""
+    own = input_text(family, example)
+    return [row for row in rows if row.get("id") != example.get("id")
+            and input_text(family, row) != own]
 
 
 def examples_shot_ids(chosen: Sequence[dict]) -> list[str]:

@@ -139,6 +139,19 @@ def continuation(prompt: str, answer: str, rule: str = "auto") -> str:
     return " " + answer
 
 
+def split_trailing_spaces(prompt: str) -> tuple[str, str]:
+    """``prompt`` without its trailing spaces, and those spaces: for log-likelihood scoring
+    they are the start of the continuation, as lm-evaluation-harness scores them, so that
+    ``"Answer: " + "positive"`` is tokenized like ``"Answer:" + " positive"`` (no lone space
+    token before the label).
+
+    >>> split_trailing_spaces("Answer: ")
+    ('Answer:', ' ')
+    """
+    head = prompt.rstrip(" ")
+    return head, prompt[len(head):]
+
+
 def build_prompt(template: str, card: TaskCard, example: dict[str, Any],
                  shots: Sequence[dict] = ()) -> str:
     """Few-shot demonstrations (prompt + answer), then the example's prompt."""

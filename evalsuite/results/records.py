@@ -949,6 +949,10 @@ class Record(Block):
     """Prediction cache hits and computed examples."""
     truncated: Count | None = None
     """Examples whose input the model truncated to its maximum length."""
+    shots_dropped: Count | None = None
+    """Examples shown fewer demonstrations than ``settings.shots``: the earliest were dropped
+    so the prompt fits the model's context (``meta.shots_dropped`` in their rows); absent
+    when none were."""
     predictions_file: str | None = None
     """Per-example JSONL, relative to the run folder: score (first, so rows can be ranked
     without parsing them), id, input, prediction, reference, stats (per-metric statistics),

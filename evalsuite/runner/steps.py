@@ -247,6 +247,9 @@ def task_record(spec: ModelSpec, task_data: TaskData, config: RunConfig, writer:
     )
     if scrubbed:  # answers in which the endpoint echoed the API key (replaced by ***)
         record.secrets_scrubbed = scrubbed
+    fewer = sum(bool(o.meta.get("shots_dropped")) for o in ordered)
+    if fewer:  # demonstrations dropped to fit the context
+        record.shots_dropped = fewer
     return record
 
 

@@ -6,10 +6,12 @@ A small rule-based splitter (no model or data download) that knows several scrip
   whitespace and a character that can start one: an upper-case letter, a digit, or a letter
   of a script without case (Arabic, Devanagari, Han…).  Abbreviations (``Dr.``, ``p.m.``,
   ``J. K.``) do not end a sentence.
-* the full-width ``。 ！ ？`` end a sentence whether or not a space follows (Chinese and
-  Japanese put none);
-* ``। ॥`` (danda: Hindi, Nepali, Bengali…), ``؟ ۔`` (Arabic, Urdu), ``። ፧`` (Ethiopic),
-  ``။`` (Myanmar), ``។ ៕`` (Khmer) and ``։`` (Armenian) end a sentence before whitespace.
+* the full-width ``。 ！ ？``, Myanmar ``။`` and Khmer ``។ ៕`` end a sentence whether or
+  not a space follows (Chinese, Japanese, Burmese and Khmer often put none);
+* ``। ॥`` (danda: Hindi, Nepali, Bengali…), ``؟ ۔`` (Arabic, Urdu), ``። ፧`` (Ethiopic)
+  and ``։`` (Armenian) end a sentence before whitespace.
+
+A zero-width space (U+200B, Khmer's word separator) counts as whitespace here.
 * a line break always ends one.
 
 >>> split_sentences("Dr. Smith came. He saw! 他来了。她走了！ यह ठीक है। वह गया।")
@@ -22,13 +24,15 @@ import re
 
 _CLOSERS = "\"'”’)\\]»」』）》】〕"
 _OPENERS = "\"'“‘(\\[«「『（《【〔"
-_FULL_WIDTH_ENDS = "。！？｡"
-_SCRIPT_ENDS = "।॥؟۔።፧။។៕։"
+_FULL_WIDTH_ENDS = "。！？｡။។៕"  # end a sentence with or without a space after
+_SCRIPT_ENDS = "।॥؟۔።፧։"
+_SPACE = r"[\s\u200b]"  # whitespace, and the zero-width space Khmer separates words with
 _BOUNDARY = re.compile(
     rf"(?P<latin>[.!?…]+[{_CLOSERS}]*)\s+(?=[{_OPENERS}]?(?P<next>\S))"
-    rf"|(?P<wide>[{_FULL_WIDTH_ENDS}]+[{_CLOSERS}]*)\s*(?=\S)"
-    rf"|(?P<script>[{_SCRIPT_ENDS}]+[{_CLOSERS}]*)\s+(?=\S)"
+    rf"|(?P<wide>[{_FULL_WIDTH_ENDS}]+[{_CLOSERS}]*){_SPACE}*(?=[^\s\u200b])"
+    rf"|(?P<script>[{_SCRIPT_ENDS}]+[{_CLOSERS}]*){_SPACE}+(?=[^\s\u200b])"
 )
+_EDGE_SPACE = re.compile(rf"^{_SPACE}+|{_SPACE}+$")
 _ABBREVIATIONS = frozenset((
     "mr", "mrs", "ms", "dr", "prof", "sr", "jr", "st", "mt", "vs", "etc", "fig", "al", "inc",
     "ltd", "co", "corp", "gen", "col", "lt", "sgt", "jan", "feb", "mar", "apr", "jun", "jul",
@@ -50,7 +54,8 @@ def split_sentences(text: str) -> list[str]:
             out.append(line[start:end])
             start = match.end()
         out.append(line[start:])
-    return [s.strip() for s in out if s.strip()]
+    stripped = (_EDGE_SPACE.sub("", s) for s in out)
+    return [s for s in stripped if s]
 
 
 def one_sentence_per_line(text: str) -> str:

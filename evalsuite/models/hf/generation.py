@@ -18,8 +18,9 @@
   (:mod:`evalsuite.prompts.answers`; ``strip=false`` keeps the cut continuation as it is).
 
 Decoder-only models run with LEFT padding (pad = EOS when the tokenizer has none) and
-explicit position ids.  Over-long prompts are fitted by cutting the example's main field
-(context, document, source, text), so the instruction and the answer cue survive; the cut is
+explicit position ids.  Over-long prompts are fitted by dropping demonstrations (earliest
+first, counted in ``meta["shots_dropped"]``), then by cutting the example's main field
+(context, document, source, text), so the instruction and the answer cue survive; the fit is
 recorded in ``meta["truncated"]``.  Every generated output records ``generated_tokens``,
 ``hit_length_limit`` and the ``stop`` text it ended at; sampled demonstrations are recorded
 in ``meta.shot_ids``; ``store_prompt=true`` adds the exact model input (``meta.prompt``) and,
@@ -54,7 +55,7 @@ from evalsuite.prompts.build import (
     scoring_mode,
 )
 from evalsuite.prompts.seq2seq import find_language_token, task_prefix
-from evalsuite.prompts.templates import template_for, template_problem
+from evalsuite.prompts.templates import split_trailing_spaces, template_for, template_problem
 from evalsuite.runner.batching import token_budget_batches
 from evalsuite.tasks.cards import TaskCard
 
@@ -144,8 +145,13 @@ class GenerativeRunner(HeadRunner):
         if key not in self._builders:
             self._builders[key] = PromptBuilder(card, self.rt.options,
                                                 where=f"model {self.rt.name}",
-                                                chat_template=self._chat_template)
+                                                chat_template=self._chat_template,
+                                                chat_template_text=self._template_text())
         return self._builders[key]
+
+    def _template_text(self) -> str | None:
+        template = getattr(self.rt.tokenizer, "chat_template", None)
+        return template if isinstance(template, str) else None
 
     def _chat_template(self, messages: list[dict[str, str]]) -> str:
         return self.rt.tokenizer.apply_chat_template(messages, tokenize=False,
@@ -210,8 +216,9 @@ class GenerativeRunner(HeadRunner):
                            f"{card.target_lang!r} in the tokenizer (set target_lang_token=…)")
         return found
 
-    def prompt(self, card: TaskCard, example: dict) -> Prompt:
-        """The model input for one example (before tokenization)."""
+    def prompt(self, card: TaskCard, example: dict, keep_shots: int | None = None) -> Prompt:
+        """The model input for one example (before tokenization); ``keep_shots``: show only
+        the last that many demonstrations."""
         options = self.rt.options
         if uses_prefix(self.seq2seq, card, options):
             field = "source" if card.family is Family.TRANSLATION else "document"
@@ -220,7 +227,7 @@ class GenerativeRunner(HeadRunner):
             if language and language[0] == "prefix":
                 text = f"{language[1]} {text}"
             return Prompt(text)
-        return self.builder(card).prompt(example)
+        return self.builder(card).prompt(example, keep_shots)
 
     def text(self, card: TaskCard, example: dict) -> str:
         return self.prompt(card, example).text
@@ -257,17 +264,46 @@ class GenerativeRunner(HeadRunner):
 
     def fitted_prompts(self, card: TaskCard, examples: Sequence[dict], lengths: Sequence[int],
                        limit: int) -> list[Prompt]:
-        """Inputs whose over-long main field is cut so the whole prompt fits in ``limit``."""
+        """Inputs that fit in ``limit`` tokens: over the limit, demonstrations are dropped
+        (earliest first) until the prompt fits, and only then is the example's main field cut
+        from its end, so the example itself, the instruction and the answer cue survive."""
         tok = self.rt.tokenizer
         prompts = []
         for ex, n in zip(examples, lengths, strict=True):
+            if n <= limit:
+                prompts.append(self.prompt(card, ex))
+                continue
+            prompt = self.prompt(card, ex)
+            keep = None
+            if prompt.shots:
+                keep, n = self._shots_that_fit(card, ex, prompt.shots, limit)
             if n > limit:
                 field = MAIN_FIELD[card.family]
                 ids = tok(str(ex[field]), add_special_tokens=False)["input_ids"]
-                keep = max(0, len(ids) - (n - limit) - 4)
-                ex = {**ex, field: tok.decode(ids[:keep], skip_special_tokens=True)}
-            prompts.append(self.prompt(card, ex))
+                cut = max(0, len(ids) - (n - limit) - 4)
+                ex = {**ex, field: tok.decode(ids[:cut], skip_special_tokens=True)}
+            prompts.append(self.prompt(card, ex, keep))
         return prompts
+
+    def _shots_that_fit(self, card: TaskCard, example: dict, shown: int, limit: int
+                        ) -> tuple[int, int]:
+        """The most of ``example``'s last demonstrations its prompt can show within
+        ``limit`` tokens (0 when even none fit), and that prompt's length (binary search)."""
+        low, high = 0, shown - 1  # ``shown`` demonstrations are known not to fit
+        fits: dict[int, int] = {}
+        while low < high:
+            middle = (low + high + 1) // 2
+            n = self._length(self.prompt(card, example, middle).text)
+            if n <= limit:
+                low, fits[middle] = middle, n
+            else:
+                high = middle - 1
+        return low, fits.get(low) or self._length(self.prompt(card, example, low).text)
+
+    def _length(self, text: str) -> int:
+        """Tokens of one prompt as :meth:`encode` counts them."""
+        return len(self.rt.tokenizer(text, add_special_tokens=not self.chat,
+                                     verbose=False)["input_ids"])
 
     def encode(self, texts: Sequence[str], limit: int) -> Any:
         return self.rt.tokenizer(list(texts), padding=True, truncation=True, max_length=limit,
@@ -290,7 +326,7 @@ class GenerativeRunner(HeadRunner):
         metas = [prompt_meta(prompt, n > limit, self.store_prompt)
                  for prompt, n in zip(prompts, lengths, strict=True)]
         if scoring_mode(card, self.rt.options) == "loglik":
-            return self._classify(card, texts, metas, limit)
+            return self._classify(card, examples, prompts, metas, limit)
         stops = [self.builder(card).stops(ex) if not uses_prefix(self.seq2seq, card,
                                                                  self.rt.options) else []
                  for ex in examples]
@@ -352,16 +388,24 @@ class GenerativeRunner(HeadRunner):
         return sorted(ids)
 
     # -- label log-likelihood ------------------------------------------------------------------
-    def _classify(self, card: TaskCard, texts: Sequence[str], metas: list[dict[str, Any]],
-                  limit: int) -> list[Output]:
+    def _classify(self, card: TaskCard, examples: Sequence[dict], prompts: Sequence[Prompt],
+                  metas: list[dict[str, Any]], limit: int) -> list[Output]:
         labels = list(card.labels or [])
-        raw = self.label_scores(card, texts, labels, limit)
-        calibration = self._content_free(card, labels, limit) \
+        raw = self.label_scores(card, [p.text for p in prompts], labels, limit)
+        calibration = self._content_free(card, labels, limit, examples, prompts) \
             if self.normalize == "calibrated" else None
         return label_outputs(raw, labels, self.normalize, metas, calibration)
 
-    def _content_free(self, card: TaskCard, labels: list[str], limit: int) -> np.ndarray:
-        """Each label's log-probability after the card's content-free prompt (once per card)."""
+    def _content_free(self, card: TaskCard, labels: list[str], limit: int,
+                      examples: Sequence[dict], prompts: Sequence[Prompt]) -> np.ndarray:
+        """Each label's log-probability after the content-free prompt: once per card, or,
+        when demonstrations are sampled per example, after each example's own
+        demonstrations (one row per example)."""
+        builder = self.builder(card)
+        if builder.per_example_shots:
+            texts = [builder.prompt(ex, p.shots, blank=True).text
+                     for ex, p in zip(examples, prompts, strict=True)]
+            return self.label_scores(card, texts, labels, limit).logprobs
         key = (card.name, card.version_id)
         if key not in self._calibration:
             text = self.text(card, content_free(card))
@@ -378,12 +422,14 @@ class GenerativeRunner(HeadRunner):
                 ids = tok(list(labels), add_special_tokens=False)["input_ids"]
             return seq2seq_label_logprobs(rt, enc, ids)
         builder = self.builder(card)
+        split = [split_trailing_spaces(text) for text in texts]  # spaces go to the labels
         with rt.phase("tokenize"), rt.lock:
-            contexts = tok(list(texts), truncation=True, max_length=limit,
+            contexts = tok([head for head, _ in split], truncation=True, max_length=limit,
                            add_special_tokens=not self.chat)["input_ids"]
             filler = tok.bos_token_id if tok.bos_token_id is not None else tok.pad_token_id
             contexts = [list(ctx) or [filler] for ctx in contexts]
-            conts = [builder.label_texts(text, labels) for text in texts]
+            conts = [[spaces + c for c in builder.label_texts(text, labels)]
+                     for text, (_, spaces) in zip(texts, split, strict=True)]
             missing = sorted({c for row in conts for c in row} - self._continuations.keys())
             if missing:
                 encoded = tok(missing, add_special_tokens=False)["input_ids"]
