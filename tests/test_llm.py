@@ -506,3 +506,29 @@ def test_a_fixed_shots_file_never_shows_the_example_its_own_answer(lms, tmp_path
         others = [o for o in examples if o["id"] != ex["id"]][:2]
         assert out.meta["shot_ids"] == [o["id"] for o in others]
     assert model.settings(card)["shots"] == 2
+
+
+def test_predictions_cached_under_older_prompt_rules_are_recomputed(lms, tmp_path,
+                                                                     monkeypatch):
+    """A language model's settings carry ``prompt_rules``, so when a release changes how
+    prompts are built or scored, its predictions cached by the older release are not
+    served as if they were today's."""
+    from evalsuite.prompts import build
+    from evalsuite.runner import run as runner
+
+    card = sentiment_card()
+    spec = ModelSpec("hf", str(lms["gpt2"]), {})
+
+    def cache_hits(run_id: str) -> tuple[int, dict]:
+        config = runner.RunConfig(jobs=[runner.Job(spec, [card])], output_dir=tmp_path,
+                                  run_id=run_id, limit=4, resamples=20,
+                                  cache_path=tmp_path / "cache.sqlite")
+        record = runner.run(config).records[0]
+        return record.cache.hits, record.settings
+
+    hits, settings = cache_hits("first")
+    assert hits == 0 and settings["prompt_rules"] == build.PROMPT_RULES
+    assert cache_hits("second")[0] == 4  # the same rules: served from the cache
+    monkeypatch.setattr(build, "PROMPT_RULES", build.PROMPT_RULES + 1)
+    hits, settings = cache_hits("newer")
+    assert hits == 0 and settings["prompt_rules"] == build.PROMPT_RULES

@@ -214,14 +214,24 @@ class PromptBuilder:
         return out
 
 
+PROMPT_RULES = 2
+"""Version of the rules that turn a card and options into model inputs and scores (prompt
+cutting, label spacing, demonstrations, calibration).  Part of every language model's
+settings, hence of its cache keys: bump it when a change of these rules changes outputs, so
+predictions cached by an older evalsuite are recomputed, not reused.  2: demonstrations give
+way before the example, trailing spaces move into the label, a fixed shots file never shows
+an example its own answer, calibration per example."""
+
+
 def lm_settings(card: TaskCard, options: dict[str, Any], builder: PromptBuilder | None
                 ) -> dict[str, Any]:
     """What about a language model's prompting, scoring and generation changes outputs
     (``builder`` ``None``: a seq2seq task prefix instead of a prompt)."""
     gen = GenerationSettings.for_card(card, options)
     mode = scoring_mode(card, options)
-    out: dict[str, Any] = {"max_new_tokens": gen.max_new_tokens, "num_beams": gen.num_beams,
-                           "do_sample": gen.do_sample, "scoring": mode}
+    out: dict[str, Any] = {"prompt_rules": PROMPT_RULES, "max_new_tokens": gen.max_new_tokens,
+                           "num_beams": gen.num_beams, "do_sample": gen.do_sample,
+                           "scoring": mode}
     if mode == "loglik":
         out["normalize"] = str(options.get("normalize", "sum"))
         if out["normalize"] == "calibrated" and builder is not None:
