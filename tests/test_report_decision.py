@@ -494,3 +494,49 @@ def test_copy_of_a_run_with_hostile_names_still_builds(tmp_path: Path):
     out = build_report([write_run(tmp_path, "r", [rec, rec2])], tmp_path / "h.html")
     page = out.read_text(encoding="utf-8")
     assert "</script><b>x" not in page and "\u2028" not in page.split("<body>")[0]
+
+
+# -- review: memory below the meter's resolution, chance-level systems as a cost yardstick -------
+def test_a_model_memory_of_zero_is_the_models_share_not_the_process_peak(tmp_path: Path):
+    """A lexicon's 0.0 MB (below what RSS sampling resolves) is its share; falling back to
+    the process peak put it at 657 MB (torch and Python) beside a summarizer's 1.7 MB."""
+    lexicon = record("lexicon", "summarization/s", 0.30, speed=4000.0, memory=0.0, beats=True)
+    ranker = record("ranker", "summarization/s", 0.28, speed=400.0, memory=1.7, beats=True,
+                    seed=3)
+    lexicon["efficiency"]["peak_memory_mb"] = 657.3
+    ranker["efficiency"]["peak_memory_mb"] = 665.8
+    data, scores, by, weights = scored([write_run(tmp_path, "r", [lexicon, ranker])])
+    points = F.cost_points(data, ["summarization/s"], scores)
+    memory = {m.label: points[m.key].memory for m in data.models}
+    assert memory["ranker"] == pytest.approx(1.7)
+    assert memory["lexicon"] < 1.7  # never the process peak
+    costs = {m["model"]: m["cost"] for m in comparison(data, scores, weights)["models"]}
+    assert (costs["lexicon"]["memory_mb"], costs["lexicon"]["memory_kind"]) == (0.0, "model")
+    # efficiency compares the models' shares: 1 MB or less counts as 1 MB
+    assert by["lexicon"].dimensions["efficiency"].value == pytest.approx(1.0)
+    ranker_speed = 1 + np.log10(400 / 4000) / 3
+    ranker_memory = 1 - np.log10(1.7 / 1.0) / 3
+    assert by["ranker"].dimensions["efficiency"].value == pytest.approx(
+        (ranker_speed + ranker_memory) / 2)
+    cost = F.quality_vs_cost(data, scores)
+    xs = [x for t in cost.data if t.name == "lexicon" and t.xaxis == "x2" for x in t.x]
+    assert xs == [1.0]  # drawn where the model's share is, not at 657 MB
+
+
+def test_a_system_below_chance_is_no_yardstick_for_the_others_cost(tmp_path: Path):
+    """A constant system answers in no time; measuring real models against it clipped their
+    efficiency to 0 and erased the difference between them."""
+    fast = record("fast", "sentiment/a", 0.80, speed=1000.0, memory=100.0, beats=True)
+    slow = record("slow", "sentiment/a", 0.78, speed=100.0, memory=100.0, beats=True, seed=2)
+    const = record("constant", "sentiment/a", 0.5, speed=5.0e6, memory=0.5, beats=False,
+                   seed=3)
+    _data, _scores, by, _ = scored([write_run(tmp_path, "r", [fast, slow, const])])
+    assert by["fast"].dimensions["efficiency"].value == pytest.approx(1.0)
+    assert by["slow"].dimensions["efficiency"].value == pytest.approx((1 - 1 / 3 + 1.0) / 2)
+    assert by["constant"].dimensions["efficiency"].value == 0.0
+    # one real model beside a constant one: nothing real to compare its cost with
+    run = write_run(tmp_path / "b", "r", [copy.deepcopy(fast), copy.deepcopy(const)])
+    _data, _scores, by, _ = scored([run])
+    assert by["fast"].dimensions["efficiency"].value is None
+    assert "not compared" in by["fast"].dimensions["efficiency"].how
+    assert by["constant"].dimensions["efficiency"].value == 0.0

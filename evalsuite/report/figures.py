@@ -17,14 +17,14 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from statistics import geometric_mean, median
+from statistics import median
 from typing import Any
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from evalsuite.report import generalisation as G
-from evalsuite.report.cost import memory_mb
+from evalsuite.report.cost import MEMORY_FLOOR_MB, cost_of, megabytes
 from evalsuite.report.load import Entry, Model, ReportData
 from evalsuite.report.scoring import (
     DIMENSIONS,
@@ -44,7 +44,6 @@ from evalsuite.report.style import (
     layout,
     lookup,
     num,
-    pos,
     task_menu,
     with_alpha,
 )
@@ -352,6 +351,7 @@ class CostPoint:
     memory: float | None
     n: int
     below: bool = False
+    memory_kind: str | None = None  # "model" (its share) or "process peak"
 
 
 def cost_points(data: ReportData, tasks: Sequence[str], scores: Sequence[Score] | None = None,
@@ -359,8 +359,9 @@ def cost_points(data: ReportData, tasks: Sequence[str], scores: Sequence[Score] 
     """Per model: quality and cost over ``tasks``.
 
     One task: skill over chance (the normalised value when the record has no chance block).
-    Several (a group's shared tasks): the group's quality dimension from ``scores``,
-    the geometric mean of examples/s and the largest memory.
+    Several (a group's shared tasks): the group's quality dimension from ``scores``.
+    Cost as in the scorecard (:func:`~evalsuite.report.cost.cost_of`): the geometric mean
+    of examples/s and the largest memory, the model's share when every record has it.
     """
     by_key = {s.model.key: s for s in scores or ()}
     out = {}
@@ -383,16 +384,9 @@ def cost_points(data: ReportData, tasks: Sequence[str], scores: Sequence[Score] 
                 continue
             q, half = score.dimensions["quality"].value, score.dimensions["quality"].half_width
             below = score.tier == 2
-        blocks = [e.record.efficiency for e in entries if e.record.efficiency is not None]
-        speeds = [float(b.examples_per_s) for b in blocks  # type: ignore[arg-type]
-                  if pos(b.examples_per_s)]
-        attributable = len(blocks) == len(entries) and all(
-            memory_mb(e) is not None and pos(b.model_memory_mb)
-            for e, b in zip(entries, blocks, strict=True))
-        mems = [m for e in entries if (m := memory_mb(e, attributable)) is not None]
-        speed = (speeds[0] if len(speeds) == 1 else geometric_mean(speeds)) if speeds else None
-        out[model.key] = CostPoint(q, half, speed, max(mems) if mems else None, len(entries),
-                                   below)
+        cost = cost_of(model, tasks)  # the scorecard's figures, so both say the same
+        out[model.key] = CostPoint(q, half, cost.examples_per_s, cost.memory_mb, len(entries),
+                                   below, cost.memory_kind)
     return out
 
 
@@ -449,7 +443,8 @@ def quality_vs_cost_caption(data: ReportData) -> str:
             "without a chance baseline). A group's selection covers the tasks its models "
             "share (quality: the group's quality dimension; throughput: geometric mean; "
             "memory: the largest). Memory is what the model accounts for (peak minus the "
-            "process before loading) when every record has it, else the process peak. "
+            "process before loading) when every record has it, else the process peak; "
+            "below 1 MB it is drawn at 1 MB (the hover gives the figure). "
             "Ringed, on the dashed line: the Pareto frontier, models no other model beats on "
             "both quality and cost (up-right is better for throughput, up-left for memory). "
             "Open markers: not above chance.")
@@ -470,11 +465,15 @@ def _cost_state(data: ReportData, points: dict[str, CostPoint],
         for model in data.models:
             p = points.get(model.key)
             ok = p is not None and p.quality is not None and getattr(p, attr) is not None
-            x = [getattr(p, attr)] if ok else []
+            x = [_drawn(attr, getattr(p, attr))] if ok else []
             y = [p.quality] if ok else []
             custom = ([f"± {fmt(p.half, 3)}; {p.n} task{'s' * (p.n != 1)}"
                        + ("<br><b>not above chance</b>" if p.below else "")]
                       if ok else [])
+            if ok and attr == "memory":  # the measured figure, not where it is drawn
+                custom = [f"{megabytes(p.memory)}"
+                          f"{'' if p.memory_kind == 'model' else ' (process peak)'}<br>"
+                          f"quality: {fmt(p.quality, 3)} {custom[0]}"]
             symbol = open_symbol(model.symbol, bool(ok and p.below))
             specs.append({"_trace": go.Scatter, "_col": col, "_kw": dict(
                 x=x, y=y, customdata=custom,
@@ -484,12 +483,14 @@ def _cost_state(data: ReportData, points: dict[str, CostPoint],
                         "line": {"color": INK, "width": 1}},
                 error_y={"type": "data", "array": [p.half or 0.0] if ok else [],
                          "color": model.colour, "thickness": 1.2, "width": 4},
-                hovertemplate=f"<b>%{{fullData.name}}</b><br>{axis_name}: %{{x:.4g}}<br>"
-                              "quality: %{y:.3f} %{customdata}<extra></extra>")})
+                hovertemplate=(f"<b>%{{fullData.name}}</b><br>{axis_name}: %{{x:.4g}}<br>"
+                               "quality: %{y:.3f} %{customdata}<extra></extra>")
+                if attr == "speed" else
+                "<b>%{fullData.name}</b><br>memory: %{customdata}<extra></extra>")})
         valid = [(m, points[m.key]) for m in data.models if m.key in points
                  and points[m.key].quality is not None
                  and getattr(points[m.key], attr) is not None]
-        coords = [(getattr(p, attr), p.quality) for _, p in valid]
+        coords = [(_drawn(attr, getattr(p, attr)), p.quality) for _, p in valid]
         front = pareto_front(coords, maximize_x=maximize)
         specs.append({"_trace": go.Scatter, "_col": col, "_kw": dict(
             x=[coords[i][0] for i in front], y=[coords[i][1] for i in front],
@@ -507,7 +508,8 @@ def _cost_state(data: ReportData, points: dict[str, CostPoint],
             members.sort(key=lambda mp: getattr(mp[1], attr))
             target = group[0].identity.get("target", "")
             specs.append({"_trace": go.Scatter, "_col": col, "_kw": dict(
-                x=[getattr(p, attr) for _, p in members], y=[p.quality for _, p in members],
+                x=[_drawn(attr, getattr(p, attr)) for _, p in members],
+                y=[p.quality for _, p in members],
                 text=[(m.dtype or "?") + (", on another device than " + ", ".join(
                     m.other_device_variants) if m.other_device_variants else "")
                     for m, _ in members],
@@ -518,6 +520,12 @@ def _cost_state(data: ReportData, points: dict[str, CostPoint],
                 error_y={"type": "data", "array": [], "visible": False},
                 hovertemplate="%{customdata} (%{text})<extra>precision variant</extra>")})
     return specs
+
+
+def _drawn(attr: str, value: float) -> float:
+    """Where a cost figure is drawn: memory below :data:`MEMORY_FLOOR_MB` (a lexicon's
+    0.0 MB) at the floor, so a log axis can show it (its hover gives the figure)."""
+    return max(value, MEMORY_FLOOR_MB) if attr == "memory" else value
 
 
 # -- latency and batch-size sweeps ----------------------------------------------------------------
