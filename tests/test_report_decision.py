@@ -540,3 +540,36 @@ def test_a_system_below_chance_is_no_yardstick_for_the_others_cost(tmp_path: Pat
     assert by["fast"].dimensions["efficiency"].value is None
     assert "not compared" in by["fast"].dimensions["efficiency"].how
     assert by["constant"].dimensions["efficiency"].value == 0.0
+
+
+def test_a_newer_record_without_probes_says_which_figures_it_drops(tmp_path: Path):
+    """A quick quality rerun replaced last week's record and with it the fairness and
+    robustness figures; the report said only "same settings and examples"."""
+    old = write_run(tmp_path / "a", "probed", [record("m", "sentiment/s", 0.70, blocks=True)],
+                    created="2026-01-01T00:00:00+00:00")
+    new = write_run(tmp_path / "b", "quick", [record("m", "sentiment/s", 0.71)],
+                    created="2026-02-01T00:00:00+00:00")
+    data, scores, by, weights = scored([old, new])
+    assert by["m"].dimensions["fairness"].value is None  # the newest record has no probes
+    (r,) = data.replaced
+    assert r.lost_sections == ["bias", "safety", "robustness"]
+    assert "bias, safety, robustness" in r.reason and "probed" in r.reason
+    result = comparison(data, scores, weights)
+    assert result["combined"][0]["lost_sections"] == ["bias", "safety", "robustness"]
+    text = render(result, "markdown")
+    assert "bias, safety, robustness" in text
+    assert "bias, safety, robustness" in _section(build_page(data, scores, weights,
+                                                             title="t"), "method")
+
+
+def test_compare_notes_say_when_a_replacing_run_had_other_settings(tmp_path: Path):
+    old = record("m", "sentiment/s", 0.70)
+    old["settings"] = {"stop": []}
+    new = record("m", "sentiment/s", 0.72)
+    new["settings"] = {"stop": ["\n"]}
+    data, scores, _by, weights = scored([
+        write_run(tmp_path / "a", "old", [old]),
+        write_run(tmp_path / "b", "new", [new], created="2026-02-01T00:00:00+00:00")])
+    text = render(comparison(data, scores, weights), "markdown")
+    line = next(ln for ln in text.splitlines() if "combined:" in ln)
+    assert "settings differ" in line and "same settings" not in line
