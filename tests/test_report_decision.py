@@ -573,3 +573,18 @@ def test_compare_notes_say_when_a_replacing_run_had_other_settings(tmp_path: Pat
     text = render(comparison(data, scores, weights), "markdown")
     line = next(ln for ln in text.splitlines() if "combined:" in ln)
     assert "settings differ" in line and "same settings" not in line
+
+
+def test_a_system_below_chance_is_never_on_the_pareto_frontier(tmp_path: Path):
+    """copy-the-source at 5M examples/s sat on the frontier beside Apertium: a trade-off
+    nobody can take, since it translates nothing."""
+    real = record("real", "sentiment/a", 0.80, speed=200.0, memory=300.0, beats=True)
+    other = record("other", "sentiment/a", 0.70, speed=2000.0, memory=30.0, beats=True,
+                   seed=2)
+    const = record("constant", "sentiment/a", 0.5, speed=5.0e6, memory=1.0, beats=False,
+                   seed=3)
+    data, scores, _by, _ = scored([write_run(tmp_path, "r", [real, other, const])])
+    cost = F.quality_vs_cost(data, scores)
+    fronts = [t for t in cost.data if t.name == "Pareto frontier"]
+    assert len(fronts) == 2 and all(sorted(t.text) == ["other", "real"] for t in fronts)
+    assert any(t.name == "constant ✗" and t.x for t in cost.data)  # still drawn, open

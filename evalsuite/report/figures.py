@@ -445,8 +445,9 @@ def quality_vs_cost_caption(data: ReportData) -> str:
             "memory: the largest). Memory is what the model accounts for (peak minus the "
             "process before loading) when every record has it, else the process peak; "
             "below 1 MB it is drawn at 1 MB (the hover gives the figure). "
-            "Ringed, on the dashed line: the Pareto frontier, models no other model beats on "
-            "both quality and cost (up-right is better for throughput, up-left for memory). "
+            "Ringed, on the dashed line: the Pareto frontier, models above chance that no "
+            "other such model beats on both quality and cost (up-right is better for "
+            "throughput, up-left for memory). "
             "Open markers: not above chance.")
     fixed = [m.label for m in data.models if m.fixed_outputs]
     if fixed:
@@ -488,8 +489,8 @@ def _cost_state(data: ReportData, points: dict[str, CostPoint],
                 if attr == "speed" else
                 "<b>%{fullData.name}</b><br>memory: %{customdata}<extra></extra>")})
         valid = [(m, points[m.key]) for m in data.models if m.key in points
-                 and points[m.key].quality is not None
-                 and getattr(points[m.key], attr) is not None]
+                 and points[m.key].quality is not None and not points[m.key].below
+                 and getattr(points[m.key], attr) is not None]  # chance is no trade-off
         coords = [(_drawn(attr, getattr(p, attr)), p.quality) for _, p in valid]
         front = pareto_front(coords, maximize_x=maximize)
         specs.append({"_trace": go.Scatter, "_col": col, "_kw": dict(
