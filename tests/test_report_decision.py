@@ -588,3 +588,16 @@ def test_a_system_below_chance_is_never_on_the_pareto_frontier(tmp_path: Path):
     fronts = [t for t in cost.data if t.name == "Pareto frontier"]
     assert len(fronts) == 2 and all(sorted(t.text) == ["other", "real"] for t in fronts)
     assert any(t.name == "constant ✗" and t.x for t in cost.data)  # still drawn, open
+
+
+def test_a_baseline_below_chance_on_many_tasks_takes_one_line_of_the_decision(tmp_path: Path):
+    """copy-the-source on 20 FLORES directions filled the decision with 20 chance values."""
+    tasks = [f"translation/t{i}" for i in range(6)]
+    records = [record("copy", t, 20.0, beats=False, seed=i) for i, t in enumerate(tasks)]
+    records += [record("mt", t, 40.0, beats=True, seed=10 + i) for i, t in enumerate(tasks)]
+    data, scores, _by, weights = scored([write_run(tmp_path, "r", records)])
+    decision = _section(build_page(data, scores, weights, title="t"), "decision")
+    item = re.search(r"<li>.*?</li>", decision, re.S).group(0)
+    visible = re.sub(r"<details>.*?</details>", "", item, flags=re.S)
+    assert "on 6 tasks" in visible and "translation/t3" not in visible
+    assert all(t in item for t in tasks)  # every one still there, folded

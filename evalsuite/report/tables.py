@@ -36,10 +36,8 @@ def decision_section(data: ReportData, scores: list[Score], policy: Any) -> str:
         parts.append(_best_of_groups(scores))
     below = [s for s in scores if s.below_chance]
     if below:
-        items = "".join(
-            f"<li>{swatch(s.model)}<b>{escape(s.model.label)}</b>: "
-            + "; ".join(f"{escape(t)} ({_chance_text(s.tasks[t])})" for t in s.below_chance)
-            + "</li>" for s in below)
+        items = "".join(f"<li>{swatch(s.model)}<b>{escape(s.model.label)}</b>: "
+                        f"{_below_chance_tasks(s)}</li>" for s in below)
         parts.append('<div class="flag"><b>' + FLAG + " Not above chance</b> (one-sided "
                      "paired test against the task's trivial baseline, α = 0.05). Their "
                      "fairness, robustness, safety and cost on these tasks count 0 in every "
@@ -51,6 +49,16 @@ def decision_section(data: ReportData, scores: list[Score], policy: Any) -> str:
                      "<a href=\"#tasks\">per task</a>): "
                      + ", ".join(escape(s.model.label) for s in alone) + ".</p>")
     return "".join(parts)
+
+
+def _below_chance_tasks(s: Score, shown: int = 3) -> str:
+    """The tasks where ``s`` is not above chance, with the chance values; beyond ``shown``
+    tasks (a baseline run on every direction of a suite) folded behind their count."""
+    text = "; ".join(f"{escape(t)} ({_chance_text(s.tasks[t])})" for t in s.below_chance)
+    if len(s.below_chance) <= shown:
+        return text
+    return (f"on {len(s.below_chance)} tasks <details><summary>which, with their chance "
+            f"values</summary>{text}</details>")
 
 
 def _best_of_groups(scores: list[Score]) -> str:
