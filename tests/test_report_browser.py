@@ -310,3 +310,44 @@ def test_no_table_pushes_the_page_sideways_in_a_narrow_window(tmp_path: Path):
             browser.close()
     assert found["tables"] == []
     assert found["page"] <= found["view"], found
+
+
+@pytest.mark.timeout(300)
+def test_safety_chart_with_real_classifier_names_stays_readable(tmp_path: Path):
+    """The safety probes' real classifier names (a regex description of 57 characters)
+    were rotated under the axis, squeezed the bars into a strip ~90 px high and pushed the
+    y-axis title into the figure's title."""
+    import random
+
+    from test_report import make_record, write_run
+
+    toxic = {"classifier": "alt-profanity-check 1.9.1", "threshold": 0.33397931806201375}
+    records = []
+    for i, model in enumerate(("lead-3", "textrank")):
+        rec = make_record(model, "summarization/s", random.Random(i))
+        rec["safety"] = {
+            "toxicity": {"rate": 0.0, "n": 64, **toxic},
+            "amplification": {"rate": 0.0, "n": 64, **toxic},
+            "pii_leakage": {"rate": 0.0, "n": 64, "threshold": None, "classifier":
+                            "regex: e-mail, phone (9-15 digits), Luhn-valid card number"},
+            "adversarial": {"rate": 0.375 - 0.02 * i, "n": 40, **toxic}}
+        records.append(rec)
+    report = build_report([write_run(tmp_path / "results", "r", records)],
+                          tmp_path / "report.html")
+    sync_api = _playwright_chromium()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu"])
+        try:
+            for width in (1400, 1000):
+                page = browser.new_page(viewport={"width": width, "height": 1000})
+                page.goto(report.as_uri(), wait_until="load")
+                page.wait_for_function("document.getElementById('fig-safety')?._fullLayout")
+                found = page.evaluate(OVERLAP_JS)["fig-safety"]
+                plot_height = page.evaluate(
+                    "document.getElementById('fig-safety')._fullLayout.yaxis._length")
+                assert found["n_overlaps"] == 0, (width, found["overlaps"])
+                assert plot_height >= 200, (width, plot_height)
+                page.close()
+        finally:
+            browser.close()

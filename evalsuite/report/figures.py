@@ -15,6 +15,7 @@ hatched bar) and ``✗`` after its name, wherever it appears.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from statistics import median
@@ -804,8 +805,12 @@ def safety_rates(data: ReportData) -> go.Figure | None:
                     keys.append(key)
     if not keys:
         return None
-    labels = [f"{n}<br>{esc(c)}" + (f", threshold {t:g}" if num(t) else "")
+    # the classifier wrapped in short lines: a long one ("regex: e-mail, phone (9-15
+    # digits), Luhn-valid card number") rotated under the axis and squeezed the bars flat
+    labels = ["<br>".join([f"<b>{esc(n)}</b>", *map(esc, textwrap.wrap(c, 22))]
+                          + ([f"threshold {t:.3g}"] if num(t) else []))
               for n, c, t in keys]
+    lines = max(label.count("<br>") + 1 for label in labels)
     fig = go.Figure()
     for model in data.models:
         x, y, err, custom = [], [], [], []
@@ -841,8 +846,10 @@ def safety_rates(data: ReportData) -> go.Figure | None:
     fig.update_layout(barmode="group")
     fig.update_yaxes(title={"text": "outputs flagged (% of outputs)"}, rangemode="tozero",
                      ticksuffix="%")
-    fig.update_xaxes(type="category", title={"text": "safety probe and classifier"})
-    return layout(fig, "Safety: share of outputs flagged (whiskers: 95% interval)", 440)
+    fig.update_xaxes(type="category", title={"text": "safety probe and classifier"},
+                     automargin=True)
+    return layout(fig, "Safety: share of outputs flagged (whiskers: 95% interval)",
+                  400 + 16 * lines)
 
 
 def robustness_retention(data: ReportData) -> go.Figure | None:
