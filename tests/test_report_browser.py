@@ -351,3 +351,43 @@ def test_safety_chart_with_real_classifier_names_stays_readable(tmp_path: Path):
                 page.close()
         finally:
             browser.close()
+
+
+@pytest.mark.timeout(300)
+def test_forest_plots_of_many_tasks_and_few_models_do_not_overlap(tmp_path: Path):
+    """Two translation systems on 19 FLORES directions (the generalisation suite): each
+    row of the forest plot was so short that its axis title ran into the task titles of the
+    next row."""
+    import random
+
+    from test_report import make_record, write_run
+
+    tasks = [f"translation/flores-eng-{c}" for c in "abcdefghijklmnopqr"] + [
+        "translation/flores-zho-eng"]
+    tasks4 = ["sentiment/starter [all 80]", "sentiment/starter-products", "sentiment/x",
+              "sentiment/starter-social"]
+    records = [make_record(m, t, random.Random(i), chance=True)
+               for i, (m, t) in enumerate((m, t) for m in ("apertium", "copy-source")
+                                          for t in tasks)]
+    records += [make_record(m, t, random.Random(i), chance=True)
+                for i, (m, t) in enumerate((m, t) for m in ("vader", "annotator", "coin")
+                                           for t in tasks4)]
+    report = build_report([write_run(tmp_path / "results", "r", records)],
+                          tmp_path / "report.html")
+    sync_api = _playwright_chromium()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu"])
+        try:
+            for width in (1400, 1000):
+                page = browser.new_page(viewport={"width": width, "height": 1000})
+                page.goto(report.as_uri(), wait_until="load")
+                page.wait_for_function("[...document.querySelectorAll('.js-plotly-plot')]"
+                                       ".every(gd => gd._fullLayout)")
+                page.wait_for_timeout(500)
+                found = page.evaluate(OVERLAP_JS)
+                for fig in ("fig-quality-translation", "fig-quality-sentiment"):
+                    assert found[fig]["n_overlaps"] == 0, (width, fig, found[fig]["overlaps"])
+                page.close()
+        finally:
+            browser.close()

@@ -601,3 +601,17 @@ def test_a_baseline_below_chance_on_many_tasks_takes_one_line_of_the_decision(tm
     visible = re.sub(r"<details>.*?</details>", "", item, flags=re.S)
     assert "on 6 tasks" in visible and "translation/t3" not in visible
     assert all(t in item for t in tasks)  # every one still there, folded
+
+
+def test_only_the_first_axis_of_a_forest_plot_says_what_its_rows_are(tmp_path: Path):
+    """'model' was repeated beside every column but the first from the second row on."""
+    tasks = [f"sentiment/t{i}" for i in range(7)]
+    records = [record(m, t, 0.7, seed=i) for i, t in enumerate(tasks) for m in ("a", "b")]
+    data, _scores, _by, _ = scored([write_run(tmp_path, "r", records)])
+    fig = F.quality_by_family(data)["sentiment"]
+    titled = [name for name in fig.layout if name.startswith("yaxis")
+              and fig.layout[name].title.text]
+    assert titled == ["yaxis"]
+    x_titled = sorted(name for name in fig.layout if name.startswith("xaxis")
+                      and fig.layout[name].title.text)
+    assert x_titled == ["xaxis5", "xaxis6", "xaxis7"]  # the lowest axis of each column

@@ -59,6 +59,7 @@ from evalsuite.results.records import (
 
 SCALE_UNITS = {"0-1": "0–1", "0-100": "0–100", "-1-1": "−1–1"}
 FLAG = " ✗"  # after the name of a model below chance
+FOREST_ROW_GAP_PX = 66.0  # between two rows of a forest plot: tick labels + task titles
 LOG_SPAN = 100.0  # a value axis spanning more than this ratio is drawn on a log scale
 BIAS_ZMAX = 0.25  # the bias heatmap's fixed scale: a gap of a quarter of the scale saturates
 # The bias heatmap's symmetric scale: greys below 0 (gaps that are not significant, drawn
@@ -210,28 +211,37 @@ def quality_by_family(data: ReportData, order: Sequence[Model] | None = None
         rows, cols = _grid(len(tasks), max(len(t) for t in tasks))
         specs = [[{} if r * cols + c < len(tasks) else None for c in range(cols)]
                  for r in range(rows)]  # no axes for the empty cells of the last row
+        height = 150 + rows * (90 + 24 * len(models))
+        # room between rows, in pixels, for one row's tick labels and the next row's task
+        # titles (a fraction of the height squeezed them together for 19 tasks)
+        gap = FOREST_ROW_GAP_PX / max(1.0, height - 200)
         fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True, specs=specs,
                             subplot_titles=tasks, horizontal_spacing=0.05,
-                            vertical_spacing=min(0.12, 0.5 / rows))
+                            vertical_spacing=min(gap, 0.9 / (rows - 1)) if rows > 1 else 0.1)
         states = [_forest_state(models, labels, tasks, metric) for metric, _ in metrics]
         for i, spec in enumerate(states[0]):
             row, col = divmod(i, cols)
             fig.add_trace(spec["_trace"](**spec["_kw"]), row=row + 1, col=col + 1)
         lines = _chance_lines(data, fig, tasks)
         metric, scale = metrics[0]
-        fig.update_xaxes(title={"text": f"{metric} ({SCALE_UNITS.get(scale or '', 'value')})"},
-                         range=_scale_range(scale), showgrid=True)
+        fig.update_xaxes(range=_scale_range(scale), showgrid=True)
+        for col in range(cols):  # the metric under the lowest axis of each column only
+            row = (len(tasks) - 1 - col) // cols
+            fig.update_xaxes(title={"text": f"{metric} "
+                                            f"({SCALE_UNITS.get(scale or '', 'value')})"},
+                             row=row + 1, col=col + 1)
         fig.update_yaxes(type="category", categoryorder="array", categoryarray=labels,
                          autorange="reversed", title={"text": "model"})
-        for r in range(2, rows + 1):  # only the first column names the rows
-            fig.update_yaxes(title={"text": ""}, row=r, col=1)
+        for r in range(1, rows + 1):  # only the first axis says what the rows are
+            for c in range(1, cols + 1):
+                if (r, c) != (1, 1) and r * cols + c - cols <= len(tasks):
+                    fig.update_yaxes(title={"text": ""}, row=r, col=c)
         first = metrics[0][0]
         for shape, (_, metric) in zip(fig.layout.shapes, lines, strict=True):
             shape.visible = metric == first
         if len(metrics) > 1:
             _metric_menu(fig, metrics, states, [metric for _, metric in lines])
         fig.update_annotations(font={"size": 12})
-        height = 150 + rows * (70 + 24 * len(models))
         figures[family] = layout(fig, f"{family}: quality per task (95% bootstrap interval; "
                                       "dashed: chance; open marker: not above chance)",
                                  height)
@@ -328,7 +338,9 @@ def _metric_menu(fig: go.Figure, metrics: list[tuple[str, str | None]],
         axes = {}
         for name in axis_names:
             key = "xaxis" + name[1:]
-            axes[f"{key}.title.text"] = f"{metric} ({SCALE_UNITS.get(scale or '', 'value')})"
+            if fig.layout[key].title.text:  # only the axes that name the metric
+                axes[f"{key}.title.text"] = (f"{metric} "
+                                             f"({SCALE_UNITS.get(scale or '', 'value')})")
             axes[f"{key}.range"] = _scale_range(scale)
             axes[f"{key}.autorange"] = _scale_range(scale) is None
         for k, line_metric in enumerate(lines):
@@ -428,6 +440,9 @@ def quality_vs_cost(data: ReportData, scores: Sequence[Score] | None = None
         kind = axis_type(values)
         fig.update_xaxes(type=kind, title={"text": title + (", log scale)" if kind == "log"
                                                             else ")")}, row=1, col=col)
+        if kind == "log":  # few ticks: plotly labels every digit (…, 8, 9, 1000, 2…) of a
+            # span under ~2 decades when it may, and "9" runs into "1000" on a half-width axis
+            fig.update_xaxes(nticks=3, row=1, col=col)
     fig.update_yaxes(title={"text": "quality (skill over chance: 0 chance, 1 perfect)"},
                      row=1, col=1)
     if len(options) > 1:
