@@ -615,3 +615,18 @@ def test_only_the_first_axis_of_a_forest_plot_says_what_its_rows_are(tmp_path: P
     x_titled = sorted(name for name in fig.layout if name.startswith("xaxis")
                       and fig.layout[name].title.text)
     assert x_titled == ["xaxis5", "xaxis6", "xaxis7"]  # the lowest axis of each column
+
+
+def test_no_model_below_chance_is_called_the_best_of_its_group(tmp_path: Path):
+    """lead-3 and TextRank, neither above the lead-3 baseline, were listed as the "best"
+    of their group in the decision."""
+    records = [record("lead-3", "summarization/s", 0.25, beats=False),
+               record("textrank", "summarization/s", 0.21, beats=False, seed=2),
+               record("vader", "sentiment/a", 0.72, beats=True, seed=3),
+               record("constant", "sentiment/a", 0.50, beats=False, seed=4)]
+    data, scores, _by, weights = scored([write_run(tmp_path, "r", records)])
+    decision = _section(build_page(data, scores, weights, title="t"), "decision")
+    table = decision[:decision.index("</table>")]
+    assert "vader" in table
+    assert "lead-3" not in table and "textrank" not in table and "constant" not in table
+    assert "none above chance" in table

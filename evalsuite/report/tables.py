@@ -71,9 +71,14 @@ def _best_of_groups(scores: list[Score]) -> str:
                             "per task.")
     rows = []
     for gid, members in groups.items():
-        best = [s for s in members if s.rank == 1]
+        best = [s for s in members if s.rank == 1 and s.tier == 1]
         group = members[0].group
         assert group is not None
+        if not best:  # the top of a group of chance-level systems is no pick
+            rows.append(f"<tr><td>{gid}</td><td colspan=\"4\"><span class=\"badge low\">"
+                        f"{FLAG} none above chance</span>: no member beats its trivial "
+                        f"baseline on every shared task</td>"
+                        f"<td>{escape(group.describe())}</td></tr>")
         for s in best:
             rows.append(f"<tr><td>{gid}</td><td>{_model_cell(s)}</td>"
                         f"<td class=\"num\">{_dim_text(s, 'quality')}</td>"
