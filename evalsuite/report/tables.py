@@ -539,9 +539,13 @@ def _model_cell(s: Score) -> str:
     flag = ""
     if s.below_chance:
         why = "; ".join(_chance_text(s.tasks[t]) for t in s.below_chance)
+        # below chance only on slots the group does not compare: said, so a ranked row
+        # does not read as failing the compared tasks
+        outside = (" outside this group" if s.group is not None
+                   and not set(s.below_chance) & set(s.shared) else "")
         flag = (f' <span class="badge low" title="{escape(why)}">'
                 f"{FLAG} below chance on {len(s.below_chance)} task"
-                f"{'s' * (len(s.below_chance) != 1)}</span>")
+                f"{'s' * (len(s.below_chance) != 1)}{outside}</span>")
     fixed = ' <span class="badge">fixed outputs</span>' if s.model.fixed_outputs else ""
     return f"{swatch(s.model)}{escape(s.model.label)}{flag}{fixed}"
 
