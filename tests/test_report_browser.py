@@ -334,23 +334,11 @@ def test_safety_chart_with_real_classifier_names_stays_readable(tmp_path: Path):
         records.append(rec)
     report = build_report([write_run(tmp_path / "results", "r", records)],
                           tmp_path / "report.html")
-    sync_api = _playwright_chromium()
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                    args=["--no-sandbox", "--disable-gpu"])
-        try:
-            for width in (1400, 1000):
-                page = browser.new_page(viewport={"width": width, "height": 1000})
-                page.goto(report.as_uri(), wait_until="load")
-                page.wait_for_function("document.getElementById('fig-safety')?._fullLayout")
-                found = page.evaluate(OVERLAP_JS)["fig-safety"]
-                plot_height = page.evaluate(
-                    "document.getElementById('fig-safety')._fullLayout.yaxis._length")
-                assert found["n_overlaps"] == 0, (width, found["overlaps"])
-                assert plot_height >= 200, (width, plot_height)
-                page.close()
-        finally:
-            browser.close()
+    for width, found, page in _overlaps_at_widths(report):
+        plot_height = page.evaluate(
+            "document.getElementById('fig-safety')._fullLayout.yaxis._length")
+        assert found["fig-safety"]["n_overlaps"] == 0, (width, found["fig-safety"])
+        assert plot_height >= 200, (width, plot_height)
 
 
 @pytest.mark.timeout(300)
@@ -374,20 +362,26 @@ def test_forest_plots_of_many_tasks_and_few_models_do_not_overlap(tmp_path: Path
                                            for t in tasks4)]
     report = build_report([write_run(tmp_path / "results", "r", records)],
                           tmp_path / "report.html")
+    for width, found, _page in _overlaps_at_widths(report):
+        for fig in ("fig-quality-translation", "fig-quality-sentiment"):
+            assert found[fig]["n_overlaps"] == 0, (width, fig, found[fig]["overlaps"])
+
+
+def _overlaps_at_widths(report: Path, widths: tuple[int, ...] = (1400, 1000)):
+    """Per window width: the width, :data:`OVERLAP_JS`'s findings once every figure has
+    drawn, and the page (open until the next width)."""
     sync_api = _playwright_chromium()
     with sync_api.sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
                                     args=["--no-sandbox", "--disable-gpu"])
         try:
-            for width in (1400, 1000):
+            for width in widths:
                 page = browser.new_page(viewport={"width": width, "height": 1000})
                 page.goto(report.as_uri(), wait_until="load")
                 page.wait_for_function("[...document.querySelectorAll('.js-plotly-plot')]"
                                        ".every(gd => gd._fullLayout)")
                 page.wait_for_timeout(500)
-                found = page.evaluate(OVERLAP_JS)
-                for fig in ("fig-quality-translation", "fig-quality-sentiment"):
-                    assert found[fig]["n_overlaps"] == 0, (width, fig, found[fig]["overlaps"])
+                yield width, page.evaluate(OVERLAP_JS), page
                 page.close()
         finally:
             browser.close()
