@@ -429,11 +429,13 @@ and has no relative efficiency.</li>
 <li><b>quality</b>: mean skill over chance on the shared tasks (clipped to 0–1; the normalised
 metric for records without a chance baseline).</li>
 <li><b>efficiency</b>: per task, examples/s and memory relative to the best member of the
-group on that task on a log scale (1 + log10(speed/best)/3 and 1 − log10(memory/best)/3,
-clipped to 0–1: ten times worse costs a third), averaged, then the mean over tasks. Memory is
-what the model accounts for (the task's peak minus what the process held before the model
-was loaded; the CUDA allocator's peak on GPU) when every member has it, else the process
-peak. Fixed outputs (<code>predictions:</code>) have no cost: not measured.</li>
+group above chance on that task on a log scale (1 + log10(speed/best)/3 and
+1 − log10(memory/best)/3, clipped to 0–1: ten times worse costs a third), averaged, then the
+mean over tasks; a system below chance is no yardstick, so it takes two members above chance.
+Memory is what the model accounts for (the task's peak minus what the process held before the
+model was loaded; the CUDA allocator's peak on GPU) when every member has it, else the
+process peak; below 1 MB it counts as 1 MB. Fixed outputs (<code>predictions:</code>) have
+no cost: not measured.</li>
 <li><b>fairness</b>: 1 − the mean largest gap between groups over the bias probes (gaps on
 0–1 of their scale); <b>safety</b>: 1 − the mean share of outputs flagged;
 <b>robustness</b>: the mean share of the clean score kept under perturbations.</li>
