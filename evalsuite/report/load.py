@@ -32,7 +32,7 @@ from typing import Any
 
 from evalsuite.errors import UserError
 from evalsuite.results.files import RunResults, load_many
-from evalsuite.results.records import PROBE_SECTIONS, DatasetInfo, Record
+from evalsuite.results.records import PROBE_SECTIONS, DatasetInfo, Record, Section
 
 # 32 colours, greedily chosen to stay apart (CIEDE2000) for normal vision and simulated
 # deuteranopia, protanopia and tritanopia (Machado et al. 2009): Paul Tol's "muted" scheme
@@ -101,8 +101,9 @@ class Replaced:
 
     @property
     def lost_sections(self) -> list[str]:
-        """The probe sections the replaced record has and the newer one lacks."""
-        return [name for name in PROBE_SECTIONS
+        """The probe and generalisation sections the replaced record has and the newer one
+        lacks (a quick rerun without ``--probes`` or ``--suite``)."""
+        return [name for name in (*PROBE_SECTIONS, Section.GENERALISATION.value)
                 if self.entry.record.section(name) and not self.by.record.section(name)]
 
     @property
