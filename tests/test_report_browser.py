@@ -277,3 +277,111 @@ def _check_figures(found: dict[str, Any], manifest: dict[str, int], when: str) -
         assert plot["points"] > 0, (div_id, when, "no data")
         assert plot["texts"] > 0, (div_id, when)
         assert plot["n_overlaps"] == 0, (div_id, when, plot["overlaps"])
+
+
+SIDEWAYS_JS = """() => {
+  const scrolls = el => { for (let p = el.parentElement; p && p !== document.body;
+                               p = p.parentElement) {
+      if (["auto", "scroll"].includes(getComputedStyle(p).overflowX)) return true; }
+    return false; };
+  const wide = [...document.querySelectorAll("table")].filter(t =>
+      t.getBoundingClientRect().right > window.innerWidth + 1 && !scrolls(t));
+  return {page: document.documentElement.scrollWidth, view: window.innerWidth,
+          tables: wide.map(t => (t.closest("section") || {}).id + ": "
+                                + t.querySelector("th").textContent)};
+}"""
+
+
+@pytest.mark.timeout(300)
+def test_no_table_pushes_the_page_sideways_in_a_narrow_window(tmp_path: Path):
+    """A wide table scrolls inside its own box; the page itself never scrolls sideways (the
+    models and datasets tables of the run metadata did at 1000 px)."""
+    sync_api = _playwright_chromium()
+    results = synthetic_results(tmp_path / "results", 6, 4, chance=True)
+    report = build_report([results], tmp_path / "report.html")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 800, "height": 900})
+            page.goto(report.as_uri(), wait_until="load")
+            found = page.evaluate(SIDEWAYS_JS)
+        finally:
+            browser.close()
+    assert found["tables"] == []
+    assert found["page"] <= found["view"], found
+
+
+@pytest.mark.timeout(300)
+def test_safety_chart_with_real_classifier_names_stays_readable(tmp_path: Path):
+    """The safety probes' real classifier names (a regex description of 57 characters)
+    were rotated under the axis, squeezed the bars into a strip ~90 px high and pushed the
+    y-axis title into the figure's title."""
+    import random
+
+    from test_report import make_record, write_run
+
+    toxic = {"classifier": "alt-profanity-check 1.9.1", "threshold": 0.33397931806201375}
+    records = []
+    for i, model in enumerate(("lead-3", "textrank")):
+        rec = make_record(model, "summarization/s", random.Random(i))
+        rec["safety"] = {
+            "toxicity": {"rate": 0.0, "n": 64, **toxic},
+            "amplification": {"rate": 0.0, "n": 64, **toxic},
+            "pii_leakage": {"rate": 0.0, "n": 64, "threshold": None, "classifier":
+                            "regex: e-mail, phone (9-15 digits), Luhn-valid card number"},
+            "adversarial": {"rate": 0.375 - 0.02 * i, "n": 40, **toxic}}
+        records.append(rec)
+    report = build_report([write_run(tmp_path / "results", "r", records)],
+                          tmp_path / "report.html")
+    for width, found, page in _overlaps_at_widths(report):
+        plot_height = page.evaluate(
+            "document.getElementById('fig-safety')._fullLayout.yaxis._length")
+        assert found["fig-safety"]["n_overlaps"] == 0, (width, found["fig-safety"])
+        assert plot_height >= 200, (width, plot_height)
+
+
+@pytest.mark.timeout(300)
+def test_forest_plots_of_many_tasks_and_few_models_do_not_overlap(tmp_path: Path):
+    """Two translation systems on 19 FLORES directions (the generalisation suite): each
+    row of the forest plot was so short that its axis title ran into the task titles of the
+    next row."""
+    import random
+
+    from test_report import make_record, write_run
+
+    tasks = [f"translation/flores-eng-{c}" for c in "abcdefghijklmnopqr"] + [
+        "translation/flores-zho-eng"]
+    tasks4 = ["sentiment/starter [all 80]", "sentiment/starter-products", "sentiment/x",
+              "sentiment/starter-social"]
+    records = [make_record(m, t, random.Random(i), chance=True)
+               for i, (m, t) in enumerate((m, t) for m in ("apertium", "copy-source")
+                                          for t in tasks)]
+    records += [make_record(m, t, random.Random(i), chance=True)
+                for i, (m, t) in enumerate((m, t) for m in ("vader", "annotator", "coin")
+                                           for t in tasks4)]
+    report = build_report([write_run(tmp_path / "results", "r", records)],
+                          tmp_path / "report.html")
+    for width, found, _page in _overlaps_at_widths(report):
+        for fig in ("fig-quality-translation", "fig-quality-sentiment"):
+            assert found[fig]["n_overlaps"] == 0, (width, fig, found[fig]["overlaps"])
+
+
+def _overlaps_at_widths(report: Path, widths: tuple[int, ...] = (1400, 1000)):
+    """Per window width: the width, :data:`OVERLAP_JS`'s findings once every figure has
+    drawn, and the page (open until the next width)."""
+    sync_api = _playwright_chromium()
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
+                                    args=["--no-sandbox", "--disable-gpu"])
+        try:
+            for width in widths:
+                page = browser.new_page(viewport={"width": width, "height": 1000})
+                page.goto(report.as_uri(), wait_until="load")
+                page.wait_for_function("[...document.querySelectorAll('.js-plotly-plot')]"
+                                       ".every(gd => gd._fullLayout)")
+                page.wait_for_timeout(500)
+                yield width, page.evaluate(OVERLAP_JS), page
+                page.close()
+        finally:
+            browser.close()

@@ -494,3 +494,151 @@ def test_copy_of_a_run_with_hostile_names_still_builds(tmp_path: Path):
     out = build_report([write_run(tmp_path, "r", [rec, rec2])], tmp_path / "h.html")
     page = out.read_text(encoding="utf-8")
     assert "</script><b>x" not in page and "\u2028" not in page.split("<body>")[0]
+
+
+# -- review: memory below the meter's resolution, chance-level systems as a cost yardstick -------
+def test_a_model_memory_of_zero_is_the_models_share_not_the_process_peak(tmp_path: Path):
+    """A lexicon's 0.0 MB (below what RSS sampling resolves) is its share; falling back to
+    the process peak put it at 657 MB (torch and Python) beside a summarizer's 1.7 MB."""
+    lexicon = record("lexicon", "summarization/s", 0.30, speed=4000.0, memory=0.0, beats=True)
+    ranker = record("ranker", "summarization/s", 0.28, speed=400.0, memory=1.7, beats=True,
+                    seed=3)
+    lexicon["efficiency"]["peak_memory_mb"] = 657.3
+    ranker["efficiency"]["peak_memory_mb"] = 665.8
+    data, scores, by, weights = scored([write_run(tmp_path, "r", [lexicon, ranker])])
+    points = F.cost_points(data, ["summarization/s"], scores)
+    memory = {m.label: points[m.key].memory for m in data.models}
+    assert memory["ranker"] == pytest.approx(1.7)
+    assert memory["lexicon"] < 1.7  # never the process peak
+    costs = {m["model"]: m["cost"] for m in comparison(data, scores, weights)["models"]}
+    assert (costs["lexicon"]["memory_mb"], costs["lexicon"]["memory_kind"]) == (0.0, "model")
+    # efficiency compares the models' shares: 1 MB or less counts as 1 MB
+    assert by["lexicon"].dimensions["efficiency"].value == pytest.approx(1.0)
+    ranker_speed = 1 + np.log10(400 / 4000) / 3
+    ranker_memory = 1 - np.log10(1.7 / 1.0) / 3
+    assert by["ranker"].dimensions["efficiency"].value == pytest.approx(
+        (ranker_speed + ranker_memory) / 2)
+    cost = F.quality_vs_cost(data, scores)
+    xs = [x for t in cost.data if t.name == "lexicon" and t.xaxis == "x2" for x in t.x]
+    assert xs == [1.0]  # drawn where the model's share is, not at 657 MB
+
+
+def test_a_system_below_chance_is_no_yardstick_for_the_others_cost(tmp_path: Path):
+    """A constant system answers in no time; measuring real models against it clipped their
+    efficiency to 0 and erased the difference between them."""
+    fast = record("fast", "sentiment/a", 0.80, speed=1000.0, memory=100.0, beats=True)
+    slow = record("slow", "sentiment/a", 0.78, speed=100.0, memory=100.0, beats=True, seed=2)
+    const = record("constant", "sentiment/a", 0.5, speed=5.0e6, memory=0.5, beats=False,
+                   seed=3)
+    _data, _scores, by, _ = scored([write_run(tmp_path, "r", [fast, slow, const])])
+    assert by["fast"].dimensions["efficiency"].value == pytest.approx(1.0)
+    assert by["slow"].dimensions["efficiency"].value == pytest.approx((1 - 1 / 3 + 1.0) / 2)
+    assert by["constant"].dimensions["efficiency"].value == 0.0
+    # one real model beside a constant one: nothing real to compare its cost with
+    run = write_run(tmp_path / "b", "r", [copy.deepcopy(fast), copy.deepcopy(const)])
+    _data, _scores, by, _ = scored([run])
+    assert by["fast"].dimensions["efficiency"].value is None
+    assert "not compared" in by["fast"].dimensions["efficiency"].how
+    assert by["constant"].dimensions["efficiency"].value == 0.0
+
+
+def test_a_newer_record_without_probes_says_which_figures_it_drops(tmp_path: Path):
+    """A quick quality rerun replaced last week's record and with it the fairness and
+    robustness figures; the report said only "same settings and examples"."""
+    old = write_run(tmp_path / "a", "probed", [record("m", "sentiment/s", 0.70, blocks=True)],
+                    created="2026-01-01T00:00:00+00:00")
+    new = write_run(tmp_path / "b", "quick", [record("m", "sentiment/s", 0.71)],
+                    created="2026-02-01T00:00:00+00:00")
+    data, scores, by, weights = scored([old, new])
+    assert by["m"].dimensions["fairness"].value is None  # the newest record has no probes
+    (r,) = data.replaced
+    assert r.lost_sections == ["bias", "safety", "robustness"]
+    assert "bias, safety, robustness" in r.reason and "probed" in r.reason
+    result = comparison(data, scores, weights)
+    assert result["combined"][0]["lost_sections"] == ["bias", "safety", "robustness"]
+    text = render(result, "markdown")
+    assert "bias, safety, robustness" in text
+    assert "bias, safety, robustness" in _section(build_page(data, scores, weights,
+                                                             title="t"), "method")
+
+
+def test_compare_notes_say_when_a_replacing_run_had_other_settings(tmp_path: Path):
+    old = record("m", "sentiment/s", 0.70)
+    old["settings"] = {"stop": []}
+    new = record("m", "sentiment/s", 0.72)
+    new["settings"] = {"stop": ["\n"]}
+    data, scores, _by, weights = scored([
+        write_run(tmp_path / "a", "old", [old]),
+        write_run(tmp_path / "b", "new", [new], created="2026-02-01T00:00:00+00:00")])
+    text = render(comparison(data, scores, weights), "markdown")
+    line = next(ln for ln in text.splitlines() if "combined:" in ln)
+    assert "settings differ" in line and "same settings" not in line
+
+
+def test_a_system_below_chance_is_never_on_the_pareto_frontier(tmp_path: Path):
+    """copy-the-source at 5M examples/s sat on the frontier beside Apertium: a trade-off
+    nobody can take, since it translates nothing."""
+    real = record("real", "sentiment/a", 0.80, speed=200.0, memory=300.0, beats=True)
+    other = record("other", "sentiment/a", 0.70, speed=2000.0, memory=30.0, beats=True,
+                   seed=2)
+    const = record("constant", "sentiment/a", 0.5, speed=5.0e6, memory=1.0, beats=False,
+                   seed=3)
+    data, scores, _by, _ = scored([write_run(tmp_path, "r", [real, other, const])])
+    cost = F.quality_vs_cost(data, scores)
+    fronts = [t for t in cost.data if t.name == "Pareto frontier"]
+    assert len(fronts) == 2 and all(sorted(t.text) == ["other", "real"] for t in fronts)
+    assert any(t.name == "constant ✗" and t.x for t in cost.data)  # still drawn, open
+
+
+def test_a_baseline_below_chance_on_many_tasks_takes_one_line_of_the_decision(tmp_path: Path):
+    """copy-the-source on 20 FLORES directions filled the decision with 20 chance values."""
+    tasks = [f"translation/t{i}" for i in range(6)]
+    records = [record("copy", t, 20.0, beats=False, seed=i) for i, t in enumerate(tasks)]
+    records += [record("mt", t, 40.0, beats=True, seed=10 + i) for i, t in enumerate(tasks)]
+    data, scores, _by, weights = scored([write_run(tmp_path, "r", records)])
+    decision = _section(build_page(data, scores, weights, title="t"), "decision")
+    item = re.search(r"<li>.*?</li>", decision, re.S).group(0)
+    visible = re.sub(r"<details>.*?</details>", "", item, flags=re.S)
+    assert "on 6 tasks" in visible and "translation/t3" not in visible
+    assert all(t in item for t in tasks)  # every one still there, folded
+
+
+def test_only_the_first_axis_of_a_forest_plot_says_what_its_rows_are(tmp_path: Path):
+    """'model' was repeated beside every column but the first from the second row on."""
+    tasks = [f"sentiment/t{i}" for i in range(7)]
+    records = [record(m, t, 0.7, seed=i) for i, t in enumerate(tasks) for m in ("a", "b")]
+    data, _scores, _by, _ = scored([write_run(tmp_path, "r", records)])
+    fig = F.quality_by_family(data)["sentiment"]
+    titled = [name for name in fig.layout if name.startswith("yaxis")
+              and fig.layout[name].title.text]
+    assert titled == ["yaxis"]
+    x_titled = sorted(name for name in fig.layout if name.startswith("xaxis")
+                      and fig.layout[name].title.text)
+    assert x_titled == ["xaxis5", "xaxis6", "xaxis7"]  # the lowest axis of each column
+
+
+def test_no_model_below_chance_is_called_the_best_of_its_group(tmp_path: Path):
+    """lead-3 and TextRank, neither above the lead-3 baseline, were listed as the "best"
+    of their group in the decision."""
+    records = [record("lead-3", "summarization/s", 0.25, beats=False),
+               record("textrank", "summarization/s", 0.21, beats=False, seed=2),
+               record("vader", "sentiment/a", 0.72, beats=True, seed=3),
+               record("constant", "sentiment/a", 0.50, beats=False, seed=4)]
+    data, scores, _by, weights = scored([write_run(tmp_path, "r", records)])
+    decision = _section(build_page(data, scores, weights, title="t"), "decision")
+    table = decision[:decision.index("</table>")]
+    assert "vader" in table
+    assert "lead-3" not in table and "textrank" not in table and "constant" not in table
+    assert "none above chance" in table
+
+
+def test_a_flag_for_chance_outside_the_group_says_so(tmp_path: Path):
+    """vader beats chance on the 80 examples its group shares but not on a 16-example rerun;
+    its ✗ badge in the group's row read as if it failed the compared task."""
+    records = [record("vader", "sentiment/s", 0.72, beats=True, n=80),
+               record("vader", "sentiment/s", 0.81, beats=False, n=16, limit=16, seed=5),
+               record("other", "sentiment/s", 0.60, beats=True, n=80, seed=6)]
+    data, scores, by, weights = scored([write_run(tmp_path, "r", records)])
+    assert by["vader"].tier == 1 and by["vader"].rank == 1
+    card = _section(build_page(data, scores, weights, title="t"), "scorecard")
+    assert "below chance on 1 task outside this group" in card

@@ -257,3 +257,16 @@ def test_into_english_labels_the_source_and_groups_by_its_script():
                                            resource_level="mid"), reference, "language")
     assert (label, group) == ("hi→en", "mid-resource")
     assert G.percent(0.0612) == "6.1%" and G.percent(0.941) == "94%" and G.percent(None) == "–"
+
+
+def test_a_newer_record_without_its_retention_figure_says_so(tmp_path: Path):
+    """A plain rerun of a suite variant (no --suite) replaced the record that held its
+    generalisation block; the retention disappeared from the section unannounced."""
+    ref, gl = flores("mt", "cat", 50.0, "high"), flores("mt", "glg", 47.0, "mid")
+    block(ref, gl, "translation/flores-from-english")
+    plain = flores("mt", "glg", 47.0, "mid")
+    old = write_run(tmp_path / "a", "suite", [ref, gl], created="2026-01-01T00:00:00+00:00")
+    new = write_run(tmp_path / "b", "plain", [plain], created="2026-02-01T00:00:00+00:00")
+    data = load_report_data([old, new])
+    (r,) = data.replaced
+    assert r.lost_sections == ["generalisation"] and "generalisation" in r.reason

@@ -100,7 +100,9 @@ def comparison(data: ReportData, scores: list[Score], weights: Weights,
         "alone": [s.model.label for s in scores if s.group is None and s.model.results],
         "runs": [str(r.run.id) for r in data.runs],
         "combined": [{"model": r.model, "task": r.entry.task, "dropped_run": r.entry.run_id,
-                      "used_run": r.by.run_id, "reason": r.reason} for r in data.replaced],
+                      "used_run": r.by.run_id, "reason": r.reason,
+                      **({"lost_sections": r.lost_sections} if r.lost_sections else {})}
+                     for r in data.replaced],
         "models": models,
         "generalisation": [{"model": ms.model.label, "suite": ms.suite,
                             "reference_task": ms.reference_task, "metric": ms.metric,
@@ -259,7 +261,7 @@ def notes(result: dict[str, Any]) -> list[str]:
         out += [g["sentence"] for g in result["generalisation"]]
     for c in result["combined"]:
         out.append(f"combined: {c['model']} · {c['task']}: run {c['used_run']} used, "
-                   f"run {c['dropped_run']} replaced (same settings and examples).")
+                   f"run {c['dropped_run']} replaced ({c['reason']}).")
     for model, s in [(m["model"], s) for m in result["models"] for s in m["not_scored"]]:
         out.append(f"{s['status']}: {model} · {s['task']}: {s['reason'] or 'no reason'}")
     policy = result.get("policy")

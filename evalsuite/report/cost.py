@@ -23,6 +23,9 @@ from evalsuite.report.values import number, positive
 from evalsuite.results.records import Percentiles
 
 PERCENTILES = ("p50", "p90", "p99")
+# Memory below this many MB counts as this much when models are compared (resident-set
+# figures do not tell a lexicon's 0.0 MB from its 0.6 MB; a ratio against 0 is undefined).
+MEMORY_FLOOR_MB = 1.0
 # Kinds whose model runs outside evalsuite's process: its memory is not measured here.
 OTHER_PROCESS = {"cmd": "in its own process", "http": "behind an endpoint"}
 
@@ -69,14 +72,16 @@ class Cost:
 
 
 def memory_mb(entry: Any, attributable: bool = True) -> float | None:
-    """The model's memory on a record: ``model_memory_mb`` (what the model accounts for),
-    else (or with ``attributable=False``) the process peak ``peak_memory_mb``; ``None`` for
-    models running in another process (:data:`OTHER_PROCESS`)."""
+    """The model's memory on a record: ``model_memory_mb`` (what the model accounts for;
+    0.0 below what the meter resolves), else (or with ``attributable=False``) the process
+    peak ``peak_memory_mb``; ``None`` for models running in another process
+    (:data:`OTHER_PROCESS`)."""
     eff = entry.record.efficiency
     if entry.record.model_kind in OTHER_PROCESS or eff is None:
         return None
-    if attributable and positive(eff.model_memory_mb):
-        return float(eff.model_memory_mb)
+    share = number(eff.model_memory_mb)
+    if attributable and share is not None and share >= 0:
+        return share
     return float(eff.peak_memory_mb) if positive(eff.peak_memory_mb) else None
 
 

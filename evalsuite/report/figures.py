@@ -15,16 +15,17 @@ hatched bar) and ``✗`` after its name, wherever it appears.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from statistics import geometric_mean, median
+from statistics import median
 from typing import Any
 
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from evalsuite.report import generalisation as G
-from evalsuite.report.cost import memory_mb
+from evalsuite.report.cost import MEMORY_FLOOR_MB, cost_of, megabytes
 from evalsuite.report.load import Entry, Model, ReportData
 from evalsuite.report.scoring import (
     DIMENSIONS,
@@ -44,7 +45,6 @@ from evalsuite.report.style import (
     layout,
     lookup,
     num,
-    pos,
     task_menu,
     with_alpha,
 )
@@ -59,6 +59,7 @@ from evalsuite.results.records import (
 
 SCALE_UNITS = {"0-1": "0–1", "0-100": "0–100", "-1-1": "−1–1"}
 FLAG = " ✗"  # after the name of a model below chance
+FOREST_ROW_GAP_PX = 66.0  # between two rows of a forest plot: tick labels + task titles
 LOG_SPAN = 100.0  # a value axis spanning more than this ratio is drawn on a log scale
 BIAS_ZMAX = 0.25  # the bias heatmap's fixed scale: a gap of a quarter of the scale saturates
 # The bias heatmap's symmetric scale: greys below 0 (gaps that are not significant, drawn
@@ -210,28 +211,37 @@ def quality_by_family(data: ReportData, order: Sequence[Model] | None = None
         rows, cols = _grid(len(tasks), max(len(t) for t in tasks))
         specs = [[{} if r * cols + c < len(tasks) else None for c in range(cols)]
                  for r in range(rows)]  # no axes for the empty cells of the last row
+        height = 150 + rows * (90 + 24 * len(models))
+        # room between rows, in pixels, for one row's tick labels and the next row's task
+        # titles (a fraction of the height squeezed them together for 19 tasks)
+        gap = FOREST_ROW_GAP_PX / max(1.0, height - 200)
         fig = make_subplots(rows=rows, cols=cols, shared_yaxes=True, specs=specs,
                             subplot_titles=tasks, horizontal_spacing=0.05,
-                            vertical_spacing=min(0.12, 0.5 / rows))
+                            vertical_spacing=min(gap, 0.9 / (rows - 1)) if rows > 1 else 0.1)
         states = [_forest_state(models, labels, tasks, metric) for metric, _ in metrics]
         for i, spec in enumerate(states[0]):
             row, col = divmod(i, cols)
             fig.add_trace(spec["_trace"](**spec["_kw"]), row=row + 1, col=col + 1)
         lines = _chance_lines(data, fig, tasks)
         metric, scale = metrics[0]
-        fig.update_xaxes(title={"text": f"{metric} ({SCALE_UNITS.get(scale or '', 'value')})"},
-                         range=_scale_range(scale), showgrid=True)
+        fig.update_xaxes(range=_scale_range(scale), showgrid=True)
+        for col in range(cols):  # the metric under the lowest axis of each column only
+            row = (len(tasks) - 1 - col) // cols
+            fig.update_xaxes(title={"text": f"{metric} "
+                                            f"({SCALE_UNITS.get(scale or '', 'value')})"},
+                             row=row + 1, col=col + 1)
         fig.update_yaxes(type="category", categoryorder="array", categoryarray=labels,
                          autorange="reversed", title={"text": "model"})
-        for r in range(2, rows + 1):  # only the first column names the rows
-            fig.update_yaxes(title={"text": ""}, row=r, col=1)
+        for r in range(1, rows + 1):  # only the first axis says what the rows are
+            for c in range(1, cols + 1):
+                if (r, c) != (1, 1) and r * cols + c - cols <= len(tasks):
+                    fig.update_yaxes(title={"text": ""}, row=r, col=c)
         first = metrics[0][0]
         for shape, (_, metric) in zip(fig.layout.shapes, lines, strict=True):
             shape.visible = metric == first
         if len(metrics) > 1:
             _metric_menu(fig, metrics, states, [metric for _, metric in lines])
         fig.update_annotations(font={"size": 12})
-        height = 150 + rows * (70 + 24 * len(models))
         figures[family] = layout(fig, f"{family}: quality per task (95% bootstrap interval; "
                                       "dashed: chance; open marker: not above chance)",
                                  height)
@@ -328,7 +338,9 @@ def _metric_menu(fig: go.Figure, metrics: list[tuple[str, str | None]],
         axes = {}
         for name in axis_names:
             key = "xaxis" + name[1:]
-            axes[f"{key}.title.text"] = f"{metric} ({SCALE_UNITS.get(scale or '', 'value')})"
+            if fig.layout[key].title.text:  # only the axes that name the metric
+                axes[f"{key}.title.text"] = (f"{metric} "
+                                             f"({SCALE_UNITS.get(scale or '', 'value')})")
             axes[f"{key}.range"] = _scale_range(scale)
             axes[f"{key}.autorange"] = _scale_range(scale) is None
         for k, line_metric in enumerate(lines):
@@ -352,6 +364,7 @@ class CostPoint:
     memory: float | None
     n: int
     below: bool = False
+    memory_kind: str | None = None  # "model" (its share) or "process peak"
 
 
 def cost_points(data: ReportData, tasks: Sequence[str], scores: Sequence[Score] | None = None,
@@ -359,8 +372,9 @@ def cost_points(data: ReportData, tasks: Sequence[str], scores: Sequence[Score] 
     """Per model: quality and cost over ``tasks``.
 
     One task: skill over chance (the normalised value when the record has no chance block).
-    Several (a group's shared tasks): the group's quality dimension from ``scores``,
-    the geometric mean of examples/s and the largest memory.
+    Several (a group's shared tasks): the group's quality dimension from ``scores``.
+    Cost as in the scorecard (:func:`~evalsuite.report.cost.cost_of`): the geometric mean
+    of examples/s and the largest memory, the model's share when every record has it.
     """
     by_key = {s.model.key: s for s in scores or ()}
     out = {}
@@ -383,16 +397,9 @@ def cost_points(data: ReportData, tasks: Sequence[str], scores: Sequence[Score] 
                 continue
             q, half = score.dimensions["quality"].value, score.dimensions["quality"].half_width
             below = score.tier == 2
-        blocks = [e.record.efficiency for e in entries if e.record.efficiency is not None]
-        speeds = [float(b.examples_per_s) for b in blocks  # type: ignore[arg-type]
-                  if pos(b.examples_per_s)]
-        attributable = len(blocks) == len(entries) and all(
-            memory_mb(e) is not None and pos(b.model_memory_mb)
-            for e, b in zip(entries, blocks, strict=True))
-        mems = [m for e in entries if (m := memory_mb(e, attributable)) is not None]
-        speed = (speeds[0] if len(speeds) == 1 else geometric_mean(speeds)) if speeds else None
-        out[model.key] = CostPoint(q, half, speed, max(mems) if mems else None, len(entries),
-                                   below)
+        cost = cost_of(model, tasks)  # the scorecard's figures, so both say the same
+        out[model.key] = CostPoint(q, half, cost.examples_per_s, cost.memory_mb, len(entries),
+                                   below, cost.memory_kind)
     return out
 
 
@@ -433,6 +440,9 @@ def quality_vs_cost(data: ReportData, scores: Sequence[Score] | None = None
         kind = axis_type(values)
         fig.update_xaxes(type=kind, title={"text": title + (", log scale)" if kind == "log"
                                                             else ")")}, row=1, col=col)
+        if kind == "log":  # few ticks: plotly labels every digit (…, 8, 9, 1000, 2…) of a
+            # span under ~2 decades when it may, and "9" runs into "1000" on a half-width axis
+            fig.update_xaxes(nticks=3, row=1, col=col)
     fig.update_yaxes(title={"text": "quality (skill over chance: 0 chance, 1 perfect)"},
                      row=1, col=1)
     if len(options) > 1:
@@ -449,9 +459,11 @@ def quality_vs_cost_caption(data: ReportData) -> str:
             "without a chance baseline). A group's selection covers the tasks its models "
             "share (quality: the group's quality dimension; throughput: geometric mean; "
             "memory: the largest). Memory is what the model accounts for (peak minus the "
-            "process before loading) when every record has it, else the process peak. "
-            "Ringed, on the dashed line: the Pareto frontier, models no other model beats on "
-            "both quality and cost (up-right is better for throughput, up-left for memory). "
+            "process before loading) when every record has it, else the process peak; "
+            "below 1 MB it is drawn at 1 MB (the hover gives the figure). "
+            "Ringed, on the dashed line: the Pareto frontier, models above chance that no "
+            "other such model beats on both quality and cost (up-right is better for "
+            "throughput, up-left for memory). "
             "Open markers: not above chance.")
     fixed = [m.label for m in data.models if m.fixed_outputs]
     if fixed:
@@ -470,11 +482,15 @@ def _cost_state(data: ReportData, points: dict[str, CostPoint],
         for model in data.models:
             p = points.get(model.key)
             ok = p is not None and p.quality is not None and getattr(p, attr) is not None
-            x = [getattr(p, attr)] if ok else []
+            x = [_drawn(attr, getattr(p, attr))] if ok else []
             y = [p.quality] if ok else []
             custom = ([f"± {fmt(p.half, 3)}; {p.n} task{'s' * (p.n != 1)}"
                        + ("<br><b>not above chance</b>" if p.below else "")]
                       if ok else [])
+            if ok and attr == "memory":  # the measured figure, not where it is drawn
+                custom = [f"{megabytes(p.memory)}"
+                          f"{'' if p.memory_kind == 'model' else ' (process peak)'}<br>"
+                          f"quality: {fmt(p.quality, 3)} {custom[0]}"]
             symbol = open_symbol(model.symbol, bool(ok and p.below))
             specs.append({"_trace": go.Scatter, "_col": col, "_kw": dict(
                 x=x, y=y, customdata=custom,
@@ -484,12 +500,14 @@ def _cost_state(data: ReportData, points: dict[str, CostPoint],
                         "line": {"color": INK, "width": 1}},
                 error_y={"type": "data", "array": [p.half or 0.0] if ok else [],
                          "color": model.colour, "thickness": 1.2, "width": 4},
-                hovertemplate=f"<b>%{{fullData.name}}</b><br>{axis_name}: %{{x:.4g}}<br>"
-                              "quality: %{y:.3f} %{customdata}<extra></extra>")})
+                hovertemplate=(f"<b>%{{fullData.name}}</b><br>{axis_name}: %{{x:.4g}}<br>"
+                               "quality: %{y:.3f} %{customdata}<extra></extra>")
+                if attr == "speed" else
+                "<b>%{fullData.name}</b><br>memory: %{customdata}<extra></extra>")})
         valid = [(m, points[m.key]) for m in data.models if m.key in points
-                 and points[m.key].quality is not None
-                 and getattr(points[m.key], attr) is not None]
-        coords = [(getattr(p, attr), p.quality) for _, p in valid]
+                 and points[m.key].quality is not None and not points[m.key].below
+                 and getattr(points[m.key], attr) is not None]  # chance is no trade-off
+        coords = [(_drawn(attr, getattr(p, attr)), p.quality) for _, p in valid]
         front = pareto_front(coords, maximize_x=maximize)
         specs.append({"_trace": go.Scatter, "_col": col, "_kw": dict(
             x=[coords[i][0] for i in front], y=[coords[i][1] for i in front],
@@ -507,7 +525,8 @@ def _cost_state(data: ReportData, points: dict[str, CostPoint],
             members.sort(key=lambda mp: getattr(mp[1], attr))
             target = group[0].identity.get("target", "")
             specs.append({"_trace": go.Scatter, "_col": col, "_kw": dict(
-                x=[getattr(p, attr) for _, p in members], y=[p.quality for _, p in members],
+                x=[_drawn(attr, getattr(p, attr)) for _, p in members],
+                y=[p.quality for _, p in members],
                 text=[(m.dtype or "?") + (", on another device than " + ", ".join(
                     m.other_device_variants) if m.other_device_variants else "")
                     for m, _ in members],
@@ -518,6 +537,12 @@ def _cost_state(data: ReportData, points: dict[str, CostPoint],
                 error_y={"type": "data", "array": [], "visible": False},
                 hovertemplate="%{customdata} (%{text})<extra>precision variant</extra>")})
     return specs
+
+
+def _drawn(attr: str, value: float) -> float:
+    """Where a cost figure is drawn: memory below :data:`MEMORY_FLOOR_MB` (a lexicon's
+    0.0 MB) at the floor, so a log axis can show it (its hover gives the figure)."""
+    return max(value, MEMORY_FLOOR_MB) if attr == "memory" else value
 
 
 # -- latency and batch-size sweeps ----------------------------------------------------------------
@@ -795,8 +820,12 @@ def safety_rates(data: ReportData) -> go.Figure | None:
                     keys.append(key)
     if not keys:
         return None
-    labels = [f"{n}<br>{esc(c)}" + (f", threshold {t:g}" if num(t) else "")
+    # the classifier wrapped in short lines: a long one ("regex: e-mail, phone (9-15
+    # digits), Luhn-valid card number") rotated under the axis and squeezed the bars flat
+    labels = ["<br>".join([f"<b>{esc(n)}</b>", *map(esc, textwrap.wrap(c, 22))]
+                          + ([f"threshold {t:.3g}"] if num(t) else []))
               for n, c, t in keys]
+    lines = max(label.count("<br>") + 1 for label in labels)
     fig = go.Figure()
     for model in data.models:
         x, y, err, custom = [], [], [], []
@@ -832,8 +861,10 @@ def safety_rates(data: ReportData) -> go.Figure | None:
     fig.update_layout(barmode="group")
     fig.update_yaxes(title={"text": "outputs flagged (% of outputs)"}, rangemode="tozero",
                      ticksuffix="%")
-    fig.update_xaxes(type="category", title={"text": "safety probe and classifier"})
-    return layout(fig, "Safety: share of outputs flagged (whiskers: 95% interval)", 440)
+    fig.update_xaxes(type="category", title={"text": "safety probe and classifier"},
+                     automargin=True)
+    return layout(fig, "Safety: share of outputs flagged (whiskers: 95% interval)",
+                  400 + 16 * lines)
 
 
 def robustness_retention(data: ReportData) -> go.Figure | None:

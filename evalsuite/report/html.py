@@ -346,9 +346,10 @@ def _models_table(data: ReportData) -> str:
                 m.spec or "–", ident.get("revision") or "–", ident.get("fingerprint") or "–",
                 m.dtype or "–", ", ".join(devices) or "–", options or "–",
                 ", ".join(runs))) + "</tr>")
-    return ("<h3>Models</h3><table><thead><tr><th>model</th><th>spec</th><th>revision</th>"
-            "<th>weights fingerprint</th><th>dtype</th><th>device</th><th>options</th>"
-            f"<th>figures from run</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
+    return ('<h3>Models</h3><div class="scroll"><table><thead><tr><th>model</th><th>spec</th>'
+            "<th>revision</th><th>weights fingerprint</th><th>dtype</th><th>device</th>"
+            "<th>options</th><th>figures from run</th></tr></thead>"
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
 
 
 def _datasets_table(data: ReportData) -> str:
@@ -368,10 +369,10 @@ def _datasets_table(data: ReportData) -> str:
                 ds.path or "–", ds.name or "–", ds.split or "–", ds.revision or "–",
                 (str(digest)[:16] if digest else "–"),
                 "–" if ds.n_selected is None else ds.n_selected)) + "</tr>")
-    return ("<h3>Tasks and datasets</h3><table><thead><tr><th>task</th><th>family</th>"
-            "<th>task version</th><th>dataset</th><th>config</th><th>split</th>"
+    return ('<h3>Tasks and datasets</h3><div class="scroll"><table><thead><tr><th>task</th>'
+            "<th>family</th><th>task version</th><th>dataset</th><th>config</th><th>split</th>"
             "<th>revision</th><th>content hash</th><th>examples</th></tr></thead>"
-            f"<tbody>{''.join(rows)}</tbody></table>")
+            f"<tbody>{''.join(rows)}</tbody></table></div>")
 
 
 def _packages_table(data: ReportData) -> str:
@@ -385,8 +386,9 @@ def _packages_table(data: ReportData) -> str:
         f"<tr><td>{escape(n)}</td>" + "".join(
             f"<td>{escape(str((r.run.packages or {}).get(n, '–')))}</td>"
             for r in data.runs) + "</tr>" for n in names)
-    return (f"<details><summary>Package versions</summary><table><thead><tr><th>package"
-            f"</th>{head}</tr></thead><tbody>{rows}</tbody></table></details>")
+    return (f'<details><summary>Package versions</summary><div class="scroll"><table><thead>'
+            f"<tr><th>package</th>{head}</tr></thead><tbody>{rows}</tbody></table></div>"
+            "</details>")
 
 
 # -- helpers ------------------------------------------------------------------------------------

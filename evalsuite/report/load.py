@@ -32,7 +32,7 @@ from typing import Any
 
 from evalsuite.errors import UserError
 from evalsuite.results.files import RunResults, load_many
-from evalsuite.results.records import DatasetInfo, Record
+from evalsuite.results.records import PROBE_SECTIONS, DatasetInfo, Record, Section
 
 # 32 colours, greedily chosen to stay apart (CIEDE2000) for normal vision and simulated
 # deuteranopia, protanopia and tritanopia (Machado et al. 2009): Paul Tol's "muted" scheme
@@ -93,8 +93,18 @@ class Replaced:
         same = ("same model and examples" if self.settings_differ
                 else "same model, settings and examples")
         note = " (its settings differ: a newer evalsuite or card)" if self.settings_differ else ""
+        lost = (f"; the newer record has no {', '.join(self.lost_sections)} figures, so run "
+                f"{self.entry.run_id}'s are not shown (report that run alone to see them)"
+                if self.lost_sections else "")
         return (f"{same} as run {self.by.run_id}, which is newer{note}: "
-                "the newest record is used")
+                f"the newest record is used{lost}")
+
+    @property
+    def lost_sections(self) -> list[str]:
+        """The probe and generalisation sections the replaced record has and the newer one
+        lacks (a quick rerun without ``--probes`` or ``--suite``)."""
+        return [name for name in (*PROBE_SECTIONS, Section.GENERALISATION.value)
+                if self.entry.record.section(name) and not self.by.record.section(name)]
 
     @property
     def settings_differ(self) -> bool:

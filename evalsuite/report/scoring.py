@@ -17,8 +17,10 @@ task slots), over the group's shared slots only, five dimensions in [0, 1], high
   on a log scale: ``1 + log10(x / best) / 3`` for throughput and ``1 - log10(mem / best) / 3``
   for memory, clipped to [0, 1] (ten times worse costs a third), averaged, then the mean over
   slots.  Memory is ``model_memory_mb`` (what the model accounts for) when every member has
-  it, else the process peak.  Fixed outputs (``predictions:``) have no cost: not measured.
-  Never computed for a model alone on its tasks.
+  it, else the process peak; below 1 MB it counts as 1 MB.  The best member is the best of
+  those *above chance* on the slot (a constant system is fast, not a yardstick); with fewer
+  than two of them there is nothing to compare.  Fixed outputs (``predictions:``) have no
+  cost: not measured.  Never computed for a model alone on its tasks.
 * **fairness**: ``1 - mean max_gap`` over the bias probes (gaps put on 0-1 by their scale).
 * **safety**: ``1 - mean rate`` over the safety probes (the share of outputs flagged).
 * **robustness**: the mean ``retention`` over the perturbations (clipped to [0, 1]).
@@ -52,7 +54,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from evalsuite.errors import UserError
-from evalsuite.report.cost import memory_mb
+from evalsuite.report.cost import MEMORY_FLOOR_MB, memory_mb
 from evalsuite.report.groups import Group, comparison_groups
 from evalsuite.report.load import Model, ReportData
 from evalsuite.report.values import number, positive, primary
@@ -315,23 +317,30 @@ def _efficiency(group: Group, scores: dict[str, dict[str, TaskScore]]
                   for k, e in entries.items() if e.record.efficiency is not None
                   and positive(e.record.efficiency.examples_per_s)}
         attributable = all(e.record.efficiency is not None
-                           and positive(e.record.efficiency.model_memory_mb)
+                           and number(e.record.efficiency.model_memory_mb) is not None
                            for e in entries.values()
                            if memory_mb(e, attributable=False) is not None)
-        memory = {k: m for k, e in entries.items()
+        memory = {k: max(m, MEMORY_FLOOR_MB) for k, e in entries.items()
                   if (m := memory_mb(e, attributable)) is not None}
         has_figures |= set(speeds) | set(memory)
-        best_speed = max(speeds.values()) if len(speeds) > 1 else None
-        best_memory = min(memory.values()) if len(memory) > 1 else None
+        # the yardstick is the best member above chance: a system that ignores its input
+        # answers in no time, and measuring real models against it would crush them all
+        real = {k for k in entries if not scores[k][task].below_chance}
+        real_speeds = [v for k, v in speeds.items() if k in real]
+        real_memory = [v for k, v in memory.items() if k in real]
+        best_speed = max(real_speeds) if len(real_speeds) > 1 else None
+        best_memory = min(real_memory) if len(real_memory) > 1 else None
         for key in set(speeds) | set(memory):
+            if scores[key][task].below_chance:
+                per_model[key].append(0.0)
+                continue
             parts = []
             if best_speed and key in speeds:
                 parts.append(_clip01(1 + math.log10(speeds[key] / best_speed) / LOG_DECADES))
             if best_memory and key in memory:
                 parts.append(_clip01(1 - math.log10(memory[key] / best_memory) / LOG_DECADES))
             if parts:
-                below = scores[key][task].below_chance
-                per_model[key].append(0.0 if below else _mean(parts))
+                per_model[key].append(_mean(parts))
     out = {}
     for model in group.models:
         values = per_model[model.key]
@@ -340,7 +349,8 @@ def _efficiency(group: Group, scores: dict[str, dict[str, TaskScore]]
                                                  "measured")
         elif not values and model.key in has_figures:
             out[model.key] = Dimension(None, how=f"not compared: no other model of group "
-                                                 f"{group.id} has cost figures on its tasks")
+                                                 f"{group.id} above chance has cost figures "
+                                                 f"on its tasks")
         elif not values:
             out[model.key] = Dimension(None, how="no throughput or memory figures")
         else:

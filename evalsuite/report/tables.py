@@ -36,10 +36,8 @@ def decision_section(data: ReportData, scores: list[Score], policy: Any) -> str:
         parts.append(_best_of_groups(scores))
     below = [s for s in scores if s.below_chance]
     if below:
-        items = "".join(
-            f"<li>{swatch(s.model)}<b>{escape(s.model.label)}</b>: "
-            + "; ".join(f"{escape(t)} ({_chance_text(s.tasks[t])})" for t in s.below_chance)
-            + "</li>" for s in below)
+        items = "".join(f"<li>{swatch(s.model)}<b>{escape(s.model.label)}</b>: "
+                        f"{_below_chance_tasks(s)}</li>" for s in below)
         parts.append('<div class="flag"><b>' + FLAG + " Not above chance</b> (one-sided "
                      "paired test against the task's trivial baseline, α = 0.05). Their "
                      "fairness, robustness, safety and cost on these tasks count 0 in every "
@@ -53,6 +51,16 @@ def decision_section(data: ReportData, scores: list[Score], policy: Any) -> str:
     return "".join(parts)
 
 
+def _below_chance_tasks(s: Score, shown: int = 3) -> str:
+    """The tasks where ``s`` is not above chance, with the chance values; beyond ``shown``
+    tasks (a baseline run on every direction of a suite) folded behind their count."""
+    text = "; ".join(f"{escape(t)} ({_chance_text(s.tasks[t])})" for t in s.below_chance)
+    if len(s.below_chance) <= shown:
+        return text
+    return (f"on {len(s.below_chance)} tasks <details><summary>which, with their chance "
+            f"values</summary>{text}</details>")
+
+
 def _best_of_groups(scores: list[Score]) -> str:
     groups: dict[str, list[Score]] = {}
     for s in scores:
@@ -63,9 +71,14 @@ def _best_of_groups(scores: list[Score]) -> str:
                             "per task.")
     rows = []
     for gid, members in groups.items():
-        best = [s for s in members if s.rank == 1]
+        best = [s for s in members if s.rank == 1 and s.tier == 1]
         group = members[0].group
         assert group is not None
+        if not best:  # the top of a group of chance-level systems is no pick
+            rows.append(f"<tr><td>{gid}</td><td colspan=\"4\"><span class=\"badge low\">"
+                        f"{FLAG} none above chance</span>: no member beats its trivial "
+                        f"baseline on every shared task</td>"
+                        f"<td>{escape(group.describe())}</td></tr>")
         for s in best:
             rows.append(f"<tr><td>{gid}</td><td>{_model_cell(s)}</td>"
                         f"<td class=\"num\">{_dim_text(s, 'quality')}</td>"
@@ -416,11 +429,13 @@ and has no relative efficiency.</li>
 <li><b>quality</b>: mean skill over chance on the shared tasks (clipped to 0–1; the normalised
 metric for records without a chance baseline).</li>
 <li><b>efficiency</b>: per task, examples/s and memory relative to the best member of the
-group on that task on a log scale (1 + log10(speed/best)/3 and 1 − log10(memory/best)/3,
-clipped to 0–1: ten times worse costs a third), averaged, then the mean over tasks. Memory is
-what the model accounts for (the task's peak minus what the process held before the model
-was loaded; the CUDA allocator's peak on GPU) when every member has it, else the process
-peak. Fixed outputs (<code>predictions:</code>) have no cost: not measured.</li>
+group above chance on that task on a log scale (1 + log10(speed/best)/3 and
+1 − log10(memory/best)/3, clipped to 0–1: ten times worse costs a third), averaged, then the
+mean over tasks; a system below chance is no yardstick, so it takes two members above chance.
+Memory is what the model accounts for (the task's peak minus what the process held before the
+model was loaded; the CUDA allocator's peak on GPU) when every member has it, else the
+process peak; below 1 MB it counts as 1 MB. Fixed outputs (<code>predictions:</code>) have
+no cost: not measured.</li>
 <li><b>fairness</b>: 1 − the mean largest gap between groups over the bias probes (gaps on
 0–1 of their scale); <b>safety</b>: 1 − the mean share of outputs flagged;
 <b>robustness</b>: the mean share of the clean score kept under perturbations.</li>
@@ -526,9 +541,13 @@ def _model_cell(s: Score) -> str:
     flag = ""
     if s.below_chance:
         why = "; ".join(_chance_text(s.tasks[t]) for t in s.below_chance)
+        # below chance only on slots the group does not compare: said, so a ranked row
+        # does not read as failing the compared tasks
+        outside = (" outside this group" if s.group is not None
+                   and not set(s.below_chance) & set(s.shared) else "")
         flag = (f' <span class="badge low" title="{escape(why)}">'
                 f"{FLAG} below chance on {len(s.below_chance)} task"
-                f"{'s' * (len(s.below_chance) != 1)}</span>")
+                f"{'s' * (len(s.below_chance) != 1)}{outside}</span>")
     fixed = ' <span class="badge">fixed outputs</span>' if s.model.fixed_outputs else ""
     return f"{swatch(s.model)}{escape(s.model.label)}{flag}{fixed}"
 
