@@ -1,0 +1,109 @@
+"""``evalsuite export`` (and ``run --log-to``) against trackers that are down, silent or
+hostile, and outputs that cannot be written.
+
+Outcome: one line and exit 1 within seconds for a tracking server that refuses or never
+answers (never MLflow's four minutes of retries); credentials in a tracking URI are never
+shown; an unwritable ``-o`` is exit 2 naming it; a record cannot make the export send a file
+from outside its run folder; names reach the terminal with control characters shown, not
+obeyed.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import threading
+import time
+
+import pytest
+
+from tests.faults.helpers import cli, one_error_line, predictions_file, sentiment_rows, write_card
+
+MODEL = "evil\x1b[2J\x1b]0;t\x07"
+
+
+@pytest.fixture()
+def run_dir(tmp_path, capsys):
+    rows = sentiment_rows(8)
+    write_card(tmp_path / "tasks", rows=rows)
+    preds = predictions_file(tmp_path / "preds.jsonl", rows)
+    code, _, err = cli(capsys, "run", "-m", f"predictions:{preds}?name={MODEL}", "-t", "t/sent",
+                       "--tasks-dir", tmp_path / "tasks", "-o", tmp_path / "out", "--run-id",
+                       "r", "--resamples", "20", "--no-cache")
+    assert code == 0, err
+    return tmp_path / "out" / "r"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_a_tracking_server_that_is_down_fails_in_seconds_without_credentials(run_dir, capsys):
+    pytest.importorskip("mlflow")
+    uri = f"http://bob:s3cret@127.0.0.1:{_free_port()}"  # nothing listens there
+    start = time.monotonic()
+    code, out, err = cli(capsys, "export", run_dir, "--to", "mlflow", "--tracking-uri", uri)
+    assert code == 1 and time.monotonic() - start < 30  # MLflow alone: about 250 s
+    line = one_error_line(err)
+    assert "cannot reach" in line and "127.0.0.1" in line
+    assert "s3cret" not in out + err and "bob" not in out + err
+
+
+class SilentServer:
+    """Accepts connections and never answers (counts them)."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.accepted: list[socket.socket] = []
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+        self.thread.start()
+
+    def _serve(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.accepted.append(conn)
+
+    def close(self) -> None:
+        self.sock.close()
+        for conn in self.accepted:
+            conn.close()
+
+
+def test_a_server_that_never_answers_is_not_retried_for_minutes(run_dir, capsys, monkeypatch):
+    """Our cap on MLflow's retries (2, backoff factor 1 instead of 7 and 2) is what bounds
+    this: with a 1 s request timeout MLflow alone would retry for over two minutes."""
+    pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_HTTP_REQUEST_TIMEOUT", "1")  # the user's; ours is 30
+    server = SilentServer()
+    try:
+        start = time.monotonic()
+        code, _, err = cli(capsys, "export", run_dir, "--to", "mlflow", "--tracking-uri",
+                           f"http://127.0.0.1:{server.port}")
+        elapsed = time.monotonic() - start
+    finally:
+        server.close()
+    assert code == 1 and elapsed < 30, (elapsed, err)
+    assert "mlflow export failed" in one_error_line(err)
+    assert "MLFLOW_HTTP_REQUEST_MAX_RETRIES" not in os.environ  # restored after the export
+
+
+def test_a_wandb_server_that_is_down_fails_in_seconds(run_dir, capsys, monkeypatch, tmp_path):
+    pytest.importorskip("wandb")
+    for name in ("WANDB_DIR", "WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
+        monkeypatch.setenv(name, str(tmp_path / "wandb"))
+    monkeypatch.setenv("WANDB_MODE", "online")
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)
+    monkeypatch.setenv("WANDB_BASE_URL", f"http://127.0.0.1:{_free_port()}")
+    start = time.monotonic()
+    code, out, err = cli(capsys, "export", run_dir, "--to", "wandb")
+    assert code == 1 and time.monotonic() - start < 30  # W&B alone: about 100 s
+    assert "cannot reach" in one_error_line(err)
+    assert "k" * 40 not in out + err
