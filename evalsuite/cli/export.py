@@ -47,7 +47,7 @@ def export(
     run = load_results(results)
     if to == "model-index":
         from evalsuite.export import model_index
-        from evalsuite.utils import atomic_write_text
+        from evalsuite.utils import atomic_write_text, output_file
 
         index = model_index.build(run, str(model))
         text = model_index.render(index, output)
@@ -56,7 +56,8 @@ def export(
         if output is None:
             out_console.print(text, markup=False, highlight=False, end="", soft_wrap=True)
         else:
-            atomic_write_text(output, text)
+            with output_file(output):
+                atomic_write_text(output, text)
             err_console.print(f"model-index: {len(index.results)} results of {index.model_name}"
                               f" in {output}", markup=False)
         return

@@ -107,3 +107,51 @@ def test_a_wandb_server_that_is_down_fails_in_seconds(run_dir, capsys, monkeypat
     assert code == 1 and time.monotonic() - start < 30  # W&B alone: about 100 s
     assert "cannot reach" in one_error_line(err)
     assert "k" * 40 not in out + err
+
+
+def _policy(tmp_path):
+    path = tmp_path / "policy.yaml"
+    path.write_text('version: 1\nrules:\n  - {figure: "t/sent.metrics.accuracy.value", '
+                    'op: ">=", threshold: 0}\n', encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize("where", ["missing folder", "a folder", "under a file"])
+def test_an_output_that_cannot_be_written_is_exit_2_naming_it(run_dir, tmp_path, capsys, where):
+    """Every command that writes a file the user names: report, compare, gate's files and
+    the model card."""
+    (tmp_path / "file").write_text("x")
+    (tmp_path / "folder.html").mkdir()
+    bad = {"missing folder": "/proc/no-such/{}", "a folder": str(tmp_path / "folder.html"),
+           "under a file": str(tmp_path / "file" / "{}")}[where]
+    commands = [
+        (("report", run_dir, "-o", bad.format("r.html")), "--output"),
+        (("compare", run_dir, "-o", bad.format("c.md")), "--output"),
+        (("export", run_dir, "--to", "model-index", "-m", MODEL, "-o",
+          bad.format("README.md")), "--output"),
+        (("gate", run_dir, "--policy", _policy(tmp_path), "--junit", bad.format("j.xml")),
+         "--junit"),
+        (("gate", run_dir, "--policy", _policy(tmp_path), "--markdown", bad.format("g.md")),
+         "--markdown"),
+        (("gate", run_dir, "--policy", _policy(tmp_path), "--json", bad.format("g.json")),
+         "--json"),
+    ]
+    for args, flag in commands:
+        code, _, err = cli(capsys, *args)
+        assert code == 2, (args, err)
+        assert "Traceback" not in err
+        (line,) = [x for x in err.splitlines() if x.startswith("error:")]
+        assert line.startswith(f"error: {flag}: cannot write"), line
+
+
+@pytest.mark.parametrize("readme", [b"\xff\xfe not text", b"---\nmodel-index: [\n---\nbody\n",
+                                    b"---\nmodel-index: 5\n---\nbody\n", b"---\n- a\n---\n"])
+def test_a_readme_whose_metadata_is_broken_is_refused_and_left_alone(run_dir, tmp_path,
+                                                                     capsys, readme):
+    path = tmp_path / "README.md"
+    path.write_bytes(readme)
+    code, _, err = cli(capsys, "export", run_dir, "--to", "model-index", "-m", MODEL,
+                       "-o", path)
+    assert code == 2, err
+    assert "Traceback" not in err and f"--output {path}" in err
+    assert path.read_bytes() == readme
