@@ -155,3 +155,45 @@ def test_a_readme_whose_metadata_is_broken_is_refused_and_left_alone(run_dir, tm
     assert code == 2, err
     assert "Traceback" not in err and f"--output {path}" in err
     assert path.read_bytes() == readme
+
+
+@pytest.mark.parametrize("path", ["../../../../../../etc/hostname", "/etc/hostname",
+                                  "predictions/../../outside.jsonl", "~/x.jsonl"])
+def test_a_results_file_pointing_out_of_its_run_folder_is_refused(run_dir, tmp_path, capsys,
+                                                                  path):
+    """A run folder from elsewhere (a download, a colleague's) cannot make verify, the report
+    or an export read or upload a file outside it."""
+    import json
+
+    doc = json.loads((run_dir / "results.json").read_text(encoding="utf-8"))
+    doc["records"][0]["predictions_file"] = path
+    (run_dir / "results.json").write_text(json.dumps(doc), encoding="utf-8")
+    for args in (("verify", run_dir), ("report", run_dir, "-o", tmp_path / "r.html"),
+                 ("export", run_dir, "--to", "model-index", "-m", MODEL),
+                 ("export", run_dir, "--to", "mlflow", "--tracking-uri",
+                  f"sqlite:///{tmp_path / 'm.db'}")):
+        code, _, err = cli(capsys, *args)
+        assert code == 2, (args, err)
+        line = one_error_line(err)
+        assert "records.0.predictions_file" in line and "inside the run folder" in line
+
+
+def test_a_link_out_of_the_run_folder_is_not_uploaded(run_dir, tmp_path, capsys, monkeypatch):
+    pytest.importorskip("mlflow")
+    from mlflow.tracking import MlflowClient
+
+    monkeypatch.chdir(tmp_path)  # MLflow keeps a SQLite store's artifacts in ./mlruns
+    secret = tmp_path / "secret.html"
+    secret.write_text("<p>not for the tracker</p>")
+    (run_dir / "report.html").symlink_to(secret)
+    (predictions,) = (run_dir / "predictions").iterdir()
+    target = tmp_path / "elsewhere.jsonl"
+    predictions.rename(target)
+    predictions.symlink_to(target)
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    code, _, err = cli(capsys, "export", run_dir, "--to", "mlflow", "--tracking-uri", uri)
+    assert code == 0, err
+    client = MlflowClient(tracking_uri=uri)
+    (run,) = client.search_runs([client.get_experiment_by_name("evalsuite").experiment_id])
+    top = [a.path for a in client.list_artifacts(run.info.run_id)]
+    assert top == ["results.json"]
