@@ -293,3 +293,37 @@ def test_resuming_a_folder_whose_results_file_is_broken_is_exit_2(tmp_path, caps
     code, _, err = cli(capsys, *run_args(tmp_path, fixed(tmp_path), "--resume", run_dir))
     line = one_error_line(err)
     assert code == 2 and "results.json" in line and "not valid JSON" in line
+
+
+@pytest.mark.parametrize("run_id", ["../escaped", "/tmp/abs-run", "a/b", ".", "..", ""])
+def test_a_run_id_that_is_not_one_folder_name_is_refused(tmp_path, capsys, run_id):
+    """--run-id (or a batch file's run_id) cannot put the run folder outside --output."""
+    rows = sentiment_rows(4)
+    write_card(tmp_path / "tasks", rows=rows)
+    preds = predictions_file(tmp_path / "p.jsonl", rows)
+    out = tmp_path / "deep" / "out"
+    code, _, err = cli(capsys, "run", "-m", f"predictions:{preds}", "-t", "t/sent",
+                       "--tasks-dir", tmp_path / "tasks", "-o", out, "--run-id", run_id)
+    assert code == 2
+    assert one_error_line(err).startswith("error: --run-id: must be")
+    assert not (tmp_path / "deep").exists() or not any(out.iterdir())
+    assert not (tmp_path / "escaped").exists()
+
+
+@pytest.mark.parametrize("value,ok", [("[1, 2]", False), ("{a: 1}", False), ("../x", False),
+                                      ("2024", True)])
+def test_a_batch_files_run_id_must_be_a_folder_name(tmp_path, capsys, value, ok):
+    rows = sentiment_rows(4)
+    write_card(tmp_path / "tasks", rows=rows)
+    preds = predictions_file(tmp_path / "p.jsonl", rows)
+    batch = tmp_path / "batch.yaml"
+    batch.write_text(f"output: {tmp_path / 'out'}\ntasks_dirs: [tasks]\ntasks: [t/sent]\n"
+                     f"resamples: 10\nrun_id: {value}\nmodels:\n  - spec: predictions:{preds}\n",
+                     encoding="utf-8")
+    code, _, err = cli(capsys, "run", batch)
+    if ok:
+        assert code == 0, err
+        assert (tmp_path / "out" / value / "results.json").is_file()
+    else:
+        assert code == 2
+        assert f"{batch}: field 'run_id': must be" in one_error_line(err)
