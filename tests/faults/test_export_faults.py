@@ -197,3 +197,22 @@ def test_a_link_out_of_the_run_folder_is_not_uploaded(run_dir, tmp_path, capsys,
     (run,) = client.search_runs([client.get_experiment_by_name("evalsuite").experiment_id])
     top = [a.path for a in client.list_artifacts(run.info.run_id)]
     assert top == ["results.json"]
+
+
+def test_export_shows_names_with_control_characters_escaped(run_dir, tmp_path, capsys,
+                                                            monkeypatch):
+    """A model name with terminal escape sequences (clear screen, set title) reaches the
+    terminal as ``\\x1b``, never as the sequence itself, from every export target."""
+    code, out, err = cli(capsys, "export", run_dir, "--to", "model-index", "-m", MODEL,
+                         "-o", tmp_path / "README.md")
+    assert code == 0, err
+    assert "\x1b" not in out + err and "\\x1b" in err
+    code, out, err = cli(capsys, "export", run_dir, "--to", "model-index", "-m", MODEL)
+    assert code == 0 and "\x1b" not in out + err  # the YAML block escapes it too
+    pytest.importorskip("mlflow")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MLFLOW_EXPERIMENT_NAME", "exp\x1b[2J")
+    code, out, err = cli(capsys, "export", run_dir, "--to", "mlflow", "--tracking-uri",
+                         f"sqlite:///{tmp_path / 'm.db'}")
+    assert code == 0, err
+    assert "\x1b" not in out + err
