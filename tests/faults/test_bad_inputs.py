@@ -327,3 +327,18 @@ def test_a_batch_files_run_id_must_be_a_folder_name(tmp_path, capsys, value, ok)
     else:
         assert code == 2
         assert f"{batch}: field 'run_id': must be" in one_error_line(err)
+
+
+def test_a_named_pipe_in_a_card_folder_is_refused_not_waited_on(tmp_path):
+    """Reading a FIFO blocks until someone writes to it: card discovery must not hang on
+    one (a real process with a deadline, since a hang is what is tested)."""
+    import os
+
+    from tests.faults.helpers import run_cli
+
+    write_card(tmp_path / "tasks")
+    os.mkfifo(tmp_path / "tasks" / "pipe.yaml")
+    done = run_cli(tmp_path, "list", "tasks", "--tasks-dir", tmp_path / "tasks", timeout=60)
+    assert done.returncode == 2
+    line = one_error_line(done.stderr)
+    assert "pipe.yaml" in line and "not a regular file" in line
