@@ -342,3 +342,28 @@ def test_a_named_pipe_in_a_card_folder_is_refused_not_waited_on(tmp_path):
     assert done.returncode == 2
     line = one_error_line(done.stderr)
     assert "pipe.yaml" in line and "not a regular file" in line
+
+
+def test_few_shot_sources_that_are_wrong_are_refused_naming_the_field(tmp_path, capsys):
+    """``shots_split`` naming a data file that is not there names ``shots_split`` (not the
+    dataset's path); a ``shots_file`` line that is not a JSON object names the file and line
+    (exit 2, not a task failing with a TypeError)."""
+    from tests.openai_stub_server import StubServer
+
+    rows = sentiment_rows(6)
+    write_card(tmp_path / "a", rows=rows, extra="shots: 2\nshots_split: nope.jsonl\n")
+    write_card(tmp_path / "b", name="t/b", rows=rows, extra="shots: 1\n")
+    (tmp_path / "shots.jsonl").write_text('5\n{"text": "x", "label": "positive"}\n')
+    with StubServer(lifetime_s=60) as server:
+        spec = f"http:{server.url}?model=stub"
+        code, _, err = cli(capsys, "run", "-m", spec, "-t", "t/sent", "--tasks-dir",
+                           tmp_path / "a", "-o", tmp_path / "out", "--no-cache")
+        assert code == 2
+        line = one_error_line(err)
+        assert "card.yaml: field 'shots_split': no such data file 'nope.jsonl'" in line
+        code, _, err = cli(capsys, "run", "-m", f"{spec}&shots_file={tmp_path / 'shots.jsonl'}",
+                           "-t", "t/b", "--tasks-dir", tmp_path / "b", "-o", tmp_path / "out",
+                           "--no-cache")
+    assert code == 2
+    line = one_error_line(err)
+    assert "option shots_file" in line and "line 1 is not a JSON object" in line
