@@ -386,3 +386,21 @@ def test_a_policy_baseline_that_is_not_there_names_the_policy_field(tmp_path, ca
         assert code == 2
         assert one_error_line(err).startswith(f"error: {policy}: field 'baseline': no such "
                                               f"run folder")
+
+
+@pytest.mark.parametrize("probes,expected", [
+    ("robustness?nope=1", "no probe takes the option 'nope'"),
+    ("all?budgt=10", "no probe takes the option 'budgt'"),
+    ("bias?budget=abc", "must be a positive number of predictions per set, or 'full'"),
+])
+def test_a_probe_option_nobody_reads_is_refused_not_ignored(tmp_path, capsys, probes,
+                                                            expected):
+    rows = sentiment_rows(4)
+    write_card(tmp_path / "tasks", rows=rows)
+    preds = predictions_file(tmp_path / "p.jsonl", rows)
+    code, _, err = cli(capsys, "run", "-m", f"predictions:{preds}", "-t", "t/sent",
+                       "--tasks-dir", tmp_path / "tasks", "-o", tmp_path / "out",
+                       "--probes", probes)
+    assert code == 2
+    assert expected in one_error_line(err)
+    assert not (tmp_path / "out").exists()
