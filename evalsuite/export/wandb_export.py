@@ -56,6 +56,8 @@ def export_run(results: RunResults, *, project: str | None = None) -> ExportSumm
             summary.logged += 1
     except (EvalsuiteError, KeyboardInterrupt):
         raise
+    except wandb.errors.UsageError as exc:  # W&B's word for "your input is wrong"
+        raise UserError(redact_url(first_line(exc)), where="--to wandb") from None
     except Exception as exc:
         raise RunError(redact_url(f"wandb export failed: {type(exc).__name__}: "
                                   f"{first_line(exc)}")) from exc

@@ -216,3 +216,14 @@ def test_export_shows_names_with_control_characters_escaped(run_dir, tmp_path, c
                          f"sqlite:///{tmp_path / 'm.db'}")
     assert code == 0, err
     assert "\x1b" not in out + err
+
+
+def test_a_project_name_wandb_refuses_is_exit_2(run_dir, capsys, monkeypatch, tmp_path):
+    pytest.importorskip("wandb")
+    for name in ("WANDB_DIR", "WANDB_CONFIG_DIR", "WANDB_CACHE_DIR", "WANDB_DATA_DIR"):
+        monkeypatch.setenv(name, str(tmp_path / "wandb"))
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    code, _, err = cli(capsys, "export", run_dir, "--to", "wandb", "--experiment", "a/b?c")
+    assert code == 2
+    (line,) = [x for x in err.splitlines() if x.startswith("error:")]
+    assert line.startswith("error: --to wandb: Invalid project name") and "Traceback" not in err
