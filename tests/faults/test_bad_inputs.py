@@ -370,17 +370,12 @@ def test_few_shot_sources_that_are_wrong_are_refused_naming_the_field(tmp_path, 
 
 
 def test_a_policy_baseline_that_is_not_there_names_the_policy_field(tmp_path, capsys):
-    rows = sentiment_rows(4)
-    write_card(tmp_path / "tasks", rows=rows)
-    preds = predictions_file(tmp_path / "p.jsonl", rows)
-    code, _, err = cli(capsys, "run", "-m", f"predictions:{preds}", "-t", "t/sent",
-                       "--tasks-dir", tmp_path / "tasks", "-o", tmp_path / "out", "--run-id",
-                       "r", "--resamples", "10")
-    assert code == 0, err
+    from tests.faults.helpers import small_run
+
+    run = small_run(tmp_path, capsys)
     policy = tmp_path / "policy.yaml"
     policy.write_text('version: 1\nbaseline: ../gone\nrules:\n  - {kind: regression, '
                       'figure: "t/sent.metrics.accuracy.value", max_drop: 0.1}\n')
-    run = tmp_path / "out" / "r"
     for args in (("gate", run), ("compare", run), ("report", run, "-o", tmp_path / "r.html")):
         code, _, err = cli(capsys, *args, "--policy", policy)
         assert code == 2

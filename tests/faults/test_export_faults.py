@@ -17,21 +17,14 @@ import time
 
 import pytest
 
-from tests.faults.helpers import cli, one_error_line, predictions_file, sentiment_rows, write_card
+from tests.faults.helpers import cli, one_error_line, small_run
 
 MODEL = "evil\x1b[2J\x1b]0;t\x07"
 
 
 @pytest.fixture()
 def run_dir(tmp_path, capsys):
-    rows = sentiment_rows(8)
-    write_card(tmp_path / "tasks", rows=rows)
-    preds = predictions_file(tmp_path / "preds.jsonl", rows)
-    code, _, err = cli(capsys, "run", "-m", f"predictions:{preds}?name={MODEL}", "-t", "t/sent",
-                       "--tasks-dir", tmp_path / "tasks", "-o", tmp_path / "out", "--run-id",
-                       "r", "--resamples", "20", "--no-cache")
-    assert code == 0, err
-    return tmp_path / "out" / "r"
+    return small_run(tmp_path, capsys, name=MODEL)
 
 
 def _free_port() -> int:
