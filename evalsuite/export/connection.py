@@ -9,7 +9,7 @@
   (only where the user has not set them), so a server that accepts and never answers cannot
   hold the export for long either.
 * :func:`redact_url` hides the user and password of ``scheme://user:password@host`` URLs in
-  anything shown or stored.
+  every message and summary line.
 """
 
 from __future__ import annotations
