@@ -84,14 +84,17 @@ class Registry(Generic[T]):
     ``what`` names an entry in messages ("model kind", "metric"); ``where`` is the flag or
     field a wrong name came from; ``group`` is the entry-point group read for plug-ins;
     ``name_of`` gives the name of a decorated object when the decorator is used bare;
-    ``install_hint`` is appended when a built-in entry misses a Python package.
+    ``install_hint`` is appended when a built-in entry misses a Python package; ``base`` is
+    the class a plug-in's object must be (or subclass), checked when it is imported.
     """
 
     def __init__(self, what: str, *, where: str | None = None, group: str | None = None,
                  builtins: dict[str, str] | None = None,
                  name_of: Callable[[T], str] | None = None,
-                 install_hint: str | None = None, replace: bool = False) -> None:
+                 install_hint: str | None = None, replace: bool = False,
+                 base: type | None = None) -> None:
         self.what = what
+        self.base = base  # what a plug-in must be (a subclass or an instance of it)
         self.where = where
         self.group = group
         self.name_of = name_of
@@ -200,8 +203,26 @@ class Registry(Generic[T]):
                             where=f"entry point {self.group}") from None
         if entry.value is not None:  # importing the module registered it already
             return entry.value
-        if plugin and self.name_of is not None and self.name_of(obj) != entry.name:
-            raise UserError(f"the {self.what} plug-in {entry.name!r} ({entry.target}) "
-                            f"calls itself {self.name_of(obj)!r}; the entry point's name "
-                            f"must be the same", where=f"entry point {self.group}")
+        if plugin:
+            self._check_plugin(entry, obj)
         return obj
+
+    def _check_plugin(self, entry: Entry[T], obj: Any) -> None:
+        """Refuse a plug-in object of the wrong kind or name, naming the entry point."""
+        where = f"entry point {self.group}"
+        shown = obj.__name__ if isinstance(obj, type) else type(obj).__name__
+        wrong_kind = self.base is not None and not (
+            isinstance(obj, self.base) or (isinstance(obj, type) and issubclass(obj, self.base)))
+        try:
+            name = self.name_of(obj) if self.name_of is not None else entry.name
+        except Exception:  # no name where one is expected: not one of ours
+            wrong_kind = True
+        if wrong_kind:
+            expected = f"a {self.base.__name__}" if self.base is not None else \
+                f"{'an' if self.what[0] in 'aeiou' else 'a'} {self.what} class"
+            raise UserError(f"the {self.what} plug-in {entry.name!r} ({entry.target}) is "
+                            f"{shown}, not {expected}", where=where)
+        if name != entry.name:
+            raise UserError(f"the {self.what} plug-in {entry.name!r} ({entry.target}) "
+                            f"calls itself {name!r}; the entry point's name "
+                            f"must be the same", where=where)

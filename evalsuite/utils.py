@@ -9,10 +9,12 @@ import json
 import os
 import re
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from evalsuite.errors import SpecError
+from evalsuite.errors import SpecError, UserError
 
 
 def first_line(exc: BaseException, limit: int = 300) -> str:
@@ -64,6 +66,18 @@ def atomic_write_text(path: Path, text: str) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+@contextmanager
+def output_file(path: Path, where: str = "--output") -> Iterator[None]:
+    """Around the writing of a file the user named (a report, a model card, JUnit XML): any
+    ``OSError`` — a missing or read-only folder, a folder in the way, a full disk — becomes
+    one line naming the file and the flag (exit code 2), never a traceback."""
+    try:
+        yield
+    except OSError as exc:
+        raise UserError(f"cannot write {str(path)!r}: {exc.strerror or exc}",
+                        where=where) from None
 
 
 def atomic_write_json(path: Path, data: Any) -> None:

@@ -199,6 +199,12 @@ def _short(text: str, width: int = 60) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def cell(text: object) -> str:
+    """Text from a card, a plug-in or a result for a Rich table cell: control characters shown
+    as ``\\x1b`` (never obeyed) and ``[…]`` kept literal (never read as markup)."""
+    return escape(printable(text))
+
+
 def error(message: str) -> None:
     err_console.print(f"[bold red]error:[/] {escape(printable(message))}", soft_wrap=True)
     sys.stderr.flush()

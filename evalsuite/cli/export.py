@@ -36,6 +36,7 @@ def export(
     from evalsuite.cli.console import err_console, out_console
     from evalsuite.export import TARGETS
     from evalsuite.results.files import load_results
+    from evalsuite.utils import printable
 
     if to not in TARGETS:
         raise UserError(f"unknown target {to!r} (choose: {', '.join(TARGETS)})", where="--to")
@@ -47,23 +48,25 @@ def export(
     run = load_results(results)
     if to == "model-index":
         from evalsuite.export import model_index
-        from evalsuite.utils import atomic_write_text
+        from evalsuite.utils import atomic_write_text, output_file
 
         index = model_index.build(run, str(model))
         text = model_index.render(index, output)
         for note in index.notes:
-            err_console.print(f"note: {note}", markup=False)
+            err_console.print(f"note: {printable(note)}", markup=False)
         if output is None:
             out_console.print(text, markup=False, highlight=False, end="", soft_wrap=True)
         else:
-            atomic_write_text(output, text)
-            err_console.print(f"model-index: {len(index.results)} results of {index.model_name}"
-                              f" in {output}", markup=False)
+            with output_file(output):
+                atomic_write_text(output, text)
+            err_console.print(f"model-index: {len(index.results)} results of "
+                              f"{printable(index.model_name)} in {printable(output)}",
+                              markup=False)
         return
     summary = log_run(run, to, tracking_uri=tracking_uri, experiment=experiment)
     for note in summary.notes:
-        err_console.print(f"note: {note}", markup=False)
-    err_console.print(summary.line(), markup=False)
+        err_console.print(f"note: {printable(note)}", markup=False)
+    err_console.print(printable(summary.line()), markup=False)
 
 
 TRACKERS = {"mlflow": ("mlflow", "mlflow"), "wandb": ("wandb", "wandb")}  # package, extra

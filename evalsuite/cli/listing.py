@@ -38,7 +38,7 @@ def models(family: FamilyOption = None) -> None:
         served = sorted(f.value for f in cls.families)
         if wanted and wanted not in served:
             continue
-        table.add_row(entry.name, ", ".join(served), ", ".join(sorted(cls.extra_options)),
+        _add(table, entry.name, ", ".join(served), ", ".join(sorted(cls.extra_options)),
                       entry.origin, _about(cls))
     _print(table, f"Every kind also takes: {', '.join(sorted(COMMON_OPTIONS))}. A model spec "
                   f"is KIND:TARGET?option=value&… (README: Models).")
@@ -63,7 +63,7 @@ def metrics(family: FamilyOption = None) -> None:
         rows.append((fam, cls.name, cls.scale, "higher" if cls.higher_is_better else "lower",
                      cls.reference or "–", entry.origin, _about(cls)))
     for row in sorted(rows, key=lambda r: (r[0], r[1])):
-        table.add_row(*row)
+        _add(table, *row)
     _print(table, "Scales: 0-1, 0-100 (BLEU, chrF++, SQuAD) or -1-1 (correlations); every "
                   "metric has a bootstrap 95% interval. Familiar evaluate names (rouge, squad, "
                   "seqeval, sacrebleu) load through evalsuite.metrics.hf_evaluate.load.")
@@ -78,7 +78,7 @@ def probes() -> None:
     table = _table("probe", "options", "from", "about")
     for entry, probe in _loaded(PROBES, table):
         options = "\n".join(f"{k}: {v}" for k, v in probe.options.items())
-        table.add_row(probe.name, options, entry.origin, probe.description)
+        _add(table, probe.name, options, entry.origin, probe.description)
     _print(table, "Run them with --probes NAME[?option=value&…] (or all); docs/probes.md.")
     cards = _table("probe card", "probe", "key", "families", "sets", "size", "about")
     for card in sorted(discover_probe_cards(), key=lambda c: c.name):
@@ -90,7 +90,7 @@ def probes() -> None:
             sets, size = "gender", f"≤ {card.max_units} units"
         else:
             sets, size = ", ".join(card.axes), f"≤ {card.max_units} units per axis"
-        cards.add_row(card.name, card.probe, card.key,
+        _add(cards, card.name, card.probe, card.key,
                       ", ".join(sorted(f.value for f in card.families)), sets, size,
                       card.description)
     _print(cards, "Template sets are sampled to the probe's budget (default: the task's "
@@ -104,7 +104,7 @@ def executors() -> None:
 
     table = _table("executor", "runs tasks", "from", "about")
     for entry, cls in _loaded(EXECUTORS, table):
-        table.add_row(cls.name, "at once" if cls.concurrent_tasks else "one after another",
+        _add(table, cls.name, "at once" if cls.concurrent_tasks else "one after another",
                       entry.origin, _about(cls))
     _print(table, None)
 
@@ -132,7 +132,7 @@ def _loaded(registry: Registry[Any], table: Any) -> Iterator[tuple[Entry[Any], A
     for entry, obj, missing in _entries(registry):
         if obj is None:
             dashes = ["–"] * (len(table.columns) - 3)
-            table.add_row(entry.name, *dashes, entry.origin, f"not available: {missing}")
+            _add(table, entry.name, *dashes, entry.origin, f"not available: {missing}")
         else:
             yield entry, obj
 
@@ -141,6 +141,13 @@ def _about(obj: Any) -> str:
     from evalsuite.registry import one_line
 
     return one_line(obj)
+
+
+def _add(table: Any, *cells: object) -> None:
+    """A row of text from plug-ins and cards, shown literally (see ``console.cell``)."""
+    from evalsuite.cli.console import cell
+
+    table.add_row(*map(cell, cells))
 
 
 def _table(*columns: str) -> Any:

@@ -131,8 +131,7 @@ def _check_html(path: Path) -> None:
 
 def _guard_write(path: Path, write: Callable[[], T]) -> T:
     """Run ``write``; turn an unwritable output path into a one-line usage error."""
-    try:
+    from evalsuite.utils import output_file
+
+    with output_file(path):
         return write()
-    except (IsADirectoryError, NotADirectoryError, PermissionError, FileExistsError) as exc:
-        raise UserError(f"cannot write {str(path)!r}: {exc.strerror or exc}",
-                        where="--output") from None

@@ -152,11 +152,13 @@ def run(
         from evalsuite.results.files import load_results
 
         try:
-            err_console.print(log_run(load_results(outcome.run_dir), tracker).line(),
-                              markup=False)
+            logged = log_run(load_results(outcome.run_dir), tracker)
+            for note in logged.notes:
+                err_console.print(f"note: {printable(note)}", markup=False)
+            err_console.print(printable(logged.line()), markup=False)
         except RunError as exc:  # the results are kept; the run's exit code says so
             logging_failed = True
-            err_console.print(f"error: {exc}", style="red", markup=False)
+            err_console.print(f"error: {printable(str(exc))}", style="red", markup=False)
     if outcome.failed or outcome.interrupted:
         for rec in outcome.failed:
             err_console.print(f"failed: {printable(rec.model)} · {printable(rec.task)}: "

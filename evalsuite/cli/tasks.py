@@ -16,10 +16,9 @@ def tasks(
 ) -> None:
     """List every task card (name, family, language, domain, dataset, size, metrics) and
     every suite (reference task and variants)."""
-    from rich.markup import escape
     from rich.table import Table
 
-    from evalsuite.cli.console import out_console
+    from evalsuite.cli.console import cell, out_console
     from evalsuite.families import parse_family
     from evalsuite.tasks.registry import TaskRegistry, dataset_size
 
@@ -39,8 +38,8 @@ def tasks(
         size = dataset_size(card)
         language = (f"{card.source_lang}→{card.target_lang}" if card.source_lang
                     else card.language or "")
-        table.add_row(name, card.family.value, language, card.domain or "", escape(where),
-                      "" if size is None else str(size), ", ".join(card.metrics))
+        table.add_row(*map(cell, (name, card.family.value, language, card.domain or "", where,
+                                  "" if size is None else str(size), ", ".join(card.metrics))))
     out_console.print(table)
     suites = [s for name, s in sorted(registry.suites.items())
               if not wanted or (s.reference in registry.cards
@@ -50,8 +49,8 @@ def tasks(
         for col in ("suite", "reference", "variants", "pairing"):
             listing.add_column(col)
         for suite in suites:
-            listing.add_row(suite.name, suite.reference, ", ".join(suite.variants),
-                            "parallel (by id)" if suite.parallel else "unpaired")
+            listing.add_row(*map(cell, (suite.name, suite.reference, ", ".join(suite.variants),
+                                        "parallel (by id)" if suite.parallel else "unpaired")))
         out_console.print(listing)
     if registry.broken:  # the listed cards work; a card naming an unknown metric says why
         raise registry.broken[min(registry.broken)]

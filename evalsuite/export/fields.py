@@ -112,13 +112,16 @@ def record_tags(run: RunInfo, record: Record) -> dict[str, str]:
 
 def artifact_files(results: RunResults, record: Record) -> list[tuple[Path, str]]:
     """(file, folder in the tracker) of what goes with the record: the run's results.json,
-    the record's predictions file and the HTML reports saved in the run folder."""
+    the record's predictions file and the HTML reports saved in the run folder — only files
+    that really are in the run folder (a link out of it is left behind)."""
+    folder = results.path.resolve()
     files = [(results.path / RESULTS_FILE, "")]
     predictions = record.predictions_file
     if predictions and (results.path / predictions).is_file():
         files.append((results.path / predictions, "predictions"))
     files += [(p, "reports") for p in sorted(results.path.glob("*.html"))]
-    return files
+    return [(path, where) for path, where in files
+            if path.is_file() and path.resolve().is_relative_to(folder)]
 
 
 def run_name(record: Record) -> str:

@@ -18,8 +18,9 @@ import os
 import time
 from typing import Any
 
-from evalsuite.errors import RunError, UserError
+from evalsuite.errors import EvalsuiteError, RunError, UserError
 from evalsuite.export import ExportSummary
+from evalsuite.export.connection import bounded_mlflow_http, check_reachable, redact_url
 from evalsuite.export.fields import (
     artifact_files,
     export_key,
@@ -51,18 +52,20 @@ def export_run(results: RunResults, *, tracking_uri: str | None = None,
         raise UserError("exporting to MLflow needs the mlflow package "
                         "(pip install 'evalsuite[mlflow]')", where="--to mlflow") from None
     name = experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT
+    uri = tracking_uri or mlflow.get_tracking_uri()
+    check_reachable(uri, "mlflow export failed")  # a server that is down fails in seconds
     try:
-        client = MlflowClient(tracking_uri=tracking_uri)
-        uri = tracking_uri or mlflow.get_tracking_uri()
-        experiment_id = _experiment(client, name)
-        summary = ExportSummary("mlflow", f"experiment {name!r} at {uri}")
-        for record in results.records:
-            _export_record(client, experiment_id, results, record, summary)
-    except (UserError, KeyboardInterrupt):
+        with bounded_mlflow_http():
+            client = MlflowClient(tracking_uri=tracking_uri)
+            experiment_id = _experiment(client, name)
+            summary = ExportSummary("mlflow", f"experiment {name!r} at {redact_url(uri)}")
+            for record in results.records:
+                _export_record(client, experiment_id, results, record, summary)
+    except (EvalsuiteError, KeyboardInterrupt):
         raise
     except Exception as exc:  # the tracking server or store refused: one line, exit 1
-        raise RunError(f"mlflow export failed: {type(exc).__name__}: {first_line(exc)}"
-                       ) from exc
+        raise RunError(redact_url(f"mlflow export failed: {type(exc).__name__}: "
+                                  f"{first_line(exc)}")) from exc
     return summary
 
 

@@ -115,10 +115,10 @@ def build(results: RunResults, model: str) -> ModelIndex:
 def render(index: ModelIndex, readme: Path | None = None) -> str:
     """The README text: ``readme``'s own with its metadata block updated (other results and
     the body kept), or just the metadata block; checked by parsing it back."""
-    from huggingface_hub import ModelCard, ModelCardData
+    from huggingface_hub import ModelCardData
 
     if readme is not None and readme.is_file():
-        card = ModelCard.load(readme)
+        card = _load_card(readme)
         data = card.data
         kept = [old for old in (data.eval_results or [])
                 if not any(old.is_equal_except_value(new) for new in index.results)]
@@ -145,6 +145,24 @@ def check(text: str, at_least: int) -> None:
     if len(found) < at_least:
         raise UserError(f"the model card holds {len(found)} results, expected {at_least}",
                         where="--output")
+
+
+def _load_card(readme: Path) -> Any:
+    """An existing README as a model card; one that is not UTF-8 or whose metadata block
+    does not parse is refused (left as it is), naming the file."""
+    import yaml
+    from huggingface_hub import ModelCard
+
+    from evalsuite.inputs import read_text
+
+    text = read_text(readme, where=f"--output {readme}")
+    try:
+        return ModelCard(text, ignore_metadata_errors=False)
+    except (ValueError, TypeError, yaml.YAMLError) as exc:
+        reason = " ".join(str(exc).split()).split(" Pass `")[0][:200]
+        raise UserError(f"its metadata block does not parse ({reason}); fix it or write to "
+                        "another file (it was left as it is)", where=f"--output {readme}"
+                        ) from None
 
 
 def _looks_like_hub_id(path: Any) -> bool:

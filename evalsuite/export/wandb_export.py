@@ -19,8 +19,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from evalsuite.errors import RunError, UserError
+from evalsuite.errors import EvalsuiteError, RunError, UserError
 from evalsuite.export import ExportSummary
+from evalsuite.export.connection import check_reachable, redact_url
 from evalsuite.export.fields import (
     artifact_files,
     export_key,
@@ -45,17 +46,21 @@ def export_run(results: RunResults, *, project: str | None = None) -> ExportSumm
         raise UserError("exporting to Weights & Biases needs the wandb package "
                         "(pip install 'evalsuite[wandb]')", where="--to wandb") from None
     name = project or os.environ.get("WANDB_PROJECT") or DEFAULT_PROJECT
-    mode = os.environ.get("WANDB_MODE", "online")
-    summary = ExportSummary("wandb", f"project {name!r}, {mode}")
     try:
+        settings = wandb.setup().settings  # mode and server from the environment and files
+        summary = ExportSummary("wandb", f"project {name!r}, {settings.mode}")
+        if settings.mode not in ("offline", "disabled", "dryrun"):  # a server that is down:
+            check_reachable(settings.base_url, "wandb export failed")  # one line, in seconds
         for record in results.records:
             _export_record(wandb, name, results, record)
             summary.logged += 1
-    except (UserError, KeyboardInterrupt):
+    except (EvalsuiteError, KeyboardInterrupt):
         raise
+    except wandb.errors.UsageError as exc:  # W&B's word for "your input is wrong"
+        raise UserError(redact_url(first_line(exc)), where="--to wandb") from None
     except Exception as exc:
-        raise RunError(f"wandb export failed: {type(exc).__name__}: {first_line(exc)}"
-                       ) from exc
+        raise RunError(redact_url(f"wandb export failed: {type(exc).__name__}: "
+                                  f"{first_line(exc)}")) from exc
     finally:
         wandb.teardown()  # wait until every run is written (offline) or uploaded
     return summary

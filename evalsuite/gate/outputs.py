@@ -255,8 +255,11 @@ def json_text(report: GateReport) -> str:
 def write_outputs(report: GateReport, *, junit: Path | None = None,
                   markdown_path: Path | None = None, json_path: Path | None = None) -> None:
     """Write the requested report files (folders are created)."""
-    for path, text in ((junit, junit_xml), (markdown_path, markdown),
-                       (json_path, json_text)):
+    from evalsuite.utils import output_file
+
+    for path, text, flag in ((junit, junit_xml, "--junit"), (markdown_path, markdown, "--markdown"),
+                             (json_path, json_text, "--json")):
         if path is not None:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_text(text(report), encoding="utf-8")
+            with output_file(path, where=flag):
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text(report), encoding="utf-8")

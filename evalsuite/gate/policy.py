@@ -215,12 +215,17 @@ class Policy(BaseModel):
         return any(r.kind != "threshold" for r in self.rules)
 
     def baseline_path(self) -> Path | None:
-        """``baseline`` resolved against the policy file's folder."""
+        """``baseline`` resolved against the policy file's folder; one that is not there is a
+        ``UserError`` naming the policy's field."""
         if self.baseline is None:
             return None
         path = Path(self.baseline).expanduser()
         if not path.is_absolute() and self._source is not None:
             path = self._source.parent / path
+        if not path.exists():
+            where = f"{self._source}: field 'baseline'" if self._source else "field 'baseline'"
+            raise UserError(f"no such run folder {str(path)!r} (relative paths are read from "
+                            f"the policy's folder; --baseline overrides it)", where=where)
         return path
 
 

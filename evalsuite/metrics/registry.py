@@ -45,6 +45,7 @@ METRICS: Registry[type[Metric]] = Registry(
               for module, families in _BUILTIN.items()
               for family, names in families.items() for name, cls in names.items()},
     name_of=lambda cls: cls.name,
+    base=Metric,
 )
 _INSTANCES: dict[type[Metric], Metric] = {}
 

@@ -247,6 +247,11 @@ class HttpAdapter(ModelAdapter):
         super().__init__(spec)
         where = f"model {spec.display_name}"
         base = spec.target.strip().rstrip("/")
+        if re.match(r"^https?://[^/\s]*@", base):  # never echo it: the password is in there
+            raise SpecError("the endpoint URL carries a user name or password, which would be "
+                            "written to results, logs and exports; put the key in an "
+                            "environment variable and name it with api_key_env=NAME",
+                            where="http model")
         if not re.match(r"^https?://[^/\s]+", base):
             raise SpecError(f"the target must be the endpoint's base URL, e.g. "
                             f"http://127.0.0.1:8000/v1 (got {base!r})", where=where)

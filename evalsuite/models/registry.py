@@ -29,6 +29,7 @@ KINDS: Registry[type[ModelAdapter]] = Registry(
     name_of=lambda cls: cls.kind,
     install_hint="pip install 'evalsuite[offline]'",
     replace=True,  # a test or notebook may define a kind again
+    base=ModelAdapter,
 )
 
 

@@ -77,15 +77,28 @@ def parse_probes(value: str | Iterable[Any] | None, *, where: str = "--probes") 
         name, _, query = text.partition("?")
         name = name.strip().lower()
         if name in ("all", "*"):
-            _options(query, where)
+            _known_options(probe_names(), _options(query, where), where)
             out += [n + (f"?{query}" if query else "") for n in probe_names()
                     if n not in _names(out)]
             continue
         if name not in PROBES:
             raise PROBES.unknown(name, where=where, available=[*probe_names(), "all"])
-        _options(query, where)  # validate now, not mid-run
+        _known_options(probe_names(), _options(query, where), where)  # now, not mid-run
         out.append(name + (f"?{query}" if query else ""))
     return out
+
+
+def _known_options(names: Sequence[str], options: Mapping[str, Any], where: str) -> None:
+    """Refuse an option that none of the probes reads: a typo (``budgt``) would otherwise be
+    ignored.  (``all?budget=…`` hands every probe the same options, so one probe's entry may
+    carry another's.)"""
+    known: set[str] = set()
+    for name in names:
+        known |= set(PROBES.get(name, where=where).options)
+    unknown = sorted(set(options) - known)
+    if unknown:
+        raise UserError(f"no probe takes the option {unknown[0]!r} (options: "
+                        f"{', '.join(sorted(known))}; evalsuite list probes)", where=where)
 
 
 def _names(entries: Sequence[str]) -> set[str]:
@@ -131,7 +144,10 @@ def _budget(raw: Any) -> int | str:
     """``full`` (the whole template sets) or a positive number of predictions per set."""
     if str(raw).strip().lower() in ("full", "all", "none"):
         return "full"
-    value = int(raw)
+    try:
+        value = int(raw)
+    except ValueError:
+        value = 0
     if value < 1:
         raise ValueError("must be a positive number of predictions per set, or 'full'")
     return value

@@ -69,6 +69,7 @@ PROBES: Registry[Probe] = Registry(
               "safety": "evalsuite.probes.safety:PROBE",
               "robustness": "evalsuite.probes.robustness:PROBE"},
     name_of=lambda probe: probe.name,
+    base=Probe,
 )
 
 

@@ -98,6 +98,9 @@ def load_shots(path: str | Path, card: TaskCard, limit: int | None = None) -> li
         if not line.strip():
             continue
         row = json.loads(line)
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}: line {number} is not a JSON object (an example with "
+                             f"its fields)")
         missing = [f for f in fields.required if f not in row]
         if missing:
             raise ValueError(f"{path}: line {number} has no {missing[0]!r} "
@@ -120,6 +123,15 @@ def shot_pool(card: TaskCard) -> tuple[list[dict], str]:
     else:
         dataset = dataset.model_copy(update={"split": split})
     other = card.model_copy(update={"dataset": dataset, "shots": None})
+    if dataset is not card.dataset:  # a data file: name the field that named it
+        from evalsuite.tasks.data import resolve_local_path
+
+        try:
+            resolve_local_path(other)
+        except CardError:
+            raise CardError(f"field 'shots_split': no such data file {split!r} (relative "
+                            f"paths are read from {card.base_dir})", where=_where(card)
+                            ) from None
     return load_task_data(other).examples, split
 
 

@@ -255,9 +255,17 @@ def validate_document(document: Any, *, where: str) -> ResultDocument:
         raise UserError(f"schema_version {document['schema_version']} is not supported "
                         f"(this evalsuite reads {SCHEMA_VERSION})", where=where)
     try:
-        return ResultDocument.model_validate(document)
+        typed = ResultDocument.model_validate(document)
     except ValidationError as exc:
         raise UserError(_first_error(exc), where=where) from None
+    seen: dict[tuple[str, str], int] = {}
+    for i, record in enumerate(typed.records):  # a hand-merged file would count twice
+        first = seen.setdefault((record.model, record.task), i)
+        if first != i:
+            raise UserError(f"records {first} and {i} are both {record.model!r} on "
+                            f"{record.task!r}; a run has one record per model and task",
+                            where=where)
+    return typed
 
 
 def _first_error(exc: ValidationError) -> str:

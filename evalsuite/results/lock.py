@@ -24,6 +24,19 @@ from evalsuite.errors import UserError
 LOCK_FILE = ".evalsuite.lock"
 
 
+def check_run_id(run_id: object, where: str = "--run-id") -> str:
+    """A run id is one folder name: text, not empty, no path separator, not ``.``/``..``
+    (so it cannot put the run folder outside ``--output``)."""
+    if isinstance(run_id, int) and not isinstance(run_id, bool):  # run_id: 2024 in YAML
+        run_id = str(run_id)
+    if not isinstance(run_id, str) or not run_id.strip():
+        raise UserError(f"must be a folder name, got {run_id!r}", where=where)
+    if "/" in run_id or "\\" in run_id or run_id in (".", "..") or "\0" in run_id:
+        raise UserError(f"must be one folder name (no '/', '\\', '.' or '..'), got {run_id!r}",
+                        where=where)
+    return run_id
+
+
 def create_run_folder(output_dir: Path, run_id: str | None,
                       fresh_id: Callable[[int], str]) -> Path:
     """Create and return a new run folder under ``output_dir``.
@@ -31,6 +44,8 @@ def create_run_folder(output_dir: Path, run_id: str | None,
     With an explicit ``run_id`` an existing folder is a ``UserError`` (``--run-id``);
     otherwise ``fresh_id(n)`` names the ``n``-th candidate (1, 2, …) until one is free.
     """
+    if run_id is not None:
+        check_run_id(run_id)
     try:
         output_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

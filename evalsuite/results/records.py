@@ -33,7 +33,7 @@ from collections.abc import Iterator, Mapping
 from enum import Enum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, PlainValidator, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
 from evalsuite.families import Family
@@ -117,6 +117,20 @@ Number = Annotated[float | None, PlainValidator(_number),
 Share = Annotated[float | None, PlainValidator(_share),
                   WithJsonSchema({"type": ["number", "null"], "minimum": 0, "maximum": 1})]
 """A share or a probability: a number in [0, 1], or ``null``."""
+def _inside_run(value: str | None) -> str | None:
+    """A path relative to the run folder that stays inside it (no absolute path, no ``..``),
+    so that a results file from elsewhere cannot make ``verify``, the report or an export
+    read or upload another file."""
+    if value is None:
+        return None
+    parts = value.replace("\\", "/").split("/")
+    if value.startswith(("/", "~")) or ".." in parts or (len(value) > 1 and value[1] == ":"):
+        raise PydanticCustomError("inside_run", "must be a path inside the run folder")
+    return value
+
+
+RunPath = Annotated[str | None, AfterValidator(_inside_run)]
+"""A file of the run, relative to its folder (``predictions/….jsonl``)."""
 Count = Annotated[int, Field(ge=0)]
 """A non-negative integer."""
 ProbeState = Literal["not_applicable", "failed"]
@@ -953,7 +967,7 @@ class Record(Block):
     """Examples shown fewer demonstrations than ``settings.shots``: the earliest were dropped
     so the prompt fits the model's context (``meta.shots_dropped`` in their rows); absent
     when none were."""
-    predictions_file: str | None = None
+    predictions_file: RunPath = None
     """Per-example JSONL, relative to the run folder: score (first, so rows can be ranked
     without parsing them), id, input, prediction, reference, stats (per-metric statistics),
     chance_stats (the chance baseline's statistics of the primary metric), and scores/meta

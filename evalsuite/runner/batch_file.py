@@ -33,6 +33,7 @@ from evalsuite.errors import UserError
 from evalsuite.inputs import load_yaml
 from evalsuite.models.spec import expand_variants, parse_spec
 from evalsuite.probes.hook import parse_probes
+from evalsuite.results.lock import check_run_id
 from evalsuite.runner.run import Job, RunConfig
 from evalsuite.tasks.registry import TaskRegistry
 from evalsuite.tasks.suites import check_no_conflicts
@@ -102,7 +103,8 @@ def load_batch(path: str | Path, *, tasks_dirs: list[str] | None = None) -> tupl
         limit=_opt_int(data.get("limit"), f"{where}: field 'limit'"),
         sample=_opt_int(data.get("sample"), f"{where}: field 'sample'"),
         resamples=_int(data.get("resamples", 1000), f"{where}: field 'resamples'"),
-        run_id=data.get("run_id"),
+        run_id=None if data.get("run_id") is None else check_run_id(
+            data["run_id"], where=f"{where}: field 'run_id'"),
         source=str(path),
         probes=parse_probes(data.get("probes"), where=f"{where}: field 'probes'"),
         profile=_profile(data.get("profile"), f"{where}: field 'profile'"),

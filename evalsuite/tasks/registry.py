@@ -161,6 +161,9 @@ def _cards_in(folder: Path) -> tuple[list[tuple[str, Path, TaskCard | UnknownMet
     for path in sorted([*folder.rglob("*.yaml"), *folder.rglob("*.yml")]):
         if "data" in path.relative_to(folder).parts[:-1]:
             continue
+        if path.exists() and not path.is_file() and not path.is_dir():  # reading would block
+            raise CardError("not a regular file (a named pipe, socket or device); a card "
+                            "folder holds card files", where=str(path))
         try:
             data = load_yaml(path)
         except yaml.YAMLError:

@@ -57,6 +57,19 @@ def cli(capsys, *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
+def small_run(tmp_path: Path, capsys, *, name: str | None = None, n: int = 8) -> Path:
+    """A finished run ``tmp_path/out/r``: fixed predictions on an ``n``-example sentiment
+    card (model ``name`` when given), made through the command line."""
+    rows = sentiment_rows(n)
+    write_card(tmp_path / "tasks", rows=rows)
+    spec = f"predictions:{predictions_file(tmp_path / 'preds.jsonl', rows)}"
+    code, _, err = cli(capsys, "run", "-m", spec + (f"?name={name}" if name else ""), "-t",
+                       "t/sent", "--tasks-dir", tmp_path / "tasks", "-o", tmp_path / "out",
+                       "--run-id", "r", "--resamples", "20", "--no-cache")
+    assert code == 0, err
+    return tmp_path / "out" / "r"
+
+
 def subprocess_env(tmp_path: Path, **extra: str) -> dict[str, str]:
     env = {**os.environ, "EVALSUITE_CACHE_DIR": str(tmp_path / "cache"),
            "PYTHONPATH": str(REPO), **extra}

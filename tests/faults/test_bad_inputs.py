@@ -293,3 +293,109 @@ def test_resuming_a_folder_whose_results_file_is_broken_is_exit_2(tmp_path, caps
     code, _, err = cli(capsys, *run_args(tmp_path, fixed(tmp_path), "--resume", run_dir))
     line = one_error_line(err)
     assert code == 2 and "results.json" in line and "not valid JSON" in line
+
+
+@pytest.mark.parametrize("run_id", ["../escaped", "/tmp/abs-run", "a/b", ".", "..", ""])
+def test_a_run_id_that_is_not_one_folder_name_is_refused(tmp_path, capsys, run_id):
+    """--run-id (or a batch file's run_id) cannot put the run folder outside --output."""
+    rows = sentiment_rows(4)
+    write_card(tmp_path / "tasks", rows=rows)
+    preds = predictions_file(tmp_path / "p.jsonl", rows)
+    out = tmp_path / "deep" / "out"
+    code, _, err = cli(capsys, "run", "-m", f"predictions:{preds}", "-t", "t/sent",
+                       "--tasks-dir", tmp_path / "tasks", "-o", out, "--run-id", run_id)
+    assert code == 2
+    assert one_error_line(err).startswith("error: --run-id: must be")
+    assert not (tmp_path / "deep").exists() or not any(out.iterdir())
+    assert not (tmp_path / "escaped").exists()
+
+
+@pytest.mark.parametrize("value,ok", [("[1, 2]", False), ("{a: 1}", False), ("../x", False),
+                                      ("2024", True)])
+def test_a_batch_files_run_id_must_be_a_folder_name(tmp_path, capsys, value, ok):
+    rows = sentiment_rows(4)
+    write_card(tmp_path / "tasks", rows=rows)
+    preds = predictions_file(tmp_path / "p.jsonl", rows)
+    batch = tmp_path / "batch.yaml"
+    batch.write_text(f"output: {tmp_path / 'out'}\ntasks_dirs: [tasks]\ntasks: [t/sent]\n"
+                     f"resamples: 10\nrun_id: {value}\nmodels:\n  - spec: predictions:{preds}\n",
+                     encoding="utf-8")
+    code, _, err = cli(capsys, "run", batch)
+    if ok:
+        assert code == 0, err
+        assert (tmp_path / "out" / value / "results.json").is_file()
+    else:
+        assert code == 2
+        assert f"{batch}: field 'run_id': must be" in one_error_line(err)
+
+
+def test_a_named_pipe_in_a_card_folder_is_refused_not_waited_on(tmp_path):
+    """Reading a FIFO blocks until someone writes to it: card discovery must not hang on
+    one (a real process with a deadline, since a hang is what is tested)."""
+    import os
+
+    from tests.faults.helpers import run_cli
+
+    write_card(tmp_path / "tasks")
+    os.mkfifo(tmp_path / "tasks" / "pipe.yaml")
+    done = run_cli(tmp_path, "list", "tasks", "--tasks-dir", tmp_path / "tasks", timeout=60)
+    assert done.returncode == 2
+    line = one_error_line(done.stderr)
+    assert "pipe.yaml" in line and "not a regular file" in line
+
+
+def test_few_shot_sources_that_are_wrong_are_refused_naming_the_field(tmp_path, capsys):
+    """``shots_split`` naming a data file that is not there names ``shots_split`` (not the
+    dataset's path); a ``shots_file`` line that is not a JSON object names the file and line
+    (exit 2, not a task failing with a TypeError)."""
+    from tests.openai_stub_server import StubServer
+
+    rows = sentiment_rows(6)
+    write_card(tmp_path / "a", rows=rows, extra="shots: 2\nshots_split: nope.jsonl\n")
+    write_card(tmp_path / "b", name="t/b", rows=rows, extra="shots: 1\n")
+    (tmp_path / "shots.jsonl").write_text('5\n{"text": "x", "label": "positive"}\n')
+    with StubServer(lifetime_s=60) as server:
+        spec = f"http:{server.url}?model=stub"
+        code, _, err = cli(capsys, "run", "-m", spec, "-t", "t/sent", "--tasks-dir",
+                           tmp_path / "a", "-o", tmp_path / "out", "--no-cache")
+        assert code == 2
+        line = one_error_line(err)
+        assert "card.yaml: field 'shots_split': no such data file 'nope.jsonl'" in line
+        code, _, err = cli(capsys, "run", "-m", f"{spec}&shots_file={tmp_path / 'shots.jsonl'}",
+                           "-t", "t/b", "--tasks-dir", tmp_path / "b", "-o", tmp_path / "out",
+                           "--no-cache")
+    assert code == 2
+    line = one_error_line(err)
+    assert "option shots_file" in line and "line 1 is not a JSON object" in line
+
+
+def test_a_policy_baseline_that_is_not_there_names_the_policy_field(tmp_path, capsys):
+    from tests.faults.helpers import small_run
+
+    run = small_run(tmp_path, capsys)
+    policy = tmp_path / "policy.yaml"
+    policy.write_text('version: 1\nbaseline: ../gone\nrules:\n  - {kind: regression, '
+                      'figure: "t/sent.metrics.accuracy.value", max_drop: 0.1}\n')
+    for args in (("gate", run), ("compare", run), ("report", run, "-o", tmp_path / "r.html")):
+        code, _, err = cli(capsys, *args, "--policy", policy)
+        assert code == 2
+        assert one_error_line(err).startswith(f"error: {policy}: field 'baseline': no such "
+                                              f"run folder")
+
+
+@pytest.mark.parametrize("probes,expected", [
+    ("robustness?nope=1", "no probe takes the option 'nope'"),
+    ("all?budgt=10", "no probe takes the option 'budgt'"),
+    ("bias?budget=abc", "must be a positive number of predictions per set, or 'full'"),
+])
+def test_a_probe_option_nobody_reads_is_refused_not_ignored(tmp_path, capsys, probes,
+                                                            expected):
+    rows = sentiment_rows(4)
+    write_card(tmp_path / "tasks", rows=rows)
+    preds = predictions_file(tmp_path / "p.jsonl", rows)
+    code, _, err = cli(capsys, "run", "-m", f"predictions:{preds}", "-t", "t/sent",
+                       "--tasks-dir", tmp_path / "tasks", "-o", tmp_path / "out",
+                       "--probes", probes)
+    assert code == 2
+    assert expected in one_error_line(err)
+    assert not (tmp_path / "out").exists()

@@ -218,3 +218,19 @@ def test_a_run_still_being_written_is_not_gated_and_a_killed_one_reads_interrupt
     assert load_results(run_copy).run.status == "interrupted"  # nobody holds it: killed
     code, out, _ = cli(capsys, "gate", run_copy, "--policy", policy)
     assert code == 0 and "gate PASSED" in out
+
+
+def test_a_record_repeated_by_hand_is_refused(tmp_path, capsys):
+    """A results file with the same (model, task) twice (hand-merged runs) would count twice
+    in the report, the gate and an export: refused at load, naming both records."""
+    from tests.faults.helpers import cli, one_error_line, small_run
+
+    run = small_run(tmp_path, capsys)
+    doc = json.loads((run / "results.json").read_text(encoding="utf-8"))
+    doc["records"] = doc["records"] * 2
+    (run / "results.json").write_text(json.dumps(doc), encoding="utf-8")
+    for args in (("verify", run), ("compare", run), ("export", run, "--to", "model-index",
+                                                      "-m", doc["records"][0]["model"])):
+        code, _, err = cli(capsys, *args)
+        assert code == 2
+        assert "records 0 and 1 are both" in one_error_line(err)

@@ -173,3 +173,22 @@ def _alive(pid: int) -> bool:
             return fh.read().split(") ")[-1][:1] != "Z"
     except OSError:
         return True
+
+
+@pytest.mark.parametrize("url", ["http://bob:s3cretTOKEN@127.0.0.1:9/v1",
+                                 "https://s3cretTOKEN@api.example.com/v1"])
+def test_credentials_in_the_endpoint_url_are_refused_before_anything_is_written(
+        tmp_path, capsys, url):
+    """A password in the URL would become the model's name: in results, predictions, the
+    terminal, the report and every export.  Refused (exit 2) without echoing it."""
+    write_card(tmp_path / "tasks")
+    batch = tmp_path / "batch.yaml"
+    batch.write_text(f"output: {tmp_path / 'out'}\ntasks_dirs: [tasks]\ntasks: [t/sent]\n"
+                     f"models:\n  - {{kind: http, target: '{url}', model: m}}\n")
+    for args in (("run", "-m", f"http:{url}?model=m", "-t", "t/sent", "--tasks-dir",
+                  tmp_path / "tasks", "-o", tmp_path / "out"), ("run", batch)):
+        code, out, err = cli(capsys, *args)
+        assert code == 2
+        assert "api_key_env" in err and "Traceback" not in err
+        assert "s3cretTOKEN" not in out + err
+        assert not (tmp_path / "out").exists()

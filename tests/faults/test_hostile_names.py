@@ -206,3 +206,18 @@ def test_a_nan_alpha_is_refused(tmp_path, capsys):
                       "threshold: 0}\n")
     code, _, err = cli(capsys, "gate", tmp_path, "--policy", policy)
     assert code == 2 and "field 'alpha'" in err
+
+
+def test_task_listings_show_hostile_card_names_literally(tmp_path, capsys):
+    """``evalsuite list tasks`` (and ``evalsuite tasks``): a card name with terminal escape
+    sequences is shown as ``\\x1b``, one with Rich markup as the brackets it has."""
+    write_jsonl(tmp_path / "d.jsonl", [{"id": "a", "text": "x", "label": "positive"}])
+    for i, name in enumerate(["t/x\x1b[2J\x1b]0;pwn\x07", "t/[bold]y[/bold]"]):
+        (tmp_path / f"c{i}.yaml").write_text(
+            f"name: {json.dumps(name)}\nfamily: sentiment\ndataset: {{path: d.jsonl}}\n"
+            "labels: [negative, positive]\nmetrics: [accuracy]\n", encoding="utf-8")
+    for args in (("list", "tasks"), ("tasks",)):
+        code, out, err = cli(capsys, *args, "--tasks-dir", tmp_path)
+        assert code == 0, err
+        assert ESC not in out + err
+        assert "t/x\\x1b[2J\\x1b]0;pwn\\x07" in out and "t/[bold]y[/bold]" in out
