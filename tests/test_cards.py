@@ -69,6 +69,10 @@ def test_valid_card_loads(tmp_path):
         (("name: mine/sentiment", "name: mine/sentiment\nmetircs: [accuracy]"), "metircs",
          "unknown field"),
         (("dataset: {path: data.jsonl}", "dataset: {}"), "dataset.path", "required"),
+        (("name: mine/sentiment", "name: mine/sentiment\nshots: true"), "shots",
+         "valid integer"),  # YAML's true is not 1 demonstration
+        (("name: mine/sentiment", "name: mine/sentiment\nshots_seed: 1.5"), "shots_seed",
+         "valid integer"),
     ],
 )
 def test_wrong_card_names_file_and_field(tmp_path, change, field, fragment):

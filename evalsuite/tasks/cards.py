@@ -19,6 +19,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictInt,
     ValidationError,
     field_validator,
     model_validator,
@@ -81,9 +82,9 @@ class TaskCard(BaseModel):
     max_input_length: int | None = Field(default=None, gt=0)
     max_new_tokens: int | None = Field(default=None, gt=0)
     stop: list[str] | None = None  # generation stops at the first of these texts
-    shots: int | None = Field(default=None, ge=0)  # few-shot demonstrations per example
+    shots: StrictInt | None = Field(default=None, ge=0)  # few-shot demonstrations per example
     shots_split: str | None = None  # the split (or a data file) they are sampled from
-    shots_seed: int = 0
+    shots_seed: StrictInt = 0
     options: dict[str, Any] = Field(default_factory=dict)
     # duplicate example ids: refused unless the card says what to do (``first`` keeps the
     # first row of each id, ``suffix`` renames later rows ``id#1``, ``id#2``…)
