@@ -643,3 +643,11 @@ def test_a_flag_for_chance_outside_the_group_says_so(tmp_path: Path):
     assert by["vader"].tier == 1 and by["vader"].rank == 1
     card = _section(build_page(data, scores, weights, title="t"), "scorecard")
     assert "below chance on 1 task outside this group" in card
+
+
+def test_p_values_are_never_rounded_to_a_certainty():
+    from evalsuite.report.style import p_text
+
+    assert p_text(0.9995) == "p > 0.999"  # '.3g' would print 'p = 1'
+    assert p_text(1.0) == "p = 1" and p_text(0.5) == "p = 0.5"
+    assert p_text(0.0004998) == "p = 0.0005"

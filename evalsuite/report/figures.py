@@ -45,6 +45,7 @@ from evalsuite.report.style import (
     layout,
     lookup,
     num,
+    p_text,
     task_menu,
     with_alpha,
 )
@@ -278,7 +279,7 @@ def _forest_state(models: list[Model], labels: list[str], tasks: list[str], metr
                 if num(block.value):
                     verdict += f" {fmt(block.value, 3)}"
                 if num(block.p_value):
-                    verdict += f" (p = {block.p_value:.3g})"
+                    verdict += f" ({p_text(block.p_value)})"
             hover.append(("no interval" if not (num(low) and num(high)) else
                           f"95% CI [{fmt(low, 3)}, {fmt(high, 3)}]") + verdict)
         specs.append({"_trace": go.Scatter, "_kw": dict(
@@ -1006,7 +1007,7 @@ def _retention_hover(ms: G.ModelSuite, v: G.Variant) -> str:
             gap += (f" [{G.metric_value(v.gap_ci_low, scale)}, "
                     f"{G.metric_value(v.gap_ci_high, scale)}]")
         if v.p_value is not None:
-            gap += f", p = {v.p_value:.3g}"
+            gap += f", {p_text(v.p_value)}"
         lines.append(gap)
     lines.append("paired by example id" if v.paired else "unpaired")
     return "<br>".join(lines)
