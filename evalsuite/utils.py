@@ -51,6 +51,12 @@ def slug(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_")[:120] or "x"
 
 
+def p_value_text(p: float) -> str:
+    """``p = …`` to three significant digits, never rounded to a certainty: 0.9995 reads
+    ``p > 0.999``, not ``p = 1``."""
+    return "p > 0.999" if 0.999 < p < 1 else f"p = {p:.3g}"
+
+
 def atomic_write_text(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` through a temporary file in the same folder, so a reader
     (or a crash) never sees half a file.  The file gets the user's normal permissions

@@ -30,7 +30,7 @@ from rich.table import Table
 
 from evalsuite.gate.rules import Check, GateReport, RuleOutcome
 from evalsuite.results.files import clean_floats
-from evalsuite.utils import printable
+from evalsuite.utils import p_value_text, printable
 
 MAX_MARKDOWN_ROWS = 400  # keeps a summary well under GitHub's 65,536-character comment limit
 _XML_INVALID = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
@@ -114,7 +114,7 @@ def _check_line(check: Check) -> str:
     if check.expected:
         parts.append(f"expected {check.expected}")
     if check.p_value is not None:
-        parts.append(f"p = {p_text(check)}")
+        parts.append(p_value_text(check.p_value))
     line = ", ".join(parts)
     if check.message:
         line += f" — {check.message}"

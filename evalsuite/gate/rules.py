@@ -42,6 +42,7 @@ from evalsuite.gate.paths import Expansion, Figure, as_number, expand, model_sel
 from evalsuite.gate.policy import EfficiencyRule, Policy, RegressionRule, ThresholdRule
 from evalsuite.results.files import RunResults
 from evalsuite.results.records import PROBE_SECTIONS, Block, DatasetInfo, Record, Section
+from evalsuite.utils import p_value_text
 
 # Efficiency figures and whether higher is better (keyed by the first key under efficiency).
 EFFICIENCY_DIRECTION = {
@@ -504,14 +505,14 @@ def _paired_verdict(policy: Policy, check: Check, t: RegressionTest, higher: boo
     check.limit = t.baseline_value - t.allowed if higher else t.baseline_value + t.allowed
     check.expected = f"{check.baseline:.6g} (drop ≤ {t.allowed:.3g})"
     check.passed = not t.failed
-    p = "n/a" if t.p_value is None else f"{t.p_value:.3g}"
+    p = "p = n/a" if t.p_value is None else p_value_text(t.p_value)
     shared = f" on {check.n_shared} shared examples"
     if t.failed:
         check.message = (f"dropped by {t.drop:.4g}{shared}, more than {t.allowed:.3g}, "
-                         f"significant (p = {p} < α = {policy.alpha:g})")
+                         f"significant ({p} < α = {policy.alpha:g})")
     elif t.exceeds:
         check.notes.append(f"dropped by {t.drop:.4g}{shared}, more than {t.allowed:.3g}, but "
-                           f"not significant (p = {p} ≥ α = {policy.alpha:g})")
+                           f"not significant ({p} ≥ α = {policy.alpha:g})")
 
 
 # -- efficiency ---------------------------------------------------------------------------------

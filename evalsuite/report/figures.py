@@ -45,7 +45,6 @@ from evalsuite.report.style import (
     layout,
     lookup,
     num,
-    p_text,
     task_menu,
     with_alpha,
 )
@@ -57,6 +56,7 @@ from evalsuite.results.records import (
     SafetyFigure,
     Section,
 )
+from evalsuite.utils import p_value_text
 
 SCALE_UNITS = {"0-1": "0–1", "0-100": "0–100", "-1-1": "−1–1"}
 FLAG = " ✗"  # after the name of a model below chance
@@ -279,7 +279,7 @@ def _forest_state(models: list[Model], labels: list[str], tasks: list[str], metr
                 if num(block.value):
                     verdict += f" {fmt(block.value, 3)}"
                 if num(block.p_value):
-                    verdict += f" ({p_text(block.p_value)})"
+                    verdict += f" ({p_value_text(block.p_value)})"
             hover.append(("no interval" if not (num(low) and num(high)) else
                           f"95% CI [{fmt(low, 3)}, {fmt(high, 3)}]") + verdict)
         specs.append({"_trace": go.Scatter, "_kw": dict(
@@ -1007,7 +1007,7 @@ def _retention_hover(ms: G.ModelSuite, v: G.Variant) -> str:
             gap += (f" [{G.metric_value(v.gap_ci_low, scale)}, "
                     f"{G.metric_value(v.gap_ci_high, scale)}]")
         if v.p_value is not None:
-            gap += f", {p_text(v.p_value)}"
+            gap += f", {p_value_text(v.p_value)}"
         lines.append(gap)
     lines.append("paired by example id" if v.paired else "unpaired")
     return "<br>".join(lines)

@@ -46,12 +46,6 @@ def fmt(value: float | None, digits: int = 4) -> str:
     return f"{value:.{digits}f}" if abs(value) < 1000 else f"{value:,.1f}"
 
 
-def p_text(p: float) -> str:
-    """``p = …`` to three significant digits, never rounded to a certainty: 0.9995 reads
-    ``p > 0.999``, not ``p = 1``."""
-    return "p > 0.999" if 0.999 < p < 1 else f"p = {p:.3g}"
-
-
 def ci_text(low: float | None, high: float | None) -> str:
     """``95% CI [low, high]`` (or ``no interval``)."""
     return "no interval" if low is None or high is None else f"95% CI [{fmt(low)}, {fmt(high)}]"

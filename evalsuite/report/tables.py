@@ -20,7 +20,7 @@ from evalsuite.report import generalisation as G
 from evalsuite.report.cost import Cost, cost_of, megabytes, si
 from evalsuite.report.load import Model, ReportData
 from evalsuite.report.scoring import DIMENSIONS, Score, TaskScore, Weights
-from evalsuite.report.style import p_text
+from evalsuite.utils import p_value_text
 
 FLAG = "✗"
 UNIT = {"quality": "tasks", "efficiency": "tasks", "fairness": "probes", "safety": "probes",
@@ -344,7 +344,7 @@ def _retention_td(v: G.Variant | None) -> str:
     title = (f"{v.metric} {G.metric_value(v.value, v.scale)} vs "
              f"{G.metric_value(v.reference_value, v.scale)}; gap "
              f"{G.metric_value(v.gap, v.scale)}"
-             + ("" if v.p_value is None else f", {p_text(v.p_value)}")
+             + ("" if v.p_value is None else f", {p_value_text(v.p_value)}")
              + ("; paired by example id" if v.paired else "; unpaired"))
     return (f'<td class="{cls}" title="{escape(title)}">{G.percent(v.retention)}'
             f'<span class="how">{escape(G.interval(v).strip())}</span></td>')
@@ -521,7 +521,7 @@ def _chance_text(ts: TaskScore) -> str:
     if ts.chance is None:
         return ts.note or "chance unknown"
     base = f"chance {_fmt(ts.chance, ts.scale)} ({ts.baseline or 'trivial baseline'})"
-    p = "" if ts.p_value is None else f", {p_text(ts.p_value)}"
+    p = "" if ts.p_value is None else f", {p_value_text(ts.p_value)}"
     if ts.beats_chance is None:
         return f"{base}; not tested" + (f": {ts.note}" if ts.note else "")
     return f"{base}; {'beats it' if ts.beats_chance else 'not above it'}{p}"
