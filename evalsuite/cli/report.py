@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, TypeVar
+from typing import Annotated
 
 import typer
 
 from evalsuite.errors import UserError
-
-T = TypeVar("T")
+from evalsuite.utils import output_file
 
 ResultsArg = Annotated[list[Path] | None, typer.Argument(
     help="Result folders: a run folder, a folder of runs, or a results.json.",
@@ -57,8 +55,8 @@ def report(
 
         out = output or Path("dashboards") / "index.html"
         _check_html(out)
-        listed = _guard_write(out, lambda: write_index(out, list(results or [Path("results")]),
-                                                       out.parent))
+        with output_file(out):
+            listed = write_index(out, list(results or [Path("results")]), out.parent)
         n_reports = sum(i.kind == "report" for i in listed)
         err_console.print(f"index: {out} ({n_reports} reports, {len(listed) - n_reports} "
                           "runs)", markup=False, highlight=False)
@@ -71,10 +69,9 @@ def report(
     _check_html(out)
     from evalsuite.report import build_report
 
-    path = _guard_write(out, lambda: build_report(results, out, preset=preset,
-                                                  weights=weights, title=title,
-                                                  worst_k=worst, policy=policy,
-                                                  baselines=baseline or []))
+    with output_file(out):
+        path = build_report(results, out, preset=preset, weights=weights, title=title,
+                            worst_k=worst, policy=policy, baselines=baseline or [])
     size = path.stat().st_size / 2**20
     err_console.print(f"report: {path} ({size:.1f} MB)", markup=False, highlight=False)
 
@@ -113,7 +110,8 @@ def compare(
     if output is not None:
         from evalsuite.utils import atomic_write_text
 
-        _guard_write(output, lambda: atomic_write_text(output, cmp.render(result, fmt)))
+        with output_file(output):
+            atomic_write_text(output, cmp.render(result, fmt))
         err_console.print(f"comparison ({fmt}): {output}", markup=False, highlight=False)
     elif fmt == "table":
         out_console.print(cmp.rich_table(result))
@@ -127,11 +125,3 @@ def _check_html(path: Path) -> None:
     if path.suffix.lower() not in (".html", ".htm"):
         raise UserError(f"the report is an HTML file; name it *.html (got {str(path)!r})",
                         where="--output")
-
-
-def _guard_write(path: Path, write: Callable[[], T]) -> T:
-    """Run ``write``; turn an unwritable output path into a one-line usage error."""
-    from evalsuite.utils import output_file
-
-    with output_file(path):
-        return write()
